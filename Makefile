@@ -1,0 +1,52 @@
+# Sluice: `make run` starts the control plane on embedded defaults; `make test` runs the tests
+# against real PostgreSQL and Redis servers that it starts and stops itself.
+
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+INSTALLED := $(VENV)/.installed
+
+.PHONY: run test bench lint format lock system-packages clean
+
+$(INSTALLED): pyproject.toml requirements-dev.lock
+	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if v == (3, 11) else "Sluice needs Python 3.11, found %d.%d: set PYTHON=/path/to/python3.11" % v)'
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c requirements-dev.lock -e '.[dev,test]'
+	@touch $@
+
+run: $(INSTALLED)
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py seed
+	@echo "Sluice control plane: http://$(HOST):$(PORT)/  (Ctrl-C stops web, worker and beat)"
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" SLUICE_BIND=$(HOST):$(PORT) \
+		$(VENV)/bin/honcho --procfile deploy/Procfile.local --app-root . start
+
+system-packages:
+	@bash tests/support/install-system-packages.sh
+
+test: system-packages $(INSTALLED)
+	$(PY) -m tests.support.runner $(ARGS)
+
+lint: $(INSTALLED)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) manage.py makemigrations --check --dry-run
+
+format: $(INSTALLED)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+# Re-resolve the pinned sets after changing dependencies in pyproject.toml: the runtime set
+# (the image installs it) and the development set (make run / make test), which includes it.
+LOCK := $(VENV)/bin/pip-compile --quiet --no-emit-find-links --strip-extras
+lock: $(INSTALLED)
+	$(PY) -m pip install --quiet pip-tools
+	$(LOCK) --output-file requirements.lock pyproject.toml
+	$(LOCK) --extra dev --extra test --constraint requirements.lock \
+		--output-file requirements-dev.lock pyproject.toml
+
+clean:
+	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache

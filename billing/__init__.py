@@ -1,0 +1,2 @@
+"""Metering, the usage ledger, prices, rating, invoices, Stripe, spend caps, the cost
+estimator."""

@@ -1,0 +1,2 @@
+"""Cluster types, cells, clusters, topics, credentials, quotas, the reconciler and the
+data-plane drivers."""

@@ -1,0 +1,1 @@
+"""API plumbing shared by every app: problem+json errors, the API root."""

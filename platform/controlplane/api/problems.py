@@ -1,0 +1,108 @@
+"""Errors as RFC 9457 ``application/problem+json`` with a stable machine-readable ``code``.
+
+Clients branch on ``code``; ``title`` and ``detail`` are for people and may change.
+"""
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.defaults import page_not_found
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+
+# DRF's own exception codes, mapped to Sluice's stable ones.
+_CODES: dict[type[exceptions.APIException], tuple[str, str]] = {
+    exceptions.ValidationError: ("validation", "The request is not valid"),
+    exceptions.ParseError: ("malformed_request", "The request body could not be parsed"),
+    exceptions.NotAuthenticated: ("not_authenticated", "Authentication is required"),
+    exceptions.AuthenticationFailed: ("authentication_failed", "The credentials are not valid"),
+    exceptions.PermissionDenied: ("permission_denied", "You may not do this"),
+    exceptions.NotFound: ("not_found", "Not found"),
+    exceptions.MethodNotAllowed: ("method_not_allowed", "Method not allowed"),
+    exceptions.NotAcceptable: ("not_acceptable", "Cannot produce an acceptable response"),
+    exceptions.UnsupportedMediaType: ("unsupported_media_type", "Unsupported media type"),
+    exceptions.Throttled: ("rate_limited", "Too many requests"),
+}
+
+
+class Problem(exceptions.APIException):
+    """Raise from a service or view to answer with a specific stable code."""
+
+    def __init__(self, *, code: str, title: str, detail: str = "", status_code: int = 400, **extra):
+        super().__init__(detail=detail or title, code=code)
+        self.status_code = status_code
+        self.problem_code = code
+        self.title = title
+        self.extra = extra
+
+
+def problem_body(*, status_code: int, code: str, title: str, detail=None, **extra) -> dict:
+    body = {"type": f"https://sluice.dev/problems/{code}", "title": title, "status": status_code}
+    body["code"] = code
+    if detail not in (None, ""):
+        body["detail"] = detail
+    body.update(extra)
+    return body
+
+
+def problem_exception_handler(exc, context) -> Response | None:
+    response = exception_handler(exc, context)
+    if response is None:
+        return None  # not an API error: Django's 500 handling takes over
+    if isinstance(exc, Problem):
+        body = problem_body(
+            status_code=exc.status_code,
+            code=exc.problem_code,
+            title=exc.title,
+            detail=exc.detail,
+            **exc.extra,
+        )
+    else:
+        code, title = _lookup(exc)
+        extra = {}
+        if isinstance(exc, exceptions.ValidationError):
+            extra["errors"] = (
+                response.data
+                if isinstance(response.data, dict)
+                else {"non_field_errors": response.data}
+            )
+            detail = "One or more fields are not valid; see errors."
+        else:
+            detail = response.data.get("detail") if isinstance(response.data, dict) else None
+        body = problem_body(
+            status_code=response.status_code, code=code, title=title, detail=detail, **extra
+        )
+    response.data = body
+    response.content_type = PROBLEM_CONTENT_TYPE
+    return response
+
+
+def _lookup(exc: exceptions.APIException) -> tuple[str, str]:
+    for cls in type(exc).__mro__:
+        if cls in _CODES:
+            return _CODES[cls]
+    return ("error", "The request failed")
+
+
+def _wants_problem(request: HttpRequest) -> bool:
+    return request.path.startswith("/api/")
+
+
+def not_found_view(request: HttpRequest, exception=None) -> HttpResponse:
+    if _wants_problem(request):
+        body = problem_body(status_code=404, code="not_found", title="Not found")
+        return JsonResponse(body, status=404, content_type=PROBLEM_CONTENT_TYPE)
+    return page_not_found(request, exception, template_name="404.html")
+
+
+def server_error_view(request: HttpRequest) -> HttpResponse:
+    if _wants_problem(request):
+        body = problem_body(
+            status_code=status.HTTP_500_INTERNAL_SERVER_ERROR,
+            code="server_error",
+            title="Something went wrong on our side",
+        )
+        return JsonResponse(body, status=500, content_type=PROBLEM_CONTENT_TYPE)
+    return render(request, "500.html", status=500)

@@ -1,0 +1,9 @@
+"""Every concern, composed. Environment modules import this and adjust."""
+
+from .api import *
+from .broker import *
+from .cache import *
+from .core import *
+from .database import *
+from .dataplane import *
+from .logs import *

@@ -1,0 +1,35 @@
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from tenants import selectors as tenant_selectors
+
+from . import health
+
+
+@never_cache
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    """The process is alive and serving; nothing else is checked."""
+    return JsonResponse({"status": "ok"})
+
+
+@never_cache
+@require_GET
+def readyz(request: HttpRequest) -> JsonResponse:
+    """Ready to take traffic: the database and the broker answer. 503 names what does not."""
+    checks = health.readiness()
+    failing = sorted(name for name, result in checks.items() if result != "ok")
+    if failing:
+        return JsonResponse(
+            {"status": "unavailable", "failing": failing, "checks": checks}, status=503
+        )
+    return JsonResponse({"status": "ok", "checks": checks})
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    memberships = tenant_selectors.memberships_for_user(user=request.user)
+    return render(request, "controlplane/home.html", {"memberships": memberships})

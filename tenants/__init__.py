@@ -1,0 +1,1 @@
+"""Organizations, members and roles, invitations, API keys, audit log, tenant scoping."""

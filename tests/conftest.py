@@ -1,0 +1,46 @@
+from urllib.parse import quote
+
+import pytest
+from django.conf import settings
+
+from tests.support.processes import clean_environment
+from tests.support.workers import CeleryWorker
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        pytest.exit(
+            "The tests run against a real PostgreSQL and Redis: use `make test` "
+            "(or `python -m tests.support.runner [pytest args]`), which starts them.",
+            returncode=2,
+        )
+
+
+def database_url(settings_dict: dict) -> str:
+    return "postgres://{user}:{password}@{host}:{port}/{name}".format(
+        user=quote(settings_dict["USER"]),
+        password=quote(settings_dict["PASSWORD"]),
+        host=settings_dict["HOST"],
+        port=settings_dict["PORT"],
+        name=settings_dict["NAME"],
+    )
+
+
+@pytest.fixture
+def worker_environment(django_db_setup) -> dict[str, str]:
+    """The environment of a process that should see the test database and Redis."""
+    from django.db import connection
+
+    return clean_environment(
+        DJANGO_SETTINGS_MODULE="controlplane.settings.test",
+        DATABASE_URL=database_url(connection.settings_dict),
+        REDIS_URL=settings.REDIS_URL,
+    )
+
+
+@pytest.fixture
+def celery_worker(worker_environment):
+    """A real `celery worker` process on the test Redis and the test database. Tests using it
+    must commit what the worker reads (``django_db(transaction=True)``)."""
+    with CeleryWorker(env=worker_environment) as worker:
+        yield worker

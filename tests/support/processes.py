@@ -1,0 +1,42 @@
+"""Run Sluice in a separate process with an environment of the test's choosing: settings are
+read once per process, so a wrong or missing setting can only be seen from a fresh one."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+# Variables a test may not inherit by accident from the harness.
+_SLUICE_VARIABLES = (
+    "DATABASE_URL",
+    "REDIS_URL",
+    "DJANGO_SECRET_KEY",
+    "DJANGO_ALLOWED_HOSTS",
+    "DJANGO_DEBUG",
+    "CELERY_RESULT_BACKEND",
+    "SLUICE_DATA_DIR",
+    "SLUICE_DATAPLANE_DRIVER",
+)
+
+
+def clean_environment(**overrides: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in _SLUICE_VARIABLES}
+    env.update(overrides)
+    return env
+
+
+def run_python(
+    code: str, *, env: dict[str, str], cwd: Path = REPO_ROOT, timeout: float = 60
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

@@ -1,0 +1,135 @@
+"""Settings come from the environment: embedded defaults for `make run`, and a production mode
+that refuses to start on a missing or wrong value, naming it."""
+
+import json
+import re
+
+import pytest
+
+from tests.support.processes import clean_environment, run_python
+
+SETUP = "import json, django; django.setup(); from django.conf import settings; "
+
+GOOD_PRODUCTION = {
+    "DJANGO_SETTINGS_MODULE": "controlplane.settings.production",
+    "DJANGO_SECRET_KEY": "k" * 30 + "-production-secret-key-for-tests-0123456789",
+    "DATABASE_URL": "postgres://sluice:secret@db.internal:5432/sluice",
+    "REDIS_URL": "redis://redis.internal:6379/0",
+    "DJANGO_ALLOWED_HOSTS": "sluice.example.com",
+}
+
+
+def start(env: dict[str, str], code: str = "print('started')"):
+    return run_python(SETUP + code, env=clean_environment(**env))
+
+
+def test_embedded_defaults_need_no_server(tmp_path):
+    result = start(
+        {"DJANGO_SETTINGS_MODULE": "controlplane.settings.local", "SLUICE_DATA_DIR": str(tmp_path)},
+        "print(json.dumps({'db': settings.DATABASES['default']['ENGINE'], "
+        "'name': str(settings.DATABASES['default']['NAME']), "
+        "'broker': settings.CELERY_BROKER_URL, 'results': settings.CELERY_RESULT_BACKEND, "
+        "'driver': settings.SLUICE_DATAPLANE_DRIVER, 'debug': settings.DEBUG}))",
+    )
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout)
+    assert found == {
+        "db": "django.db.backends.sqlite3",
+        "name": str(tmp_path / "sluice.sqlite3"),
+        "broker": "filesystem://",
+        "results": "django-db",
+        "driver": "simulated",
+        "debug": True,
+    }
+    assert (tmp_path / "broker" / "queue").is_dir()
+
+
+def test_database_and_redis_urls_select_postgres_and_redis(tmp_path):
+    result = start(
+        {
+            "DJANGO_SETTINGS_MODULE": "controlplane.settings.local",
+            "SLUICE_DATA_DIR": str(tmp_path),
+            "DATABASE_URL": "postgres://u:p@127.0.0.1:5999/sluice",
+            "REDIS_URL": "redis://127.0.0.1:6999/0",
+        },
+        "d = settings.DATABASES['default']; "
+        "print(d['ENGINE'], d['NAME'], d['PORT'], settings.CELERY_BROKER_URL, "
+        "settings.CACHES['default']['BACKEND'])",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [
+        "django.db.backends.postgresql",
+        "sluice",
+        "5999",
+        "redis://127.0.0.1:6999/0",
+        "django.core.cache.backends.redis.RedisCache",
+    ]
+
+
+def test_complete_production_settings_start():
+    result = start(GOOD_PRODUCTION, "print(settings.DEBUG, settings.ALLOWED_HOSTS)")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False ['sluice.example.com']"
+
+
+@pytest.mark.parametrize(
+    "missing", ["DJANGO_SECRET_KEY", "DATABASE_URL", "REDIS_URL", "DJANGO_ALLOWED_HOSTS"]
+)
+def test_production_refuses_to_start_without(missing):
+    env = {k: v for k, v in GOOD_PRODUCTION.items() if k != missing}
+    result = start(env)
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert f"Missing required environment variable(s): {missing}." in result.stderr
+
+
+def test_production_names_every_missing_variable_at_once():
+    result = start({"DJANGO_SETTINGS_MODULE": "controlplane.settings.production"})
+    assert result.returncode != 0
+    assert (
+        "Missing required environment variable(s): DJANGO_SECRET_KEY, DATABASE_URL, "
+        "REDIS_URL, DJANGO_ALLOWED_HOSTS." in result.stderr
+    )
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("DJANGO_SECRET_KEY", "short", "DJANGO_SECRET_KEY is too weak"),
+        ("DATABASE_URL", "not-a-url", "DATABASE_URL is not a database URL"),
+        ("DATABASE_URL", "mysql://u:p@h/db", "DATABASE_URL is not a database URL"),
+        ("DATABASE_URL", "postgres://u:p@db.internal:5432/", "DATABASE_URL names no database"),
+        ("DATABASE_URL", "sqlite:////tmp/x.sqlite3", "DATABASE_URL must point at PostgreSQL"),
+        ("REDIS_URL", "memcached://cache:11211", "REDIS_URL must be a redis://"),
+        ("DJANGO_ALLOWED_HOSTS", "*", "DJANGO_ALLOWED_HOSTS must list host names"),
+        ("SLUICE_DATAPLANE_DRIVER", "docker", "SLUICE_DATAPLANE_DRIVER must be one of"),
+    ],
+)
+def test_production_refuses_a_wrong_value(variable, value, message):
+    result = start({**GOOD_PRODUCTION, variable: value})
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert message in result.stderr
+
+
+DEPLOY_CHECK = (
+    "from django.core.management import execute_from_command_line; "
+    "execute_from_command_line(['manage.py', 'check', '--deploy', '--fail-level', 'WARNING'])"
+)
+
+
+def test_production_deploy_checks_pass_with_hsts_fully_on():
+    env = {
+        **GOOD_PRODUCTION,
+        "DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS": "true",
+        "DJANGO_SECURE_HSTS_PRELOAD": "true",
+    }
+    result = run_python(DEPLOY_CHECK, env=clean_environment(**env))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_production_deploy_checks_warn_only_about_hsts_scope_by_default():
+    """Subdomains and preload are the operator's decision: off unless they opt in."""
+    result = run_python(DEPLOY_CHECK, env=clean_environment(**GOOD_PRODUCTION))
+    warnings = set(re.findall(r"\((security\.\w+)\)", result.stderr))
+    assert warnings == {"security.W005", "security.W021"}, result.stderr
