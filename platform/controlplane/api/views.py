@@ -14,6 +14,7 @@ class ApiRootView(APIView):
 
     @extend_schema(
         operation_id="api_root",
+        auth=[],
         responses=inline_serializer(
             "ApiRoot",
             fields={
