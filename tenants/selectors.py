@@ -1,7 +1,39 @@
-from django.db.models import QuerySet
+"""Reads of the tenancy layer. Organization-level reads are given the organization."""
 
-from .models import Membership, User
+from django.db.models import F, FilteredRelation, Q, QuerySet
+
+from .models import ApiKey, AuditEvent, Invitation, Membership, Organization, User
 
 
-def memberships_for_user(*, user: User) -> QuerySet[Membership]:
-    return Membership.objects.filter(user=user).select_related("organization")
+def organizations_for_user(*, user: User) -> QuerySet[Organization]:
+    """The user's organizations, each annotated with the user's ``role`` in it."""
+    return (
+        Organization.objects.annotate(
+            mine=FilteredRelation("memberships", condition=Q(memberships__user=user))
+        )
+        .filter(mine__isnull=False)
+        .annotate(role=F("mine__role"))
+        .order_by("name", "id")
+    )
+
+
+def membership_of(*, user: User, organization: Organization) -> Membership | None:
+    return Membership.objects.filter(organization=organization, user=user).first()
+
+
+def members(*, organization: Organization) -> QuerySet[Membership]:
+    return Membership.objects.filter(organization=organization).select_related("user")
+
+
+def invitations(*, organization: Organization) -> QuerySet[Invitation]:
+    return Invitation.objects.filter(organization=organization).select_related("invited_by")
+
+
+def api_keys(*, organization: Organization) -> QuerySet[ApiKey]:
+    return ApiKey.objects.filter(organization=organization).select_related("created_by")
+
+
+def audit_events(*, organization: Organization) -> QuerySet[AuditEvent]:
+    return AuditEvent.objects.filter(organization=organization).select_related(
+        "actor_user", "actor_api_key"
+    )

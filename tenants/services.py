@@ -1,11 +1,367 @@
-from django.db import transaction
+"""Writes of the tenancy layer. Keyword-only, atomic, and each one leaves an audit event."""
 
-from .models import Membership, Organization, Role, User
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from controlplane.errors import Conflict, InvalidInput, LastOwner, NotFound, NotPermitted
+
+from . import tokens
+from .audit import Actor, audit_record, snapshot
+from .models import ApiKey, Invitation, Membership, Organization, User
+from .roles import Role, can_grant
+from .scoping import tenant_scope
+
+MAX_API_KEY_LIFETIME_DAYS = 365
+
+
+# Accounts ------------------------------------------------------------------------------------
+
+
+def user_signup(*, email: str, password: str, first_name: str = "", last_name: str = "") -> User:
+    email = User.objects.normalize_email(email).lower()
+    if User.objects.filter(email__iexact=email).exists():
+        raise Conflict("An account with this e-mail address already exists", field="email")
+    return User.objects.create_user(
+        email, password, first_name=first_name.strip(), last_name=last_name.strip()
+    )
+
+
+# Organizations -------------------------------------------------------------------------------
 
 
 @transaction.atomic
 def organization_create(*, name: str, owner: User) -> Organization:
     """Create an organization; its creator becomes its owner."""
+    name = _clean_name(name)
     organization = Organization.objects.create(name=name)
-    Membership.objects.create(user=owner, organization=organization, role=Role.OWNER)
+    with tenant_scope(organization):
+        membership = Membership.objects.create(
+            user=owner, organization=organization, role=Role.OWNER
+        )
+        actor = Actor(user=owner)
+        audit_record(
+            organization=organization,
+            actor=actor,
+            action="organization.created",
+            target=organization,
+            after={"name": name},
+        )
+        audit_record(
+            organization=organization,
+            actor=actor,
+            action="member.added",
+            target=membership,
+            after={"email": owner.email, "role": Role.OWNER},
+        )
     return organization
+
+
+@transaction.atomic
+def organization_update(*, organization: Organization, actor: Actor, name: str) -> Organization:
+    before = snapshot(organization, ["name"])
+    organization.name = _clean_name(name)
+    organization.save(update_fields=["name"])
+    audit_record(
+        organization=organization,
+        actor=actor,
+        action="organization.updated",
+        target=organization,
+        before=before,
+        after=snapshot(organization, ["name"]),
+    )
+    return organization
+
+
+# Members -------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def membership_change_role(
+    *, membership: Membership, role: str, actor: Actor, actor_role: str
+) -> Membership:
+    membership = _locked(membership)
+    if role not in Role.values:
+        raise InvalidInput(f"Unknown role {role!r}", field="role")
+    if membership.role == role:
+        return membership
+    if not (can_grant(actor_role, membership.role) and can_grant(actor_role, role)):
+        raise NotPermitted(f"A {actor_role} cannot change a {membership.role} into a {role}")
+    if membership.role == Role.OWNER:
+        _ensure_another_owner(membership)
+    before = snapshot(membership, ["role"])
+    membership.role = role
+    membership.save(update_fields=["role"])
+    audit_record(
+        organization=membership.organization,
+        actor=actor,
+        action="member.role_changed",
+        target=membership,
+        before=before,
+        after={"role": role, "email": membership.user.email},
+    )
+    return membership
+
+
+@transaction.atomic
+def membership_remove(*, membership: Membership, actor: Actor, actor_role: str) -> None:
+    """Remove a member; members may always remove themselves (leave), but the last owner may
+    not leave."""
+    membership = _locked(membership)
+    leaving = actor.user is not None and actor.user.pk == membership.user_id
+    if not leaving and not can_grant(actor_role, membership.role):
+        raise NotPermitted(f"A {actor_role} cannot remove a {membership.role}")
+    if membership.role == Role.OWNER:
+        _ensure_another_owner(membership)
+    before = {"email": membership.user.email, "role": membership.role}
+    membership.delete()
+    audit_record(
+        organization=membership.organization,
+        actor=actor,
+        action="member.left" if leaving else "member.removed",
+        target=membership,
+        before=before,
+    )
+
+
+def _locked(membership: Membership) -> Membership:
+    # Row locks on every owner of the organization serialise concurrent demotions/removals,
+    # so two owners cannot demote each other at once and leave none.
+    owners = Membership.objects.select_for_update().filter(
+        organization=membership.organization, role=Role.OWNER
+    )
+    list(owners)
+    return Membership.objects.select_for_update().select_related("user").get(pk=membership.pk)
+
+
+def _ensure_another_owner(membership: Membership) -> None:
+    others = (
+        Membership.objects.filter(organization=membership.organization, role=Role.OWNER)
+        .exclude(pk=membership.pk)
+        .exists()
+    )
+    if not others:
+        raise LastOwner(
+            "This member is the organization's last owner: make someone else an owner first"
+        )
+
+
+# Invitations ---------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def invitation_create(
+    *,
+    organization: Organization,
+    email: str,
+    role: str,
+    actor: Actor,
+    actor_role: str,
+    accept_url_base: str,
+) -> tuple[Invitation, str]:
+    """Invite someone by e-mail. Returns the invitation and its token (mailed, never stored)."""
+    email = User.objects.normalize_email(email).strip().lower()
+    if role not in Role.values:
+        raise InvalidInput(f"Unknown role {role!r}", field="role")
+    if not can_grant(actor_role, role):
+        raise NotPermitted(f"A {actor_role} cannot invite a {role}")
+    if Membership.objects.filter(organization=organization, user__email__iexact=email).exists():
+        raise Conflict(f"{email} is already a member", field="email")
+    Invitation.objects.filter(
+        organization=organization, email=email, state=Invitation.State.PENDING
+    ).filter(expires_at__lte=timezone.now()).update(state=Invitation.State.REVOKED)
+    token = tokens.new_invitation_token()
+    try:
+        with transaction.atomic():
+            invitation = Invitation.objects.create(
+                organization=organization,
+                email=email,
+                role=role,
+                token_digest=tokens.digest(token),
+                invited_by=actor.user,
+            )
+    except IntegrityError:
+        raise Conflict(f"{email} already has a pending invitation", field="email") from None
+    audit_record(
+        organization=organization,
+        actor=actor,
+        action="invitation.created",
+        target=invitation,
+        after={"email": email, "role": role},
+    )
+    accept_url = f"{accept_url_base.rstrip('/')}/{token}/"
+    transaction.on_commit(
+        lambda: _send_invitation_mail(invitation=invitation, actor=actor, accept_url=accept_url)
+    )
+    return invitation, token
+
+
+def _send_invitation_mail(*, invitation: Invitation, actor: Actor, accept_url: str) -> None:
+    context = {
+        "organization": invitation.organization,
+        "role": invitation.get_role_display(),
+        "inviter": actor.label,
+        "accept_url": accept_url,
+        "expires_at": invitation.expires_at,
+    }
+    send_mail(
+        subject=f"You are invited to {invitation.organization.name} on Sluice",
+        message=render_to_string("tenants/email/invitation.txt", context),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        recipient_list=[invitation.email],
+    )
+
+
+@transaction.atomic
+def invitation_revoke(*, invitation: Invitation, actor: Actor) -> Invitation:
+    invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
+    if invitation.effective_state != Invitation.State.PENDING:
+        raise Conflict(f"The invitation is {invitation.effective_state}, not pending")
+    invitation.state = Invitation.State.REVOKED
+    invitation.responded_at = timezone.now()
+    invitation.save(update_fields=["state", "responded_at"])
+    audit_record(
+        organization=invitation.organization,
+        actor=actor,
+        action="invitation.revoked",
+        target=invitation,
+        before={"state": "pending"},
+        after={"state": "revoked"},
+    )
+    return invitation
+
+
+def _pending_invitation_for(*, token: str, user: User) -> Invitation:
+    # The token alone names the invitation and so its organization: this lookup is the one
+    # place an invitation is found before a tenant is in scope.
+    invitation = (
+        Invitation.unscoped_all_tenants.select_for_update()
+        .select_related("organization")
+        .filter(token_digest=tokens.digest(token))
+        .first()
+    )
+    if invitation is None or invitation.email.lower() != user.email.lower():
+        raise NotFound("No such invitation for your account")
+    if invitation.effective_state != Invitation.State.PENDING:
+        raise Conflict(f"The invitation is {invitation.effective_state}")
+    return invitation
+
+
+@transaction.atomic
+def invitation_accept(*, token: str, user: User) -> Membership:
+    invitation = _pending_invitation_for(token=token, user=user)
+    organization = invitation.organization
+    with tenant_scope(organization):
+        if Membership.objects.filter(user=user).exists():
+            raise Conflict("You are already a member of this organization")
+        membership = Membership.objects.create(
+            user=user, organization=organization, role=invitation.role
+        )
+        invitation.state = Invitation.State.ACCEPTED
+        invitation.responded_at = timezone.now()
+        invitation.save(update_fields=["state", "responded_at"])
+        audit_record(
+            organization=organization,
+            actor=Actor(user=user),
+            action="invitation.accepted",
+            target=invitation,
+            after={"email": user.email, "role": invitation.role, "member": membership.public_id},
+        )
+    return membership
+
+
+@transaction.atomic
+def invitation_decline(*, token: str, user: User) -> Invitation:
+    invitation = _pending_invitation_for(token=token, user=user)
+    with tenant_scope(invitation.organization):
+        invitation.state = Invitation.State.DECLINED
+        invitation.responded_at = timezone.now()
+        invitation.save(update_fields=["state", "responded_at"])
+        audit_record(
+            organization=invitation.organization,
+            actor=Actor(user=user),
+            action="invitation.declined",
+            target=invitation,
+            after={"state": "declined"},
+        )
+    return invitation
+
+
+# API keys ------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def api_key_create(
+    *,
+    organization: Organization,
+    name: str,
+    role: str,
+    actor: Actor,
+    actor_role: str,
+    expires_at: datetime | None = None,
+) -> tuple[ApiKey, str]:
+    """Create an API key. Returns the key record and the whole key, which is shown once."""
+    if role not in Role.values:
+        raise InvalidInput(f"Unknown role {role!r}", field="role")
+    if not can_grant(actor_role, role):
+        raise NotPermitted(f"A {actor_role} cannot create a key with the {role} role")
+    now = timezone.now()
+    if expires_at is not None:
+        if expires_at <= now:
+            raise InvalidInput("expires_at must be in the future", field="expires_at")
+        if (expires_at - now).days > MAX_API_KEY_LIFETIME_DAYS:
+            raise InvalidInput(
+                f"API keys live at most {MAX_API_KEY_LIFETIME_DAYS} days", field="expires_at"
+            )
+    prefix, key = tokens.new_api_key()
+    api_key = ApiKey.objects.create(
+        organization=organization,
+        name=_clean_name(name),
+        role=role,
+        prefix=prefix,
+        key_digest=tokens.digest(key),
+        created_by=actor.user,
+        expires_at=expires_at,
+    )
+    audit_record(
+        organization=organization,
+        actor=actor,
+        action="api_key.created",
+        target=api_key,
+        after=snapshot(api_key, ["name", "role", "prefix", "expires_at"]),
+    )
+    return api_key, key
+
+
+@transaction.atomic
+def api_key_revoke(*, api_key: ApiKey, actor: Actor, actor_role: str) -> ApiKey:
+    api_key = ApiKey.objects.select_for_update().get(pk=api_key.pk)
+    if not can_grant(actor_role, api_key.role):
+        raise NotPermitted(f"A {actor_role} cannot revoke a key with the {api_key.role} role")
+    if api_key.revoked_at is not None:
+        return api_key
+    api_key.revoked_at = timezone.now()
+    api_key.save(update_fields=["revoked_at"])
+    audit_record(
+        organization=api_key.organization,
+        actor=actor,
+        action="api_key.revoked",
+        target=api_key,
+        after=snapshot(api_key, ["revoked_at"]),
+    )
+    return api_key
+
+
+def _clean_name(name: str) -> str:
+    name = (name or "").strip()
+    if not name:
+        raise InvalidInput("A name is required", field="name")
+    if len(name) > 100:
+        raise InvalidInput("Names are at most 100 characters", field="name")
+    return name

@@ -31,7 +31,7 @@ def test_seed_is_idempotent_and_its_login_works(client, settings, capsys):
     assert "demo@sluice.local / sluice-demo" in printed
     assert Organization.objects.count() == 1
     demo = User.objects.get(email="demo@sluice.local")
-    assert Membership.objects.get(user=demo).role == Role.OWNER
+    assert Membership.unscoped_all_tenants.get(user=demo).role == Role.OWNER
     assert User.objects.get(email="operator@sluice.local").is_superuser
 
     response = client.post(

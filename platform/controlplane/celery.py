@@ -18,4 +18,9 @@ app.conf.beat_schedule = {
         "kwargs": {"service": "beat"},
         "options": {"expires": 25},
     },
+    "purge-idempotency-records": {
+        "task": "tenants.tasks.purge_idempotency_records",
+        "schedule": 3600.0,
+        "options": {"expires": 1800},
+    },
 }

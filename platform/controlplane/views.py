@@ -31,5 +31,5 @@ def readyz(request: HttpRequest) -> JsonResponse:
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    memberships = tenant_selectors.memberships_for_user(user=request.user)
-    return render(request, "controlplane/home.html", {"memberships": memberships})
+    organizations = tenant_selectors.organizations_for_user(user=request.user)
+    return render(request, "controlplane/home.html", {"organizations": organizations})

@@ -1,6 +1,7 @@
 """Errors as RFC 9457 ``application/problem+json`` with a stable machine-readable ``code``.
 
-Clients branch on ``code``; ``title`` and ``detail`` are for people and may change.
+Clients branch on ``code``; ``title`` and ``detail`` are for people and may change. Services
+raise ``controlplane.errors.DomainError`` subclasses; DRF's own exceptions map as below.
 """
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -8,7 +9,9 @@ from django.shortcuts import render
 from django.views.defaults import page_not_found
 from rest_framework import exceptions, status
 from rest_framework.response import Response
-from rest_framework.views import exception_handler
+from rest_framework.views import exception_handler, set_rollback
+
+from controlplane.errors import DomainError
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 
@@ -27,17 +30,6 @@ _CODES: dict[type[exceptions.APIException], tuple[str, str]] = {
 }
 
 
-class Problem(exceptions.APIException):
-    """Raise from a service or view to answer with a specific stable code."""
-
-    def __init__(self, *, code: str, title: str, detail: str = "", status_code: int = 400, **extra):
-        super().__init__(detail=detail or title, code=code)
-        self.status_code = status_code
-        self.problem_code = code
-        self.title = title
-        self.extra = extra
-
-
 def problem_body(*, status_code: int, code: str, title: str, detail=None, **extra) -> dict:
     body = {"type": f"https://sluice.dev/problems/{code}", "title": title, "status": status_code}
     body["code"] = code
@@ -48,33 +40,28 @@ def problem_body(*, status_code: int, code: str, title: str, detail=None, **extr
 
 
 def problem_exception_handler(exc, context) -> Response | None:
+    if isinstance(exc, DomainError):
+        set_rollback()
+        body = problem_body(
+            status_code=exc.status, code=exc.code, title=exc.title, detail=exc.detail, **exc.extra
+        )
+        return Response(body, status=exc.status, content_type=PROBLEM_CONTENT_TYPE)
     response = exception_handler(exc, context)
     if response is None:
         return None  # not an API error: Django's 500 handling takes over
-    if isinstance(exc, Problem):
-        body = problem_body(
-            status_code=exc.status_code,
-            code=exc.problem_code,
-            title=exc.title,
-            detail=exc.detail,
-            **exc.extra,
-        )
+    code, title = _lookup(exc)
+    extra = {}
+    if isinstance(exc, exceptions.ValidationError):
+        errors = response.data
+        extra["errors"] = errors if isinstance(errors, dict) else {"non_field_errors": errors}
+        detail = "One or more fields are not valid; see errors."
     else:
-        code, title = _lookup(exc)
-        extra = {}
-        if isinstance(exc, exceptions.ValidationError):
-            extra["errors"] = (
-                response.data
-                if isinstance(response.data, dict)
-                else {"non_field_errors": response.data}
-            )
-            detail = "One or more fields are not valid; see errors."
-        else:
-            detail = response.data.get("detail") if isinstance(response.data, dict) else None
-        body = problem_body(
-            status_code=response.status_code, code=code, title=title, detail=detail, **extra
-        )
-    response.data = body
+        detail = response.data.get("detail") if isinstance(response.data, dict) else None
+    if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
+        extra["retry_after"] = int(exc.wait)
+    response.data = problem_body(
+        status_code=response.status_code, code=code, title=title, detail=detail, **extra
+    )
     response.content_type = PROBLEM_CONTENT_TYPE
     return response
 

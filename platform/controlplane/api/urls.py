@@ -1,7 +1,8 @@
-from django.urls import path
+from django.urls import include, path
 
 from .views import ApiRootView
 
 urlpatterns = [
     path("", ApiRootView.as_view(), name="api-root"),
+    path("", include("tenants.api.urls")),
 ]

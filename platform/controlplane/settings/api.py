@@ -1,9 +1,15 @@
-"""The REST API: Django REST Framework and the OpenAPI 3 schema."""
+"""The REST API: Django REST Framework, the OpenAPI 3 schema, rate limits."""
+
+from .environment import env
 
 REST_FRAMEWORK = {
+    # API keys first: their WWW-Authenticate header makes unauthenticated calls 401, not 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "tenants.authentication.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
+    "DEFAULT_PAGINATION_CLASS": "controlplane.api.pagination.CursorPage",
+    "DEFAULT_FILTER_BACKENDS": [],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
@@ -25,3 +31,8 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
 }
+
+# Requests per minute, per organization (all its callers together) and per caller (one API key
+# or one user's session), shared by every web process through Redis.
+SLUICE_RATE_LIMIT_ORG_PER_MINUTE = env.int("SLUICE_RATE_LIMIT_ORG_PER_MINUTE", default=1200)
+SLUICE_RATE_LIMIT_CALLER_PER_MINUTE = env.int("SLUICE_RATE_LIMIT_CALLER_PER_MINUTE", default=600)

@@ -1,0 +1,60 @@
+"""Errors that services raise. Each carries a stable machine-readable ``code``: the API turns
+it into problem+json, the web UI into a form or page message."""
+
+
+class DomainError(Exception):
+    code = "error"
+    title = "The request failed"
+    status = 400
+
+    def __init__(self, detail: str = "", **extra) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.extra = extra
+
+
+class InvalidInput(DomainError):
+    code = "validation"
+    title = "The request is not valid"
+    status = 400
+
+
+class NotPermitted(DomainError):
+    code = "permission_denied"
+    title = "You may not do this"
+    status = 403
+
+
+class NotFound(DomainError):
+    code = "not_found"
+    title = "Not found"
+    status = 404
+
+
+class Conflict(DomainError):
+    code = "conflict"
+    title = "The request conflicts with the current state"
+    status = 409
+
+
+class LastOwner(Conflict):
+    code = "last_owner"
+    title = "An organization needs at least one owner"
+
+
+class QuotaExceeded(DomainError):
+    code = "quota_exceeded"
+    title = "A quota would be exceeded"
+    status = 409
+
+
+class IdempotencyKeyReused(DomainError):
+    code = "idempotency_key_reused"
+    title = "This Idempotency-Key was used for a different request"
+    status = 422
+
+
+class IdempotencyInProgress(DomainError):
+    code = "idempotency_in_progress"
+    title = "A request with this Idempotency-Key is still being processed"
+    status = 409

@@ -1,0 +1,83 @@
+"""Rate limits: a sliding-window counter per key, in Redis when ``REDIS_URL`` is set (shared by
+every web process), in process memory otherwise.
+
+The estimate is the current window's count plus the previous window's, weighted by how much of
+it still overlaps the sliding window: smooth at window edges, two keys per limit, one round trip.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass
+from functools import cache
+
+from django.conf import settings
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    limit: int
+    remaining: int
+    reset_after: int  # seconds until the current window ends
+    retry_after: int  # seconds to wait when not allowed
+
+
+def hit(key: str, *, limit: int, window: int, now: float | None = None) -> Decision:
+    """Count one request against ``key`` and say whether it is within ``limit`` per ``window``
+    seconds."""
+    now = time.time() if now is None else now
+    index = int(now // window)
+    elapsed = (now % window) / window
+    current, previous = _store().increment(key, index, window)
+    estimate = previous * (1 - elapsed) + current
+    reset_after = max(1, math.ceil(window - now % window))
+    if estimate <= limit:
+        return Decision(True, limit, max(0, int(limit - estimate)), reset_after, 0)
+    if current > limit or previous == 0:
+        retry_after = reset_after
+    else:
+        # When will the previous window's weight have faded enough?
+        needed = 1 - (limit - current) / previous
+        retry_after = max(1, math.ceil((needed - elapsed) * window))
+    return Decision(False, limit, 0, reset_after, retry_after)
+
+
+class _RedisStore:
+    def __init__(self, url: str) -> None:
+        import redis
+
+        self.client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+
+    def increment(self, key: str, index: int, window: int) -> tuple[int, int]:
+        current_key, previous_key = f"sluice:rl:{key}:{index}", f"sluice:rl:{key}:{index - 1}"
+        pipe = self.client.pipeline(transaction=True)
+        pipe.incr(current_key)
+        pipe.expire(current_key, window * 2 + 1)
+        pipe.get(previous_key)
+        current, _, previous = pipe.execute()
+        return int(current), int(previous or 0)
+
+
+class _MemoryStore:
+    def __init__(self) -> None:
+        self.counts: dict[tuple[str, int], int] = {}
+        self.lock = threading.Lock()
+
+    def increment(self, key: str, index: int, window: int) -> tuple[int, int]:
+        with self.lock:
+            for stale in [k for k in self.counts if k[1] < index - 1]:
+                del self.counts[stale]
+            self.counts[(key, index)] = self.counts.get((key, index), 0) + 1
+            return self.counts[(key, index)], self.counts.get((key, index - 1), 0)
+
+
+@cache
+def _store_for(url: str):
+    return _RedisStore(url) if url else _MemoryStore()
+
+
+def _store():
+    return _store_for(settings.REDIS_URL)

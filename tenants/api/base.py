@@ -1,0 +1,230 @@
+"""The base class of every ``/api/v1/orgs/{org}/…`` endpoint.
+
+It resolves the organization from the URL, checks that the caller (a member's session or one of
+the organization's API keys) belongs to it — answering 404, never 403, to outsiders, so an
+organization's existence is not revealed — checks the caller's role grants the scope the HTTP
+method needs, puts the organization in scope for the request, rate-limits per organization and
+per caller, and honours ``Idempotency-Key`` on POST.
+
+Subclasses declare ``model``, ``scope_map`` and, if they must narrow it, ``scope_queryset``.
+They cannot override the methods that enforce all this: defining one is a ``TypeError`` at import.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import HttpResponse
+from rest_framework import exceptions, permissions, throttling
+from rest_framework.generics import GenericAPIView
+from rest_framework.viewsets import ViewSetMixin
+
+from controlplane import ratelimit
+from controlplane.api.pagination import CursorPage
+
+from .. import idempotency, selectors
+from ..audit import Actor
+from ..models import ApiKey, Organization
+from ..roles import scopes_of
+from ..scoping import enter_tenant_scope, leave_tenant_scope, tenant_scope
+
+ENFORCING_METHODS = frozenset(
+    {
+        "dispatch",
+        "initial",
+        "get_queryset",
+        "get_object",
+        "get_permissions",
+        "get_authenticators",
+        "get_throttles",
+        "handle_exception",
+        "finalize_response",
+        "permission_classes",
+        "authentication_classes",
+        "throttle_classes",
+    }
+)
+
+
+class OrganizationAccess(permissions.BasePermission):
+    """Member of the organization in the URL, with a role granting the method's scope."""
+
+    def has_permission(self, request, view) -> bool:
+        organization = Organization.objects.filter(public_id=view.kwargs.get("org")).first()
+        if organization is None:
+            raise exceptions.NotFound()
+        if isinstance(request.auth, ApiKey):
+            if request.auth.organization_id != organization.pk:
+                raise exceptions.NotFound()
+            role = request.auth.role
+        else:
+            with tenant_scope(organization):
+                membership = selectors.membership_of(user=request.user, organization=organization)
+            if membership is None:
+                raise exceptions.NotFound()
+            role = membership.role
+        view._enter_organization(request, organization, role)
+        needed = view.scope_map.get(request.method)
+        if needed is None or needed not in scopes_of(role):
+            raise exceptions.PermissionDenied(
+                f"Your role ({role}) does not grant {needed or request.method}"
+            )
+        return True
+
+
+class OrganizationRateThrottle(throttling.BaseThrottle):
+    """Per organization and per caller (API key or user), per minute, in Redis."""
+
+    WINDOW_SECONDS = 60
+
+    def allow_request(self, request, view) -> bool:
+        caller = (
+            f"key:{request.auth.public_id}"
+            if isinstance(request.auth, ApiKey)
+            else f"user:{request.user.pk}"
+        )
+        decisions = [
+            ratelimit.hit(
+                f"org:{view.organization.public_id}",
+                limit=settings.SLUICE_RATE_LIMIT_ORG_PER_MINUTE,
+                window=self.WINDOW_SECONDS,
+            ),
+            ratelimit.hit(
+                caller,
+                limit=settings.SLUICE_RATE_LIMIT_CALLER_PER_MINUTE,
+                window=self.WINDOW_SECONDS,
+            ),
+        ]
+        denied = [d for d in decisions if not d.allowed]
+        view.rate_limit = denied[0] if denied else min(decisions, key=lambda d: d.remaining)
+        self.retry_after = max((d.retry_after for d in denied), default=0)
+        return not denied
+
+    def wait(self) -> float:
+        return self.retry_after
+
+
+class _IdempotentReplay(Exception):
+    def __init__(self, response: HttpResponse) -> None:
+        self.response = response
+
+
+class OrganizationScopedView(GenericAPIView):
+    permission_classes = [permissions.IsAuthenticated, OrganizationAccess]
+    throttle_classes = [OrganizationRateThrottle]
+    pagination_class = CursorPage
+    lookup_url_kwarg = "id"
+    lookup_value_regex = "[a-z]+_[a-z0-9]+"
+    model = None
+    scope_map: dict[str, str] = {}
+
+    # Set for the request by OrganizationAccess.
+    organization: Organization
+    role: str
+    actor: Actor
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        is_base = cls.__dict__.get("_sluice_base", False)
+        overridden = ENFORCING_METHODS & set(vars(cls))
+        if overridden and not is_base:
+            raise TypeError(
+                f"{cls.__name__} may not override {', '.join(sorted(overridden))}: tenant "
+                "scoping lives there. Narrow the rows with scope_queryset() instead."
+            )
+        if not is_base and not cls.scope_map:
+            raise TypeError(f"{cls.__name__} must declare scope_map")
+
+    def scope_queryset(self, queryset):
+        """Narrow (filter, select_related) the organization's rows; never widen them."""
+        return queryset
+
+    # Enforcement: final by __init_subclass__ -------------------------------------------------
+
+    def get_queryset(self):
+        if self.model is None:
+            raise exceptions.MethodNotAllowed(self.request.method)
+        if getattr(self, "swagger_fake_view", False):  # the schema generator, not a request
+            return self.model.unscoped_all_tenants.none()
+        return self.scope_queryset(self.model.objects.filter(organization=self.organization))
+
+    def get_object(self):
+        queryset = self.filter_queryset(self.get_queryset())
+        obj = queryset.filter(public_id=self.kwargs.get(self.lookup_url_kwarg)).first()
+        if obj is None:
+            raise exceptions.NotFound()
+        self.check_object_permissions(self.request, obj)
+        return obj
+
+    def get_permissions(self):
+        return [permission() for permission in OrganizationScopedView.permission_classes]
+
+    def get_throttles(self):
+        return [throttle() for throttle in OrganizationScopedView.throttle_classes]
+
+    def dispatch(self, request, *args, **kwargs):
+        self._scope_token = None
+        self._idempotency_record = None
+        self.rate_limit = None
+        try:
+            return super().dispatch(request, *args, **kwargs)
+        finally:
+            if self._idempotency_record is not None:  # the request died before a response
+                idempotency.abandon(record=self._idempotency_record)
+            if self._scope_token is not None:
+                leave_tenant_scope(self._scope_token)
+
+    def initial(self, request, *args, **kwargs) -> None:
+        super().initial(request, *args, **kwargs)  # authentication, access, rate limits
+        key = request.headers.get(idempotency.HEADER)
+        if request.method == "POST" and key is not None:
+            record, stored = idempotency.begin(
+                organization=self.organization,
+                key=key,
+                principal=str(request.user),
+                request_fingerprint=idempotency.fingerprint(
+                    method=request.method, path=request.path, data=request.data
+                ),
+            )
+            if stored is not None:
+                replay = HttpResponse(stored.body, status=stored.status_code)
+                for name, value in stored.headers.items():
+                    replay[name] = value
+                replay["Idempotent-Replayed"] = "true"
+                raise _IdempotentReplay(replay)
+            self._idempotency_record = record
+
+    def handle_exception(self, exc):
+        if isinstance(exc, _IdempotentReplay):
+            return exc.response
+        return super().handle_exception(exc)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if self.rate_limit is not None:
+            response["RateLimit-Limit"] = str(self.rate_limit.limit)
+            response["RateLimit-Remaining"] = str(self.rate_limit.remaining)
+            response["RateLimit-Reset"] = str(self.rate_limit.reset_after)
+        if self._idempotency_record is not None:
+            if hasattr(response, "render"):
+                response.render()
+            idempotency.complete(
+                record=self._idempotency_record,
+                status_code=response.status_code,
+                body=response.content,
+                headers=response,
+            )
+            self._idempotency_record = None
+        return response
+
+    def _enter_organization(self, request, organization: Organization, role: str) -> None:
+        self.organization = organization
+        self.role = role
+        self.actor = Actor.from_request(request)
+        request.tenant = organization
+        self._scope_token = enter_tenant_scope(organization)
+
+    _sluice_base = True
+
+
+class OrganizationScopedViewSet(ViewSetMixin, OrganizationScopedView):
+    _sluice_base = True

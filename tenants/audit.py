@@ -1,0 +1,70 @@
+"""Who is acting, and the audit trail every mutation writes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import models
+
+from controlplane.requestid import current_request_id
+
+from .models import ApiKey, AuditEvent, Organization, User
+
+
+@dataclass(frozen=True)
+class Actor:
+    """A person (``user``), an API key, or a named part of the system (``system``)."""
+
+    user: User | None = None
+    api_key: ApiKey | None = None
+    system: str = ""
+
+    @property
+    def label(self) -> str:
+        if self.api_key is not None:
+            return f"api-key:{self.api_key.public_id} ({self.api_key.name})"
+        if self.user is not None:
+            return self.user.email
+        return f"system:{self.system or 'sluice'}"
+
+    @classmethod
+    def from_request(cls, request) -> Actor:
+        if isinstance(request.auth, ApiKey):
+            return cls(api_key=request.auth)
+        return cls(user=request.user)
+
+
+def snapshot(instance: models.Model, fields: list[str]) -> dict[str, Any]:
+    return {name: _plain(getattr(instance, name)) for name in fields}
+
+
+def audit_record(
+    *,
+    organization: Organization,
+    actor: Actor,
+    action: str,
+    target: models.Model,
+    before: dict | None = None,
+    after: dict | None = None,
+) -> AuditEvent:
+    return AuditEvent.objects.create(
+        organization=organization,
+        actor_user=actor.user,
+        actor_api_key=actor.api_key,
+        actor_label=actor.label,
+        action=action,
+        target_type=target._meta.model_name,
+        target_id=getattr(target, "public_id", None) or str(target.pk),
+        request_id=current_request_id(),
+        before=before,
+        after=after,
+    )
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if isinstance(value, models.Model):
+        return getattr(value, "public_id", None) or str(value.pk)
+    return value

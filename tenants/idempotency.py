@@ -1,0 +1,98 @@
+"""``Idempotency-Key`` on POST: the first response is kept per organization and key for 24 hours
+and replayed to retries; the same key with another body (or from another caller) is refused."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from controlplane.errors import IdempotencyInProgress, IdempotencyKeyReused, InvalidInput
+
+from .models import IdempotencyRecord, Organization
+
+HEADER = "Idempotency-Key"
+RETENTION = timedelta(hours=24)
+MAX_KEY_LENGTH = 255
+_REPLAYED_HEADERS = ("Content-Type", "Location")
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    status_code: int
+    body: bytes
+    headers: dict[str, str]
+
+
+def fingerprint(*, method: str, path: str, data) -> str:
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(f"{method} {path}\n{canonical}".encode()).hexdigest()
+
+
+def begin(
+    *, organization: Organization, key: str, principal: str, request_fingerprint: str
+) -> tuple[IdempotencyRecord | None, StoredResponse | None]:
+    """Claim ``key`` for this request. Returns (record to complete, None) for a first request,
+    or (None, stored response) for a retry of a finished one."""
+    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
+        raise InvalidInput(
+            f"{HEADER} must be 1 to {MAX_KEY_LENGTH} printable characters", field=HEADER
+        )
+    cutoff = timezone.now() - RETENTION
+    IdempotencyRecord.objects.filter(
+        organization=organization, key=key, created_at__lt=cutoff
+    ).delete()
+    try:
+        with transaction.atomic():
+            record = IdempotencyRecord.objects.create(
+                organization=organization,
+                key=key,
+                principal=principal,
+                fingerprint=request_fingerprint,
+            )
+        return record, None
+    except IntegrityError:
+        pass
+    existing = IdempotencyRecord.objects.filter(organization=organization, key=key).first()
+    if existing is None:  # expired and purged between our two statements: start over
+        return begin(
+            organization=organization,
+            key=key,
+            principal=principal,
+            request_fingerprint=request_fingerprint,
+        )
+    if existing.principal != principal or existing.fingerprint != request_fingerprint:
+        raise IdempotencyKeyReused(
+            f"{HEADER} {key!r} was first used with a different request; use a new key"
+        )
+    if existing.status_code is None:
+        raise IdempotencyInProgress(f"The first request with {HEADER} {key!r} is still running")
+    return None, StoredResponse(
+        existing.status_code, bytes(existing.response_body or b""), existing.response_headers
+    )
+
+
+def complete(*, record: IdempotencyRecord, status_code: int, body: bytes, headers) -> None:
+    """Keep the response for replay. A server error is not kept: the client should retry."""
+    if status_code >= 500:
+        IdempotencyRecord.objects.filter(pk=record.pk).delete()
+        return
+    kept = {name: headers[name] for name in _REPLAYED_HEADERS if name in headers}
+    IdempotencyRecord.objects.filter(pk=record.pk).update(
+        status_code=status_code, response_body=body, response_headers=kept
+    )
+
+
+def abandon(*, record: IdempotencyRecord) -> None:
+    IdempotencyRecord.objects.filter(pk=record.pk).delete()
+
+
+def purge_expired() -> int:
+    """Fleet-wide housekeeping (beat): drop records past their retention, for every tenant."""
+    cutoff = timezone.now() - RETENTION
+    deleted, _ = IdempotencyRecord.unscoped_all_tenants.filter(created_at__lt=cutoff).delete()
+    return deleted
