@@ -1,9 +1,7 @@
-from urllib.parse import quote
-
 import pytest
 from django.conf import settings
 
-from tests.support.processes import clean_environment
+from tests.support.processes import clean_environment, database_url
 from tests.support.workers import CeleryWorker
 
 
@@ -14,16 +12,6 @@ def pytest_configure(config: pytest.Config) -> None:
             "(or `python -m tests.support.runner [pytest args]`), which starts them.",
             returncode=2,
         )
-
-
-def database_url(settings_dict: dict) -> str:
-    return "postgres://{user}:{password}@{host}:{port}/{name}".format(
-        user=quote(settings_dict["USER"]),
-        password=quote(settings_dict["PASSWORD"]),
-        host=settings_dict["HOST"],
-        port=settings_dict["PORT"],
-        name=settings_dict["NAME"],
-    )
 
 
 @pytest.fixture

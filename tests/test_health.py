@@ -6,7 +6,7 @@ import json
 import pytest
 from django.db import connection
 
-from tests.support.processes import clean_environment, run_python
+from tests.support.processes import clean_environment, database_url, run_python
 from tests.support.services import free_port
 
 pytestmark = pytest.mark.django_db
@@ -70,6 +70,4 @@ def test_readyz_names_an_unreachable_database(settings):
 
 
 def _current_database_url() -> str:
-    from tests.conftest import database_url
-
     return database_url(connection.settings_dict)

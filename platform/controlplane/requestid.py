@@ -11,6 +11,9 @@ import logging
 import re
 import uuid
 
+from django.core.signals import request_finished
+from django.dispatch import receiver
+
 HEADER = "X-Request-ID"
 _VALID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 _request_id: contextvars.ContextVar[str] = contextvars.ContextVar("sluice_request_id", default="")
@@ -40,13 +43,17 @@ class RequestIdMiddleware:
         offered = request.headers.get(HEADER, "")
         request_id = offered if _VALID.match(offered) else new_request_id()
         request.request_id = request_id
-        token = set_request_id(request_id)
-        try:
-            response = self.get_response(request)
-        finally:
-            reset_request_id(token)
+        # Kept until the request has finished, not just until this middleware returns: Django
+        # logs the response ("Not Found: …") after the middleware chain has unwound.
+        set_request_id(request_id)
+        response = self.get_response(request)
         response[HEADER] = request_id
         return response
+
+
+@receiver(request_finished)
+def _forget_request_id(**kwargs) -> None:
+    _request_id.set("")
 
 
 class RequestIdLogFilter(logging.Filter):

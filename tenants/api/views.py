@@ -6,7 +6,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from controlplane.errors import Conflict
+from controlplane.errors import NotFound
 
 from .. import selectors, services
 from ..models import ApiKey, AuditEvent, Invitation, Membership
@@ -114,9 +114,13 @@ class MyMembershipView(OrganizationScopedView):
         return Response(status=204)
 
     def _mine(self) -> Membership:
-        membership = selectors.membership_of(user=self.request.user, organization=self.organization)
+        membership = None
+        if not isinstance(self.request.auth, ApiKey):
+            membership = selectors.membership_of(
+                user=self.request.user, organization=self.organization
+            )
         if membership is None:
-            raise Conflict("API keys are not members: there is no membership to show or leave")
+            raise NotFound("API keys are not members: there is no membership to show or leave")
         return membership
 
 
@@ -133,9 +137,10 @@ class MemberViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Organizati
 
     @extend_schema(request=s.MemberUpdateSerializer, responses=s.MemberSerializer)
     def partial_update(self, request, *args, **kwargs):
+        membership = self.get_object()  # a foreign id is 404 before the body is read
         data = _valid(s.MemberUpdateSerializer, request.data)
         membership = services.membership_change_role(
-            membership=self.get_object(), role=data["role"], actor=self.actor, actor_role=self.role
+            membership=membership, role=data["role"], actor=self.actor, actor_role=self.role
         )
         return Response(s.MemberSerializer(membership).data)
 

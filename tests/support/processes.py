@@ -23,6 +23,19 @@ _SLUICE_VARIABLES = (
 )
 
 
+def database_url(settings_dict: dict) -> str:
+    """The URL of a Django database connection's settings (e.g. the test database)."""
+    from urllib.parse import quote
+
+    return "postgres://{user}:{password}@{host}:{port}/{name}".format(
+        user=quote(settings_dict["USER"]),
+        password=quote(settings_dict["PASSWORD"]),
+        host=settings_dict["HOST"],
+        port=settings_dict["PORT"],
+        name=settings_dict["NAME"],
+    )
+
+
 def clean_environment(**overrides: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in _SLUICE_VARIABLES}
     env.update(overrides)

@@ -1,0 +1,49 @@
+"""Test data, made through the services so every object is as the product makes it."""
+
+import factory
+from factory.django import DjangoModelFactory
+
+from tenants import services
+from tenants.audit import Actor
+from tenants.models import ApiKey, Membership, Organization, User
+from tenants.roles import Role
+from tenants.scoping import tenant_scope
+
+PASSWORD = "correct-horse-battery-staple"
+
+
+class UserFactory(DjangoModelFactory):
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+
+    email = factory.Sequence(lambda n: f"person{n}@example.com")
+    first_name = factory.Faker("first_name")
+    password = factory.PostGenerationMethodCall("set_password", PASSWORD)
+
+    @factory.post_generation
+    def _save(obj, create, extracted, **kwargs):
+        if create:
+            obj.save()
+
+
+def make_org(*, owner: User | None = None, name: str = "Acme") -> Organization:
+    return services.organization_create(name=name, owner=owner or UserFactory())
+
+
+def add_member(organization: Organization, role: str, user: User | None = None) -> Membership:
+    with tenant_scope(organization):
+        return Membership.objects.create(
+            organization=organization, user=user or UserFactory(), role=role
+        )
+
+
+def make_api_key(organization: Organization, role: str = Role.DEVELOPER) -> tuple[ApiKey, str]:
+    with tenant_scope(organization):
+        return services.api_key_create(
+            organization=organization,
+            name=f"{role} automation",
+            role=role,
+            actor=Actor(system="tests"),
+            actor_role=Role.OWNER,
+        )

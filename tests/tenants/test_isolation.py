@@ -1,0 +1,169 @@
+"""Nothing one organization's members or keys do can show or touch another's data."""
+
+import pytest
+from rest_framework.test import APIClient
+
+from tenants import selectors, services
+from tenants.audit import Actor
+from tenants.models import ApiKey, AuditEvent, Invitation, Membership, Organization
+from tenants.roles import Role
+from tenants.scoping import tenant_scope
+from tests.factories import UserFactory, add_member, make_api_key, make_org
+from tests.support.clients import key_client, session_client
+from tests.support.isolation import Outsider, Victim, api_routes, find_violations
+
+pytestmark = pytest.mark.django_db
+
+
+def _orgs_list_shows_only_own(route, outsider, victim) -> list[str]:
+    problems = []
+    for kind, client in outsider.clients.items():
+        body = client.get("/api/v1/orgs/").content.decode()
+        if victim.organization.public_id in body:
+            problems.append(f"outsider ({kind}) sees the victim in {route.name}")
+    return problems
+
+
+def _invitation_token_of_someone_else(route, outsider, victim) -> list[str]:
+    """An outsider cannot answer the victim's invitation, even holding a token of its own."""
+    problems = []
+    client = outsider.clients["session"]
+    response = client.post("/" + route.route, {"token": "x" * 43}, format="json")
+    if response.status_code != 404:
+        problems.append(f"outsider answered an unknown invitation: {response.status_code}")
+    return problems
+
+
+ACCOUNT_ROUTES = {
+    "organization-list": _orgs_list_shows_only_own,
+    "invitation-accept": _invitation_token_of_someone_else,
+    "invitation-decline": _invitation_token_of_someone_else,
+}
+
+
+def build_victim() -> Victim:
+    owner = UserFactory(email="victim-owner@victim.example")
+    organization = make_org(owner=owner, name="Victim Corp")
+    member = add_member(organization, Role.DEVELOPER)
+    api_key, _ = make_api_key(organization, Role.DEVELOPER)
+    with tenant_scope(organization):
+        invitation, _ = services.invitation_create(
+            organization=organization,
+            email="invitee@victim.example",
+            role=Role.VIEWER,
+            actor=Actor(user=owner),
+            actor_role=Role.OWNER,
+            accept_url_base="http://testserver/invitations/",
+        )
+        event = selectors.audit_events(organization=organization).first()
+    return Victim(
+        organization=organization,
+        objects_by_model={
+            Membership: member,
+            Invitation: invitation,
+            ApiKey: api_key,
+            AuditEvent: event,
+        },
+        identifiers=[
+            organization.public_id,
+            "Victim Corp",
+            owner.email,
+            member.public_id,
+            invitation.public_id,
+            api_key.public_id,
+            event.public_id,
+        ],
+    )
+
+
+def build_outsider() -> Outsider:
+    user = UserFactory(email="outsider@elsewhere.example")
+    organization = make_org(owner=user, name="Elsewhere Ltd")
+    _, key = make_api_key(organization, Role.OWNER)
+    return Outsider(
+        organization=organization,
+        clients={"session": session_client(user), "api key": key_client(key)},
+    )
+
+
+def victim_state(victim: Victim) -> dict:
+    organization = Organization.objects.get(pk=victim.organization.pk)
+    with tenant_scope(organization):
+        return {
+            "name": organization.name,
+            "members": sorted(Membership.objects.values_list("public_id", "role")),
+            "invitations": sorted(Invitation.objects.values_list("public_id", "state")),
+            "keys": sorted(ApiKey.objects.values_list("public_id", "revoked_at")),
+            "audit": AuditEvent.objects.count(),
+        }
+
+
+def test_every_api_route_is_isolated_between_organizations():
+    victim, outsider = build_victim(), build_outsider()
+    before = victim_state(victim)
+
+    violations, requests = find_violations(
+        urlconf=None,
+        anonymous=APIClient(),
+        outsider=outsider,
+        victim=victim,
+        account_checks=ACCOUNT_ROUTES,
+    )
+
+    assert violations == [], "\n".join(violations)
+    assert requests > 50  # the walk really covered the API
+    assert victim_state(victim) == before  # and changed nothing
+
+
+def test_the_walk_finds_every_organization_route():
+    names = {route.name for route in api_routes()}
+    assert {
+        "organization-detail",
+        "my-membership",
+        "member-list",
+        "member-detail",
+        "invitation-list",
+        "invitation-detail",
+        "api-key-list",
+        "api-key-detail",
+        "audit-event-list",
+        "audit-event-detail",
+    } <= names
+
+
+def test_an_endpoint_written_without_the_base_class_is_caught():
+    victim, outsider = build_victim(), build_outsider()
+    violations, _ = find_violations(
+        urlconf="tests.support.leaky_urls",
+        anonymous=APIClient(),
+        outsider=outsider,
+        victim=victim,
+        account_checks=ACCOUNT_ROUTES,
+    )
+    leaky = [v for v in violations if "leaky" in v or "LeakyMemberEmailsView" in v]
+    assert any("is not an OrganizationScopedView" in v for v in leaky), violations
+    assert any("outsider (session) GET leaky[victim org]: 200 leaks" in v for v in leaky), leaky
+    assert len(violations) == len(leaky)  # everything else is still clean
+
+
+def test_a_view_cannot_override_the_scoping_methods():
+    from tenants.api.base import OrganizationScopedView
+
+    with pytest.raises(TypeError, match="may not override get_queryset"):
+
+        class Sneaky(OrganizationScopedView):
+            scope_map = {"GET": "org:read"}
+
+            def get_queryset(self):
+                return Membership.unscoped_all_tenants.all()
+
+    with pytest.raises(TypeError, match="may not override permission_classes"):
+
+        class Open(OrganizationScopedView):
+            scope_map = {"GET": "org:read"}
+            permission_classes = []
+
+    with pytest.raises(TypeError, match="must declare scope_map"):
+
+        class Unscoped(OrganizationScopedView):
+            pass

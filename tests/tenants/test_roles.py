@@ -1,0 +1,125 @@
+"""Role x endpoint x method: who may do what, for members (session) and API keys alike.
+
+The table is written out by hand from the product's role definitions; a test checks it covers
+every organization route the API has, so a new endpoint cannot ship without its row."""
+
+import itertools
+
+import pytest
+from django.urls import reverse
+
+from tenants import services
+from tenants.audit import Actor
+from tenants.models import AuditEvent
+from tenants.roles import Role
+from tenants.scoping import tenant_scope
+from tests.factories import UserFactory, add_member, make_api_key
+from tests.support.clients import key_client, session_client
+from tests.support.isolation import api_routes
+
+pytestmark = pytest.mark.django_db
+
+ALL = set(Role.values)
+MANAGERS = {Role.OWNER, Role.ADMIN}
+BUILDERS = {Role.OWNER, Role.ADMIN, Role.DEVELOPER}
+
+# (route, method) -> (roles allowed, status when allowed)
+MATRIX = {
+    ("organization-detail", "get"): (ALL, 200),
+    ("organization-detail", "patch"): (MANAGERS, 200),
+    ("my-membership", "get"): (ALL, 200),
+    ("my-membership", "delete"): (ALL, 204),
+    ("member-list", "get"): (ALL, 200),
+    ("member-detail", "get"): (ALL, 200),
+    ("member-detail", "patch"): (MANAGERS, 200),
+    ("member-detail", "delete"): (MANAGERS, 204),
+    ("invitation-list", "get"): (MANAGERS, 200),
+    ("invitation-list", "post"): (MANAGERS, 201),
+    ("invitation-detail", "get"): (MANAGERS, 200),
+    ("invitation-detail", "delete"): (MANAGERS, 204),
+    ("api-key-list", "get"): (BUILDERS, 200),
+    ("api-key-list", "post"): (BUILDERS, 201),
+    ("api-key-detail", "get"): (BUILDERS, 200),
+    ("api-key-detail", "delete"): (BUILDERS, 204),
+    ("audit-event-list", "get"): (MANAGERS, 200),
+    ("audit-event-detail", "get"): (MANAGERS, 200),
+}
+
+
+def test_the_matrix_covers_every_organization_route_and_method():
+    found = {
+        (route.name, method)
+        for route in api_routes()
+        if "org" in route.kwargs
+        for method in route.methods
+    }
+    assert found == set(MATRIX)
+
+
+class Target:
+    """Makes a fresh object for each call, so one call's change cannot mask another's."""
+
+    def __init__(self, organization):
+        self.organization = organization
+        self.owner = UserFactory()
+        add_member(organization, Role.OWNER, self.owner)
+        self.counter = itertools.count()
+
+    def id_for(self, name: str) -> str:
+        org = self.organization
+        with tenant_scope(org):
+            if name.startswith("member-"):
+                return add_member(org, Role.DEVELOPER).public_id
+            if name.startswith("invitation-"):
+                invitation, _ = services.invitation_create(
+                    organization=org,
+                    email=f"invitee{next(self.counter)}@example.com",
+                    role=Role.VIEWER,
+                    actor=Actor(user=self.owner),
+                    actor_role=Role.OWNER,
+                    accept_url_base="http://testserver/invitations/",
+                )
+                return invitation.public_id
+            if name.startswith("api-key-"):
+                return make_api_key(org, Role.VIEWER)[0].public_id
+            if name.startswith("audit-event-"):
+                return AuditEvent.objects.first().public_id
+        raise AssertionError(f"no target for {name}")
+
+    def body_for(self, name: str, method: str) -> dict:
+        n = next(self.counter)
+        return {
+            ("organization-detail", "patch"): {"name": f"Renamed {n}"},
+            ("member-detail", "patch"): {"role": Role.VIEWER},
+            ("invitation-list", "post"): {"email": f"new{n}@example.com", "role": Role.VIEWER},
+            ("api-key-list", "post"): {"name": f"ci {n}", "role": Role.VIEWER},
+        }.get((name, method), {})
+
+
+@pytest.mark.parametrize("principal", ["member", "api key"])
+@pytest.mark.parametrize("role", Role.values)
+def test_role_matrix(role, principal, org_with_owner):
+    organization, _ = org_with_owner
+    target = Target(organization)
+    outcomes = {}
+    for (name, method), (allowed, success) in MATRIX.items():
+        if principal == "member":
+            client = session_client(add_member(organization, role).user)
+        else:
+            client = key_client(make_api_key(organization, role)[1])
+        kwargs = {"org": organization.public_id}
+        if name.endswith("-detail") and name != "organization-detail":
+            kwargs["id"] = target.id_for(name)
+        url = reverse(name, kwargs=kwargs)
+        response = getattr(client, method)(url, target.body_for(name, method), format="json")
+        if role not in allowed:
+            expected = 403
+        elif principal == "api key" and name == "my-membership":
+            expected = 404  # a key is not a member: it has no membership to show or leave
+        else:
+            expected = success
+        outcomes[(name, method)] = (response.status_code, expected)
+        if expected == 403:
+            assert response.json()["code"] == "permission_denied"
+    wrong = {k: v for k, v in outcomes.items() if v[0] != v[1]}
+    assert wrong == {}, "(got, expected) per endpoint"
