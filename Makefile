@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test bench lint format lock system-packages clean
+.PHONY: run test bench lint format lock openapi system-packages clean
 
 $(INSTALLED): pyproject.toml requirements-dev.lock
 	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if v == (3, 11) else "Sluice needs Python 3.11, found %d.%d: set PYTHON=/path/to/python3.11" % v)'
@@ -38,6 +38,12 @@ lint: $(INSTALLED)
 format: $(INSTALLED)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+# The OpenAPI description is checked in (clients are generated from it); a test fails when it
+# is stale. Regenerate it after changing the API:
+OPENAPI := platform/controlplane/api/openapi.yaml
+openapi: $(INSTALLED)
+	$(PY) manage.py spectacular --validate --fail-on-warn --file $(OPENAPI)
 
 # Re-resolve the pinned sets after changing dependencies in pyproject.toml: the runtime set
 # (the image installs it) and the development set (make run / make test), which includes it.

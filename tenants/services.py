@@ -196,17 +196,27 @@ def invitation_create(
         after={"email": email, "role": role},
     )
     accept_url = f"{accept_url_base.rstrip('/')}/{token}/"
+    from .tasks import send_invitation_email
+
     transaction.on_commit(
-        lambda: _send_invitation_mail(invitation=invitation, actor=actor, accept_url=accept_url)
+        lambda: send_invitation_email.delay(
+            organization=organization.public_id,
+            invitation=invitation.public_id,
+            inviter=actor.label,
+            accept_url=accept_url,
+        )
     )
     return invitation, token
 
 
-def _send_invitation_mail(*, invitation: Invitation, actor: Actor, accept_url: str) -> None:
+def invitation_send_email(*, invitation: Invitation, inviter: str, accept_url: str) -> bool:
+    """Mail the invitation, unless it was answered or revoked meanwhile. Runs in a worker."""
+    if invitation.effective_state != Invitation.State.PENDING:
+        return False
     context = {
         "organization": invitation.organization,
         "role": invitation.get_role_display(),
-        "inviter": actor.label,
+        "inviter": inviter,
         "accept_url": accept_url,
         "expires_at": invitation.expires_at,
     }
@@ -216,6 +226,7 @@ def _send_invitation_mail(*, invitation: Invitation, actor: Actor, accept_url: s
         from_email=settings.DEFAULT_FROM_EMAIL,
         recipient_list=[invitation.email],
     )
+    return True
 
 
 @transaction.atomic

@@ -27,8 +27,27 @@ def worker_environment(django_db_setup) -> dict[str, str]:
 
 
 @pytest.fixture
-def celery_worker(worker_environment):
+def start_celery_worker(worker_environment):
+    """Starts real `celery worker` processes (with extra environment if given) for one test,
+    and sends this process's tasks to them through Redis instead of running them inline."""
+    from contextlib import ExitStack
+
+    from controlplane.celery import app
+
+    app.conf.task_always_eager = False
+    with ExitStack() as stack:
+
+        def start(**extra_env: str) -> CeleryWorker:
+            return stack.enter_context(CeleryWorker(env={**worker_environment, **extra_env}))
+
+        try:
+            yield start
+        finally:
+            app.conf.task_always_eager = True
+
+
+@pytest.fixture
+def celery_worker(start_celery_worker):
     """A real `celery worker` process on the test Redis and the test database. Tests using it
     must commit what the worker reads (``django_db(transaction=True)``)."""
-    with CeleryWorker(env=worker_environment) as worker:
-        yield worker
+    return start_celery_worker()

@@ -209,10 +209,13 @@ def test_concurrent_retries_create_exactly_one_object():
     def attempt() -> None:
         client = key_client(key)
         start.wait(timeout=10)
-        response = client.post(
-            keys_url(organization), body, format="json", HTTP_IDEMPOTENCY_KEY="race"
-        )
-        results.append((response.status_code, response.content))
+        try:
+            response = client.post(
+                keys_url(organization), body, format="json", HTTP_IDEMPOTENCY_KEY="race"
+            )
+            results.append((response.status_code, response.content))
+        finally:
+            connection.close()  # each thread has its own connection
 
     threads = [threading.Thread(target=attempt) for _ in range(8)]
     for thread in threads:

@@ -2,8 +2,16 @@
 servers it started."""
 
 from .base import *
+from .environment import env
 
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast; tests only
-EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+EMAIL_BACKEND = env.str(
+    "DJANGO_EMAIL_BACKEND", default="django.core.mail.backends.locmem.EmailBackend"
+)
+EMAIL_FILE_PATH = env.str("DJANGO_EMAIL_FILE_PATH", default="")
+# Tasks run in the calling process, so a test sees their effects at once. Tests marked for a
+# real worker switch this off (tests/conftest.py) and go through Redis to a `celery worker`.
+CELERY_TASK_ALWAYS_EAGER = True
+CELERY_TASK_EAGER_PROPAGATES = True
 STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
