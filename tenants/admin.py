@@ -1,7 +1,20 @@
+"""The operators' view of tenancy. Operators see every tenant, so these admin classes read
+through the unscoped managers on purpose."""
+
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
-from .models import Membership, Organization, User
+from .models import ApiKey, AuditEvent, Invitation, Membership, Organization, User
+from .scoping import tenant_scope
+
+
+class AllTenantsMixin:
+    """Admin lists and forms for tenant-owned models span every organization."""
+
+    def get_queryset(self, request):
+        queryset = self.model.unscoped_all_tenants.get_queryset()
+        ordering = self.get_ordering(request)
+        return queryset.order_by(*ordering) if ordering else queryset
 
 
 @admin.register(User)
@@ -25,6 +38,7 @@ class MembershipInline(admin.TabularInline):
     model = Membership
     extra = 0
     autocomplete_fields = ["user"]
+    readonly_fields = ["public_id", "created_at"]
 
 
 @admin.register(Organization)
@@ -33,3 +47,61 @@ class OrganizationAdmin(admin.ModelAdmin):
     search_fields = ["name", "public_id"]
     readonly_fields = ["public_id", "created_at"]
     inlines = [MembershipInline]
+
+    def get_inlines(self, request, obj):
+        return self.inlines if obj is not None else []  # members join a saved organization
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        # One organization's page is that tenant's business: its inlines (members) are read
+        # and validated inside its scope, like any request of the tenant's own.
+        organization = Organization.objects.filter(pk=object_id).first() if object_id else None
+        if organization is None:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        with tenant_scope(organization):
+            response = super().changeform_view(request, object_id, form_url, extra_context)
+            if hasattr(response, "render"):
+                response.render()  # templates render lazily: do it while in scope
+            return response
+
+
+@admin.register(Invitation)
+class InvitationAdmin(AllTenantsMixin, admin.ModelAdmin):
+    list_display = ["email", "organization", "role", "state", "created_at", "expires_at"]
+    list_filter = ["state", "role"]
+    search_fields = ["email", "organization__name", "organization__public_id"]
+    readonly_fields = [f.name for f in Invitation._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # invitations carry a mailed token: they are made by the product only
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(AllTenantsMixin, admin.ModelAdmin):
+    list_display = ["name", "public_id", "organization", "role", "prefix", "last_used_at"]
+    list_filter = ["role"]
+    search_fields = ["name", "public_id", "prefix", "organization__name"]
+    readonly_fields = [f.name for f in ApiKey._meta.fields if f.name != "revoked_at"]
+    exclude = ["key_digest"]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # the key is shown once, to whoever creates it: tenants make their own
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(AllTenantsMixin, admin.ModelAdmin):
+    list_display = ["created_at", "organization", "actor_label", "action", "target_type"]
+    list_filter = ["action", "target_type"]
+    search_fields = ["actor_label", "action", "target_id", "request_id", "organization__name"]
+    date_hierarchy = "created_at"
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in AuditEvent._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

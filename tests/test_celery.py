@@ -37,6 +37,18 @@ def test_a_real_worker_answers_ping_over_redis(celery_worker):
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_task_logs_under_the_request_id_that_started_it(celery_worker):
+    from controlplane.requestid import reset_request_id, set_request_id
+
+    token = set_request_id("req-started-the-task")
+    try:
+        ping.delay().get(timeout=30)
+    finally:
+        reset_request_id(token)
+    assert "INFO [req-started-the-task] controlplane.tasks pong" in celery_worker.log()
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_real_worker_writes_to_the_database(celery_worker):
     record_heartbeat.delay(service="beat").get(timeout=30)
     heartbeat = ServiceHeartbeat.objects.get(service="beat")

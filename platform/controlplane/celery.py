@@ -3,6 +3,7 @@
 import os
 
 from celery import Celery
+from celery.signals import before_task_publish, task_postrun, task_prerun
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "controlplane.settings.local")
 
@@ -24,3 +25,29 @@ app.conf.beat_schedule = {
         "options": {"expires": 1800},
     },
 }
+
+
+# A task started by a request logs and audits under that request's id.
+REQUEST_ID_HEADER = "sluice_request_id"
+
+
+@before_task_publish.connect
+def _carry_request_id(headers=None, **kwargs) -> None:
+    from .requestid import current_request_id
+
+    if headers is not None and current_request_id():
+        headers[REQUEST_ID_HEADER] = current_request_id()
+
+
+@task_prerun.connect
+def _restore_request_id(task=None, **kwargs) -> None:
+    from .requestid import set_request_id
+
+    set_request_id(getattr(task.request, REQUEST_ID_HEADER, None) or "")
+
+
+@task_postrun.connect
+def _forget_request_id(**kwargs) -> None:
+    from .requestid import set_request_id
+
+    set_request_id("")

@@ -13,16 +13,21 @@ from ..models import ApiKey, AuditEvent, Invitation, Membership
 from ..roles import read_write_scope_map
 from ..scoping import tenant_scope
 from . import serializers as s
-from .base import OrganizationScopedView, OrganizationScopedViewSet
+from .base import CallerRateThrottle, OrganizationScopedView, OrganizationScopedViewSet
 from .filters import AuditEventFilter
 
 # Account level: the caller's organizations, and answering invitations -----------------------
 
 
-class OrganizationListView(APIView):
-    """The organizations you belong to; create one (you become its owner)."""
+class AccountView(APIView):
+    """Account-level endpoints: no organization in the URL, rate-limited per caller."""
 
     permission_classes = [IsAuthenticated]
+    throttle_classes = [CallerRateThrottle]
+
+
+class OrganizationListView(AccountView):
+    """The organizations you belong to; create one (you become its owner)."""
 
     @extend_schema(responses=s.OrganizationSerializer(many=True))
     def get(self, request):
@@ -44,9 +49,7 @@ class OrganizationListView(APIView):
         return Response(s.OrganizationSerializer(organization).data, status=201)
 
 
-class _InvitationResponseView(APIView):
-    permission_classes = [IsAuthenticated]
-
+class _InvitationResponseView(AccountView):
     def _token(self, request) -> str:
         if isinstance(request.auth, ApiKey):
             raise PermissionDenied("Invitations are answered by a person, not an API key")
