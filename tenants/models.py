@@ -124,6 +124,7 @@ class Invitation(TenantOwnedModel):
         ACCEPTED = "accepted", "Accepted"
         DECLINED = "declined", "Declined"
         REVOKED = "revoked", "Revoked"
+        EXPIRED = "expired", "Expired"
 
     public_id = models.CharField(max_length=32, unique=True, default=new_invitation_id)
     organization = models.ForeignKey(
@@ -159,7 +160,7 @@ class Invitation(TenantOwnedModel):
     @property
     def effective_state(self) -> str:
         if self.state == self.State.PENDING and self.is_expired:
-            return "expired"
+            return self.State.EXPIRED
         return self.state
 
 

@@ -2,6 +2,9 @@
 
 from django.db.models import F, FilteredRelation, Q, QuerySet
 
+from controlplane.errors import Conflict, NotFound
+
+from . import tokens
 from .models import ApiKey, AuditEvent, Invitation, Membership, Organization, User
 
 
@@ -37,3 +40,21 @@ def audit_events(*, organization: Organization) -> QuerySet[AuditEvent]:
     return AuditEvent.objects.filter(organization=organization).select_related(
         "actor_user", "actor_api_key"
     )
+
+
+def invitation_for_token(*, token: str, user: User, lock: bool = False) -> Invitation:
+    """The pending invitation a mailed token names, for this user's address only.
+
+    The token alone names the invitation and so its organization: this is the one read of an
+    invitation made before a tenant is in scope. ``lock`` (inside a transaction) holds the row
+    for the answer that follows.
+    """
+    invitations = Invitation.unscoped_all_tenants.select_related("organization")
+    if lock:
+        invitations = invitations.select_for_update()
+    invitation = invitations.filter(token_digest=tokens.digest(token)).first()
+    if invitation is None or invitation.email.lower() != user.email.lower():
+        raise NotFound("No such invitation for your account")
+    if invitation.effective_state != Invitation.State.PENDING:
+        raise Conflict(f"The invitation is {invitation.effective_state}")
+    return invitation

@@ -10,9 +10,9 @@ from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from controlplane.errors import Conflict, InvalidInput, LastOwner, NotFound, NotPermitted
+from controlplane.errors import Conflict, InvalidInput, LastOwner, NotPermitted
 
-from . import tokens
+from . import selectors, tokens
 from .audit import Actor, audit_record, snapshot
 from .models import ApiKey, Invitation, Membership, Organization, User
 from .roles import Role, can_grant
@@ -26,11 +26,16 @@ MAX_API_KEY_LIFETIME_DAYS = 365
 
 def user_signup(*, email: str, password: str, first_name: str = "", last_name: str = "") -> User:
     email = User.objects.normalize_email(email).lower()
+    taken = Conflict("An account with this e-mail address already exists", field="email")
     if User.objects.filter(email__iexact=email).exists():
-        raise Conflict("An account with this e-mail address already exists", field="email")
-    return User.objects.create_user(
-        email, password, first_name=first_name.strip(), last_name=last_name.strip()
-    )
+        raise taken
+    try:
+        with transaction.atomic():
+            return User.objects.create_user(
+                email, password, first_name=first_name.strip(), last_name=last_name.strip()
+            )
+    except IntegrityError:  # signed up twice at once
+        raise taken from None
 
 
 # Organizations -------------------------------------------------------------------------------
@@ -92,7 +97,9 @@ def membership_change_role(
     if membership.role == role:
         return membership
     if not (can_grant(actor_role, membership.role) and can_grant(actor_role, role)):
-        raise NotPermitted(f"A {actor_role} cannot change a {membership.role} into a {role}")
+        raise NotPermitted(
+            f"{_a(actor_role).capitalize()} cannot change {_a(membership.role)} into {_a(role)}"
+        )
     if membership.role == Role.OWNER:
         _ensure_another_owner(membership)
     before = snapshot(membership, ["role"])
@@ -116,7 +123,7 @@ def membership_remove(*, membership: Membership, actor: Actor, actor_role: str) 
     membership = _locked(membership)
     leaving = actor.user is not None and actor.user.pk == membership.user_id
     if not leaving and not can_grant(actor_role, membership.role):
-        raise NotPermitted(f"A {actor_role} cannot remove a {membership.role}")
+        raise NotPermitted(f"{_a(actor_role).capitalize()} cannot remove {_a(membership.role)}")
     if membership.role == Role.OWNER:
         _ensure_another_owner(membership)
     before = {"email": membership.user.email, "role": membership.role}
@@ -170,12 +177,16 @@ def invitation_create(
     if role not in Role.values:
         raise InvalidInput(f"Unknown role {role!r}", field="role")
     if not can_grant(actor_role, role):
-        raise NotPermitted(f"A {actor_role} cannot invite a {role}")
+        raise NotPermitted(f"{_a(actor_role).capitalize()} cannot invite {_a(role)}")
     if Membership.objects.filter(organization=organization, user__email__iexact=email).exists():
         raise Conflict(f"{email} is already a member", field="email")
+    # An expired invitation no longer holds the address's one pending slot.
     Invitation.objects.filter(
-        organization=organization, email=email, state=Invitation.State.PENDING
-    ).filter(expires_at__lte=timezone.now()).update(state=Invitation.State.REVOKED)
+        organization=organization,
+        email=email,
+        state=Invitation.State.PENDING,
+        expires_at__lte=timezone.now(),
+    ).update(state=Invitation.State.EXPIRED)
     token = tokens.new_invitation_token()
     try:
         with transaction.atomic():
@@ -248,25 +259,9 @@ def invitation_revoke(*, invitation: Invitation, actor: Actor) -> Invitation:
     return invitation
 
 
-def _pending_invitation_for(*, token: str, user: User) -> Invitation:
-    # The token alone names the invitation and so its organization: this lookup is the one
-    # place an invitation is found before a tenant is in scope.
-    invitation = (
-        Invitation.unscoped_all_tenants.select_for_update()
-        .select_related("organization")
-        .filter(token_digest=tokens.digest(token))
-        .first()
-    )
-    if invitation is None or invitation.email.lower() != user.email.lower():
-        raise NotFound("No such invitation for your account")
-    if invitation.effective_state != Invitation.State.PENDING:
-        raise Conflict(f"The invitation is {invitation.effective_state}")
-    return invitation
-
-
 @transaction.atomic
 def invitation_accept(*, token: str, user: User) -> Membership:
-    invitation = _pending_invitation_for(token=token, user=user)
+    invitation = selectors.invitation_for_token(token=token, user=user, lock=True)
     organization = invitation.organization
     with tenant_scope(organization):
         if Membership.objects.filter(user=user).exists():
@@ -289,7 +284,7 @@ def invitation_accept(*, token: str, user: User) -> Membership:
 
 @transaction.atomic
 def invitation_decline(*, token: str, user: User) -> Invitation:
-    invitation = _pending_invitation_for(token=token, user=user)
+    invitation = selectors.invitation_for_token(token=token, user=user, lock=True)
     with tenant_scope(invitation.organization):
         invitation.state = Invitation.State.DECLINED
         invitation.responded_at = timezone.now()
@@ -321,7 +316,9 @@ def api_key_create(
     if role not in Role.values:
         raise InvalidInput(f"Unknown role {role!r}", field="role")
     if not can_grant(actor_role, role):
-        raise NotPermitted(f"A {actor_role} cannot create a key with the {role} role")
+        raise NotPermitted(
+            f"{_a(actor_role).capitalize()} cannot create a key with the {role} role"
+        )
     now = timezone.now()
     if expires_at is not None:
         if expires_at <= now:
@@ -354,7 +351,9 @@ def api_key_create(
 def api_key_revoke(*, api_key: ApiKey, actor: Actor, actor_role: str) -> ApiKey:
     api_key = ApiKey.objects.select_for_update().get(pk=api_key.pk)
     if not can_grant(actor_role, api_key.role):
-        raise NotPermitted(f"A {actor_role} cannot revoke a key with the {api_key.role} role")
+        raise NotPermitted(
+            f"{_a(actor_role).capitalize()} cannot revoke a key with the {api_key.role} role"
+        )
     if api_key.revoked_at is not None:
         return api_key
     api_key.revoked_at = timezone.now()
@@ -367,6 +366,10 @@ def api_key_revoke(*, api_key: ApiKey, actor: Actor, actor_role: str) -> ApiKey:
         after=snapshot(api_key, ["revoked_at"]),
     )
     return api_key
+
+
+def _a(role: str) -> str:
+    return f"an {role}" if role[0] in "aeiou" else f"a {role}"
 
 
 def _clean_name(name: str) -> str:

@@ -19,11 +19,12 @@ from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
+from django.utils.dateparse import parse_datetime
+from django.utils.formats import date_format
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
 
@@ -176,7 +177,8 @@ def signup(request: HttpRequest) -> HttpResponse:
             add_domain_error(form, error)
         else:
             login(request, user)
-            messages.success(request, "Welcome to Sluice. Create an organization to begin.")
+            welcome = "Welcome to Sluice."
+            messages.success(request, welcome if next_url else f"{welcome} Create an organization.")
             return redirect(next_url or "home")
     return render(request, "registration/signup.html", {"form": form, "next": next_url})
 
@@ -186,6 +188,12 @@ def signup(request: HttpRequest) -> HttpResponse:
 
 @organization_view(scopes={"GET": "members:read"})
 def members(request: HttpRequest, access: OrganizationAccess) -> HttpResponse:
+    return _members_page(request, access)
+
+
+def _members_page(
+    request: HttpRequest, access: OrganizationAccess, leave_error: str = "", status: int = 200
+) -> HttpResponse:
     may_manage = access.can("members:write")
     rows = [
         {
@@ -198,12 +206,12 @@ def members(request: HttpRequest, access: OrganizationAccess) -> HttpResponse:
         }
         for membership in selectors.members(organization=access.organization)
     ]
-    return _render_section(
-        request,
-        access,
-        "members",
-        {"rows": rows, "role_choices": grantable_role_choices(access.role)},
-    )
+    context = {
+        "rows": rows,
+        "role_choices": grantable_role_choices(access.role),
+        "leave_error": leave_error,
+    }
+    return _render_section(request, access, "members", context, status=status)
 
 
 @organization_view(scopes={"POST": "members:write"})
@@ -255,8 +263,7 @@ def leave(request: HttpRequest, access: OrganizationAccess) -> HttpResponse:
             membership=access.membership, actor=access.actor(request), actor_role=access.role
         )
     except DomainError as error:
-        messages.error(request, error.detail)
-        return _back_to(access, "tenants:members")
+        return _members_page(request, access, leave_error=error.detail, status=error.status)
     messages.success(request, f"You left {access.organization.name}.")
     return redirect("home")
 
@@ -309,10 +316,7 @@ def invitation_revoke(
 
 
 def _pending_invitation(token: str, user) -> Invitation:
-    # There is no selector that reads an invitation by its token; the service's own lookup
-    # applies the same rules (right account, still pending) that accepting will.
-    with transaction.atomic():
-        return services._pending_invitation_for(token=token, user=user)
+    return selectors.invitation_for_token(token=token, user=user)
 
 
 @login_required
@@ -324,9 +328,8 @@ def invitation_respond(request: HttpRequest, token: str) -> HttpResponse:
             return _answer_invitation(request, token)
         invitation = _pending_invitation(token, request.user)
     except DomainError as error:
-        return render(
-            request, "tenants/invitation.html", {"error": error.detail}, status=error.status
-        )
+        context = {"error": error.detail, "error_code": error.code}
+        return render(request, "tenants/invitation.html", context, status=error.status)
     return render(request, "tenants/invitation.html", {"invitation": invitation})
 
 
@@ -443,4 +446,19 @@ def audit(request: HttpRequest, access: OrganizationAccess) -> HttpResponse:
 def _changes(event) -> list[tuple[str, object, object]]:
     """(field, before, after) for each field the event names, for a compact display."""
     before, after = event.before or {}, event.after or {}
-    return [(name, before.get(name), after.get(name)) for name in {**before, **after}]
+    return [
+        (name, _readable(before.get(name)), _readable(after.get(name)))
+        for name in {**before, **after}
+    ]
+
+
+def _readable(value):
+    # Snapshots keep times as ISO 8601 strings; show them as the rest of the page does.
+    if isinstance(value, str):
+        try:
+            moment = parse_datetime(value)
+        except ValueError:
+            moment = None
+        if moment is not None:
+            return date_format(moment, "Y-m-d H:i")
+    return value

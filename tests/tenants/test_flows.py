@@ -149,7 +149,7 @@ class TestInvitations:
             i["state"]
             for i in owner_client.get(org_url(organization, "invitations/")).json()["results"]
         ]
-        assert sorted(states) == ["declined", "pending", "revoked", "revoked"]
+        assert sorted(states) == ["declined", "expired", "pending", "revoked"]
 
     def test_duplicates_members_and_roles_above_your_own_are_refused(self, org_with_owner):
         organization, _ = org_with_owner
