@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,12 +55,16 @@ def audit_record(
         actor_api_key=actor.api_key,
         actor_label=actor.label,
         action=action,
-        target_type=target._meta.model_name,
+        target_type=_snake(type(target).__name__),
         target_id=getattr(target, "public_id", None) or str(target.pk),
         request_id=current_request_id(),
         before=before,
         after=after,
     )
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
 def _plain(value: Any) -> Any:
