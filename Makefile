@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test bench lint format lock openapi system-packages clean
+.PHONY: run test bench lint format lock openapi system-packages test-servers clean
 
 $(INSTALLED): pyproject.toml requirements-dev.lock
 	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if v == (3, 11) else "Sluice needs Python 3.11, found %d.%d: set PYTHON=/path/to/python3.11" % v)'
@@ -27,7 +27,12 @@ run: $(INSTALLED)
 system-packages:
 	@bash tests/support/install-system-packages.sh
 
-test: system-packages $(INSTALLED)
+# The Kubernetes test servers, built from their Go modules once per version and cached outside
+# the repository (tests/support/k8s/build.sh says where).
+test-servers:
+	@bash tests/support/k8s/build.sh
+
+test: system-packages test-servers $(INSTALLED)
 	$(PY) -m tests.support.runner $(ARGS)
 
 lint: $(INSTALLED)

@@ -51,3 +51,45 @@ def celery_worker(start_celery_worker):
     """A real `celery worker` process on the test Redis and the test database. Tests using it
     must commit what the worker reads (``django_db(transaction=True)``)."""
     return start_celery_worker()
+
+
+# Kubernetes -----------------------------------------------------------------------------------
+
+TEST_OWNED_LABEL = "sluice.test/owned"
+
+
+@pytest.fixture(scope="session")
+def kube_environment(request):
+    """etcd, kube-apiserver and kube-controller-manager for the whole session (started on the
+    first test that needs them, stopped at the end, also when tests fail)."""
+    from tests.support.kubeenv import KubeTestEnvironment
+
+    with KubeTestEnvironment() as environment:
+        reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(
+                f"kube test environment: kube-apiserver on 127.0.0.1:{environment.port}, "
+                f"etcd on 127.0.0.1:{environment.etcd_port} "
+                f"({environment.timings['ready']:.1f}s to start)"
+            )
+        yield environment
+
+
+@pytest.fixture
+def kube(kube_environment):
+    """The test API server. Namespaces a test creates, and cluster-wide objects it labels
+    ``sluice.test/owned``, are deleted after it."""
+    from tests.support.kubeenv import delete_test_leftovers, namespace_names
+
+    before = namespace_names(kube_environment)
+    yield kube_environment
+    delete_test_leftovers(kube_environment, keep_namespaces=before, owned_label=TEST_OWNED_LABEL)
+
+
+@pytest.fixture
+def strimzi_emulator(kube):
+    """Test support standing in for the Strimzi operators (see tests/support/strimzi_emulator)."""
+    from tests.support.strimzi_emulator import StrimziEmulator
+
+    with StrimziEmulator(kube.api_client()) as emulator:
+        yield emulator

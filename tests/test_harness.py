@@ -69,3 +69,21 @@ def test_ctrl_c_stops_the_servers(tmp_path):
     assert process.returncode == 130, output
     assert "interrupted: stopping the test services" in output
     assert_servers_stopped(output)
+
+
+KUBE_LINE = re.compile(r"kube-apiserver on 127\.0\.0\.1:(\d+), etcd on 127\.0\.0\.1:(\d+)")
+
+
+@pytest.mark.kube
+def test_the_kubernetes_servers_stop_when_their_tests_fail(tmp_path):
+    failing = tmp_path / "test_kube_fails.py"
+    failing.write_text("def test_fails(kube):\n    assert kube.port == 0\n")
+    process = runner("--rootdir", str(REPO_ROOT), "-p", "tests.conftest", "-s", str(failing))
+    output, _ = process.communicate(timeout=300)
+    assert process.returncode == 1, output
+    assert "1 failed" in output
+    match = KUBE_LINE.search(output)
+    assert match, output
+    for port in map(int, match.groups()):
+        with pytest.raises(ConnectionRefusedError):
+            port_open(port)
