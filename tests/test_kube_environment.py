@@ -375,3 +375,17 @@ def test_what_a_test_creates_is_deleted_after_it(kube_environment):
     assert leftover in doomed
     assert leftover not in namespace_names(kube_environment)
     assert not rbac.list_cluster_role(label_selector="sluice.test/owned=true").items
+
+
+def test_the_emulator_waits_its_delay_before_answering(kube, strimzi_emulator):
+    import time
+
+    namespace = new_namespace(kube)
+    strimzi_emulator.delay = 1.5
+    created = time.monotonic()
+    custom(kube).create_namespaced_custom_object(GROUP, VERSION, namespace, "kafkas", kafka("slow"))
+    time.sleep(0.5)
+    body = custom(kube).get_namespaced_custom_object(GROUP, VERSION, namespace, "kafkas", "slow")
+    assert "status" not in body
+    wait_for_status(kube, namespace, "kafkas", "slow", ready, "the delayed Ready")
+    assert time.monotonic() - created >= 1.5
