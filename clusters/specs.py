@@ -1,0 +1,90 @@
+"""What the data plane is asked for: plain, immutable values made from the database by the
+reconciler and turned into Kubernetes manifests by ``clusters.rendering``. No ORM here, so the
+rendering stays a pure function, testable on its own."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Kind(StrEnum):
+    SERVERLESS = "serverless"  # a logical cluster on a cell's shared Kafka
+    DEDICATED = "dedicated"  # a Kafka of its own, in a namespace of its own
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The effective limits of one cluster (its tier's, times its capacity units)."""
+
+    ingress_bytes_per_second: int
+    egress_bytes_per_second: int
+    max_partitions: int
+    max_storage_bytes: int
+    max_retention_ms: int
+    max_connections: int
+    # Share of broker request-handler and network threads, in percent (Kafka's
+    # request_percentage quota); per credential on serverless.
+    request_percentage: int
+    # Partition creations/deletions per second (Kafka's controller_mutation_rate).
+    controller_mutation_rate: float
+
+
+@dataclass(frozen=True)
+class Sizing:
+    """Broker sizing of a dedicated cluster, from its tier and capacity units."""
+
+    brokers: int
+    cpu_millicores: int  # per broker
+    memory_bytes: int  # per broker
+    storage_bytes: int  # per broker volume
+    controllers: int = 3  # KRaft controller nodes
+
+
+@dataclass(frozen=True)
+class SharedKafka:
+    """Where a cell's serverless clusters live: its shared Strimzi Kafka."""
+
+    namespace: str
+    name: str  # the Kafka resource's name (the strimzi.io/cluster label of users and topics)
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str  # as the tenant named it; on serverless the Kafka topic is "<cluster_id>.<name>"
+    partitions: int
+    replicas: int
+    config: dict[str, str] = field(default_factory=dict)  # Kafka topic configs, validated
+
+
+@dataclass(frozen=True)
+class CredentialSpec:
+    """A SCRAM-SHA-512 principal. Its password is in a Kubernetes Secret Sluice writes
+    (``password_secret``/``password_key``); the KafkaUser references it."""
+
+    credential_id: str  # cred_…
+    username: str
+    password_secret: str
+    password: str = field(default="", repr=False)  # written into password_secret
+    password_key: str = "password"
+    # Quotas of this principal; None leaves Kafka's default.
+    producer_byte_rate: int | None = None
+    consumer_byte_rate: int | None = None
+    request_percentage: int | None = None
+    controller_mutation_rate: float | None = None
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    cluster_id: str  # kc_…
+    organization_id: str  # org_…
+    name: str
+    kind: Kind
+    tier: str  # the cluster type's slug
+    generation: int
+    kafka_version: str
+    limits: Limits
+    sizing: Sizing | None  # dedicated only
+    shared_kafka: SharedKafka | None  # serverless only
+    topics: tuple[TopicSpec, ...] = ()
+    credentials: tuple[CredentialSpec, ...] = ()
