@@ -66,7 +66,7 @@ class CredentialSpec:
     username: str
     password_secret: str
     password: str = field(default="", repr=False)  # written into password_secret
-    password_key: str = "password"
+    password_key: str = "password"  # noqa: S105 - the Secret's key, not a password
     # Quotas of this principal; None leaves Kafka's default.
     producer_byte_rate: int | None = None
     consumer_byte_rate: int | None = None

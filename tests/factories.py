@@ -47,3 +47,26 @@ def make_api_key(organization: Organization, role: str = Role.DEVELOPER) -> tupl
             actor=Actor(system="tests"),
             actor_role=Role.OWNER,
         )
+
+
+def make_cell(region: str = "eu-west-1", slug: str | None = None, **fields):
+    from clusters.models import Cell
+
+    slug = slug or f"{region}-a"
+    return Cell.objects.get_or_create(slug=slug, defaults={"region": region, **fields})[0]
+
+
+def make_cluster(
+    organization: Organization, *, type_slug: str = "serverless", name: str = "events"
+):
+    from clusters import services as cluster_services
+
+    make_cell()
+    with tenant_scope(organization):
+        return cluster_services.cluster_create(
+            organization=organization,
+            actor=Actor(system="tests"),
+            name=name,
+            type_slug=type_slug,
+            region="eu-west-1",
+        )

@@ -273,7 +273,8 @@ def test_the_emulator_can_fail_and_recover(kube, strimzi_emulator):
         lambda s: bool(s.get("conditions")),
         "a NotReady status",
     )
-    assert status["conditions"][0]["status"] == "False"
+    assert status["conditions"][0]["type"] == "NotReady"
+    assert status["conditions"][0]["status"] == "True"
     assert status["conditions"][0]["reason"] == "InsufficientResources"
     assert status["conditions"][0]["message"] == "No room"
     assert "listeners" not in status

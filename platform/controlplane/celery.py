@@ -19,6 +19,11 @@ app.conf.beat_schedule = {
         "kwargs": {"service": "beat"},
         "options": {"expires": 25},
     },
+    "reconcile-fleet": {
+        "task": "clusters.tasks.reconcile_fleet",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
     "purge-idempotency-records": {
         "task": "tenants.tasks.purge_idempotency_records",
         "schedule": 3600.0,

@@ -26,7 +26,7 @@ from tenants.api.base import OrganizationScopedView
 
 API_PREFIX = "api/v1/"
 METHODS = ("get", "post", "put", "patch", "delete")
-PUBLIC_ROUTES = {"api-root"}
+PUBLIC_ROUTES = {"api-root", "catalog"}
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ cluster, user and topic operators would write, using the field names of the v1 C
   topic is deleted, so deletions take a moment as they do in production.
 
 Failure modes, for provisioning tests: ``mode`` is ``ready`` (the default), ``not-ready``
-(``Ready=False`` with ``reason`` and ``message``) or ``never`` (no status at all); ``delay``
-seconds pass before each object is handled. The annotation ``sluice.test/emulate`` on an object
+(a ``NotReady`` condition with ``reason`` and ``message``, as Strimzi reports a failure) or
+``never`` (no status at all); ``delay`` seconds pass before each object is handled. The annotation ``sluice.test/emulate`` on an object
 overrides the mode for it: ``ready``, ``never`` or ``not-ready:<Reason>:<message>``.
 """
 
@@ -201,10 +201,12 @@ class StrimziEmulator:
         namespace, name = metadata["namespace"], metadata["name"]
         status: dict = {"observedGeneration": metadata.get("generation", 1)}
         if outcome.mode == "not-ready":
+            # As Strimzi's StatusUtils writes a failed reconciliation: a NotReady condition
+            # whose reason is the exception's name.
             status["conditions"] = [
                 {
-                    "type": "Ready",
-                    "status": "False",
+                    "type": "NotReady",
+                    "status": "True",
                     "reason": outcome.reason,
                     "message": outcome.message,
                     "lastTransitionTime": _now(),

@@ -3,12 +3,13 @@
 import pytest
 from rest_framework.test import APIClient
 
+from clusters.models import Cluster, Operation
 from tenants import selectors, services
 from tenants.audit import Actor
 from tenants.models import ApiKey, AuditEvent, Invitation, Membership, Organization
 from tenants.roles import Role
 from tenants.scoping import tenant_scope
-from tests.factories import UserFactory, add_member, make_api_key, make_org
+from tests.factories import UserFactory, add_member, make_api_key, make_cluster, make_org
 from tests.support.clients import key_client, session_client
 from tests.support.isolation import Outsider, Victim, api_routes, find_violations
 
@@ -56,6 +57,7 @@ def build_victim() -> Victim:
             accept_url_base="http://testserver/invitations/",
         )
         event = selectors.audit_events(organization=organization).first()
+    cluster, operation = make_cluster(organization, name="victim-events")
     return Victim(
         organization=organization,
         objects_by_model={
@@ -63,6 +65,8 @@ def build_victim() -> Victim:
             Invitation: invitation,
             ApiKey: api_key,
             AuditEvent: event,
+            Cluster: cluster,
+            Operation: operation,
         },
         identifiers=[
             organization.public_id,
@@ -72,6 +76,9 @@ def build_victim() -> Victim:
             invitation.public_id,
             api_key.public_id,
             event.public_id,
+            cluster.public_id,
+            "victim-events",
+            operation.public_id,
         ],
     )
 
@@ -95,6 +102,9 @@ def victim_state(victim: Victim) -> dict:
             "invitations": sorted(Invitation.objects.values_list("public_id", "state")),
             "keys": sorted(ApiKey.objects.values_list("public_id", "revoked_at")),
             "audit": AuditEvent.objects.count(),
+            "clusters": sorted(
+                Cluster.objects.values_list("public_id", "name", "generation", "deleted_at")
+            ),
         }
 
 

@@ -13,7 +13,7 @@ from tenants.audit import Actor
 from tenants.models import AuditEvent
 from tenants.roles import Role
 from tenants.scoping import tenant_scope
-from tests.factories import UserFactory, add_member, make_api_key
+from tests.factories import UserFactory, add_member, make_api_key, make_cell, make_cluster
 from tests.support.clients import key_client, session_client
 from tests.support.isolation import api_routes
 
@@ -43,6 +43,14 @@ MATRIX = {
     ("api-key-detail", "delete"): (BUILDERS, 204),
     ("audit-event-list", "get"): (MANAGERS, 200),
     ("audit-event-detail", "get"): (MANAGERS, 200),
+    ("cluster-list", "get"): (BUILDERS | {Role.VIEWER}, 200),
+    ("cluster-list", "post"): (BUILDERS, 202),
+    ("cluster-detail", "get"): (BUILDERS | {Role.VIEWER}, 200),
+    ("cluster-detail", "patch"): (BUILDERS, 200),
+    ("cluster-detail", "delete"): (BUILDERS, 202),
+    ("cluster-retry", "post"): (BUILDERS, 409),  # allowed, but only a failed cluster retries
+    ("operation-list", "get"): (BUILDERS | {Role.VIEWER}, 200),
+    ("operation-detail", "get"): (BUILDERS | {Role.VIEWER}, 200),
 }
 
 
@@ -84,6 +92,9 @@ class Target:
                 return make_api_key(org, Role.VIEWER)[0].public_id
             if name.startswith("audit-event-"):
                 return AuditEvent.objects.first().public_id
+            if name.startswith(("cluster-", "operation-")):
+                cluster, operation = make_cluster(org, name=f"c{next(self.counter)}")
+                return (cluster if name.startswith("cluster-") else operation).public_id
         raise AssertionError(f"no target for {name}")
 
     def body_for(self, name: str, method: str) -> dict:
@@ -93,6 +104,12 @@ class Target:
             ("member-detail", "patch"): {"role": Role.VIEWER},
             ("invitation-list", "post"): {"email": f"new{n}@example.com", "role": Role.VIEWER},
             ("api-key-list", "post"): {"name": f"ci {n}", "role": Role.VIEWER},
+            ("cluster-list", "post"): {
+                "name": f"new {n}",
+                "type": "serverless",
+                "region": "eu-west-1",
+            },
+            ("cluster-detail", "patch"): {"name": f"renamed {n}"},
         }.get((name, method), {})
 
 
@@ -100,6 +117,7 @@ class Target:
 @pytest.mark.parametrize("role", Role.values)
 def test_role_matrix(role, principal, org_with_owner):
     organization, _ = org_with_owner
+    make_cell()
     target = Target(organization)
     outcomes = {}
     for (name, method), (allowed, success) in MATRIX.items():
@@ -108,7 +126,7 @@ def test_role_matrix(role, principal, org_with_owner):
         else:
             client = key_client(make_api_key(organization, role)[1])
         kwargs = {"org": organization.public_id}
-        if name.endswith("-detail") and name != "organization-detail":
+        if name.endswith(("-detail", "-retry")) and name != "organization-detail":
             kwargs["id"] = target.id_for(name)
         url = reverse(name, kwargs=kwargs)
         response = getattr(client, method)(url, target.body_for(name, method), format="json")

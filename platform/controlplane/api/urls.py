@@ -5,4 +5,5 @@ from .views import ApiRootView
 urlpatterns = [
     path("", ApiRootView.as_view(), name="api-root"),
     path("", include("tenants.api.urls")),
+    path("", include("clusters.api.urls")),
 ]

@@ -13,3 +13,23 @@ if SLUICE_DATAPLANE_DRIVER not in DATAPLANE_DRIVERS:
     )
 # Path to a kubeconfig for the kubernetes driver; empty means in-cluster configuration.
 SLUICE_KUBECONFIG = env.str("SLUICE_KUBECONFIG", default="")
+
+# The Kafka version new clusters get (a version the cells' Strimzi operator supports).
+SLUICE_KAFKA_VERSION = env.str("SLUICE_KAFKA_VERSION", default="4.1.0")
+
+# Per-organization defaults; operators override them per organization in the admin.
+SLUICE_DEFAULT_MAX_CLUSTERS = env.int("SLUICE_DEFAULT_MAX_CLUSTERS", default=10)
+SLUICE_DEFAULT_MAX_PARTITIONS = env.int("SLUICE_DEFAULT_MAX_PARTITIONS", default=10_000)
+SLUICE_DEFAULT_MAX_CREDENTIALS = env.int("SLUICE_DEFAULT_MAX_CREDENTIALS", default=200)
+
+# Key encrypting secrets Sluice must be able to read back (Kafka credential passwords, which
+# the reconciler writes into the data plane). Derived from DJANGO_SECRET_KEY when unset.
+SLUICE_SECRETS_KEY = env.str("SLUICE_SECRETS_KEY", default="")
+
+# The simulated data plane: seconds until what it was asked for turns Ready.
+SLUICE_SIMULATED_SERVERLESS_READY_SECONDS = env.float(
+    "SLUICE_SIMULATED_SERVERLESS_READY_SECONDS", default=0.0
+)
+SLUICE_SIMULATED_DEDICATED_READY_SECONDS = env.float(
+    "SLUICE_SIMULATED_DEDICATED_READY_SECONDS", default=20.0
+)

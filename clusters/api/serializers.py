@@ -1,0 +1,167 @@
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from ..models import Cluster, ClusterType, Operation, TierPrice
+from ..specs import Kind
+
+
+class TierPriceSerializer(serializers.ModelSerializer):
+    unit = serializers.SerializerMethodField()
+    usd = serializers.SerializerMethodField(help_text="The price in US dollars, for reading")
+
+    class Meta:
+        model = TierPrice
+        fields = ["dimension", "micros", "per_units", "unit", "usd", "effective_from"]
+
+    def get_unit(self, price: TierPrice) -> str:
+        return {
+            "cluster_hours": "cluster-hour",
+            "capacity_unit_hours": "capacity-unit-hour",
+            "ingress_bytes": "GB written" if price.per_units == 10**9 else "bytes written",
+            "egress_bytes": "GB read" if price.per_units == 10**9 else "bytes read",
+            "storage_byte_hours": "GB-hour stored",
+            "partition_hours": "partition-hour",
+        }.get(price.dimension, price.dimension)
+
+    def get_usd(self, price: TierPrice) -> str:
+        return f"{price.micros / 1_000_000:.6f}".rstrip("0").rstrip(".")
+
+
+class ClusterTypeSerializer(serializers.ModelSerializer):
+    prices = TierPriceSerializer(source="current_prices", many=True, read_only=True)
+    limits_per = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ClusterType
+        fields = [
+            "slug",
+            "name",
+            "description",
+            "kind",
+            "sla_percent",
+            "limits_per",
+            "ingress_mbps",
+            "egress_mbps",
+            "max_partitions",
+            "max_storage_gb",
+            "max_retention_hours",
+            "max_connections",
+            "max_requests_per_second",
+            "max_credentials",
+            "min_capacity_units",
+            "max_capacity_units",
+            "prices",
+        ]
+
+    def get_limits_per(self, tier: ClusterType) -> str:
+        return "capacity unit" if tier.kind == Kind.DEDICATED else "cluster"
+
+
+class CatalogSerializer(serializers.Serializer):
+    regions = serializers.ListField(child=serializers.CharField())
+    cluster_types = ClusterTypeSerializer(many=True)
+
+
+class OperationSerializer(serializers.ModelSerializer):
+    id = serializers.CharField(source="public_id", read_only=True)
+    cluster = serializers.CharField(source="cluster.public_id", read_only=True)
+    error = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Operation
+        fields = [
+            "id",
+            "kind",
+            "cluster",
+            "state",
+            "target_generation",
+            "error",
+            "requested_by",
+            "created_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.DictField(child=serializers.CharField(), allow_null=True))
+    def get_error(self, operation: Operation):
+        if not operation.error_code and not operation.error_message:
+            return None
+        return {"code": operation.error_code, "message": operation.error_message}
+
+
+class ClusterSerializer(serializers.ModelSerializer):
+    id = serializers.CharField(source="public_id", read_only=True)
+    type = serializers.CharField(source="cluster_type.slug", read_only=True)
+    region = serializers.CharField(source="cell.region", read_only=True)
+    failure = serializers.SerializerMethodField()
+    connection = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Cluster
+        fields = [
+            "id",
+            "name",
+            "type",
+            "region",
+            "capacity_units",
+            "kafka_version",
+            "state",
+            "generation",
+            "observed_generation",
+            "bootstrap_servers",
+            "conditions",
+            "failure",
+            "connection",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.DictField(child=serializers.CharField(), allow_null=True))
+    def get_failure(self, cluster: Cluster):
+        if cluster.state != "failed":
+            return None
+        return {
+            "reason": cluster.failure_reason,
+            "message": cluster.failure_message,
+            "retry": "POST …/clusters/{id}/retry/ to try again",
+        }
+
+    @extend_schema_field(serializers.DictField(child=serializers.CharField(), allow_null=True))
+    def get_connection(self, cluster: Cluster):
+        if not cluster.bootstrap_servers:
+            return None
+        connection = {
+            "bootstrap_servers": cluster.bootstrap_servers,
+            "client_properties": (
+                f"bootstrap.servers={cluster.bootstrap_servers}\n"
+                "security.protocol=SASL_SSL\n"
+                "sasl.mechanism=SCRAM-SHA-512\n"
+                "sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule "
+                'required username="<credential username>" password="<credential password>";\n'
+            ),
+        }
+        if cluster.cluster_type.kind == Kind.SERVERLESS:
+            connection["name_prefix"] = f"{cluster.public_id}."
+            connection["note"] = (
+                f"Topics, consumer groups and transactional ids start with {cluster.public_id}."
+            )
+        return connection
+
+
+class ClusterCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=64)
+    type = serializers.SlugField()
+    region = serializers.CharField(max_length=32)
+    capacity_units = serializers.IntegerField(required=False, min_value=1)
+
+
+class ClusterUpdateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=64, required=False)
+    type = serializers.SlugField(required=False)
+    capacity_units = serializers.IntegerField(required=False, min_value=1)
+
+
+class AcceptedSerializer(serializers.Serializer):
+    cluster = ClusterSerializer()
+    operation = OperationSerializer()

@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from ..specs import ClusterSpec
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What the data plane reports for one cluster at one moment."""
+
+    # Every object of the current rendering exists and reports the generation it was given.
+    converged: bool
+    ready: bool
+    bootstrap_servers: str = ""
+    # Normalised conditions: [{"type", "status", "reason", "message", "object"}].
+    conditions: list[dict] = field(default_factory=list)
+    # The data plane said it cannot do it (Ready=False with a reason), not merely "not yet".
+    failed: bool = False
+    reason: str = ""
+    message: str = ""
+
+
+class Driver(Protocol):
+    def apply(self, spec: ClusterSpec) -> None:
+        """Make the data plane hold exactly what ``render(spec)`` says (idempotent)."""
+
+    def observe(self, spec: ClusterSpec) -> Observation:
+        """Read back what the data plane reports; never assume success not observed."""
+
+    def delete(self, spec: ClusterSpec) -> bool:
+        """Remove everything of the cluster; True once nothing of it is left."""

@@ -1,0 +1,209 @@
+"""The production driver: server-side apply to the cell's Kubernetes API under one field
+manager, status read back from the Strimzi resources, deletion that waits until all is gone."""
+
+from __future__ import annotations
+
+import threading
+from functools import cache
+
+from django.conf import settings
+from kubernetes import client, config, dynamic
+from kubernetes.client.exceptions import ApiException
+
+from .. import rendering
+from ..specs import ClusterSpec, Kind
+from .base import Observation
+
+FIELD_MANAGER = "sluice"
+CLUSTER_LABEL = "sluice.io/cluster"
+STRIMZI = "kafka.strimzi.io/v1"
+# Kinds Sluice may have written for a cluster, in the order they are deleted when pruned.
+PRUNABLE = [
+    (STRIMZI, "KafkaUser"),
+    (STRIMZI, "KafkaTopic"),
+    ("v1", "Secret"),
+    (STRIMZI, "KafkaNodePool"),
+    (STRIMZI, "Kafka"),
+    ("v1", "ConfigMap"),
+    ("networking.k8s.io/v1", "NetworkPolicy"),
+    ("v1", "ResourceQuota"),
+    ("v1", "LimitRange"),
+]
+STILL_WORKING = {"Creating", ""}
+_lock = threading.Lock()
+
+
+@cache
+def _api_client(kubeconfig: str) -> client.ApiClient:
+    configuration = client.Configuration()
+    if kubeconfig:
+        config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
+    else:
+        config.load_incluster_config(client_configuration=configuration)
+    return client.ApiClient(configuration)
+
+
+@cache
+def _dynamic(kubeconfig: str) -> dynamic.DynamicClient:
+    return dynamic.DynamicClient(_api_client(kubeconfig))  # discovery once per process
+
+
+class KubernetesDriver:
+    def __init__(self, kubeconfig: str) -> None:
+        with _lock:
+            self.api = _api_client(kubeconfig)
+            self.dynamic = _dynamic(kubeconfig)
+
+    @classmethod
+    def for_cell(cls, cell) -> KubernetesDriver:
+        return cls(cell.kubeconfig or settings.SLUICE_KUBECONFIG)
+
+    def _resource(self, api_version: str, kind: str):
+        return self.dynamic.resources.get(api_version=api_version, kind=kind)
+
+    # apply -------------------------------------------------------------------------------
+
+    def apply(self, spec: ClusterSpec) -> None:
+        manifests = rendering.render(spec)
+        for manifest in manifests:
+            self._resource(manifest["apiVersion"], manifest["kind"]).server_side_apply(
+                body=manifest, field_manager=FIELD_MANAGER, force_conflicts=True
+            )
+        self._prune(spec, keep={_key(m) for m in manifests})
+
+    def _prune(self, spec: ClusterSpec, keep: set[tuple[str, str, str]]) -> None:
+        """Delete what Sluice wrote for this cluster earlier but no longer renders (a deleted
+        topic or credential)."""
+        namespace = rendering.namespace_for(spec)
+        for api_version, kind in PRUNABLE:
+            for item in self._labelled(api_version, kind, namespace, spec.cluster_id):
+                if (kind, namespace, item.metadata.name) not in keep:
+                    self._delete(api_version, kind, item.metadata.name, namespace)
+
+    def _labelled(self, api_version: str, kind: str, namespace: str, cluster_id: str) -> list:
+        try:
+            return (
+                self._resource(api_version, kind)
+                .get(namespace=namespace, label_selector=f"{CLUSTER_LABEL}={cluster_id}")
+                .items
+            )
+        except ApiException as error:
+            if error.status == 404:  # the namespace is gone already
+                return []
+            raise
+
+    def _delete(self, api_version: str, kind: str, name: str, namespace: str | None) -> None:
+        try:
+            self._resource(api_version, kind).delete(name=name, namespace=namespace)
+        except ApiException as error:
+            if error.status != 404:
+                raise
+
+    # observe -----------------------------------------------------------------------------
+
+    def observe(self, spec: ClusterSpec) -> Observation:
+        namespace = rendering.namespace_for(spec)
+        conditions: list[dict] = []
+        converged = ready = True
+        failure: dict | None = None
+        bootstrap = ""
+        for manifest in rendering.render(spec):
+            if manifest["apiVersion"] != STRIMZI:
+                continue
+            name = manifest["metadata"]["name"]
+            found = self._get(manifest["apiVersion"], manifest["kind"], name, namespace)
+            status = (found or {}).get("status") or {}
+            generation = ((found or {}).get("metadata") or {}).get("generation")
+            seen = found is not None and status.get("observedGeneration") == generation
+            converged &= seen
+            if manifest["kind"] == "KafkaNodePool":
+                continue  # Strimzi reports readiness on the Kafka, not on its pools
+            object_ready, object_failure, object_conditions = _readiness(manifest, status)
+            conditions.extend(object_conditions)
+            ready &= seen and object_ready
+            failure = failure or (object_failure if seen else None)
+            if manifest["kind"] == "Kafka":
+                bootstrap = _bootstrap(status)
+        if spec.kind == Kind.SERVERLESS:
+            shared = self._get(STRIMZI, "Kafka", rendering.kafka_name(spec), namespace) or {}
+            # A shared Kafka in trouble is the platform's to fix: its tenants' clusters wait
+            # (not ready) rather than fail.
+            shared_ready, _platform_failure, shared_conditions = _readiness(
+                shared or {"kind": "Kafka", "metadata": {"name": rendering.kafka_name(spec)}},
+                shared.get("status") or {},
+            )
+            conditions.extend(shared_conditions)
+            ready &= shared_ready
+            bootstrap = _bootstrap(shared.get("status") or {})
+        return Observation(
+            converged=converged,
+            ready=ready and converged,
+            bootstrap_servers=bootstrap,
+            conditions=conditions,
+            failed=failure is not None,
+            reason=(failure or {}).get("reason", ""),
+            message=(failure or {}).get("message", ""),
+        )
+
+    def _get(self, api_version: str, kind: str, name: str, namespace: str) -> dict | None:
+        try:
+            return self._resource(api_version, kind).get(name=name, namespace=namespace).to_dict()
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+
+    # delete ------------------------------------------------------------------------------
+
+    def delete(self, spec: ClusterSpec) -> bool:
+        namespace = rendering.namespace_for(spec)
+        if spec.kind == Kind.DEDICATED:
+            self._delete("v1", "Namespace", namespace, None)
+            return self._get("v1", "Namespace", namespace, None) is None
+        remaining = 0
+        for api_version, kind in PRUNABLE:
+            for item in self._labelled(api_version, kind, namespace, spec.cluster_id):
+                self._delete(api_version, kind, item.metadata.name, namespace)
+                remaining += 1
+        if remaining:
+            return False
+        # Topics linger while the topic operator removes them from Kafka (its finalizer).
+        return not any(
+            self._labelled(api_version, kind, namespace, spec.cluster_id)
+            for api_version, kind in PRUNABLE
+        )
+
+
+def _key(manifest: dict) -> tuple[str, str, str]:
+    metadata = manifest["metadata"]
+    return (manifest["kind"], metadata.get("namespace", ""), metadata["name"])
+
+
+def _readiness(manifest: dict, status: dict) -> tuple[bool, dict | None, list[dict]]:
+    conditions = []
+    ready, failure = False, None
+    for condition in status.get("conditions") or []:
+        entry = {
+            "type": condition.get("type", ""),
+            "status": condition.get("status", ""),
+            "reason": condition.get("reason", ""),
+            "message": condition.get("message", ""),
+            "object": f"{manifest['kind']}/{manifest['metadata']['name']}",
+        }
+        conditions.append(entry)
+        if entry["type"] == "Ready" and entry["status"] == "True":
+            ready = True
+        # Strimzi reports a failed reconciliation as NotReady=True, the reason being the
+        # error's name; while it is still creating the cluster the reason is "Creating".
+        if entry["type"] == "NotReady" and entry["status"] == "True":
+            ready = False
+            if entry["reason"] not in STILL_WORKING:
+                failure = entry
+    return ready, failure, conditions
+
+
+def _bootstrap(status: dict) -> str:
+    for listener in status.get("listeners") or []:
+        if listener.get("name") == rendering.bootstrap_listener_name():
+            return listener.get("bootstrapServers", "")
+    return ""

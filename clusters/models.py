@@ -1,0 +1,328 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from controlplane.ids import new_public_id
+from tenants.models import Organization
+from tenants.scoping import TenantOwnedModel
+
+from .specs import Kind
+
+MB = 1_000_000
+GB = 1_000_000_000
+
+
+class ClusterType(models.Model):
+    """A tier: what a cluster may do and what it costs. Operators edit these; prices are
+    versioned by effective date (TierPrice)."""
+
+    slug = models.SlugField(unique=True)
+    name = models.CharField(max_length=64)
+    description = models.TextField(blank=True)
+    kind = models.CharField(max_length=16, choices=[(k.value, k.value) for k in Kind])
+    position = models.PositiveSmallIntegerField(default=0, help_text="Order in the catalog")
+    offered = models.BooleanField(default=True, help_text="New clusters may use this tier")
+    sla_percent = models.DecimalField(max_digits=6, decimal_places=3)
+    # Limits of one cluster; for dedicated tiers, of one capacity unit (a cluster of N units
+    # gets N times these).
+    ingress_mbps = models.PositiveIntegerField("ingress (MB/s)")
+    egress_mbps = models.PositiveIntegerField("egress (MB/s)")
+    max_partitions = models.PositiveIntegerField()
+    max_storage_gb = models.PositiveIntegerField(help_text="Pre-replication")
+    max_retention_hours = models.PositiveIntegerField()
+    max_connections = models.PositiveIntegerField()
+    max_requests_per_second = models.PositiveIntegerField()
+    max_credentials = models.PositiveIntegerField(help_text="Per cluster")
+    min_capacity_units = models.PositiveSmallIntegerField(default=1)
+    max_capacity_units = models.PositiveSmallIntegerField(default=1)
+    # Dedicated broker sizing per capacity unit.
+    brokers_per_unit = models.PositiveSmallIntegerField(default=0)
+    broker_cpu_millicores = models.PositiveIntegerField(default=0)
+    broker_memory_gb = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "slug"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_dedicated(self) -> bool:
+        return self.kind == Kind.DEDICATED
+
+
+class Dimension(models.TextChoices):
+    """What is metered and priced. Quantities are integers in base units."""
+
+    CLUSTER_HOURS = "cluster_hours", "Cluster hours"
+    CAPACITY_UNIT_HOURS = "capacity_unit_hours", "Capacity-unit hours"
+    INGRESS_BYTES = "ingress_bytes", "Ingress"
+    EGRESS_BYTES = "egress_bytes", "Egress"
+    STORAGE_BYTE_HOURS = "storage_byte_hours", "Storage"
+    PARTITION_HOURS = "partition_hours", "Partition hours"
+
+
+class TierPrice(models.Model):
+    """The price of one dimension of a tier from ``effective_from`` until the next version.
+    Money is integer micro-dollars; ``per_units`` is how many base units the price is for
+    (e.g. 10^9 bytes for a price per GB)."""
+
+    cluster_type = models.ForeignKey(ClusterType, on_delete=models.CASCADE, related_name="prices")
+    dimension = models.CharField(max_length=32, choices=Dimension.choices)
+    micros = models.BigIntegerField(help_text="Price in millionths of a US dollar")
+    per_units = models.BigIntegerField(default=1)
+    effective_from = models.DateTimeField()
+
+    class Meta:
+        ordering = ["cluster_type", "dimension", "-effective_from"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["cluster_type", "dimension", "effective_from"], name="one_price_version"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.cluster_type.slug} {self.dimension} from {self.effective_from:%Y-%m-%d}"
+
+
+class Cell(models.Model):
+    """One data-plane Kubernetes cluster in a region: where clusters are placed."""
+
+    slug = models.SlugField(unique=True)
+    cloud = models.CharField(max_length=16, default="aws")
+    region = models.CharField(max_length=32)
+    accepting = models.BooleanField(default=True, help_text="New clusters may be placed here")
+    # How Sluice reaches the cell's Kubernetes API: a kubeconfig file path, or empty for the
+    # in-cluster configuration (or SLUICE_KUBECONFIG).
+    kubeconfig = models.CharField(max_length=500, blank=True)
+    # The shared Kafka hosting this cell's serverless clusters, and where clients reach it.
+    shared_kafka_namespace = models.CharField(max_length=63, default="sluice-shared")
+    shared_kafka_name = models.CharField(max_length=63, default="shared")
+    shared_bootstrap = models.CharField(max_length=255, blank=True)
+    # Capacity: logical clusters on the shared Kafka, and dedicated capacity units.
+    max_shared_clusters = models.PositiveIntegerField(default=1000)
+    max_dedicated_units = models.PositiveIntegerField(default=50)
+
+    class Meta:
+        ordering = ["region", "slug"]
+
+    def __str__(self) -> str:
+        return f"{self.slug} ({self.cloud} {self.region})"
+
+
+def default_max_clusters() -> int:
+    return settings.SLUICE_DEFAULT_MAX_CLUSTERS
+
+
+def default_max_partitions() -> int:
+    return settings.SLUICE_DEFAULT_MAX_PARTITIONS
+
+
+def default_max_credentials() -> int:
+    return settings.SLUICE_DEFAULT_MAX_CREDENTIALS
+
+
+def default_kafka_version() -> str:
+    return settings.SLUICE_KAFKA_VERSION
+
+
+class OrganizationQuota(models.Model):
+    """An organization's limits. Absent, the defaults in settings apply; operators override."""
+
+    organization = models.OneToOneField(
+        Organization, on_delete=models.CASCADE, related_name="cluster_quota"
+    )
+    max_clusters = models.PositiveIntegerField(default=default_max_clusters)
+    max_partitions = models.PositiveIntegerField(default=default_max_partitions)
+    max_credentials = models.PositiveIntegerField(default=default_max_credentials)
+
+    def __str__(self) -> str:
+        return f"quota of {self.organization}"
+
+
+def new_cluster_id() -> str:
+    return new_public_id("kc")
+
+
+def new_operation_id() -> str:
+    return new_public_id("op")
+
+
+def new_credential_id() -> str:
+    return new_public_id("cred")
+
+
+class ClusterState(models.TextChoices):
+    REQUESTED = "requested"
+    PROVISIONING = "provisioning"
+    READY = "ready"
+    UPDATING = "updating"
+    DELETING = "deleting"
+    DELETED = "deleted"
+    FAILED = "failed"
+    SUSPENDED = "suspended"
+
+
+class Cluster(TenantOwnedModel):
+    public_id = models.CharField(max_length=32, unique=True, default=new_cluster_id)
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    name = models.CharField(max_length=64)
+    cluster_type = models.ForeignKey(ClusterType, on_delete=models.PROTECT, related_name="+")
+    cell = models.ForeignKey(Cell, on_delete=models.PROTECT, related_name="clusters")
+    capacity_units = models.PositiveSmallIntegerField(default=1)
+    kafka_version = models.CharField(max_length=16, default=default_kafka_version)
+    # Desired state's version: every change to what the data plane should be bumps it.
+    generation = models.PositiveIntegerField(default=1)
+    # What the reconciler last saw the data plane converge to.
+    state = models.CharField(
+        max_length=16, choices=ClusterState.choices, default=ClusterState.REQUESTED
+    )
+    observed_generation = models.PositiveIntegerField(default=0)
+    bootstrap_servers = models.CharField(max_length=500, blank=True)
+    conditions = models.JSONField(default=list, blank=True)
+    failure_reason = models.CharField(max_length=128, blank=True)
+    failure_message = models.TextField(blank=True)
+    reconcile_attempts = models.PositiveIntegerField(default=0)
+    last_reconciled_at = models.DateTimeField(null=True, blank=True)
+    # One reconcile at a time: whoever set lease_holder (until lease_expires_at) runs it.
+    lease_holder = models.CharField(max_length=32, blank=True, default="")
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    delete_requested_at = models.DateTimeField(null=True, blank=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta(TenantOwnedModel.Meta):
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "name"],
+                condition=Q(deleted_at__isnull=True),
+                name="cluster_name_unique_while_alive",
+            )
+        ]
+        indexes = [models.Index(fields=["state"], name="cluster_state")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.public_id})"
+
+    @property
+    def is_dedicated(self) -> bool:
+        return self.cluster_type.kind == Kind.DEDICATED
+
+
+class CleanupPolicy(models.TextChoices):
+    DELETE = "delete"
+    COMPACT = "compact"
+    COMPACT_DELETE = "compact,delete"
+
+
+class Topic(TenantOwnedModel):
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    cluster = models.ForeignKey(Cluster, on_delete=models.PROTECT, related_name="topics")
+    name = models.CharField(max_length=200)
+    partitions = models.PositiveIntegerField()
+    replication_factor = models.PositiveSmallIntegerField(default=3)
+    retention_ms = models.BigIntegerField()
+    cleanup_policy = models.CharField(
+        max_length=16, choices=CleanupPolicy.choices, default=CleanupPolicy.DELETE
+    )
+    configs = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta(TenantOwnedModel.Meta):
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["cluster", "name"],
+                condition=Q(deleted_at__isnull=True),
+                name="topic_name_unique_while_alive",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Credential(TenantOwnedModel):
+    """A SCRAM-SHA-512 principal on one cluster, with its client quotas."""
+
+    public_id = models.CharField(max_length=32, unique=True, default=new_credential_id)
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    cluster = models.ForeignKey(Cluster, on_delete=models.PROTECT, related_name="credentials")
+    name = models.CharField(max_length=100)
+    username = models.CharField(max_length=128, unique=True)
+    # Encrypted at rest (controlplane.secretbox); the reconciler writes it into the Secret the
+    # KafkaUser references. Shown to the tenant once, at creation and at each rotation.
+    password_encrypted = models.BinaryField()
+    producer_byte_rate = models.BigIntegerField(null=True, blank=True)
+    consumer_byte_rate = models.BigIntegerField(null=True, blank=True)
+    request_percentage = models.PositiveSmallIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    rotated_at = models.DateTimeField(null=True, blank=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta(TenantOwnedModel.Meta):
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.username})"
+
+
+class OperationState(models.TextChoices):
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class Operation(TenantOwnedModel):
+    """One asynchronous change a caller asked for, and how it ended."""
+
+    public_id = models.CharField(max_length=32, unique=True, default=new_operation_id)
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    cluster = models.ForeignKey(Cluster, on_delete=models.PROTECT, related_name="operations")
+    kind = models.CharField(max_length=32)  # cluster.create, cluster.update, cluster.delete…
+    state = models.CharField(
+        max_length=16, choices=OperationState.choices, default=OperationState.PENDING
+    )
+    # Done when the cluster has converged to this generation (or is deleted, for deletes).
+    target_generation = models.PositiveIntegerField()
+    error_code = models.CharField(max_length=64, blank=True)
+    error_message = models.TextField(blank=True)
+    requested_by = models.CharField(max_length=255)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta(TenantOwnedModel.Meta):
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["cluster", "state"], name="operation_cluster_state")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.public_id} ({self.state})"
+
+
+class SimulatedObject(models.Model):
+    """The simulated data plane's state: what it was asked to hold, and when each object turns
+    Ready. Kept in the database so every web and worker process sees the same data plane."""
+
+    cluster_public_id = models.CharField(max_length=32, db_index=True)
+    kind = models.CharField(max_length=64)
+    namespace = models.CharField(max_length=63, blank=True)
+    name = models.CharField(max_length=253)
+    manifest = models.JSONField()
+    applied_generation = models.PositiveIntegerField()
+    ready_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "namespace", "name"], name="one_simulated_object"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.namespace}/{self.name}"

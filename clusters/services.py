@@ -1,0 +1,334 @@
+"""Writes of the clusters app. Every change to what the data plane should hold bumps the
+cluster's generation, opens an Operation, leaves an audit event, and queues a reconcile once
+the transaction has committed."""
+
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Q, Sum
+from django.utils import timezone
+
+from controlplane.errors import Conflict, DomainError, InvalidInput, QuotaExceeded
+from tenants.audit import Actor, audit_record, snapshot
+from tenants.models import Organization
+
+from .models import (
+    Cell,
+    Cluster,
+    ClusterState,
+    ClusterType,
+    Operation,
+    OperationState,
+    OrganizationQuota,
+)
+from .specs import Kind
+
+
+class CapacityUnavailable(DomainError):
+    code = "capacity_unavailable"
+    title = "No cell in this region has room for the cluster"
+    status = 503
+
+
+# Quotas ---------------------------------------------------------------------------------------
+
+
+def locked_quota(organization: Organization) -> OrganizationQuota:
+    """The organization's quota row, locked until the transaction ends: concurrent requests of
+    one organization that consume quota take turns, so together they cannot exceed it."""
+    OrganizationQuota.objects.get_or_create(organization=organization)
+    return OrganizationQuota.objects.select_for_update().get(organization=organization)
+
+
+def _exceeded(*, limit: str, maximum: int, current: int, requested: int) -> QuotaExceeded:
+    excess = current + requested - maximum
+    return QuotaExceeded(
+        f"This would make {current + requested} {limit.replace('_', ' ')}, "
+        f"{excess} over the limit of {maximum}",
+        limit=limit,
+        maximum=maximum,
+        current=current,
+        requested=requested,
+        excess=excess,
+    )
+
+
+# Placement ------------------------------------------------------------------------------------
+
+
+def place(*, tier: ClusterType, capacity_units: int, region: str) -> Cell:
+    """The accepting cell of the region with the most room for this kind of cluster. Cells are
+    locked while we choose, so two placements cannot both take the last place."""
+    cells = list(
+        Cell.objects.select_for_update().filter(accepting=True, region=region).order_by("slug")
+    )
+    if not cells:
+        raise InvalidInput(f"Sluice has no cell in region {region!r}", field="region")
+    alive = Q(clusters__deleted_at__isnull=True)
+    usage = {
+        row["pk"]: row
+        for row in Cell.objects.filter(pk__in=[c.pk for c in cells])
+        .annotate(
+            shared=Count(
+                "clusters", filter=alive & ~Q(clusters__cluster_type__kind=Kind.DEDICATED)
+            ),
+            dedicated_units=Sum(
+                "clusters__capacity_units",
+                filter=alive & Q(clusters__cluster_type__kind=Kind.DEDICATED),
+            ),
+        )
+        .values("pk", "shared", "dedicated_units")
+    }
+
+    def room(cell: Cell) -> int:
+        used = usage[cell.pk]
+        if tier.kind == Kind.DEDICATED:
+            return cell.max_dedicated_units - (used["dedicated_units"] or 0) - capacity_units
+        return cell.max_shared_clusters - used["shared"] - 1
+
+    best = max(cells, key=room)
+    if room(best) < 0:
+        raise CapacityUnavailable(
+            f"Every cell in {region} is full for {tier.name} clusters; try another region or "
+            "fewer capacity units",
+            region=region,
+        )
+    return best
+
+
+# Clusters -------------------------------------------------------------------------------------
+
+
+def _tier(slug: str) -> ClusterType:
+    tier = ClusterType.objects.filter(slug=slug, offered=True).first()
+    if tier is None:
+        offered = ", ".join(ClusterType.objects.filter(offered=True).values_list("slug", flat=True))
+        raise InvalidInput(f"Unknown cluster type {slug!r} (offered: {offered})", field="type")
+    return tier
+
+
+def _units(tier: ClusterType, capacity_units: int | None) -> int:
+    if tier.kind != Kind.DEDICATED:
+        if capacity_units not in (None, 1):
+            raise InvalidInput(
+                f"{tier.name} clusters are not sized in capacity units", field="capacity_units"
+            )
+        return 1
+    units = capacity_units or tier.min_capacity_units
+    if not tier.min_capacity_units <= units <= tier.max_capacity_units:
+        raise InvalidInput(
+            f"{tier.name} clusters have {tier.min_capacity_units} to "
+            f"{tier.max_capacity_units} capacity units",
+            field="capacity_units",
+        )
+    return units
+
+
+def _open_operation(*, cluster: Cluster, kind: str, actor: Actor) -> Operation:
+    # A newer change supersedes what an unfinished one asked for: the reconciler converges to
+    # the latest generation, and the older operation ends when that one does.
+    return Operation.objects.create(
+        organization=cluster.organization,
+        cluster=cluster,
+        kind=kind,
+        target_generation=cluster.generation,
+        requested_by=actor.label,
+    )
+
+
+def _reconcile_after_commit(cluster: Cluster) -> None:
+    from .tasks import reconcile_cluster
+
+    pk = cluster.pk
+    transaction.on_commit(lambda: reconcile_cluster.delay(pk))
+
+
+@transaction.atomic
+def cluster_create(
+    *,
+    organization: Organization,
+    actor: Actor,
+    name: str,
+    type_slug: str,
+    region: str,
+    capacity_units: int | None = None,
+) -> tuple[Cluster, Operation]:
+    name = _clean_cluster_name(name)
+    tier = _tier(type_slug)
+    units = _units(tier, capacity_units)
+    quota = locked_quota(organization)
+    alive = Cluster.objects.filter(organization=organization, deleted_at__isnull=True)
+    if alive.filter(name=name).exists():
+        raise Conflict(f"A cluster named {name!r} already exists", field="name")
+    current = alive.count()
+    if current + 1 > quota.max_clusters:
+        raise _exceeded(limit="clusters", maximum=quota.max_clusters, current=current, requested=1)
+    cell = place(tier=tier, capacity_units=units, region=region)
+    try:
+        with transaction.atomic():
+            cluster = Cluster.objects.create(
+                organization=organization,
+                name=name,
+                cluster_type=tier,
+                cell=cell,
+                capacity_units=units,
+            )
+    except IntegrityError:
+        raise Conflict(f"A cluster named {name!r} already exists", field="name") from None
+    operation = _open_operation(cluster=cluster, kind="cluster.create", actor=actor)
+    audit_record(
+        organization=organization,
+        actor=actor,
+        action="cluster.created",
+        target=cluster,
+        after={"name": name, "type": tier.slug, "region": region, "capacity_units": units},
+    )
+    _reconcile_after_commit(cluster)
+    return cluster, operation
+
+
+@transaction.atomic
+def cluster_update(
+    *,
+    cluster: Cluster,
+    actor: Actor,
+    name: str | None = None,
+    type_slug: str | None = None,
+    capacity_units: int | None = None,
+) -> tuple[Cluster, Operation | None]:
+    """Rename (no data-plane change), resize, or change type. Resizing and type changes are
+    asynchronous: they return the Operation that follows them."""
+    cluster = Cluster.objects.select_for_update().select_related("cluster_type").get(pk=cluster.pk)
+    if cluster.delete_requested_at is not None:
+        raise Conflict("The cluster is being deleted")
+    before = {
+        "name": cluster.name,
+        "type": cluster.cluster_type.slug,
+        "capacity_units": cluster.capacity_units,
+    }
+    if name is not None and _clean_cluster_name(name) != cluster.name:
+        cluster.name = _clean_cluster_name(name)
+        if (
+            Cluster.objects.filter(
+                organization=cluster.organization, name=cluster.name, deleted_at__isnull=True
+            )
+            .exclude(pk=cluster.pk)
+            .exists()
+        ):
+            raise Conflict(f"A cluster named {cluster.name!r} already exists", field="name")
+    tier = _tier(type_slug) if type_slug else cluster.cluster_type
+    units = _units(
+        tier,
+        capacity_units
+        if capacity_units is not None
+        else (cluster.capacity_units if tier.kind == Kind.DEDICATED else None),
+    )
+    reshaped = tier.pk != cluster.cluster_type_id or units != cluster.capacity_units
+    if reshaped:
+        if tier.kind == Kind.DEDICATED and (
+            cluster.cluster_type.kind != Kind.DEDICATED or units > cluster.capacity_units
+        ):
+            _ensure_cell_room(cluster, tier, units)
+        cluster.cluster_type = tier
+        cluster.capacity_units = units
+        cluster.generation += 1
+        cluster.state = ClusterState.UPDATING
+    cluster.save()
+    operation = (
+        _open_operation(cluster=cluster, kind="cluster.update", actor=actor) if reshaped else None
+    )
+    audit_record(
+        organization=cluster.organization,
+        actor=actor,
+        action="cluster.updated",
+        target=cluster,
+        before=before,
+        after={"name": cluster.name, "type": tier.slug, "capacity_units": units},
+    )
+    if reshaped:
+        _reconcile_after_commit(cluster)
+    return cluster, operation
+
+
+def _ensure_cell_room(cluster: Cluster, tier: ClusterType, units: int) -> None:
+    cell = Cell.objects.select_for_update().get(pk=cluster.cell_id)
+    used = (
+        Cluster.unscoped_all_tenants.filter(
+            cell=cell, deleted_at__isnull=True, cluster_type__kind=Kind.DEDICATED
+        )
+        .exclude(pk=cluster.pk)
+        .aggregate(units=Sum("capacity_units"))["units"]
+        or 0
+    )
+    if used + units > cell.max_dedicated_units:
+        raise CapacityUnavailable(
+            f"The cluster's cell has room for {cell.max_dedicated_units - used} more capacity "
+            f"units, not {units}",
+            region=cell.region,
+        )
+
+
+@transaction.atomic
+def cluster_delete(*, cluster: Cluster, actor: Actor) -> Operation:
+    cluster = Cluster.objects.select_for_update().get(pk=cluster.pk)
+    if cluster.delete_requested_at is None:
+        cluster.delete_requested_at = timezone.now()
+        cluster.generation += 1
+        cluster.state = ClusterState.DELETING
+        cluster.save(update_fields=["delete_requested_at", "generation", "state", "updated_at"])
+        audit_record(
+            organization=cluster.organization,
+            actor=actor,
+            action="cluster.delete_requested",
+            target=cluster,
+            before=snapshot(cluster, ["name"]),
+        )
+    operation = _open_operation(cluster=cluster, kind="cluster.delete", actor=actor)
+    _reconcile_after_commit(cluster)
+    return operation
+
+
+@transaction.atomic
+def cluster_retry(*, cluster: Cluster, actor: Actor) -> Operation:
+    """Try a failed cluster again: the same desired state, a fresh attempt."""
+    cluster = Cluster.objects.select_for_update().get(pk=cluster.pk)
+    if cluster.state != ClusterState.FAILED:
+        raise Conflict(f"Only failed clusters are retried; this one is {cluster.state}")
+    cluster.generation += 1
+    cluster.state = (
+        ClusterState.PROVISIONING if cluster.observed_generation == 0 else ClusterState.UPDATING
+    )
+    cluster.failure_reason = cluster.failure_message = ""
+    cluster.reconcile_attempts = 0
+    cluster.save()
+    operation = _open_operation(cluster=cluster, kind="cluster.retry", actor=actor)
+    audit_record(
+        organization=cluster.organization, actor=actor, action="cluster.retried", target=cluster
+    )
+    _reconcile_after_commit(cluster)
+    return operation
+
+
+def finish_operations(
+    *, cluster: Cluster, failed: bool = False, code: str = "", message: str = ""
+) -> None:
+    """End the cluster's open operations the current state answers."""
+    open_operations = Operation.objects.filter(
+        cluster=cluster, state__in=[OperationState.PENDING, OperationState.RUNNING]
+    )
+    now = timezone.now()
+    if failed:
+        open_operations.update(
+            state=OperationState.FAILED, error_code=code, error_message=message, finished_at=now
+        )
+        return
+    open_operations.filter(target_generation__lte=cluster.observed_generation).update(
+        state=OperationState.SUCCEEDED, finished_at=now
+    )
+
+
+def _clean_cluster_name(name: str) -> str:
+    name = (name or "").strip()
+    if not 1 <= len(name) <= 64:
+        raise InvalidInput("Cluster names are 1 to 64 characters", field="name")
+    return name
