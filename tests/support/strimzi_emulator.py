@@ -15,8 +15,9 @@ cluster, user and topic operators would write, using the field names of the v1 C
 
 Failure modes, for provisioning tests: ``mode`` is ``ready`` (the default), ``not-ready``
 (a ``NotReady`` condition with ``reason`` and ``message``, as Strimzi reports a failure) or
-``never`` (no status at all); ``delay`` seconds pass before each object is handled. The annotation ``sluice.test/emulate`` on an object
-overrides the mode for it: ``ready``, ``never`` or ``not-ready:<Reason>:<message>``.
+``never`` (no status at all); ``delay`` seconds pass before each object is handled. The
+annotation ``sluice.test/emulate`` on an object overrides the mode for it: ``ready``, ``never``
+or ``not-ready:<Reason>:<message>``.
 """
 
 from __future__ import annotations
