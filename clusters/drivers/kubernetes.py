@@ -28,6 +28,7 @@ PRUNABLE = [
     ("networking.k8s.io/v1", "NetworkPolicy"),
     ("v1", "ResourceQuota"),
     ("v1", "LimitRange"),
+    ("v1", "Namespace"),
 ]
 STILL_WORKING = {"Creating", ""}
 _lock = threading.Lock()
@@ -72,15 +73,18 @@ class KubernetesDriver:
         self._prune(spec, keep={_key(m) for m in manifests})
 
     def _prune(self, spec: ClusterSpec, keep: set[tuple[str, str, str]]) -> None:
-        """Delete what Sluice wrote for this cluster earlier but no longer renders (a deleted
-        topic or credential)."""
-        namespace = rendering.namespace_for(spec)
+        """Delete what Sluice wrote for this cluster earlier but no longer renders: a deleted
+        topic or credential, or everything of its old placement after a change of type. It
+        looks in every namespace, by the cluster's label."""
         for api_version, kind in PRUNABLE:
-            for item in self._labelled(api_version, kind, namespace, spec.cluster_id):
-                if (kind, namespace, item.metadata.name) not in keep:
-                    self._delete(api_version, kind, item.metadata.name, namespace)
+            for item in self._labelled(api_version, kind, None, spec.cluster_id):
+                key = (kind, item.metadata.namespace or "", item.metadata.name)
+                if key not in keep:
+                    self._delete(api_version, kind, item.metadata.name, item.metadata.namespace)
 
-    def _labelled(self, api_version: str, kind: str, namespace: str, cluster_id: str) -> list:
+    def _labelled(
+        self, api_version: str, kind: str, namespace: str | None, cluster_id: str
+    ) -> list:
         try:
             return (
                 self._resource(api_version, kind)
@@ -156,22 +160,16 @@ class KubernetesDriver:
     # delete ------------------------------------------------------------------------------
 
     def delete(self, spec: ClusterSpec) -> bool:
-        namespace = rendering.namespace_for(spec)
-        if spec.kind == Kind.DEDICATED:
-            self._delete("v1", "Namespace", namespace, None)
-            return self._get("v1", "Namespace", namespace, None) is None
-        remaining = 0
+        """Delete everything carrying the cluster's label, in any namespace; done when nothing
+        is left (terminating namespaces and topics held by the topic operator's finalizer are
+        still there, so the caller looks again)."""
+        remaining = False
         for api_version, kind in PRUNABLE:
-            for item in self._labelled(api_version, kind, namespace, spec.cluster_id):
-                self._delete(api_version, kind, item.metadata.name, namespace)
-                remaining += 1
-        if remaining:
-            return False
-        # Topics linger while the topic operator removes them from Kafka (its finalizer).
-        return not any(
-            self._labelled(api_version, kind, namespace, spec.cluster_id)
-            for api_version, kind in PRUNABLE
-        )
+            for item in self._labelled(api_version, kind, None, spec.cluster_id):
+                remaining = True
+                if item.metadata.deletionTimestamp is None:
+                    self._delete(api_version, kind, item.metadata.name, item.metadata.namespace)
+        return not remaining
 
 
 def _key(manifest: dict) -> tuple[str, str, str]:

@@ -1,0 +1,223 @@
+"""The reconciler and the Kubernetes driver, against the real API server with the Strimzi CRDs
+and the operator emulator."""
+
+import uuid
+
+import pytest
+from kubernetes import client
+
+from clusters import reconciler, rendering, services
+from clusters.drivers.kubernetes import KubernetesDriver
+from clusters.models import Cluster, Operation
+from clusters.reconciler import Outcome
+from tenants.audit import Actor
+from tenants.scoping import tenant_scope
+from tests.factories import UserFactory, make_cell, make_org
+from tests.support.services import wait_for
+from tests.support.strimzi_emulator import GROUP, VERSION
+
+pytestmark = [pytest.mark.kube, pytest.mark.django_db]
+ACTOR = Actor(system="tests")
+
+
+@pytest.fixture
+def dataplane(kube, strimzi_emulator, settings):
+    """Sluice pointed at the test API server, with a cell whose shared Kafka is up."""
+    settings.SLUICE_DATAPLANE_DRIVER = "kubernetes"
+    shared_namespace = f"sluice-shared-{uuid.uuid4().hex[:8]}"
+    cell = make_cell(
+        kubeconfig=str(kube.kubeconfig),
+        shared_kafka_namespace=shared_namespace,
+        shared_kafka_name="shared",
+    )
+    core = client.CoreV1Api(kube.api_client())
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=shared_namespace)))
+    client.CustomObjectsApi(kube.api_client()).create_namespaced_custom_object(
+        GROUP,
+        VERSION,
+        shared_namespace,
+        "kafkas",
+        {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "Kafka",
+            "metadata": {"name": "shared"},
+            "spec": {
+                "kafka": {
+                    "listeners": [
+                        {
+                            "name": rendering.bootstrap_listener_name(),
+                            "port": 9092,
+                            "type": "internal",
+                            "tls": False,
+                            "authentication": {"type": "scram-sha-512"},
+                        }
+                    ]
+                }
+            },
+        },
+    )
+    return cell
+
+
+def converge(cluster: Cluster, timeout: float = 30) -> Cluster:
+    outcomes = []
+
+    def done() -> bool:
+        outcomes.append(reconciler.reconcile(cluster.pk))
+        return outcomes[-1] in (Outcome.CONVERGED, Outcome.FAILED)
+
+    wait_for(done, timeout=timeout, what=f"{cluster.public_id} to converge ({outcomes[-3:]})")
+    return Cluster.unscoped_all_tenants.get(pk=cluster.pk)
+
+
+def labelled(kube, cluster_id: str) -> list[tuple[str, str, str]]:
+    """Every object in the API server carrying the cluster's label."""
+    dynamic = kube.dynamic_client()
+    found = []
+    for api_version, kind in [
+        ("v1", "Namespace"),
+        ("v1", "Secret"),
+        ("v1", "ConfigMap"),
+        ("v1", "ResourceQuota"),
+        ("v1", "LimitRange"),
+        ("networking.k8s.io/v1", "NetworkPolicy"),
+        (f"{GROUP}/{VERSION}", "Kafka"),
+        (f"{GROUP}/{VERSION}", "KafkaNodePool"),
+        (f"{GROUP}/{VERSION}", "KafkaTopic"),
+        (f"{GROUP}/{VERSION}", "KafkaUser"),
+    ]:
+        items = (
+            dynamic.resources.get(api_version=api_version, kind=kind)
+            .get(label_selector=f"sluice.io/cluster={cluster_id}")
+            .items
+        )
+        found += [(kind, item.metadata.namespace or "", item.metadata.name) for item in items]
+    return sorted(found)
+
+
+def new_cluster(type_slug: str = "dedicated", **fields) -> tuple[Cluster, Operation]:
+    organization = make_org(owner=UserFactory(), name="Kube Corp")
+    with tenant_scope(organization):
+        return services.cluster_create(
+            organization=organization,
+            actor=ACTOR,
+            name="events",
+            type_slug=type_slug,
+            region="eu-west-1",
+            **fields,
+        )
+
+
+def test_a_dedicated_cluster_gets_its_namespace_policies_quota_and_kafka(kube, dataplane):
+    cluster, operation = new_cluster(capacity_units=2)
+    cluster = converge(cluster)
+    assert cluster.state == "ready"
+    namespace = f"sl-{cluster.public_id.replace('_', '-')}"
+    assert cluster.bootstrap_servers.endswith(f".{namespace}.svc:9092")
+    kinds = {kind for kind, _, _ in labelled(kube, cluster.public_id)}
+    assert {"Namespace", "NetworkPolicy", "ResourceQuota", "LimitRange", "ConfigMap"} <= kinds
+    assert {"Kafka", "KafkaNodePool"} <= kinds
+    pools = client.CustomObjectsApi(kube.api_client()).list_namespaced_custom_object(
+        GROUP, VERSION, namespace, "kafkanodepools"
+    )["items"]
+    assert sum(pool["spec"]["replicas"] for pool in pools if "broker" in pool["spec"]["roles"]) == 3
+    with tenant_scope(cluster.organization):
+        assert Operation.objects.get(pk=operation.pk).state == "succeeded"
+
+
+def test_resize_and_type_change_converge(kube, dataplane):
+    cluster, _ = new_cluster("serverless")
+    cluster = converge(cluster)
+    assert cluster.state == "ready"
+    assert labelled(kube, cluster.public_id) == []  # a serverless cluster is metadata only
+
+    with tenant_scope(cluster.organization):
+        cluster, _ = services.cluster_update(
+            cluster=cluster, actor=ACTOR, type_slug="dedicated", capacity_units=1
+        )
+    cluster = converge(cluster)
+    assert (cluster.state, cluster.observed_generation) == ("ready", 2)
+    assert "Kafka" in {kind for kind, _, _ in labelled(kube, cluster.public_id)}
+
+    with tenant_scope(cluster.organization):
+        cluster, _ = services.cluster_update(cluster=cluster, actor=ACTOR, capacity_units=4)
+    cluster = converge(cluster)
+    assert (cluster.state, cluster.observed_generation) == ("ready", 3)
+    namespace = f"sl-{cluster.public_id.replace('_', '-')}"
+    pools = client.CustomObjectsApi(kube.api_client()).list_namespaced_custom_object(
+        GROUP, VERSION, namespace, "kafkanodepools"
+    )["items"]
+    assert sum(p["spec"]["replicas"] for p in pools if "broker" in p["spec"]["roles"]) == 4
+
+
+def test_delete_leaves_nothing_labelled_with_the_cluster(kube, dataplane):
+    cluster, _ = new_cluster()
+    cluster = converge(cluster)
+    assert labelled(kube, cluster.public_id)
+    with tenant_scope(cluster.organization):
+        services.cluster_delete(cluster=cluster, actor=ACTOR)
+    cluster = converge(cluster, timeout=90)  # the namespace controller takes its 5 s
+    assert cluster.state == "deleted"
+    assert labelled(kube, cluster.public_id) == []
+
+
+def test_an_operator_failure_surfaces_and_a_retry_recovers(kube, dataplane, strimzi_emulator):
+    strimzi_emulator.set_mode("not-ready", reason="InsufficientResources", message="No node fits")
+    cluster, operation = new_cluster()
+    cluster = converge(cluster)
+    assert cluster.state == "failed"
+    assert (cluster.failure_reason, cluster.failure_message) == (
+        "InsufficientResources",
+        "No node fits",
+    )
+    with tenant_scope(cluster.organization):
+        failed = Operation.objects.get(pk=operation.pk)
+        assert (failed.state, failed.error_code) == ("failed", "InsufficientResources")
+        strimzi_emulator.set_mode("ready")
+        retry = services.cluster_retry(cluster=cluster, actor=ACTOR)
+    cluster = converge(cluster)
+    assert cluster.state == "ready"
+    with tenant_scope(cluster.organization):
+        assert Operation.objects.get(pk=retry.pk).state == "succeeded"
+
+
+class InterruptingResource:
+    """A resource whose server-side applies stop working after a given number of writes."""
+
+    def __init__(self, resource, budget: dict) -> None:
+        self._resource = resource
+        self._budget = budget
+
+    def server_side_apply(self, *args, **kwargs):
+        if self._budget["left"] <= 0:
+            raise ConnectionError("the control plane died mid-reconcile")
+        self._budget["left"] -= 1
+        return self._resource.server_side_apply(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._resource, name)
+
+
+def test_an_interrupted_reconcile_converges_with_no_duplicates(kube, dataplane, monkeypatch):
+    """Stop a run after each write in turn; the next run finishes the job, duplicating nothing."""
+    cluster, _ = new_cluster()
+    with tenant_scope(cluster.organization):
+        manifests = rendering.render(reconciler.build_spec(cluster))
+    real_resource = KubernetesDriver._resource
+    for writes in range(1, len(manifests)):
+        budget = {"left": writes}
+        monkeypatch.setattr(
+            KubernetesDriver,
+            "_resource",
+            lambda self, api_version, kind, budget=budget: InterruptingResource(
+                real_resource(self, api_version, kind), budget
+            ),
+        )
+        with pytest.raises(ConnectionError):
+            reconciler.reconcile(cluster.pk)
+        assert len(labelled(kube, cluster.public_id)) == writes
+    monkeypatch.setattr(KubernetesDriver, "_resource", real_resource)
+    cluster = converge(cluster)
+    assert cluster.state == "ready"
+    objects = labelled(kube, cluster.public_id)
+    assert len(objects) == len(set(objects)) == len(manifests)
