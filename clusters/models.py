@@ -254,7 +254,8 @@ class Credential(TenantOwnedModel):
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
     cluster = models.ForeignKey(Cluster, on_delete=models.PROTECT, related_name="credentials")
     name = models.CharField(max_length=100)
-    username = models.CharField(max_length=128, unique=True)
+    # The KafkaUser's name, which Strimzi also puts in a label value: at most 63 characters.
+    username = models.CharField(max_length=63, unique=True)
     # Encrypted at rest (controlplane.secretbox); the reconciler writes it into the Secret the
     # KafkaUser references. Shown to the tenant once, at creation and at each rotation.
     password_encrypted = models.BinaryField()

@@ -4,22 +4,30 @@ the transaction has committed."""
 
 from __future__ import annotations
 
+import secrets
+
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
+from controlplane import secretbox
 from controlplane.errors import Conflict, DomainError, InvalidInput, QuotaExceeded
 from tenants.audit import Actor, audit_record, snapshot
 from tenants.models import Organization
 
+from . import rendering, validation
 from .models import (
+    MB,
     Cell,
+    CleanupPolicy,
     Cluster,
     ClusterState,
     ClusterType,
+    Credential,
     Operation,
     OperationState,
     OrganizationQuota,
+    Topic,
 )
 from .specs import Kind
 
@@ -332,3 +340,266 @@ def _clean_cluster_name(name: str) -> str:
     if not 1 <= len(name) <= 64:
         raise InvalidInput("Cluster names are 1 to 64 characters", field="name")
     return name
+
+
+# Topics ---------------------------------------------------------------------------------------
+
+
+def _writable(cluster: Cluster) -> Cluster:
+    cluster = (
+        Cluster.objects.select_for_update()
+        .select_related("cluster_type", "organization")
+        .get(pk=cluster.pk)
+    )
+    if cluster.delete_requested_at is not None:
+        raise Conflict("The cluster is being deleted")
+    return cluster
+
+
+def _data_plane_changed(cluster: Cluster, *, kind: str, actor: Actor) -> Operation:
+    cluster.generation += 1
+    if cluster.state == ClusterState.READY:
+        cluster.state = ClusterState.UPDATING
+    cluster.save(update_fields=["generation", "state", "updated_at"])
+    operation = _open_operation(cluster=cluster, kind=kind, actor=actor)
+    _reconcile_after_commit(cluster)
+    return operation
+
+
+def _check_partitions(cluster: Cluster, *, adding: int) -> None:
+    """The cluster's tier limit and the organization's quota, both; the caller holds the
+    organization's quota lock, so concurrent requests cannot both take the last partitions."""
+    quota = locked_quota(cluster.organization)
+    live = Topic.objects.filter(deleted_at__isnull=True)
+    in_cluster = live.filter(cluster=cluster).aggregate(n=Sum("partitions"))["n"] or 0
+    tier_limit = cluster.cluster_type.max_partitions * cluster.capacity_units
+    if in_cluster + adding > tier_limit:
+        raise _exceeded(
+            limit="partitions_per_cluster", maximum=tier_limit, current=in_cluster, requested=adding
+        )
+    in_org = live.filter(organization=cluster.organization).aggregate(n=Sum("partitions"))["n"] or 0
+    if in_org + adding > quota.max_partitions:
+        raise _exceeded(
+            limit="partitions", maximum=quota.max_partitions, current=in_org, requested=adding
+        )
+
+
+@transaction.atomic
+def topic_create(
+    *,
+    cluster: Cluster,
+    actor: Actor,
+    name: str,
+    partitions: int,
+    retention_ms: int | None = None,
+    cleanup_policy: str = "delete",
+    configs: dict | None = None,
+) -> tuple[Topic, Operation]:
+    cluster = _writable(cluster)
+    name = validation.topic_name(cluster, name)
+    if partitions < 1:
+        raise InvalidInput("A topic has at least one partition", field="partitions")
+    if cleanup_policy not in CleanupPolicy.values:
+        raise InvalidInput(
+            f"cleanup_policy is one of {CleanupPolicy.values}", field="cleanup_policy"
+        )
+    retention = validation.retention_ms(cluster, retention_ms)
+    cleaned = validation.topic_configs(configs)
+    _check_partitions(cluster, adding=partitions)
+    if Topic.objects.filter(cluster=cluster, name=name, deleted_at__isnull=True).exists():
+        raise Conflict(f"A topic named {name!r} already exists", field="name")
+    topic = Topic.objects.create(
+        organization=cluster.organization,
+        cluster=cluster,
+        name=name,
+        partitions=partitions,
+        retention_ms=retention,
+        cleanup_policy=cleanup_policy,
+        configs=cleaned,
+    )
+    audit_record(
+        organization=cluster.organization,
+        actor=actor,
+        action="topic.created",
+        target=cluster,
+        after={"topic": name, "partitions": partitions, "retention_ms": retention},
+    )
+    return topic, _data_plane_changed(cluster, kind="topic.create", actor=actor)
+
+
+@transaction.atomic
+def topic_update(
+    *,
+    topic: Topic,
+    actor: Actor,
+    partitions: int | None = None,
+    retention_ms: int | None = None,
+    configs: dict | None = None,
+) -> tuple[Topic, Operation]:
+    cluster = _writable(topic.cluster)
+    topic = Topic.objects.select_for_update().get(pk=topic.pk)
+    before = snapshot(topic, ["partitions", "retention_ms", "configs"])
+    if partitions is not None:
+        if partitions < topic.partitions:
+            raise InvalidInput(
+                "Kafka cannot take partitions away from a topic: create a new topic instead",
+                field="partitions",
+            )
+        _check_partitions(cluster, adding=partitions - topic.partitions)
+        topic.partitions = partitions
+    if retention_ms is not None:
+        topic.retention_ms = validation.retention_ms(cluster, retention_ms)
+    if configs is not None:
+        topic.configs = validation.topic_configs(configs)
+    topic.save()
+    audit_record(
+        organization=cluster.organization,
+        actor=actor,
+        action="topic.updated",
+        target=cluster,
+        before={"topic": topic.name, **before},
+        after={"topic": topic.name, **snapshot(topic, ["partitions", "retention_ms", "configs"])},
+    )
+    return topic, _data_plane_changed(cluster, kind="topic.update", actor=actor)
+
+
+@transaction.atomic
+def topic_delete(*, topic: Topic, actor: Actor) -> Operation:
+    cluster = _writable(topic.cluster)
+    Topic.objects.filter(pk=topic.pk).update(deleted_at=timezone.now())
+    audit_record(
+        organization=cluster.organization,
+        actor=actor,
+        action="topic.deleted",
+        target=cluster,
+        before={"topic": topic.name, "partitions": topic.partitions},
+    )
+    return _data_plane_changed(cluster, kind="topic.delete", actor=actor)
+
+
+# Credentials ----------------------------------------------------------------------------------
+
+
+def _new_password() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def _check_rates(cluster: Cluster, rates: dict) -> dict:
+    tier = cluster.cluster_type
+    ceilings = {
+        "producer_byte_rate": tier.ingress_mbps * MB * cluster.capacity_units,
+        "consumer_byte_rate": tier.egress_mbps * MB * cluster.capacity_units,
+        "request_percentage": 100,
+    }
+    for field, value in rates.items():
+        if value is None:
+            continue
+        if not 1 <= value <= ceilings[field]:
+            raise InvalidInput(f"{field} is 1 to {ceilings[field]} on this cluster", field=field)
+    return rates
+
+
+@transaction.atomic
+def credential_create(
+    *,
+    cluster: Cluster,
+    actor: Actor,
+    name: str,
+    producer_byte_rate: int | None = None,
+    consumer_byte_rate: int | None = None,
+    request_percentage: int | None = None,
+) -> tuple[Credential, str, Operation]:
+    """A SCRAM-SHA-512 principal. Returns it with its password (shown once) and the Operation
+    that puts it in the data plane."""
+    cluster = _writable(cluster)
+    name = (name or "").strip()
+    if not 1 <= len(name) <= 100:
+        raise InvalidInput("Credential names are 1 to 100 characters", field="name")
+    rates = _check_rates(
+        cluster,
+        {
+            "producer_byte_rate": producer_byte_rate,
+            "consumer_byte_rate": consumer_byte_rate,
+            "request_percentage": request_percentage,
+        },
+    )
+    quota = locked_quota(cluster.organization)
+    live = Credential.objects.filter(deleted_at__isnull=True)
+    in_cluster = live.filter(cluster=cluster).count()
+    if in_cluster + 1 > cluster.cluster_type.max_credentials:
+        raise _exceeded(
+            limit="credentials_per_cluster",
+            maximum=cluster.cluster_type.max_credentials,
+            current=in_cluster,
+            requested=1,
+        )
+    in_org = live.filter(organization=cluster.organization).count()
+    if in_org + 1 > quota.max_credentials:
+        raise _exceeded(
+            limit="credentials", maximum=quota.max_credentials, current=in_org, requested=1
+        )
+    password = _new_password()
+    credential = Credential(organization=cluster.organization, cluster=cluster, name=name, **rates)
+    credential.username = f"{rendering.resource_name(cluster.public_id)}-{credential.public_id[5:]}"
+    credential.password_encrypted = secretbox.seal(password)
+    credential.save()
+    audit_record(
+        organization=cluster.organization,
+        actor=actor,
+        action="credential.created",
+        target=credential,
+        after={"name": name, "username": credential.username, **rates},
+    )
+    return credential, password, _data_plane_changed(cluster, kind="credential.create", actor=actor)
+
+
+@transaction.atomic
+def credential_rotate(*, credential: Credential, actor: Actor) -> tuple[Credential, str, Operation]:
+    cluster = _writable(credential.cluster)
+    credential = Credential.objects.select_for_update().get(pk=credential.pk)
+    password = _new_password()
+    credential.password_encrypted = secretbox.seal(password)
+    credential.rotated_at = timezone.now()
+    credential.save(update_fields=["password_encrypted", "rotated_at"])
+    audit_record(
+        organization=cluster.organization,
+        actor=actor,
+        action="credential.rotated",
+        target=credential,
+    )
+    return credential, password, _data_plane_changed(cluster, kind="credential.rotate", actor=actor)
+
+
+@transaction.atomic
+def credential_update_quotas(
+    *, credential: Credential, actor: Actor, **rates: int | None
+) -> tuple[Credential, Operation]:
+    cluster = _writable(credential.cluster)
+    credential = Credential.objects.select_for_update().get(pk=credential.pk)
+    before = snapshot(credential, list(rates))
+    for field, value in _check_rates(cluster, rates).items():
+        setattr(credential, field, value)
+    credential.save()
+    audit_record(
+        organization=cluster.organization,
+        actor=actor,
+        action="credential.quotas_changed",
+        target=credential,
+        before=before,
+        after=snapshot(credential, list(rates)),
+    )
+    return credential, _data_plane_changed(cluster, kind="credential.update", actor=actor)
+
+
+@transaction.atomic
+def credential_delete(*, credential: Credential, actor: Actor) -> Operation:
+    cluster = _writable(credential.cluster)
+    Credential.objects.filter(pk=credential.pk).update(deleted_at=timezone.now())
+    audit_record(
+        organization=cluster.organization,
+        actor=actor,
+        action="credential.deleted",
+        target=credential,
+        before={"name": credential.name, "username": credential.username},
+    )
+    return _data_plane_changed(cluster, kind="credential.delete", actor=actor)

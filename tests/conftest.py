@@ -32,8 +32,14 @@ def start_celery_worker(worker_environment):
     and sends this process's tasks to them through Redis instead of running them inline."""
     from contextlib import ExitStack
 
+    from celery._state import _set_task_join_will_block
+
     from controlplane.celery import app
 
+    # Eager tasks run from several threads at once (the concurrency tests) can leave Celery's
+    # process-wide "inside a task" flag set: denied_join_result() saves and restores it without
+    # a lock. The test itself is not inside a task, so it may wait for results.
+    _set_task_join_will_block(False)
     app.conf.task_always_eager = False
     with ExitStack() as stack:
 

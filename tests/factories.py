@@ -50,7 +50,10 @@ def make_api_key(organization: Organization, role: str = Role.DEVELOPER) -> tupl
 
 
 def make_cell(region: str = "eu-west-1", slug: str | None = None, **fields):
+    from clusters.catalog import seed_catalog
     from clusters.models import Cell
+
+    seed_catalog()  # a transactional test before this one may have emptied the tables
 
     slug = slug or f"{region}-a"
     return Cell.objects.get_or_create(slug=slug, defaults={"region": region, **fields})[0]

@@ -1,7 +1,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from ..models import Cluster, ClusterType, Operation, TierPrice
+from ..models import Cluster, ClusterType, Credential, Operation, TierPrice, Topic
 from ..specs import Kind
 
 
@@ -164,4 +164,98 @@ class ClusterUpdateSerializer(serializers.Serializer):
 
 class AcceptedSerializer(serializers.Serializer):
     cluster = ClusterSerializer()
+    operation = OperationSerializer()
+
+
+class TopicSerializer(serializers.ModelSerializer):
+    kafka_name = serializers.SerializerMethodField(help_text="The topic's name in Kafka")
+
+    class Meta:
+        model = Topic
+        fields = [
+            "name",
+            "kafka_name",
+            "partitions",
+            "replication_factor",
+            "retention_ms",
+            "cleanup_policy",
+            "configs",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+    def get_kafka_name(self, topic: Topic) -> str:
+        if topic.cluster.cluster_type.kind == Kind.SERVERLESS:
+            return f"{topic.cluster.public_id}.{topic.name}"
+        return topic.name
+
+
+class TopicCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=249)
+    partitions = serializers.IntegerField(min_value=1, max_value=100_000)
+    retention_ms = serializers.IntegerField(required=False, min_value=1)
+    cleanup_policy = serializers.ChoiceField(
+        choices=["delete", "compact", "compact,delete"], default="delete"
+    )
+    configs = serializers.DictField(child=serializers.CharField(), required=False)
+
+
+class TopicUpdateSerializer(serializers.Serializer):
+    partitions = serializers.IntegerField(required=False, min_value=1, max_value=100_000)
+    retention_ms = serializers.IntegerField(required=False, min_value=1)
+    configs = serializers.DictField(child=serializers.CharField(), required=False)
+
+
+class TopicAcceptedSerializer(serializers.Serializer):
+    topic = TopicSerializer()
+    operation = OperationSerializer()
+
+
+class CredentialSerializer(serializers.ModelSerializer):
+    id = serializers.CharField(source="public_id", read_only=True)
+
+    class Meta:
+        model = Credential
+        fields = [
+            "id",
+            "name",
+            "username",
+            "producer_byte_rate",
+            "consumer_byte_rate",
+            "request_percentage",
+            "created_at",
+            "rotated_at",
+        ]
+        read_only_fields = fields
+
+
+class CredentialWithPasswordSerializer(CredentialSerializer):
+    password = serializers.CharField(
+        read_only=True, help_text="Shown once: Sluice cannot show it again. Rotate to replace it."
+    )
+    sasl_jaas_config = serializers.CharField(read_only=True)
+
+    class Meta(CredentialSerializer.Meta):
+        fields = [*CredentialSerializer.Meta.fields, "password", "sasl_jaas_config"]
+        read_only_fields = fields
+
+
+class CredentialCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    producer_byte_rate = serializers.IntegerField(required=False, min_value=1)
+    consumer_byte_rate = serializers.IntegerField(required=False, min_value=1)
+    request_percentage = serializers.IntegerField(required=False, min_value=1, max_value=100)
+
+
+class CredentialQuotaSerializer(serializers.Serializer):
+    producer_byte_rate = serializers.IntegerField(required=False, min_value=1, allow_null=True)
+    consumer_byte_rate = serializers.IntegerField(required=False, min_value=1, allow_null=True)
+    request_percentage = serializers.IntegerField(
+        required=False, min_value=1, max_value=100, allow_null=True
+    )
+
+
+class CredentialAcceptedSerializer(serializers.Serializer):
+    credential = CredentialWithPasswordSerializer()
     operation = OperationSerializer()

@@ -7,7 +7,12 @@ router = SimpleRouter(trailing_slash=True)
 router.register("clusters", views.ClusterViewSet, basename="cluster")
 router.register("operations", views.OperationViewSet, basename="operation")
 
+cluster_router = SimpleRouter(trailing_slash=True)
+cluster_router.register("topics", views.TopicViewSet, basename="topic")
+cluster_router.register("credentials", views.CredentialViewSet, basename="credential")
+
 urlpatterns = [
     path("catalog/", views.CatalogView.as_view(), name="catalog"),
     path("orgs/<str:org>/", include(router.urls)),
+    path("orgs/<str:org>/clusters/<str:cluster>/", include(cluster_router.urls)),
 ]

@@ -1,6 +1,7 @@
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -9,7 +10,7 @@ from tenants.api.base import OrganizationScopedViewSet
 from tenants.roles import read_write_scope_map
 
 from .. import selectors, services
-from ..models import Cluster, Operation
+from ..models import Cluster, Credential, Operation, Topic
 from . import serializers as s
 
 
@@ -114,3 +115,145 @@ def _valid(serializer_class, data) -> dict:
     serializer = serializer_class(data=data)
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
+
+
+class _ClusterChildViewSet(OrganizationScopedViewSet):
+    """Objects that belong to the cluster named in the URL (``…/clusters/{cluster}/…``)."""
+
+    abstract = True
+
+    def scope_queryset(self, queryset):
+        # The cluster in the URL must be one of this organization's live clusters: any other
+        # id is 404, for lists too, rather than an empty page that confirms nothing.
+        return queryset.filter(cluster=self.parent_cluster()).select_related(
+            "cluster__cluster_type"
+        )
+
+    def parent_cluster(self) -> Cluster:
+        cluster = (
+            Cluster.objects.filter(
+                organization=self.organization,
+                public_id=self.kwargs["cluster"],
+                deleted_at__isnull=True,
+            )
+            .select_related("cluster_type")
+            .first()
+        )
+        if cluster is None:
+            raise NotFound()
+        return cluster
+
+
+def _operation_response(request, cluster: Cluster, key: str, body: dict, operation) -> Response:
+    location = request.build_absolute_uri(
+        f"/api/v1/orgs/{cluster.organization.public_id}/operations/{operation.public_id}/"
+    )
+    payload = {key: body, "operation": s.OperationSerializer(operation).data}
+    return Response(payload, status=202, headers={"Location": location})
+
+
+class TopicViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _ClusterChildViewSet):
+    """A cluster's topics, by name. Changes reach Kafka asynchronously (202 + Operation)."""
+
+    model = Topic
+    scope_map = read_write_scope_map("clusters")
+    serializer_class = s.TopicSerializer
+    lookup_field = "name"
+    lookup_url_kwarg = "name"
+    lookup_value_regex = "[a-zA-Z0-9._-]+"
+    ordering = ("name", "id")
+
+    def scope_queryset(self, queryset):
+        return super().scope_queryset(queryset).filter(deleted_at__isnull=True)
+
+    @extend_schema(request=s.TopicCreateSerializer, responses={202: s.TopicAcceptedSerializer})
+    def create(self, request, *args, **kwargs):
+        cluster = self.parent_cluster()
+        data = _valid(s.TopicCreateSerializer, request.data)
+        topic, operation = services.topic_create(cluster=cluster, actor=self.actor, **data)
+        return _operation_response(
+            request, cluster, "topic", s.TopicSerializer(topic).data, operation
+        )
+
+    @extend_schema(request=s.TopicUpdateSerializer, responses={202: s.TopicAcceptedSerializer})
+    def partial_update(self, request, *args, **kwargs):
+        topic = self.get_object()
+        data = _valid(s.TopicUpdateSerializer, request.data)
+        topic, operation = services.topic_update(topic=topic, actor=self.actor, **data)
+        return _operation_response(
+            request, topic.cluster, "topic", s.TopicSerializer(topic).data, operation
+        )
+
+    @extend_schema(responses={202: s.OperationSerializer})
+    def destroy(self, request, *args, **kwargs):
+        topic = self.get_object()
+        operation = services.topic_delete(topic=topic, actor=self.actor)
+        return Response(s.OperationSerializer(operation).data, status=202)
+
+
+class CredentialViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _ClusterChildViewSet):
+    """SCRAM-SHA-512 credentials of a cluster, with their client quotas. The password is shown
+    once, when the credential is created or rotated."""
+
+    model = Credential
+    scope_map = read_write_scope_map("clusters")
+    serializer_class = s.CredentialSerializer
+
+    def scope_queryset(self, queryset):
+        return super().scope_queryset(queryset).filter(deleted_at__isnull=True)
+
+    @extend_schema(
+        request=s.CredentialCreateSerializer, responses={202: s.CredentialAcceptedSerializer}
+    )
+    def create(self, request, *args, **kwargs):
+        cluster = self.parent_cluster()
+        data = _valid(s.CredentialCreateSerializer, request.data)
+        credential, password, operation = services.credential_create(
+            cluster=cluster, actor=self.actor, **data
+        )
+        return self._with_password(request, cluster, credential, password, operation)
+
+    @extend_schema(request=None, responses={202: s.CredentialAcceptedSerializer})
+    @action(detail=True, methods=["post"])
+    def rotate(self, request, *args, **kwargs):
+        credential = self.get_object()
+        credential, password, operation = services.credential_rotate(
+            credential=credential, actor=self.actor
+        )
+        return self._with_password(request, credential.cluster, credential, password, operation)
+
+    @extend_schema(
+        request=s.CredentialQuotaSerializer,
+        responses={202: s.CredentialAcceptedSerializer},
+        description="Change the credential's client quotas (null removes one).",
+    )
+    def partial_update(self, request, *args, **kwargs):
+        credential = self.get_object()
+        data = _valid(s.CredentialQuotaSerializer, request.data)
+        credential, operation = services.credential_update_quotas(
+            credential=credential, actor=self.actor, **data
+        )
+        return _operation_response(
+            request,
+            credential.cluster,
+            "credential",
+            s.CredentialSerializer(credential).data,
+            operation,
+        )
+
+    @extend_schema(responses={202: s.OperationSerializer})
+    def destroy(self, request, *args, **kwargs):
+        credential = self.get_object()
+        operation = services.credential_delete(credential=credential, actor=self.actor)
+        return Response(s.OperationSerializer(operation).data, status=202)
+
+    def _with_password(self, request, cluster, credential, password, operation) -> Response:
+        credential.password = password
+        credential.sasl_jaas_config = (
+            "org.apache.kafka.common.security.scram.ScramLoginModule required "
+            f'username="{credential.username}" password="{password}";'
+        )
+        body = s.CredentialWithPasswordSerializer(credential).data
+        response = _operation_response(request, cluster, "credential", body, operation)
+        response["Cache-Control"] = "no-store"
+        return response

@@ -15,7 +15,6 @@ from ..specs import ClusterSpec, Kind
 from .base import Observation
 
 FIELD_MANAGER = "sluice"
-CLUSTER_LABEL = "sluice.io/cluster"
 STRIMZI = "kafka.strimzi.io/v1"
 # Kinds Sluice may have written for a cluster, in the order they are deleted when pruned.
 PRUNABLE = [
@@ -77,18 +76,22 @@ class KubernetesDriver:
         topic or credential, or everything of its old placement after a change of type. It
         looks in every namespace, by the cluster's label."""
         for api_version, kind in PRUNABLE:
-            for item in self._labelled(api_version, kind, None, spec.cluster_id):
+            for item in self._labelled(api_version, kind, None, spec):
                 key = (kind, item.metadata.namespace or "", item.metadata.name)
                 if key not in keep:
                     self._delete(api_version, kind, item.metadata.name, item.metadata.namespace)
 
     def _labelled(
-        self, api_version: str, kind: str, namespace: str | None, cluster_id: str
+        self, api_version: str, kind: str, namespace: str | None, spec: ClusterSpec
     ) -> list:
+        """What Sluice itself wrote for the cluster. Strimzi copies a resource's labels onto
+        the objects it makes from it (pods, claims, its Secrets), all but managed-by: the
+        selector includes managed-by=sluice so that those are never touched."""
+        selector = rendering.cluster_selector(spec)
         try:
             return (
                 self._resource(api_version, kind)
-                .get(namespace=namespace, label_selector=f"{CLUSTER_LABEL}={cluster_id}")
+                .get(namespace=namespace, label_selector=selector)
                 .items
             )
         except ApiException as error:
@@ -165,7 +168,7 @@ class KubernetesDriver:
         still there, so the caller looks again)."""
         remaining = False
         for api_version, kind in PRUNABLE:
-            for item in self._labelled(api_version, kind, None, spec.cluster_id):
+            for item in self._labelled(api_version, kind, None, spec):
                 remaining = True
                 if item.metadata.deletionTimestamp is None:
                     self._delete(api_version, kind, item.metadata.name, item.metadata.namespace)

@@ -123,6 +123,7 @@ class OrganizationScopedView(GenericAPIView):
     permission_classes = [permissions.IsAuthenticated, OrganizationAccess]
     throttle_classes = [OrganizationRateThrottle]
     pagination_class = CursorPage
+    lookup_field = "public_id"
     lookup_url_kwarg = "id"
     lookup_value_regex = "[a-z]+_[a-z0-9]+"
     model = None
@@ -142,7 +143,9 @@ class OrganizationScopedView(GenericAPIView):
                 f"{cls.__name__} may not override {', '.join(sorted(overridden))}: tenant "
                 "scoping lives there. Narrow the rows with scope_queryset() instead."
             )
-        if not is_base and not cls.scope_map:
+        # An abstract intermediate (shared helpers, no endpoint) need not declare a scope map;
+        # it may still not override the enforcing methods.
+        if not is_base and not cls.__dict__.get("abstract", False) and not cls.scope_map:
             raise TypeError(f"{cls.__name__} must declare scope_map")
 
     def scope_queryset(self, queryset):
@@ -160,7 +163,7 @@ class OrganizationScopedView(GenericAPIView):
 
     def get_object(self):
         queryset = self.filter_queryset(self.get_queryset())
-        obj = queryset.filter(public_id=self.kwargs.get(self.lookup_url_kwarg)).first()
+        obj = queryset.filter(**{self.lookup_field: self.kwargs.get(self.lookup_url_kwarg)}).first()
         if obj is None:
             raise exceptions.NotFound()
         self.check_object_permissions(self.request, obj)

@@ -159,41 +159,44 @@ def _find_violations(urlconf, anonymous, outsider, victim, account_checks):
 
 def _victim_urls(route, outsider, victim, urlconf, violations) -> list[tuple[str, str]]:
     """The victim's URL, and (for object routes) the outsider's org with a victim object."""
-    unknown = set(route.kwargs) - {"org", "id"}
+    view = route.view_class
+    object_kwarg = getattr(view, "lookup_url_kwarg", None) or "id"
+    unknown = set(route.kwargs) - {"org", "cluster", object_kwarg}
     if unknown:
         violations.append(f"{route.name}: no sample value for URL parameters {sorted(unknown)}")
         return []
-    if "id" not in route.kwargs:
-        org_id = victim.organization.public_id
-        return [
-            (
-                f"{route.name}[victim org]",
-                reverse(route.name, kwargs={"org": org_id}, urlconf=urlconf),
-            )
-        ]
-    model = getattr(route.view_class, "model", None)
-    sample = victim.objects_by_model.get(model)
-    if sample is None:
-        violations.append(f"{route.name}: no victim object of model {model} to try")
-        return []
-    return [
+    kwargs: dict[str, str] = {}
+    if "cluster" in route.kwargs:
+        from clusters.models import Cluster
+
+        kwargs["cluster"] = victim.objects_by_model[Cluster].public_id
+    if object_kwarg in route.kwargs:
+        model = getattr(view, "model", None)
+        sample = victim.objects_by_model.get(model)
+        if sample is None:
+            violations.append(f"{route.name}: no victim object of model {model} to try")
+            return []
+        kwargs[object_kwarg] = getattr(sample, getattr(view, "lookup_field", "public_id"))
+    urls = [
         (
-            f"{route.name}[victim org, victim object]",
+            f"{route.name}[victim org]",
             reverse(
-                route.name,
-                kwargs={"org": victim.organization.public_id, "id": sample.public_id},
-                urlconf=urlconf,
+                route.name, kwargs={"org": victim.organization.public_id, **kwargs}, urlconf=urlconf
             ),
-        ),
-        (
-            f"{route.name}[own org, victim object]",
-            reverse(
-                route.name,
-                kwargs={"org": outsider.organization.public_id, "id": sample.public_id},
-                urlconf=urlconf,
-            ),
-        ),
+        )
     ]
+    if len(kwargs) > 0:
+        urls.append(
+            (
+                f"{route.name}[own org, victim objects]",
+                reverse(
+                    route.name,
+                    kwargs={"org": outsider.organization.public_id, **kwargs},
+                    urlconf=urlconf,
+                ),
+            )
+        )
+    return urls
 
 
 def _call(client: APIClient, method: str, url: str):

@@ -3,7 +3,8 @@
 import pytest
 from rest_framework.test import APIClient
 
-from clusters.models import Cluster, Operation
+from clusters import services as cluster_services
+from clusters.models import Cluster, Credential, Operation, Topic
 from tenants import selectors, services
 from tenants.audit import Actor
 from tenants.models import ApiKey, AuditEvent, Invitation, Membership, Organization
@@ -58,6 +59,13 @@ def build_victim() -> Victim:
         )
         event = selectors.audit_events(organization=organization).first()
     cluster, operation = make_cluster(organization, name="victim-events")
+    with tenant_scope(organization):
+        topic, _ = cluster_services.topic_create(
+            cluster=cluster, actor=Actor(user=owner), name="victim-orders", partitions=3
+        )
+        credential, _, _ = cluster_services.credential_create(
+            cluster=cluster, actor=Actor(user=owner), name="victim-app"
+        )
     return Victim(
         organization=organization,
         objects_by_model={
@@ -67,6 +75,8 @@ def build_victim() -> Victim:
             AuditEvent: event,
             Cluster: cluster,
             Operation: operation,
+            Topic: topic,
+            Credential: credential,
         },
         identifiers=[
             organization.public_id,
@@ -79,6 +89,9 @@ def build_victim() -> Victim:
             cluster.public_id,
             "victim-events",
             operation.public_id,
+            "victim-orders",
+            credential.public_id,
+            credential.username,
         ],
     )
 
@@ -104,6 +117,10 @@ def victim_state(victim: Victim) -> dict:
             "audit": AuditEvent.objects.count(),
             "clusters": sorted(
                 Cluster.objects.values_list("public_id", "name", "generation", "deleted_at")
+            ),
+            "topics": sorted(Topic.objects.values_list("name", "partitions", "deleted_at")),
+            "credentials": sorted(
+                Credential.objects.values_list("public_id", "password_encrypted", "deleted_at")
             ),
         }
 

@@ -51,6 +51,17 @@ MATRIX = {
     ("cluster-retry", "post"): (BUILDERS, 409),  # allowed, but only a failed cluster retries
     ("operation-list", "get"): (BUILDERS | {Role.VIEWER}, 200),
     ("operation-detail", "get"): (BUILDERS | {Role.VIEWER}, 200),
+    ("topic-list", "get"): (BUILDERS | {Role.VIEWER}, 200),
+    ("topic-list", "post"): (BUILDERS, 202),
+    ("topic-detail", "get"): (BUILDERS | {Role.VIEWER}, 200),
+    ("topic-detail", "patch"): (BUILDERS, 202),
+    ("topic-detail", "delete"): (BUILDERS, 202),
+    ("credential-list", "get"): (BUILDERS | {Role.VIEWER}, 200),
+    ("credential-list", "post"): (BUILDERS, 202),
+    ("credential-detail", "get"): (BUILDERS | {Role.VIEWER}, 200),
+    ("credential-detail", "patch"): (BUILDERS, 202),
+    ("credential-detail", "delete"): (BUILDERS, 202),
+    ("credential-rotate", "post"): (BUILDERS, 202),
 }
 
 
@@ -92,10 +103,32 @@ class Target:
                 return make_api_key(org, Role.VIEWER)[0].public_id
             if name.startswith("audit-event-"):
                 return AuditEvent.objects.first().public_id
+            if name.startswith(("topic-", "credential-")):
+                child = self.child(name.split("-")[0])
+                return child.name if name.startswith("topic-") else child.public_id
             if name.startswith(("cluster-", "operation-")):
                 cluster, operation = make_cluster(org, name=f"c{next(self.counter)}")
                 return (cluster if name.startswith("cluster-") else operation).public_id
         raise AssertionError(f"no target for {name}")
+
+    @property
+    def cluster(self):
+        if not hasattr(self, "_cluster"):
+            self._cluster = make_cluster(self.organization, name="matrix")[0]
+        return self._cluster
+
+    def child(self, kind: str):
+        from clusters import services as cluster_services
+
+        actor = Actor(user=self.owner)
+        n = next(self.counter)
+        if kind == "topic":
+            return cluster_services.topic_create(
+                cluster=self.cluster, actor=actor, name=f"t{n}", partitions=1
+            )[0]
+        return cluster_services.credential_create(cluster=self.cluster, actor=actor, name=f"c{n}")[
+            0
+        ]
 
     def body_for(self, name: str, method: str) -> dict:
         n = next(self.counter)
@@ -110,6 +143,10 @@ class Target:
                 "region": "eu-west-1",
             },
             ("cluster-detail", "patch"): {"name": f"renamed {n}"},
+            ("topic-list", "post"): {"name": f"new{n}", "partitions": 1},
+            ("topic-detail", "patch"): {"partitions": 2},
+            ("credential-list", "post"): {"name": f"app {n}"},
+            ("credential-detail", "patch"): {"producer_byte_rate": 1_000_000},
         }.get((name, method), {})
 
 
@@ -126,8 +163,12 @@ def test_role_matrix(role, principal, org_with_owner):
         else:
             client = key_client(make_api_key(organization, role)[1])
         kwargs = {"org": organization.public_id}
-        if name.endswith(("-detail", "-retry")) and name != "organization-detail":
-            kwargs["id"] = target.id_for(name)
+        if name.startswith(("topic-", "credential-")):
+            kwargs["cluster"] = target.cluster.public_id
+        if name.endswith(("-detail", "-retry", "-rotate")) and name != "organization-detail":
+            key = "name" if name.startswith("topic-") else "id"
+            with tenant_scope(organization):
+                kwargs[key] = target.id_for(name)
         url = reverse(name, kwargs=kwargs)
         response = getattr(client, method)(url, target.body_for(name, method), format="json")
         if role not in allowed:
