@@ -35,6 +35,12 @@ test-servers:
 test: system-packages test-servers $(INSTALLED)
 	$(PY) -m tests.support.runner $(ARGS)
 
+# Benchmarks of the clusters capability (tests/bench/), through the same harness as the tests:
+# the last -m wins over the "not bench" of pyproject's addopts. Prints a table and writes
+# var/bench/latest.json.
+bench: system-packages test-servers $(INSTALLED)
+	$(PY) -m tests.support.runner tests/bench -m bench -p no:cacheprovider -s $(ARGS)
+
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .

@@ -30,29 +30,42 @@ PRUNABLE = [
     ("v1", "Namespace"),
 ]
 STILL_WORKING = {"Creating", ""}
+
 _lock = threading.Lock()
 
 
 @cache
-def _api_client(kubeconfig: str) -> client.ApiClient:
+def _api_client(kubeconfig: str, timeout: float) -> client.ApiClient:
     configuration = client.Configuration()
     if kubeconfig:
         config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
     else:
         config.load_incluster_config(client_configuration=configuration)
-    return client.ApiClient(configuration)
+    api = client.ApiClient(configuration)
+    # A bound on every request, discovery included: the dynamic client's discovery requests
+    # take no timeout, and the REST client sends "no timeout" explicitly when none is given.
+    unbounded = api.rest_client.request
+
+    def bounded(*args, _request_timeout=None, **kwargs):
+        return unbounded(*args, _request_timeout=_request_timeout or (timeout, timeout), **kwargs)
+
+    api.rest_client.request = bounded
+    return api
 
 
 @cache
-def _dynamic(kubeconfig: str) -> dynamic.DynamicClient:
-    return dynamic.DynamicClient(_api_client(kubeconfig))  # discovery once per process
+def _dynamic(kubeconfig: str, timeout: float) -> dynamic.DynamicClient:
+    return dynamic.DynamicClient(_api_client(kubeconfig, timeout))  # discovery once per process
 
 
 class KubernetesDriver:
     def __init__(self, kubeconfig: str) -> None:
+        # An API server that does not answer fails the reconcile, which is retried with
+        # backoff, instead of holding a worker forever.
+        self.timeout = settings.SLUICE_KUBERNETES_TIMEOUT_SECONDS
         with _lock:
-            self.api = _api_client(kubeconfig)
-            self.dynamic = _dynamic(kubeconfig)
+            self.api = _api_client(kubeconfig, self.timeout)
+            self.dynamic = _dynamic(kubeconfig, self.timeout)
 
     @classmethod
     def for_cell(cls, cell) -> KubernetesDriver:
@@ -67,7 +80,10 @@ class KubernetesDriver:
         manifests = rendering.render(spec)
         for manifest in manifests:
             self._resource(manifest["apiVersion"], manifest["kind"]).server_side_apply(
-                body=manifest, field_manager=FIELD_MANAGER, force_conflicts=True
+                body=manifest,
+                field_manager=FIELD_MANAGER,
+                force_conflicts=True,
+                _request_timeout=self.timeout,
             )
         self._prune(spec, keep={_key(m) for m in manifests})
 
@@ -101,7 +117,9 @@ class KubernetesDriver:
 
     def _delete(self, api_version: str, kind: str, name: str, namespace: str | None) -> None:
         try:
-            self._resource(api_version, kind).delete(name=name, namespace=namespace)
+            self._resource(api_version, kind).delete(
+                name=name, namespace=namespace, _request_timeout=self.timeout
+            )
         except ApiException as error:
             if error.status != 404:
                 raise
@@ -154,7 +172,10 @@ class KubernetesDriver:
 
     def _get(self, api_version: str, kind: str, name: str, namespace: str) -> dict | None:
         try:
-            return self._resource(api_version, kind).get(name=name, namespace=namespace).to_dict()
+            found = self._resource(api_version, kind).get(
+                name=name, namespace=namespace, _request_timeout=self.timeout
+            )
+            return found.to_dict()
         except ApiException as error:
             if error.status == 404:
                 return None

@@ -3,7 +3,7 @@
 import os
 
 from celery import Celery
-from celery.signals import before_task_publish, task_postrun, task_prerun
+from celery.signals import before_task_publish, task_postrun, task_prerun, worker_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "controlplane.settings.local")
 
@@ -56,3 +56,10 @@ def _forget_request_id(**kwargs) -> None:
     from .requestid import set_request_id
 
     set_request_id("")
+
+
+@worker_init.connect
+def _workers_never_run_tasks_eagerly(**kwargs) -> None:
+    # Eager execution is for a calling process under test. In a worker, a retry or a task it
+    # starts must go through the broker, with its countdown, like in production.
+    app.conf.task_always_eager = False

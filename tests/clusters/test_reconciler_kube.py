@@ -221,3 +221,95 @@ def test_an_interrupted_reconcile_converges_with_no_duplicates(kube, dataplane, 
     assert cluster.state == "ready"
     objects = labelled(kube, cluster.public_id)
     assert len(objects) == len(set(objects)) == len(manifests)
+
+
+def test_a_serverless_cluster_gets_working_credentials_and_prefixed_topics(kube, dataplane):
+    import base64
+
+    cluster, _ = new_cluster("serverless")
+    with tenant_scope(cluster.organization):
+        services.topic_create(cluster=cluster, actor=ACTOR, name="orders", partitions=3)
+        credential, password, _ = services.credential_create(
+            cluster=cluster, actor=ACTOR, name="orders service"
+        )
+    cluster = converge(cluster)
+    assert cluster.state == "ready"
+    namespace = dataplane.shared_kafka_namespace
+    api = client.CustomObjectsApi(kube.api_client())
+    user = api.get_namespaced_custom_object(
+        GROUP, VERSION, namespace, "kafkausers", credential.username
+    )
+    assert user["status"]["username"] == credential.username
+    acl_names = {acl["resource"]["name"] for acl in user["spec"]["authorization"]["acls"]}
+    assert acl_names == {f"{cluster.public_id}."}
+    # The user operator's Secret carries the password the API showed the tenant.
+    secret = client.CoreV1Api(kube.api_client()).read_namespaced_secret(
+        user["status"]["secret"], namespace
+    )
+    assert base64.b64decode(secret.data["password"]).decode() == password
+    topics = api.list_namespaced_custom_object(
+        GROUP,
+        VERSION,
+        namespace,
+        "kafkatopics",
+        label_selector=f"sluice.io/cluster={cluster.public_id}",
+    )["items"]
+    assert [t["status"]["topicName"] for t in topics] == [f"{cluster.public_id}.orders"]
+    assert cluster.bootstrap_servers == f"shared-kafka-bootstrap.{namespace}.svc:9092"
+
+
+def test_drift_is_repaired(kube, dataplane):
+    cluster, _ = new_cluster()
+    cluster = converge(cluster)
+    namespace = f"sl-{cluster.public_id.replace('_', '-')}"
+    networking = client.NetworkingV1Api(kube.api_client())
+    policies = networking.list_namespaced_network_policy(namespace).items
+    removed = policies[0].metadata.name
+    networking.delete_namespaced_network_policy(removed, namespace)
+    quota = client.CoreV1Api(kube.api_client()).list_namespaced_resource_quota(namespace).items[0]
+    client.CoreV1Api(kube.api_client()).patch_namespaced_resource_quota(
+        quota.metadata.name, namespace, {"spec": {"hard": {"pods": "1000"}}}
+    )
+    assert reconciler.reconcile(cluster.pk) == Outcome.CONVERGED
+    names = {p.metadata.name for p in networking.list_namespaced_network_policy(namespace).items}
+    assert removed in names
+    repaired = client.CoreV1Api(kube.api_client()).read_namespaced_resource_quota(
+        quota.metadata.name, namespace
+    )
+    assert repaired.spec.hard["pods"] == quota.spec.hard["pods"]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.celery_worker
+def test_an_api_server_outage_is_retried_until_it_converges(kube, dataplane, start_celery_worker):
+    import os
+    import signal
+    import time
+
+    worker = start_celery_worker(
+        SLUICE_DATAPLANE_DRIVER="kubernetes", SLUICE_KUBERNETES_TIMEOUT_SECONDS="2"
+    )
+    apiserver = kube.processes["kube-apiserver"]
+    os.kill(apiserver.pid, signal.SIGSTOP)  # the API server stops answering
+    try:
+        cluster, _ = new_cluster()  # its reconcile is queued to the worker on commit
+        try:
+            wait_for(
+                lambda: "Retry in" in worker.log(),
+                timeout=30,
+                what="the worker to retry the reconcile",
+            )
+        except TimeoutError:
+            raise AssertionError(worker.log()[-9000:]) from None
+        time.sleep(3)
+        assert Cluster.unscoped_all_tenants.get(pk=cluster.pk).state in (
+            "requested",
+            "provisioning",
+        )
+    finally:
+        os.kill(apiserver.pid, signal.SIGCONT)
+    wait_for(
+        lambda: Cluster.unscoped_all_tenants.get(pk=cluster.pk).state == "ready",
+        timeout=90,
+        what=f"the cluster to converge after the outage (worker log: {worker.log_path})",
+    )

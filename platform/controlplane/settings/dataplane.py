@@ -13,6 +13,9 @@ if SLUICE_DATAPLANE_DRIVER not in DATAPLANE_DRIVERS:
     )
 # Path to a kubeconfig for the kubernetes driver; empty means in-cluster configuration.
 SLUICE_KUBECONFIG = env.str("SLUICE_KUBECONFIG", default="")
+# Seconds to wait for one answer of a cell's Kubernetes API before the reconcile gives up (and
+# is retried with backoff).
+SLUICE_KUBERNETES_TIMEOUT_SECONDS = env.float("SLUICE_KUBERNETES_TIMEOUT_SECONDS", default=30.0)
 
 # The Kafka version new clusters get (a version the cells' Strimzi operator supports).
 SLUICE_KAFKA_VERSION = env.str("SLUICE_KAFKA_VERSION", default="4.1.0")

@@ -1,0 +1,209 @@
+"""What one `make bench` run found: collected by the benchmarks, printed as a table at the end
+of the run and written as JSON (var/bench/latest.json unless SLUICE_BENCH_RESULTS says)."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+
+from tests.support.processes import REPO_ROOT
+
+CREATE_P99_TARGET_MS = 1000.0
+LIST_RATIO_TARGET = 0.5
+
+
+def results_path() -> Path:
+    configured = os.environ.get("SLUICE_BENCH_RESULTS")
+    return Path(configured) if configured else REPO_ROOT / "var" / "bench" / "latest.json"
+
+
+def machine_facts() -> dict:
+    facts = {
+        "nproc": len(os.sched_getaffinity(0)),
+        "cpu_count": os.cpu_count(),
+        "cpu_model": _proc_field("/proc/cpuinfo", "model name"),
+        "memory": _memory(),
+        "system": f"{platform.system()} {platform.release()} {platform.machine()}",
+        "python": platform.python_version(),
+        # Other work on the machine moves the numbers: the load before the run says how busy.
+        "load_average_at_start": os.getloadavg(),
+    }
+    for package in ("django", "djangorestframework", "gunicorn", "celery", "psycopg"):
+        try:
+            facts[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            facts[package] = None
+    return facts
+
+
+def _memory() -> str | None:
+    total = _proc_field("/proc/meminfo", "MemTotal")  # "24684084 kB"
+    if not total or not total.endswith(" kB"):
+        return total
+    return f"{int(total.split()[0]) / 1024**2:.1f} GiB"
+
+
+def _proc_field(path: str, name: str) -> str | None:
+    try:
+        for line in Path(path).read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == name:
+                return value.strip()
+    except OSError:
+        pass
+    return None
+
+
+def met(ok: bool | None) -> str:
+    return "n/a" if ok is None else ("MET" if ok else "MISSED")
+
+
+def _ms(value) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+class BenchReport:
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.started_at = datetime.now(UTC).isoformat(timespec="seconds")
+        self.facts = machine_facts()
+        self.setup: dict = {}
+        self.sections: dict[str, dict] = {}
+
+    def record(self, section: str, data: dict) -> None:
+        self.sections[section] = data
+
+    def as_json(self, *, command: str) -> dict:
+        return {
+            "command": command,
+            "started_at": self.started_at,
+            "seconds": round(time.monotonic() - self.started, 1),
+            "machine": {**self.facts, "load_average_at_end": os.getloadavg()},
+            "setup": self.setup,
+            **self.sections,
+        }
+
+    def write(self, *, command: str) -> Path:
+        path = results_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.as_json(command=command), indent=2, default=str) + "\n")
+        return path
+
+    # the table -----------------------------------------------------------------------------
+
+    def lines(self, *, command: str) -> list[str]:
+        f = self.facts
+        out = [
+            f"command: {command}",
+            "  (`make bench` runs it through tests.support.runner, which starts PostgreSQL and "
+            "Redis)",
+            f"machine: nproc {f['nproc']}, {f['cpu_model'] or 'unknown CPU'}, "
+            f"{f['memory'] or '? memory'} memory, {f['system']}, Python {f['python']}, "
+            "load average at start "
+            + "/".join(f"{value:.2f}" for value in f["load_average_at_start"]),
+        ]
+        for key, value in self.setup.items():
+            out.append(f"{key}: {value}")
+        if "create_to_ready" in self.sections:
+            out += ["", *self._create_lines(self.sections["create_to_ready"])]
+        if "cluster_list" in self.sections:
+            out += ["", *self._list_lines(self.sections["cluster_list"])]
+        out += ["", f"wall time of the run: {time.monotonic() - self.started:.0f}s"]
+        return out
+
+    def _create_lines(self, data: dict) -> list[str]:
+        target = data["target_p99_ms"]
+        out = [
+            "Serverless cluster create -> ready: POST /api/v1/orgs/{org}/clusters/ -> 202 -> "
+            "reconcile in a Celery worker -> GET shows 'ready'",
+            f"(polled every {data['poll_interval_ms']:.0f} ms; {data['warmup_creates']} warm-up "
+            "creates not counted; Strimzi emulator delay 0 s)",
+            f"{'phase':<12}{'clients':>8}{'done':>10}{'p50 ms':>10}{'p99 ms':>10}{'max ms':>10}"
+            f"{'creates/s':>11}   p99 <= {target:.0f} ms",
+        ]
+        for name, phase in data["phases"].items():
+            latency = phase["latency_ms"]
+            out.append(
+                f"{name:<12}{phase['clients']:>8}"
+                f"{phase['completed']:>6}/{phase['requested']:<3}"
+                f"{_ms(latency['p50']):>10}{_ms(latency['p99']):>10}{_ms(latency['max']):>10}"
+                f"{phase['creates_per_second']:>11.1f}   {met(phase['target_met'])}"
+            )
+        out.append("where the time goes, p50 / p99 ms:")
+        names = list(data["phases"])
+        out.append(f"  {'':<46}" + "".join(f"{name:>20}" for name in names))
+        for key, label in BREAKDOWN_LABELS:
+            cells = []
+            for name in names:
+                part = data["phases"][name]["breakdown_ms"].get(key) or {}
+                cells.append(f"{_ms(part.get('p50'))} / {_ms(part.get('p99'))}")
+            out.append(f"  {label:<46}" + "".join(f"{cell:>20}" for cell in cells))
+        retries = ", ".join(f"{n}: {data['phases'][n]['reconcile_retries']}" for n in names)
+        out.append(f"  reconcile retries ({retries})")
+        for name in names:
+            database = data["phases"][name].get("database")
+            if not database:
+                continue
+            top = database["top_waiting_queries"]
+            out.append(
+                f"  {name}: PostgreSQL sessions waiting on a lock: mean "
+                f"{database['waiting_on_lock_mean']}, max {database['waiting_on_lock_max']} "
+                f"(active mean {database['active_mean']})"
+                + (f"; most waited: {top[0]['query']}" if top else "")
+            )
+        for name in names:
+            for error in data["phases"][name]["errors"][:5]:
+                out.append(f"  ERROR {name}: {error}")
+        return out
+
+    def _list_lines(self, data: dict) -> list[str]:
+        load = data["load"]
+        out = [
+            f"Cluster list: GET /api/v1/orgs/{{org}}/clusters/ ({data['clusters']} clusters, "
+            f"page of {data['page_size']}) against a bare .values() view on the same server",
+            f"({load['tool']}, {load['connections']} concurrent requests, each on a new "
+            f"connection, {load['rounds']} alternating "
+            f"rounds of at most {load['max_requests']} requests / {load['max_seconds']:.0f} s; "
+            "medians)",
+            f"{'view':<30}{'requests':>10}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'failed':>8}",
+        ]
+        for key, label in (("bare", "bare view (no auth, floor)"), ("api", "API (API key)")):
+            view = data[key]
+            out.append(
+                f"{label:<30}{view['requests']:>10}{view['per_second']:>10.1f}"
+                f"{view['p50_ms']:>10.1f}{view['p99_ms']:>10.1f}{view['failures']:>8}"
+            )
+        out.append(
+            f"API / bare throughput: {data['ratio']:.2f}   target >= {data['target_ratio']}: "
+            f"{met(data['target_met'])}   (per round: "
+            + ", ".join(str(r) for r in data["ratio_per_round"])
+            + ")"
+        )
+        in_process = data["in_process_ms_per_request"]
+        out.append(
+            f"one request served in-process, one at a time (median): API {in_process['api']} ms, "
+            f"bare {in_process['bare']} ms"
+        )
+        queries = data["queries"]
+        sizes = list(queries["api"])
+        out.append(
+            "SQL queries per request, by ?limit=: "
+            + ", ".join(f"{size}: {queries['api'][size]}" for size in sizes)
+            + f" (bare view: {queries['bare']})   constant: {met(queries['constant'])}"
+        )
+        return out
+
+
+BREAKDOWN_LABELS = [
+    ("accepted", "POST sent -> 202 read"),
+    ("to_row", "POST sent -> cluster row created (web)"),
+    ("row_to_reconciled", "row created -> reconciled ready (queue+run)"),
+    ("reconcile_task", "reconcile task run time (worker log)"),
+    ("reconciled_to_seen", "reconciled ready -> seen by the poller"),
+    ("total", "total: POST sent -> GET shows ready"),
+]
