@@ -2,6 +2,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.functional import cached_property
 
 from controlplane.ids import new_public_id
 from tenants.models import Organization
@@ -202,14 +203,35 @@ class Cluster(TenantOwnedModel):
                 name="cluster_name_unique_while_alive",
             )
         ]
-        indexes = [models.Index(fields=["state"], name="cluster_state")]
+        indexes = [
+            models.Index(fields=["state"], name="cluster_state"),
+            # Placement counts the live clusters of a region's cells on every creation.
+            models.Index(
+                fields=["cell"], condition=Q(deleted_at__isnull=True), name="cluster_live_by_cell"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.public_id})"
 
+    # Read through the relations, or annotated by a query that reads only these columns of them
+    # (selectors.cluster_summaries: no related instance per row). An annotation of the same name
+    # takes the place of the cached value.
+    @cached_property
+    def kind(self) -> str:
+        return self.cluster_type.kind
+
+    @cached_property
+    def type_slug(self) -> str:
+        return self.cluster_type.slug
+
+    @cached_property
+    def region(self) -> str:
+        return self.cell.region
+
     @property
     def is_dedicated(self) -> bool:
-        return self.cluster_type.kind == Kind.DEDICATED
+        return self.kind == Kind.DEDICATED
 
 
 class CleanupPolicy(models.TextChoices):

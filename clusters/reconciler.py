@@ -168,7 +168,9 @@ def _reconcile(cluster: Cluster) -> Outcome:
             return Outcome.PENDING
         _mark_deleted(cluster, spec.generation)
         return Outcome.CONVERGED
-    driver.apply(spec)
+    # Only an earlier desired state can have left objects this one no longer renders, and a
+    # generation is observed only after its prune succeeded (a failed prune fails the run).
+    driver.apply(spec, prune=spec.generation > 1 and cluster.observed_generation < spec.generation)
     observation = driver.observe(spec)
     with transaction.atomic():
         current = Cluster.objects.select_for_update().get(pk=cluster.pk)

@@ -44,8 +44,12 @@ class CapacityUnavailable(DomainError):
 def locked_quota(organization: Organization) -> OrganizationQuota:
     """The organization's quota row, locked until the transaction ends: concurrent requests of
     one organization that consume quota take turns, so together they cannot exceed it."""
-    OrganizationQuota.objects.get_or_create(organization=organization)
-    return OrganizationQuota.objects.select_for_update().get(organization=organization)
+    locked = OrganizationQuota.objects.select_for_update()
+    quota = locked.filter(organization=organization).first()
+    if quota is None:  # the organization's first use of a quota: the defaults
+        OrganizationQuota.objects.get_or_create(organization=organization)
+        quota = locked.get(organization=organization)
+    return quota
 
 
 def _exceeded(*, limit: str, maximum: int, current: int, requested: int) -> QuotaExceeded:
@@ -64,35 +68,29 @@ def _exceeded(*, limit: str, maximum: int, current: int, requested: int) -> Quot
 # Placement ------------------------------------------------------------------------------------
 
 
-def place(*, tier: ClusterType, capacity_units: int, region: str) -> Cell:
-    """The accepting cell of the region with the most room for this kind of cluster. Cells are
-    locked while we choose, so two placements cannot both take the last place."""
-    cells = list(
-        Cell.objects.select_for_update().filter(accepting=True, region=region).order_by("slug")
-    )
+def place(
+    *,
+    tier: ClusterType,
+    capacity_units: int,
+    region: str,
+    lock: bool = True,
+    placing: Cluster | None = None,
+) -> Cell:
+    """The accepting cell of the region with the most room for this kind of cluster. With
+    ``lock``, the region's cells stay locked until the transaction ends, so two placements
+    cannot both take the last place; ``placing`` is a cluster already written with a tentative
+    cell, not counted as using room."""
+    cells = Cell.objects.filter(accepting=True, region=region).order_by("slug")
+    cells = list(cells.select_for_update() if lock else cells)
     if not cells:
         raise InvalidInput(f"Sluice has no cell in region {region!r}", field="region")
-    alive = Q(clusters__deleted_at__isnull=True)
-    usage = {
-        row["pk"]: row
-        for row in Cell.objects.filter(pk__in=[c.pk for c in cells])
-        .annotate(
-            shared=Count(
-                "clusters", filter=alive & ~Q(clusters__cluster_type__kind=Kind.DEDICATED)
-            ),
-            dedicated_units=Sum(
-                "clusters__capacity_units",
-                filter=alive & Q(clusters__cluster_type__kind=Kind.DEDICATED),
-            ),
-        )
-        .values("pk", "shared", "dedicated_units")
-    }
+    usage = cell_usage(cells, excluding=placing)
 
     def room(cell: Cell) -> int:
-        used = usage[cell.pk]
+        shared, dedicated_units = usage[cell.pk]
         if tier.kind == Kind.DEDICATED:
-            return cell.max_dedicated_units - (used["dedicated_units"] or 0) - capacity_units
-        return cell.max_shared_clusters - used["shared"] - 1
+            return cell.max_dedicated_units - dedicated_units - capacity_units
+        return cell.max_shared_clusters - shared - 1
 
     best = max(cells, key=room)
     if room(best) < 0:
@@ -102,6 +100,27 @@ def place(*, tier: ClusterType, capacity_units: int, region: str) -> Cell:
             region=region,
         )
     return best
+
+
+def cell_usage(
+    cells: list[Cell], *, excluding: Cluster | None = None
+) -> dict[int, tuple[int, int]]:
+    """Per cell: live shared (serverless, standard) clusters, and capacity units of dedicated
+    ones. One grouped count over the live clusters of these cells (a partial index)."""
+    dedicated = Q(cluster_type__kind=Kind.DEDICATED)
+    live = Cluster.unscoped_all_tenants.filter(cell__in=cells, deleted_at__isnull=True)
+    if excluding is not None:
+        live = live.exclude(pk=excluding.pk)
+    rows = (
+        live.order_by()
+        .values("cell_id")
+        .annotate(
+            shared=Count("pk", filter=~dedicated), units=Sum("capacity_units", filter=dedicated)
+        )
+    )
+    usage = {cell.pk: (0, 0) for cell in cells}
+    usage.update({row["cell_id"]: (row["shared"], row["units"] or 0) for row in rows})
+    return usage
 
 
 # Clusters -------------------------------------------------------------------------------------
@@ -164,14 +183,11 @@ def cluster_create(
     name = _clean_cluster_name(name)
     tier = _tier(type_slug)
     units = _units(tier, capacity_units)
-    quota = locked_quota(organization)
     alive = Cluster.objects.filter(organization=organization, deleted_at__isnull=True)
     if alive.filter(name=name).exists():
         raise Conflict(f"A cluster named {name!r} already exists", field="name")
-    current = alive.count()
-    if current + 1 > quota.max_clusters:
-        raise _exceeded(limit="clusters", maximum=quota.max_clusters, current=current, requested=1)
-    cell = place(tier=tier, capacity_units=units, region=region)
+    # A first choice of cell, unlocked: a full or unknown region is refused before any write.
+    cell = place(tier=tier, capacity_units=units, region=region, lock=False)
     try:
         with transaction.atomic():
             cluster = Cluster.objects.create(
@@ -191,6 +207,17 @@ def cluster_create(
         target=cluster,
         after={"name": name, "type": tier.slug, "region": region, "capacity_units": units},
     )
+    # What must hold under concurrency is checked last, under the quota's and the cells' locks,
+    # so that concurrent creations queue only for these counts and the commit. Each counts
+    # what committed before it took the lock, and its own row.
+    quota = locked_quota(organization)
+    current = alive.exclude(pk=cluster.pk).count()
+    if current + 1 > quota.max_clusters:
+        raise _exceeded(limit="clusters", maximum=quota.max_clusters, current=current, requested=1)
+    placed = place(tier=tier, capacity_units=units, region=region, placing=cluster)
+    if placed.pk != cell.pk:
+        cluster.cell = placed
+        cluster.save(update_fields=["cell", "updated_at"])
     _reconcile_after_commit(cluster)
     return cluster, operation
 
@@ -260,14 +287,7 @@ def cluster_update(
 
 def _ensure_cell_room(cluster: Cluster, tier: ClusterType, units: int) -> None:
     cell = Cell.objects.select_for_update().get(pk=cluster.cell_id)
-    used = (
-        Cluster.unscoped_all_tenants.filter(
-            cell=cell, deleted_at__isnull=True, cluster_type__kind=Kind.DEDICATED
-        )
-        .exclude(pk=cluster.pk)
-        .aggregate(units=Sum("capacity_units"))["units"]
-        or 0
-    )
+    _shared, used = cell_usage([cell], excluding=cluster)[cell.pk]
     if used + units > cell.max_dedicated_units:
         raise CapacityUnavailable(
             f"The cluster's cell has room for {cell.max_dedicated_units - used} more capacity "

@@ -22,7 +22,7 @@ from django.utils.cache import add_never_cache_headers, patch_vary_headers
 from controlplane.errors import DomainError
 from tenants.views import SECTIONS, OrganizationAccess, organization_view
 
-from . import selectors, services
+from . import connection, selectors, services
 from .forms import (
     HOUR_MS,
     ChangeTypeForm,
@@ -240,33 +240,6 @@ def _credential_quotas(credential: Credential) -> list[str]:
     return quotas
 
 
-def _kafka_name(cluster: Cluster, name: str) -> str:
-    # Serverless clusters share a Kafka: their names carry the cluster's prefix there.
-    return name if cluster.is_dedicated else f"{cluster.public_id}.{name}"
-
-
-def _client_properties(cluster: Cluster, username: str, password: str) -> str:
-    return (
-        f"bootstrap.servers={cluster.bootstrap_servers}\n"
-        "security.protocol=SASL_SSL\n"
-        "sasl.mechanism=SCRAM-SHA-512\n"
-        "sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule "
-        f'required username="{username}" password="{password}";\n'
-    )
-
-
-def _connection(cluster: Cluster) -> dict | None:
-    if not cluster.bootstrap_servers:
-        return None
-    return {
-        "bootstrap_servers": cluster.bootstrap_servers,
-        "client_properties": _client_properties(
-            cluster, "<credential username>", "<credential password>"
-        ),
-        "name_prefix": "" if cluster.is_dedicated else f"{cluster.public_id}.",
-    }
-
-
 # Clusters -------------------------------------------------------------------------------------
 
 
@@ -349,7 +322,7 @@ def _status_context(access: OrganizationAccess, cluster: Cluster) -> dict:
         "cluster": cluster,
         "can_write": access.can("clusters:write"),
         "polling": cluster.state in TRANSITIONAL_STATES,
-        "connection": _connection(cluster),
+        "connection": connection.connection_details(cluster),
         "operations": list(operations),
     }
 
@@ -385,7 +358,7 @@ def _cluster_page(
     topics = [
         {
             "topic": topic,
-            "kafka_name": _kafka_name(cluster, topic.name),
+            "kafka_name": connection.kafka_topic_name(cluster, topic.name),
             "retention": _duration(topic.retention_ms),
             "grow_error": grow_errors.get(topic.name, ""),
         }
@@ -596,7 +569,8 @@ def topic_delete(
                 "cluster": cluster,
                 "title": f"Delete topic {topic.name}?",
                 "explanation": (
-                    f"The topic {_kafka_name(cluster, topic.name)} and every message in it "
+                    f"The topic {connection.kafka_topic_name(cluster, topic.name)} and every "
+                    "message in it "
                     f"({topic.partitions} partitions) are deleted from {cluster.name}. "
                     "This cannot be undone."
                 ),
@@ -625,10 +599,6 @@ def _password_page(
     rotated: bool,
 ) -> HttpResponse:
     cluster = credential.cluster
-    jaas = (
-        "org.apache.kafka.common.security.scram.ScramLoginModule required "
-        f'username="{credential.username}" password="{password}";'
-    )
     response = _render(
         request,
         access,
@@ -637,9 +607,9 @@ def _password_page(
             "cluster": cluster,
             "credential": credential,
             "password": password,
-            "sasl_jaas_config": jaas,
+            "sasl_jaas_config": connection.sasl_jaas_config(credential.username, password),
             "client_properties": (
-                _client_properties(cluster, credential.username, password)
+                connection.client_properties(cluster, credential.username, password)
                 if cluster.bootstrap_servers
                 else ""
             ),

@@ -10,6 +10,7 @@ import urllib.error
 import urllib.request
 
 import pytest
+import requests
 
 from tests.support.processes import REPO_ROOT, clean_environment
 from tests.support.services import free_port, wait_for
@@ -92,6 +93,8 @@ def test_make_run_serves_and_one_ctrl_c_stops_everything(make_run):
         process=process,
     )
 
+    assert_a_cluster_can_be_created(base_url)
+
     os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends
     process.wait(timeout=30)
     wait_for(
@@ -101,3 +104,34 @@ def test_make_run_serves_and_one_ctrl_c_stops_everything(make_run):
     )
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen(f"{base_url}/healthz", timeout=2)  # noqa: S310
+
+
+def assert_a_cluster_can_be_created(base_url: str) -> None:
+    """The seeded tenant logs in and creates a serverless cluster through the API; the worker
+    (on the file-system broker) reconciles it on the simulated data plane until it is ready."""
+    session = requests.Session()
+    session.get(f"{base_url}/accounts/login/", timeout=10)
+    session.post(
+        f"{base_url}/accounts/login/",
+        {"username": "demo@sluice.local", "password": "sluice-demo"},
+        headers={"X-CSRFToken": session.cookies["csrftoken"]},
+        timeout=10,
+    )
+    organization = session.get(f"{base_url}/api/v1/orgs/", timeout=10).json()["results"][0]
+    regions = session.get(f"{base_url}/api/v1/catalog/", timeout=10).json()["regions"]
+    assert regions == ["eu-west-1", "us-east-1"]
+    clusters = f"{base_url}/api/v1/orgs/{organization['id']}/clusters/"
+    created = session.post(
+        clusters,
+        json={"name": "first", "type": "serverless", "region": "eu-west-1"},
+        headers={"X-CSRFToken": session.cookies["csrftoken"]},
+        timeout=10,
+    )
+    assert created.status_code == 202, created.text
+    cluster_url = f"{clusters}{created.json()['cluster']['id']}/"
+    wait_for(
+        lambda: session.get(cluster_url, timeout=10).json()["state"] == "ready",
+        timeout=60,
+        what="the cluster to turn ready under make run",
+    )
+    assert session.get(cluster_url, timeout=10).json()["connection"]["bootstrap_servers"]

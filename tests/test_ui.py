@@ -3,6 +3,7 @@
 import pytest
 from django.core.management import call_command
 
+from clusters.models import Cell
 from tenants.models import Membership, Organization, Role, User
 
 pytestmark = pytest.mark.django_db
@@ -33,6 +34,8 @@ def test_seed_is_idempotent_and_its_login_works(client, settings, capsys):
     demo = User.objects.get(email="demo@sluice.local")
     assert Membership.unscoped_all_tenants.get(user=demo).role == Role.OWNER
     assert User.objects.get(email="operator@sluice.local").is_superuser
+    # Clusters can be created at once: a simulated cell in each of two regions, seeded once.
+    assert sorted(Cell.objects.values_list("region", flat=True)) == ["eu-west-1", "us-east-1"]
 
     response = client.post(
         "/accounts/login/",

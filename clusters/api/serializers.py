@@ -1,7 +1,10 @@
+from datetime import UTC, datetime
+
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from ..models import Cluster, ClusterType, Credential, Operation, TierPrice, Topic
+from .. import connection
+from ..models import Cluster, ClusterState, ClusterType, Credential, Operation, TierPrice, Topic
 from ..specs import Kind
 
 
@@ -91,8 +94,8 @@ class OperationSerializer(serializers.ModelSerializer):
 
 class ClusterSerializer(serializers.ModelSerializer):
     id = serializers.CharField(source="public_id", read_only=True)
-    type = serializers.CharField(source="cluster_type.slug", read_only=True)
-    region = serializers.CharField(source="cell.region", read_only=True)
+    type = serializers.CharField(source="type_slug", read_only=True)
+    region = serializers.CharField(read_only=True)
     failure = serializers.SerializerMethodField()
     connection = serializers.SerializerMethodField()
 
@@ -119,7 +122,7 @@ class ClusterSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(serializers.DictField(child=serializers.CharField(), allow_null=True))
     def get_failure(self, cluster: Cluster):
-        if cluster.state != "failed":
+        if cluster.state != ClusterState.FAILED:
             return None
         return {
             "reason": cluster.failure_reason,
@@ -129,24 +132,34 @@ class ClusterSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(serializers.DictField(child=serializers.CharField(), allow_null=True))
     def get_connection(self, cluster: Cluster):
-        if not cluster.bootstrap_servers:
-            return None
-        connection = {
+        return connection.connection_details(cluster)
+
+    def to_representation(self, cluster: Cluster) -> dict:
+        # Pages of clusters are this API's hottest read: built in one go rather than field by
+        # field (about a third of a list request's time). A test holds it equal to the
+        # field-by-field representation of the fields declared above.
+        return {
+            "id": cluster.public_id,
+            "name": cluster.name,
+            "type": cluster.type_slug,
+            "region": cluster.region,
+            "capacity_units": cluster.capacity_units,
+            "kafka_version": cluster.kafka_version,
+            "state": cluster.state,
+            "generation": cluster.generation,
+            "observed_generation": cluster.observed_generation,
             "bootstrap_servers": cluster.bootstrap_servers,
-            "client_properties": (
-                f"bootstrap.servers={cluster.bootstrap_servers}\n"
-                "security.protocol=SASL_SSL\n"
-                "sasl.mechanism=SCRAM-SHA-512\n"
-                "sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule "
-                'required username="<credential username>" password="<credential password>";\n'
-            ),
+            "conditions": cluster.conditions,
+            "failure": self.get_failure(cluster),
+            "connection": self.get_connection(cluster),
+            "created_at": _timestamp(cluster.created_at),
+            "updated_at": _timestamp(cluster.updated_at),
         }
-        if cluster.cluster_type.kind == Kind.SERVERLESS:
-            connection["name_prefix"] = f"{cluster.public_id}."
-            connection["note"] = (
-                f"Topics, consumer groups and transactional ids start with {cluster.public_id}."
-            )
-        return connection
+
+
+def _timestamp(value: datetime) -> str:
+    """ISO 8601 in UTC with a ``Z``, as DRF writes timestamps (the API's time zone is UTC)."""
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 class ClusterCreateSerializer(serializers.Serializer):
@@ -186,9 +199,7 @@ class TopicSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_kafka_name(self, topic: Topic) -> str:
-        if topic.cluster.cluster_type.kind == Kind.SERVERLESS:
-            return f"{topic.cluster.public_id}.{topic.name}"
-        return topic.name
+        return connection.kafka_topic_name(topic.cluster, topic.name)
 
 
 class TopicCreateSerializer(serializers.Serializer):

@@ -2,14 +2,14 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import mixins
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
-from rest_framework.permissions import AllowAny
+from rest_framework.permissions import SAFE_METHODS, AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from tenants.api.base import OrganizationScopedViewSet
 from tenants.roles import read_write_scope_map
 
-from .. import selectors, services
+from .. import connection, selectors, services
 from ..models import Cluster, Credential, Operation, Topic
 from . import serializers as s
 
@@ -50,7 +50,10 @@ class ClusterViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Organizat
     serializer_class = s.ClusterSerializer
 
     def scope_queryset(self, queryset):
-        return queryset.filter(deleted_at__isnull=True).select_related("cluster_type", "cell")
+        queryset = queryset.filter(deleted_at__isnull=True)
+        if self.request.method in SAFE_METHODS:
+            return selectors.cluster_summaries(queryset)
+        return queryset.select_related("cluster_type", "cell")  # changes need whole rows
 
     @extend_schema(request=s.ClusterCreateSerializer, responses={202: s.AcceptedSerializer})
     def create(self, request, *args, **kwargs):
@@ -249,10 +252,7 @@ class CredentialViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Clust
 
     def _with_password(self, request, cluster, credential, password, operation) -> Response:
         credential.password = password
-        credential.sasl_jaas_config = (
-            "org.apache.kafka.common.security.scram.ScramLoginModule required "
-            f'username="{credential.username}" password="{password}";'
-        )
+        credential.sasl_jaas_config = connection.sasl_jaas_config(credential.username, password)
         body = s.CredentialWithPasswordSerializer(credential).data
         response = _operation_response(request, cluster, "credential", body, operation)
         response["Cache-Control"] = "no-store"

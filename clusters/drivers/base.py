@@ -23,8 +23,10 @@ class Observation:
 
 
 class Driver(Protocol):
-    def apply(self, spec: ClusterSpec) -> None:
-        """Make the data plane hold exactly what ``render(spec)`` says (idempotent)."""
+    def apply(self, spec: ClusterSpec, *, prune: bool = True) -> None:
+        """Make the data plane hold what ``render(spec)`` says (idempotent); with ``prune``,
+        also delete what an earlier spec rendered and this one does not, so that it holds
+        exactly that."""
 
     def observe(self, spec: ClusterSpec) -> Observation:
         """Read back what the data plane reports; never assume success not observed."""

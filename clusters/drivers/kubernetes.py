@@ -76,7 +76,7 @@ class KubernetesDriver:
 
     # apply -------------------------------------------------------------------------------
 
-    def apply(self, spec: ClusterSpec) -> None:
+    def apply(self, spec: ClusterSpec, *, prune: bool = True) -> None:
         manifests = rendering.render(spec)
         for manifest in manifests:
             self._resource(manifest["apiVersion"], manifest["kind"]).server_side_apply(
@@ -85,7 +85,8 @@ class KubernetesDriver:
                 force_conflicts=True,
                 _request_timeout=self.timeout,
             )
-        self._prune(spec, keep={_key(m) for m in manifests})
+        if prune:  # one LIST per kind, across namespaces: skipped when nothing can be stale
+            self._prune(spec, keep={_key(m) for m in manifests})
 
     def _prune(self, spec: ClusterSpec, keep: set[tuple[str, str, str]]) -> None:
         """Delete what Sluice wrote for this cluster earlier but no longer renders: a deleted

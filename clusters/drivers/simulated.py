@@ -31,7 +31,7 @@ class SimulatedDriver:
         return timedelta(seconds=seconds)
 
     @transaction.atomic
-    def apply(self, spec: ClusterSpec) -> None:
+    def apply(self, spec: ClusterSpec, *, prune: bool = True) -> None:
         now = timezone.now()
         kept = []
         for manifest in rendering.render(spec):
@@ -56,6 +56,8 @@ class SimulatedDriver:
                 existing.applied_generation = spec.generation
                 existing.save(update_fields=["applied_generation"])
             kept.append(key)
+        if not prune:
+            return
         stale = SimulatedObject.objects.filter(cluster_public_id=spec.cluster_id)
         for key in kept:
             stale = stale.exclude(**key)

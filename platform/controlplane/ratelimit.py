@@ -2,7 +2,8 @@
 every web process), in process memory otherwise.
 
 The estimate is the current window's count plus the previous window's, weighted by how much of
-it still overlaps the sliding window: smooth at window edges, two keys per limit, one round trip.
+it still overlaps the sliding window: smooth at window edges, two keys per limit, and one round
+trip for all the limits a request is counted against.
 """
 
 from __future__ import annotations
@@ -28,12 +29,28 @@ class Decision:
 def hit(key: str, *, limit: int, window: int, now: float | None = None) -> Decision:
     """Count one request against ``key`` and say whether it is within ``limit`` per ``window``
     seconds."""
+    return hit_all([(key, limit)], window=window, now=now)[0]
+
+
+def hit_all(
+    limits: list[tuple[str, int]], *, window: int, now: float | None = None
+) -> list[Decision]:
+    """Count one request against each ``(key, limit)``, in one round trip to the store."""
     now = time.time() if now is None else now
     index = int(now // window)
     elapsed = (now % window) / window
-    current, previous = _store().increment(key, index, window)
-    estimate = previous * (1 - elapsed) + current
+    counts = _store().increment([key for key, _ in limits], index, window)
     reset_after = max(1, math.ceil(window - now % window))
+    return [
+        _decide(limit, current, previous, elapsed, window, reset_after)
+        for (_, limit), (current, previous) in zip(limits, counts, strict=True)
+    ]
+
+
+def _decide(
+    limit: int, current: int, previous: int, elapsed: float, window: int, reset_after: int
+) -> Decision:
+    estimate = previous * (1 - elapsed) + current
     if estimate <= limit:
         return Decision(True, limit, max(0, int(limit - estimate)), reset_after, 0)
     if current > limit or previous == 0:
@@ -51,14 +68,18 @@ class _RedisStore:
 
         self.client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
 
-    def increment(self, key: str, index: int, window: int) -> tuple[int, int]:
-        current_key, previous_key = f"sluice:rl:{key}:{index}", f"sluice:rl:{key}:{index - 1}"
+    def increment(self, keys: list[str], index: int, window: int) -> list[tuple[int, int]]:
         pipe = self.client.pipeline(transaction=True)
-        pipe.incr(current_key)
-        pipe.expire(current_key, window * 2 + 1)
-        pipe.get(previous_key)
-        current, _, previous = pipe.execute()
-        return int(current), int(previous or 0)
+        for key in keys:
+            current_key = f"sluice:rl:{key}:{index}"
+            pipe.incr(current_key)
+            pipe.expire(current_key, window * 2 + 1)
+            pipe.get(f"sluice:rl:{key}:{index - 1}")
+        replies = pipe.execute()
+        return [
+            (int(current), int(previous or 0))
+            for current, previous in zip(replies[0::3], replies[2::3], strict=True)
+        ]
 
 
 class _MemoryStore:
@@ -66,12 +87,15 @@ class _MemoryStore:
         self.counts: dict[tuple[str, int], int] = {}
         self.lock = threading.Lock()
 
-    def increment(self, key: str, index: int, window: int) -> tuple[int, int]:
+    def increment(self, keys: list[str], index: int, window: int) -> list[tuple[int, int]]:
         with self.lock:
             for stale in [k for k in self.counts if k[1] < index - 1]:
                 del self.counts[stale]
-            self.counts[(key, index)] = self.counts.get((key, index), 0) + 1
-            return self.counts[(key, index)], self.counts.get((key, index - 1), 0)
+            counts = []
+            for key in keys:
+                self.counts[(key, index)] = self.counts.get((key, index), 0) + 1
+                counts.append((self.counts[(key, index)], self.counts.get((key, index - 1), 0)))
+            return counts
 
 
 @cache

@@ -49,14 +49,16 @@ class OrganizationAccess(permissions.BasePermission):
     """Member of the organization in the URL, with a role granting the method's scope."""
 
     def has_permission(self, request, view) -> bool:
-        organization = Organization.objects.filter(public_id=view.kwargs.get("org")).first()
-        if organization is None:
-            raise exceptions.NotFound()
         if isinstance(request.auth, ApiKey):
-            if request.auth.organization_id != organization.pk:
+            # A key belongs to one organization, loaded with it: any other {org} is not found.
+            organization = request.auth.organization
+            if organization.public_id != view.kwargs.get("org"):
                 raise exceptions.NotFound()
             role = request.auth.role
         else:
+            organization = Organization.objects.filter(public_id=view.kwargs.get("org")).first()
+            if organization is None:
+                raise exceptions.NotFound()
             with tenant_scope(organization):
                 membership = selectors.membership_of(user=request.user, organization=organization)
             if membership is None:
@@ -85,13 +87,14 @@ class CallerRateThrottle(throttling.BaseThrottle):
     def allow_request(self, request, view) -> bool:
         if not request.user or not request.user.is_authenticated:
             return True  # refused as unauthenticated anyway
-        return self._decide(view, [self._hit(caller_key(request), "CALLER")])
+        return self._decide(view, [(caller_key(request), "CALLER")])
 
-    def _hit(self, key: str, kind: str) -> ratelimit.Decision:
-        limit = getattr(settings, f"SLUICE_RATE_LIMIT_{kind}_PER_MINUTE")
-        return ratelimit.hit(key, limit=limit, window=self.WINDOW_SECONDS)
-
-    def _decide(self, view, decisions: list[ratelimit.Decision]) -> bool:
+    def _decide(self, view, counted: list[tuple[str, str]]) -> bool:
+        limits = [
+            (key, getattr(settings, f"SLUICE_RATE_LIMIT_{kind}_PER_MINUTE"))
+            for key, kind in counted
+        ]
+        decisions = ratelimit.hit_all(limits, window=self.WINDOW_SECONDS)
         denied = [d for d in decisions if not d.allowed]
         view.rate_limit = denied[0] if denied else min(decisions, key=lambda d: d.remaining)
         self.retry_after = max((d.retry_after for d in denied), default=0)
@@ -106,11 +109,7 @@ class OrganizationRateThrottle(CallerRateThrottle):
 
     def allow_request(self, request, view) -> bool:
         return self._decide(
-            view,
-            [
-                self._hit(f"org:{view.organization.public_id}", "ORG"),
-                self._hit(caller_key(request), "CALLER"),
-            ],
+            view, [(f"org:{view.organization.public_id}", "ORG"), (caller_key(request), "CALLER")]
         )
 
 

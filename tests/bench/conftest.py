@@ -12,6 +12,7 @@ from contextlib import ExitStack
 import pytest
 from kubernetes import client
 
+from controlplane import gunicorn_conf
 from tests.bench.report import BenchReport
 from tests.bench.server import GunicornServer
 from tests.support.services import wait_for
@@ -19,11 +20,10 @@ from tests.support.strimzi_emulator import GROUP, VERSION
 from tests.support.workers import CeleryWorker
 
 NPROC = len(os.sched_getaffinity(0))
-# One web worker process per CPU (at least two), each with threads, so that concurrent requests
-# are served concurrently; one Celery worker process per CPU, as many as `celery worker` starts
-# by default.
-WEB_WORKERS = max(2, NPROC)
-WEB_THREADS = 4
+# The web server runs with production's gunicorn settings (controlplane.gunicorn_conf); one
+# Celery worker process per CPU, as many as `celery worker` starts by default.
+WEB_WORKERS = gunicorn_conf.workers
+WEB_THREADS = gunicorn_conf.threads
 CELERY_WORKERS = max(2, NPROC)
 REGION = "eu-west-1"
 # Rate limiting still runs on every request (a Redis round trip); its limits are raised so
@@ -69,7 +69,7 @@ def bench_environment(worker_environment) -> dict[str, str]:
 
 @pytest.fixture
 def web_server(bench_environment):
-    with GunicornServer(env=bench_environment, workers=WEB_WORKERS, threads=WEB_THREADS) as server:
+    with GunicornServer(env=bench_environment) as server:
         yield server
 
 

@@ -157,6 +157,11 @@ class BenchReport:
                 + (f"; most waited: {top[0]['query']}" if top else "")
             )
         for name in names:
+            cpu = data["phases"][name].get("cpu_ms_per_create")
+            if cpu:
+                parts = ", ".join(f"{component} {ms}" for component, ms in cpu.items())
+                out.append(f"  {name}: CPU ms per create: {parts} (total {sum(cpu.values()):.0f})")
+        for name in names:
             for error in data["phases"][name]["errors"][:5]:
                 out.append(f"  ERROR {name}: {error}")
         return out

@@ -1,5 +1,5 @@
-"""The web server of the benchmarks: gunicorn serving the Django app, as production does, on a
-free 127.0.0.1 port, with threads so that concurrent requests are served concurrently."""
+"""The web server of the benchmarks: gunicorn serving the Django app with production's settings
+(processes and threads), on a free 127.0.0.1 port."""
 
 from __future__ import annotations
 
@@ -14,11 +14,9 @@ from tests.support.services import LOOPBACK, Server, wait_for
 class GunicornServer(Server):
     name = "gunicorn"
 
-    def __init__(self, *, env: dict[str, str], workers: int, threads: int) -> None:
+    def __init__(self, *, env: dict[str, str]) -> None:
         super().__init__()
         self.env = env
-        self.workers = workers
-        self.threads = threads
 
     @property
     def url(self) -> str:
@@ -31,11 +29,8 @@ class GunicornServer(Server):
                 "-m",
                 "gunicorn",
                 "controlplane.wsgi:application",
+                "--config=python:controlplane.gunicorn_conf",  # production's settings
                 f"--bind={LOOPBACK}:{self.port}",
-                f"--workers={self.workers}",
-                f"--threads={self.threads}",
-                "--worker-class=gthread",
-                "--timeout=60",
                 "--graceful-timeout=5",
                 "--log-level=warning",
             ],

@@ -26,6 +26,7 @@ from tenants.audit import Actor
 from tenants.roles import Role
 from tenants.scoping import tenant_scope
 from tests.bench.conftest import NPROC, REGION, UNLIMITED, WEB_THREADS, WEB_WORKERS
+from tests.bench.cpu import CpuMeter
 from tests.bench.creates import (
     ClusterApi,
     Phase,
@@ -262,14 +263,21 @@ def test_serverless_create_to_ready_latency(
     phases = {}
     for name, clients in (("sequential", 1), ("concurrent", CONCURRENT_CLIENTS)):
         log_marks = [len(worker.log()) for worker in celery_workers]
-        with LockWaitSampler(database_url(connection.settings_dict)) as database:
+        with (
+            LockWaitSampler(database_url(connection.settings_dict)) as database,
+            CpuMeter() as cpu,
+        ):
             phase = run_phase(
                 name, new_api, [f"{name}-{i}" for i in range(CREATES)], clients=clients, **bounds
             )
         worker_logs = [
             worker.log()[mark:] for worker, mark in zip(celery_workers, log_marks, strict=True)
         ]
-        phases[name] = {**summarize(phase, worker_logs), "database": database.summary()}
+        phases[name] = {
+            **summarize(phase, worker_logs),
+            "database": database.summary(),
+            "cpu_ms_per_create": cpu.per_unit(len(phase.samples)),
+        }
         progress(
             f"create -> ready, {name} ({clients} clients): {len(phase.samples)}/{CREATES} ready "
             f"in {phase.wall_seconds:.0f}s, p99 {phases[name]['latency_ms']['p99']} ms"

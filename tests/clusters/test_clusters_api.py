@@ -6,9 +6,11 @@ import threading
 
 import pytest
 from django.db import connection
+from django.db.models import Count
 
 from clusters import reconciler
 from clusters.models import Cell, Cluster, Operation, OrganizationQuota
+from tenants.models import AuditEvent
 from tenants.roles import Role
 from tenants.scoping import tenant_scope
 from tests.factories import UserFactory, make_api_key, make_cell, make_org
@@ -90,7 +92,9 @@ def test_a_dedicated_cluster_provisions_then_turns_ready(
     assert reconciler.reconcile(cluster.pk) == reconciler.Outcome.CONVERGED
     detail = client.get(url(organization, f"clusters/{cluster.public_id}/")).json()
     assert detail["state"] == "ready"
-    assert "name_prefix" not in detail["connection"]  # a dedicated cluster is all the tenant's
+    # A dedicated cluster is all the tenant's: no prefix, and no note about one.
+    assert detail["connection"]["name_prefix"] == ""
+    assert "note" not in detail["connection"]
 
 
 class TestBadInput:
@@ -221,33 +225,57 @@ class TestChanges:
         assert response.status_code == 409
 
 
-@pytest.mark.django_db(transaction=True)
-def test_concurrent_creations_never_exceed_the_quota():
-    owner = UserFactory()
-    organization = make_org(owner=owner)
-    make_cell()
-    OrganizationQuota.objects.create(organization=organization, max_clusters=3)
-    _, key = make_api_key(organization, Role.ADMIN)
+def create_concurrently(attempts: list[tuple[str, object, str]]) -> list[int]:
+    """Each (API key, organization, name) POSTed from its own thread, all released at once."""
     results: list[int] = []
-    start = threading.Barrier(10)
+    start = threading.Barrier(len(attempts))
 
-    def attempt(index: int) -> None:
+    def attempt(key: str, organization, name: str) -> None:
         client = key_client(key)
         start.wait(timeout=10)
         try:
-            results.append(create(client, organization, name=f"c{index}").status_code)
+            results.append(create(client, organization, name=name).status_code)
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(10)]
+    threads = [threading.Thread(target=attempt, args=args) for args in attempts]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
+    return results
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_creations_never_exceed_the_quota():
+    organization = make_org(owner=UserFactory())
+    make_cell()
+    OrganizationQuota.objects.create(organization=organization, max_clusters=3)
+    _, key = make_api_key(organization, Role.ADMIN)
+    results = create_concurrently([(key, organization, f"c{i}") for i in range(10)])
     assert sorted(results) == [202] * 3 + [409] * 7
     with tenant_scope(organization):
         assert Cluster.objects.count() == 3
         assert Operation.objects.count() == 3
+        # A refused creation leaves nothing behind, not even its audit event.
+        assert AuditEvent.objects.filter(action="cluster.created").count() == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_creations_never_overfill_a_cell():
+    """Organizations placing at once (their quotas do not make them take turns) fill the
+    region's cells exactly to capacity and are refused past it."""
+    make_cell(slug="eu-west-1-a", max_shared_clusters=2)
+    make_cell(slug="eu-west-1-b", max_shared_clusters=3)
+    attempts = []
+    for index in range(4):
+        organization = make_org(owner=UserFactory(), name=f"Tenant {index}")
+        _, key = make_api_key(organization, Role.ADMIN)
+        attempts += [(key, organization, f"c{n}") for n in range(3)]
+    results = create_concurrently(attempts)
+    assert sorted(results) == [202] * 5 + [503] * 7
+    placed = Cluster.unscoped_all_tenants.values("cell__slug").annotate(n=Count("pk"))
+    assert {row["cell__slug"]: row["n"] for row in placed} == {"eu-west-1-a": 2, "eu-west-1-b": 3}
 
 
 def test_viewers_read_but_do_not_write(org):
@@ -258,3 +286,42 @@ def test_viewers_read_but_do_not_write(org):
     assert viewer.get(url(organization, "clusters/")).status_code == 200
     assert create(viewer, organization).status_code == 403
     assert json.loads(viewer.get(url(organization, "clusters/")).content)["results"] == []
+
+
+def test_every_representation_of_a_cluster_is_the_declared_fields(
+    org, django_capture_on_commit_callbacks
+):
+    """The cluster serializer builds its output in one go for speed; each shape a cluster takes
+    must equal DRF's field-by-field output of the declared fields, and the list (which reads
+    the type and region as joined values) must equal each cluster's own page."""
+    from rest_framework import serializers
+
+    from clusters.api.serializers import ClusterSerializer
+
+    organization, client = org
+    with django_capture_on_commit_callbacks(execute=True):
+        accepted = create(client, organization, name="ready-serverless").json()["cluster"]
+    create(client, organization, name="pending-dedicated", type="dedicated")
+    failed = create(client, organization, name="failed").json()["cluster"]
+    with tenant_scope(organization):
+        Cluster.objects.filter(public_id=failed["id"]).update(
+            state="failed", failure_reason="KafkaNotReady", failure_message="brokers crashed"
+        )
+        Cluster.objects.filter(name="pending-dedicated").update(
+            state="ready", bootstrap_servers="kc-x-kafka-bootstrap.kc-x.svc:9093"
+        )
+        clusters = list(Cluster.objects.select_related("cluster_type", "cell"))
+    assert len(clusters) == 3
+    for cluster in clusters:
+        fast = ClusterSerializer(cluster).data
+        generic = serializers.ModelSerializer.to_representation(ClusterSerializer(), cluster)
+        assert fast == dict(generic), cluster.name
+    listed = client.get(url(organization, "clusters/")).json()["results"]
+    by_id = {c["id"]: c for c in listed}
+    for cluster_id, body in by_id.items():
+        assert client.get(url(organization, f"clusters/{cluster_id}/")).json() == body
+    assert by_id[failed["id"]]["failure"]["reason"] == "KafkaNotReady"
+    assert by_id[accepted["id"]]["connection"]["name_prefix"] == f"{accepted['id']}."
+    dedicated = next(c for c in listed if c["name"] == "pending-dedicated")
+    assert dedicated["connection"]["name_prefix"] == ""
+    assert (dedicated["type"], dedicated["region"]) == ("dedicated", "eu-west-1")

@@ -313,3 +313,30 @@ def test_an_api_server_outage_is_retried_until_it_converges(kube, dataplane, sta
         timeout=90,
         what=f"the cluster to converge after the outage (worker log: {worker.log_path})",
     )
+
+
+def test_deleted_topics_and_credentials_are_pruned_from_the_data_plane(kube, dataplane):
+    """A new generation may drop objects the last one rendered: the run that applies it
+    deletes them (and a converged generation's runs do not look for leftovers at all)."""
+    cluster, _ = new_cluster("serverless")
+    with tenant_scope(cluster.organization):
+        services.topic_create(cluster=cluster, actor=ACTOR, name="orders", partitions=1)
+        services.topic_create(cluster=cluster, actor=ACTOR, name="audit", partitions=1)
+        credential, _, _ = services.credential_create(cluster=cluster, actor=ACTOR, name="app")
+    cluster = converge(cluster)
+    kinds = [kind for kind, _, _ in labelled(kube, cluster.public_id)]
+    assert sorted(kinds) == ["KafkaTopic", "KafkaTopic", "KafkaUser", "Secret"]
+    with tenant_scope(cluster.organization):
+        topic = cluster.topics.get(name="audit")
+        services.topic_delete(topic=topic, actor=ACTOR)
+        services.credential_delete(credential=credential, actor=ACTOR)
+    cluster = converge(cluster)
+    assert cluster.observed_generation == cluster.generation
+
+    def only_orders_left() -> bool:
+        # The topic operator's finalizer keeps a deleted KafkaTopic until the emulator lets go.
+        return [(kind, name) for kind, _, name in labelled(kube, cluster.public_id)] == [
+            ("KafkaTopic", rendering.resource_name(cluster.public_id) + ".orders")
+        ]
+
+    wait_for(only_orders_left, timeout=30, what="the deleted topic and credential to go")
