@@ -31,14 +31,9 @@ class CatalogView(APIView):
 
 
 def _accepted(request, cluster: Cluster, operation: Operation) -> Response:
-    location = request.build_absolute_uri(
-        f"/api/v1/orgs/{cluster.organization.public_id}/operations/{operation.public_id}/"
+    return _operation_response(
+        request, cluster, "cluster", s.ClusterSerializer(cluster).data, operation
     )
-    body = {
-        "cluster": s.ClusterSerializer(cluster).data,
-        "operation": s.OperationSerializer(operation).data,
-    }
-    return Response(body, status=202, headers={"Location": location})
 
 
 class ClusterViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OrganizationScopedViewSet):
@@ -147,12 +142,16 @@ class _ClusterChildViewSet(OrganizationScopedViewSet):
         return cluster
 
 
+def _operation_location(request, organization, operation: Operation) -> dict:
+    path = f"/api/v1/orgs/{organization.public_id}/operations/{operation.public_id}/"
+    return {"Location": request.build_absolute_uri(path)}
+
+
 def _operation_response(request, cluster: Cluster, key: str, body: dict, operation) -> Response:
-    location = request.build_absolute_uri(
-        f"/api/v1/orgs/{cluster.organization.public_id}/operations/{operation.public_id}/"
-    )
     payload = {key: body, "operation": s.OperationSerializer(operation).data}
-    return Response(payload, status=202, headers={"Location": location})
+    return Response(
+        payload, status=202, headers=_operation_location(request, cluster.organization, operation)
+    )
 
 
 class TopicViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _ClusterChildViewSet):
@@ -191,7 +190,11 @@ class TopicViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _ClusterChi
     def destroy(self, request, *args, **kwargs):
         topic = self.get_object()
         operation = services.topic_delete(topic=topic, actor=self.actor)
-        return Response(s.OperationSerializer(operation).data, status=202)
+        return Response(
+            s.OperationSerializer(operation).data,
+            status=202,
+            headers=_operation_location(request, self.organization, operation),
+        )
 
 
 class CredentialViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _ClusterChildViewSet):
@@ -248,7 +251,11 @@ class CredentialViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Clust
     def destroy(self, request, *args, **kwargs):
         credential = self.get_object()
         operation = services.credential_delete(credential=credential, actor=self.actor)
-        return Response(s.OperationSerializer(operation).data, status=202)
+        return Response(
+            s.OperationSerializer(operation).data,
+            status=202,
+            headers=_operation_location(request, self.organization, operation),
+        )
 
     def _with_password(self, request, cluster, credential, password, operation) -> Response:
         credential.password = password

@@ -51,7 +51,9 @@ class TestTopics:
         assert shrunk.status_code == 400
         assert "cannot take partitions away" in shrunk.json()["detail"]
 
-        assert client.delete(f"{base(cluster)}/topics/orders/").status_code == 202
+        deleted = client.delete(f"{base(cluster)}/topics/orders/")
+        assert deleted.status_code == 202
+        assert deleted["Location"].endswith(f"/operations/{deleted.json()['id']}/")
         assert client.get(f"{base(cluster)}/topics/orders/").status_code == 404
         with tenant_scope(cluster.organization):
             assert Topic.objects.get(name="orders").deleted_at is not None
@@ -204,5 +206,7 @@ class TestCredentials:
         credential = client.post(
             f"{base(cluster)}/credentials/", {"name": "app"}, format="json"
         ).json()["credential"]
-        assert client.delete(f"{base(cluster)}/credentials/{credential['id']}/").status_code == 202
+        deleted = client.delete(f"{base(cluster)}/credentials/{credential['id']}/")
+        assert deleted.status_code == 202
+        assert deleted["Location"].endswith(f"/operations/{deleted.json()['id']}/")
         assert client.get(f"{base(cluster)}/credentials/").json()["results"] == []

@@ -392,6 +392,11 @@ class KubeTestEnvironment:
             api_version="apiextensions.k8s.io/v1", kind="CustomResourceDefinition"
         )
         names = []
+        if not any(STRIMZI_CRDS.glob("*.yaml")):
+            raise RuntimeError(
+                f"No Strimzi CRDs in {STRIMZI_CRDS}: the test environment reads them from "
+                "shared/testenv/strimzi-crds/ beside the repository"
+            )
         for path in sorted(STRIMZI_CRDS.glob("*.yaml")):
             body = yaml.safe_load(path.read_text())
             crds.server_side_apply(body=body, field_manager=FIELD_MANAGER, force_conflicts=True)
