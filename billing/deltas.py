@@ -1,0 +1,109 @@
+"""Usage per hour from raw samples of a monotonic counter (bytes in or out of one topic on one
+broker), as Prometheus scraped them.
+
+Exact integer arithmetic, no extrapolation (PromQL ``increase()`` extrapolates to the window's
+edges, which is fine for graphs and wrong for money):
+
+- samples are taken in time order whatever order they arrive in; duplicates collapse;
+- the increase between two samples is ``later - earlier``, or ``later`` when the counter went
+  down (the broker restarted and its counter began again at zero);
+- an increase spanning an hour boundary is split between the hours in proportion to the time
+  on each side, in integers that add up to it exactly;
+- two samples further apart than ``max_gap`` are a gap: their increase is still counted (a
+  counter loses nothing while nobody looks, unless it was reset meanwhile), but every hour the
+  gap touches is marked incomplete instead of pretending to know how the bytes were spread;
+- an hour is complete only when samples cover it from its start to its end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from itertools import pairwise
+
+HOUR = 3600
+
+
+@dataclass(frozen=True, order=True)
+class Sample:
+    at: float  # seconds since the epoch, UTC
+    value: int  # the counter's value
+
+
+@dataclass
+class HourUsage:
+    quantity: int = 0
+    complete: bool = True
+
+
+def hour_of(at: float) -> int:
+    """The start (epoch seconds) of the hour an instant belongs to; an instant exactly on a
+    boundary ends the hour before (intervals are ``(start, end]``)."""
+    start = int(at // HOUR) * HOUR
+    return start - HOUR if start == at else start
+
+
+def ordered(samples: Iterable[Sample]) -> list[Sample]:
+    """Samples in time order, one per instant (the highest value if an instant repeats with
+    different values: a scrape read twice, with the later read seeing more)."""
+    by_instant: dict[float, int] = {}
+    for sample in samples:
+        by_instant[sample.at] = max(sample.value, by_instant.get(sample.at, sample.value))
+    return [Sample(at, value) for at, value in sorted(by_instant.items())]
+
+
+def increase(earlier: Sample, later: Sample) -> int:
+    return later.value - earlier.value if later.value >= earlier.value else later.value
+
+
+def hourly_usage(
+    samples: Iterable[Sample], *, max_gap: float, starts_at_zero: bool = False
+) -> dict[int, HourUsage]:
+    """Usage per hour (keyed by the hour's start) between the first and the last sample.
+
+    ``starts_at_zero``: the series began with these samples (a new topic, a new broker): its
+    first value was counted from zero, in the first sample's hour. Otherwise the first sample
+    is only a baseline, and the hour it falls in is incomplete unless it lies on the boundary.
+    """
+    series = ordered(samples)
+    usage: dict[int, HourUsage] = {}
+    if not series:
+        return usage
+    first = series[0]
+    if starts_at_zero:
+        usage.setdefault(hour_of(first.at), HourUsage()).quantity += first.value
+    elif first.at % HOUR:  # the hour began before anyone looked
+        usage.setdefault(hour_of(first.at), HourUsage()).complete = False
+    for earlier, later in pairwise(series):
+        hours = _split(increase(earlier, later), earlier.at, later.at)
+        gap = later.at - earlier.at > max_gap
+        for hour, quantity in hours.items():
+            entry = usage.setdefault(hour, HourUsage())
+            entry.quantity += quantity
+            entry.complete &= not gap
+    last_hour = hour_of(series[-1].at)
+    if series[-1].at < last_hour + HOUR:  # the last hour is still going on
+        usage.setdefault(last_hour, HourUsage()).complete = False
+    return usage
+
+
+def _split(quantity: int, start: float, end: float) -> dict[int, int]:
+    """``quantity`` spread over the hours of ``(start, end]`` by the time spent in each, in
+    integers that sum to it (largest remainders first, earlier hours winning ties). Time is
+    counted in whole milliseconds so that the arithmetic stays exact for any byte count."""
+    last = hour_of(end)
+    if end <= start or int(start // HOUR) * HOUR == last:
+        return {last: quantity}
+    start_ms, end_ms = round(start * 1000), round(end * 1000)
+    length = end_ms - start_ms
+    whole: dict[int, int] = {}
+    remainders: list[tuple[int, int]] = []
+    hour = int(start // HOUR) * HOUR
+    while hour <= last:
+        overlap = min(end_ms, (hour + HOUR) * 1000) - max(start_ms, hour * 1000)
+        whole[hour], remainder = divmod(quantity * overlap, length)
+        remainders.append((-remainder, hour))
+        hour += HOUR
+    for _, hour in sorted(remainders)[: quantity - sum(whole.values())]:
+        whole[hour] += 1
+    return whole
