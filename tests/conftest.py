@@ -99,3 +99,24 @@ def strimzi_emulator(kube):
 
     with StrimziEmulator(kube.api_client()) as emulator:
         yield emulator
+
+
+# Kafka and Prometheus -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def kafka_environment(request):
+    """A Kafka broker (KRaft, SASL/SCRAM, ACLs, Strimzi's JMX exporter rules) and Prometheus
+    scraping it every second, for the whole session (started on the first test that needs them,
+    stopped at the end, also when tests fail)."""
+    from tests.support.kafkaenv import KafkaTestEnvironment
+
+    with KafkaTestEnvironment() as environment:
+        reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(
+                f"kafka test environment: broker on {environment.bootstrap_servers}, "
+                f"Prometheus on {environment.prometheus_url} "
+                f"({environment.timings['ready']:.1f}s to start)"
+            )
+        yield environment

@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# Installs the Debian packages of the servers the tests start (PostgreSQL, Redis) when missing.
+# Installs the Debian packages of the servers the tests start when missing: PostgreSQL, Redis,
+# Prometheus, and a Java runtime with Maven for the Kafka broker (tests/support/kafka/build.sh).
 set -euo pipefail
 
 need=()
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+[ -x /usr/bin/prometheus ] || need+=(prometheus)
+command -v java >/dev/null 2>&1 || need+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null 2>&1 || need+=(maven)
 [ ${#need[@]} -eq 0 ] && exit 0
 
 sudo=""
@@ -16,6 +20,6 @@ echo "Installing Debian packages: ${need[*]}"
 $sudo apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 # Debian starts the packaged services on install; the tests run their own throwaway servers.
-for service in postgresql redis-server; do
+for service in postgresql redis-server prometheus; do
   $sudo service "$service" stop >/dev/null 2>&1 || true
 done

@@ -42,9 +42,10 @@ CONTROLLERS = [
 ]
 
 
-def versions() -> dict[str, str]:
+def versions(path: Path = K8S_DIR / "versions.env") -> dict[str, str]:
+    """The pinned versions in a versions.env file (KEY=value lines)."""
     values = {}
-    for line in (K8S_DIR / "versions.env").read_text().splitlines():
+    for line in path.read_text().splitlines():
         if "=" in line and not line.lstrip().startswith("#"):
             key, value = line.split("=", 1)
             values[key.strip()] = value.strip()
