@@ -1,0 +1,69 @@
+from django.db import models
+from django.db.models import Q
+
+from clusters.models import Cluster
+from tenants.models import Organization
+from tenants.scoping import TenantOwnedModel
+
+
+class Dimension(models.TextChoices):
+    """What is metered, each in integer base units."""
+
+    INGRESS_BYTES = "ingress_bytes", "bytes written"
+    EGRESS_BYTES = "egress_bytes", "bytes read"
+    STORAGE_BYTE_HOURS = "storage_byte_hours", "byte-hours stored"
+    PARTITION_HOURS = "partition_hours", "partition-hours"
+
+
+class UsageHour(TenantOwnedModel):
+    """One cluster's usage of one dimension in one UTC hour: the ledger's unit.
+
+    Written only as a whole recomputed snapshot (an upsert), never incremented, so computing an
+    hour again, twice or concurrently, leaves the same row. ``complete`` is False while samples
+    are missing (a gap, or the hour still going on); ``closed_at`` is set when the watermark has
+    passed the hour and it was complete; a late sample may reopen an hour until it is
+    ``final_at`` (invoiced), after which a change becomes a UsageAdjustment instead.
+    """
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    cluster = models.ForeignKey(Cluster, on_delete=models.PROTECT, related_name="usage_hours")
+    dimension = models.CharField(max_length=32, choices=Dimension.choices)
+    hour = models.DateTimeField(help_text="Start of the hour, UTC")
+    quantity = models.BigIntegerField()
+    complete = models.BooleanField(default=False)
+    computed_at = models.DateTimeField()
+    closed_at = models.DateTimeField(null=True, blank=True)
+    final_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta(TenantOwnedModel.Meta):
+        ordering = ["hour", "cluster_id", "dimension"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["cluster", "dimension", "hour"], name="usage_hour_unique"
+            ),
+            models.CheckConstraint(condition=Q(quantity__gte=0), name="usage_hour_not_negative"),
+        ]
+        indexes = [models.Index(fields=["organization", "hour"], name="usage_hour_by_org")]
+
+    def __str__(self) -> str:
+        return f"{self.cluster_id} {self.dimension} {self.hour:%Y-%m-%d %H}:00 = {self.quantity}"
+
+
+class UsageAdjustment(TenantOwnedModel):
+    """Usage that changed after its hour was invoiced: billed on the next invoice."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    cluster = models.ForeignKey(Cluster, on_delete=models.PROTECT, related_name="+")
+    dimension = models.CharField(max_length=32, choices=Dimension.choices)
+    hour = models.DateTimeField()
+    quantity = models.BigIntegerField(help_text="Signed: what the final hour missed or overcounted")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta(TenantOwnedModel.Meta):
+        ordering = ["created_at"]
+        indexes = [
+            models.Index(fields=["cluster", "dimension", "hour"], name="usage_adjustment_hour")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.cluster_id} {self.dimension} {self.hour:%Y-%m-%d %H}:00 {self.quantity:+}"
