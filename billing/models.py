@@ -20,9 +20,8 @@ class UsageHour(TenantOwnedModel):
 
     Written only as a whole recomputed snapshot (an upsert), never incremented, so computing an
     hour again, twice or concurrently, leaves the same row. ``complete`` is False while samples
-    are missing (a gap, or the hour still going on); ``closed_at`` is set when the watermark has
-    passed the hour and it was complete; a late sample may reopen an hour until it is
-    ``final_at`` (invoiced), after which a change becomes a UsageAdjustment instead.
+    are missing (a gap, or the hour still going on); a recomputation may change an hour until
+    it is ``final_at`` (invoiced), after which a change becomes a UsageAdjustment instead.
     """
 
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
@@ -32,7 +31,6 @@ class UsageHour(TenantOwnedModel):
     quantity = models.BigIntegerField()
     complete = models.BooleanField(default=False)
     computed_at = models.DateTimeField()
-    closed_at = models.DateTimeField(null=True, blank=True)
     final_at = models.DateTimeField(null=True, blank=True)
 
     class Meta(TenantOwnedModel.Meta):

@@ -9,6 +9,8 @@ from django.db import connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from clusters.models import Cluster
+
 from .models import UsageAdjustment, UsageHour
 
 # One statement for a batch of hours, on PostgreSQL and SQLite alike: a recomputed snapshot
@@ -16,20 +18,18 @@ from .models import UsageAdjustment, UsageHour
 # turns into adjustments.
 _UPSERT = """
 INSERT INTO billing_usagehour
-    (organization_id, cluster_id, dimension, hour, quantity, complete, computed_at, closed_at)
+    (organization_id, cluster_id, dimension, hour, quantity, complete, computed_at)
 VALUES {values}
 ON CONFLICT (cluster_id, dimension, hour) DO UPDATE SET
     quantity = excluded.quantity,
     complete = excluded.complete,
-    computed_at = excluded.computed_at,
-    closed_at = excluded.closed_at
+    computed_at = excluded.computed_at
 WHERE billing_usagehour.final_at IS NULL
 """
 
 
 @dataclass(frozen=True)
 class HourSnapshot:
-    organization_id: int
     cluster_id: int
     dimension: str
     hour: datetime  # the hour's start, UTC
@@ -48,20 +48,18 @@ def record_hours(snapshots: list[HourSnapshot], *, now: datetime | None = None) 
             raise ValueError(f"negative usage is never recorded: {snapshot}")
         if snapshot.hour.minute or snapshot.hour.second or snapshot.hour.microsecond:
             raise ValueError(f"not the start of an hour: {snapshot.hour}")
+    # The organization is the cluster's: read, never taken from the caller.
+    owners = dict(
+        Cluster.unscoped_all_tenants.filter(pk__in={s.cluster_id for s in snapshots}).values_list(
+            "pk", "organization_id"
+        )
+    )
     with transaction.atomic():
         values, params = [], []
         for s in snapshots:
-            values.append("(%s, %s, %s, %s, %s, %s, %s, %s)")
-            params += [
-                s.organization_id,
-                s.cluster_id,
-                s.dimension,
-                s.hour,
-                s.quantity,
-                s.complete,
-                now,
-                now if s.complete else None,
-            ]
+            values.append("(%s, %s, %s, %s, %s, %s, %s)")
+            params += [owners[s.cluster_id], s.cluster_id, s.dimension, s.hour]
+            params += [s.quantity, s.complete, now]
         with connection.cursor() as cursor:
             cursor.execute(_UPSERT.format(values=", ".join(values)), params)
             written = cursor.rowcount

@@ -37,6 +37,7 @@ __all__ = [
     "namespace_for",
     "render",
     "resource_name",
+    "serverless_prefix",
     "topic_resource_name",
     "user_resource_name",
 ]
@@ -135,7 +136,7 @@ def kafka_name(spec: ClusterSpec) -> str:
 def kafka_topic_name(spec: ClusterSpec, topic_name: str) -> str:
     """The topic's name in Kafka: prefixed by ``<cluster_id>.`` on a shared Kafka."""
     if spec.kind == Kind.SERVERLESS:
-        return f"{_serverless_prefix(spec)}{topic_name}"
+        return f"{serverless_prefix(spec.cluster_id)}{topic_name}"
     return topic_name
 
 
@@ -545,7 +546,7 @@ def _acls(spec: ClusterSpec) -> list[dict]:
     if spec.kind == Kind.SERVERLESS:
         # Everything the principal may touch starts with "<cluster_id>.": the trailing dot keeps
         # one cluster's prefix from matching another id that merely starts the same way.
-        name, pattern = _serverless_prefix(spec), "prefix"
+        name, pattern = serverless_prefix(spec.cluster_id), "prefix"
     else:
         # A dedicated cluster belongs to one tenant: every topic, group and transactional id.
         name, pattern = "*", "literal"
@@ -649,9 +650,11 @@ def _default_retention_ms(limits: Limits) -> int:
     return min(KAFKA_DEFAULT_RETENTION_MS, limits.max_retention_ms)
 
 
-def _serverless_prefix(spec: ClusterSpec) -> str:
-    resource_name(spec.cluster_id)  # validates the id
-    return f"{spec.cluster_id}."
+def serverless_prefix(cluster_id: str) -> str:
+    """What every topic, group and transactional id of a serverless cluster starts with on
+    the shared Kafka: the cluster's id and a dot (which keeps ``kc_a`` from matching ``kc_ab``)."""
+    resource_name(cluster_id)  # validates the id
+    return f"{cluster_id}."
 
 
 def _check_credential_name(

@@ -5,13 +5,40 @@ from django.utils import timezone
 
 from tenants.models import Organization
 
-from .models import Cell, Cluster, ClusterType, Operation, TierPrice
+from .models import Cell, Cluster, ClusterType, Credential, Operation, TierPrice, Topic
 
 
 def clusters(*, organization: Organization) -> QuerySet[Cluster]:
+    """The organization's live clusters (not deleted), with their type and cell."""
     return Cluster.objects.filter(
         organization=organization, deleted_at__isnull=True
     ).select_related("cluster_type", "cell")
+
+
+def live_cluster(*, organization: Organization, public_id: str) -> Cluster | None:
+    return clusters(organization=organization).filter(public_id=public_id).first()
+
+
+def deleted_cluster(*, organization: Organization, public_id: str) -> Cluster | None:
+    return Cluster.objects.filter(
+        organization=organization, public_id=public_id, deleted_at__isnull=False
+    ).first()
+
+
+def live_topics(*, cluster: Cluster) -> QuerySet[Topic]:
+    return (
+        Topic.objects.filter(cluster=cluster, deleted_at__isnull=True)
+        .select_related("cluster__cluster_type")
+        .order_by("name")
+    )
+
+
+def live_credentials(*, cluster: Cluster) -> QuerySet[Credential]:
+    return (
+        Credential.objects.filter(cluster=cluster, deleted_at__isnull=True)
+        .select_related("cluster__cluster_type")
+        .order_by("-created_at", "-id")
+    )
 
 
 # What a cluster's representation (API list and get) reads: pages of clusters load no more.

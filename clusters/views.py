@@ -103,7 +103,7 @@ def _to_cluster(access: OrganizationAccess, cluster: Cluster, anchor: str = "") 
 
 
 def _live_cluster_or_none(access: OrganizationAccess, cluster_id: str) -> Cluster | None:
-    return selectors.clusters(organization=access.organization).filter(public_id=cluster_id).first()
+    return selectors.live_cluster(organization=access.organization, public_id=cluster_id)
 
 
 def _live_cluster(access: OrganizationAccess, cluster_id: str) -> Cluster:
@@ -114,21 +114,11 @@ def _live_cluster(access: OrganizationAccess, cluster_id: str) -> Cluster:
 
 
 def _live_topic(cluster: Cluster, topic_name: str) -> Topic:
-    return get_object_or_404(
-        Topic.objects.select_related("cluster__cluster_type"),
-        cluster=cluster,
-        name=topic_name,
-        deleted_at__isnull=True,
-    )
+    return get_object_or_404(selectors.live_topics(cluster=cluster), name=topic_name)
 
 
 def _live_credential(cluster: Cluster, credential_id: str) -> Credential:
-    return get_object_or_404(
-        Credential.objects.select_related("cluster__cluster_type"),
-        cluster=cluster,
-        public_id=credential_id,
-        deleted_at__isnull=True,
-    )
+    return get_object_or_404(selectors.live_credentials(cluster=cluster), public_id=credential_id)
 
 
 # Presentation ---------------------------------------------------------------------------------
@@ -362,13 +352,11 @@ def _cluster_page(
             "retention": _duration(topic.retention_ms),
             "grow_error": grow_errors.get(topic.name, ""),
         }
-        for topic in Topic.objects.filter(cluster=cluster, deleted_at__isnull=True).order_by("name")
+        for topic in selectors.live_topics(cluster=cluster)
     ]
     credentials = [
         {"credential": credential, "quotas": _credential_quotas(credential)}
-        for credential in Credential.objects.filter(
-            cluster=cluster, deleted_at__isnull=True
-        ).order_by("-created_at", "-id")
+        for credential in selectors.live_credentials(cluster=cluster)
     ]
     context = {
         **_status_context(access, cluster),
@@ -400,7 +388,7 @@ def cluster_detail(request: HttpRequest, access: OrganizationAccess, cluster_id:
 
 def _cluster_gone(request: HttpRequest, access: OrganizationAccess, cluster_id: str):
     """The polled status of a cluster that no longer exists: send the page to the list."""
-    deleted = Cluster.objects.filter(public_id=cluster_id, deleted_at__isnull=False).first()
+    deleted = selectors.deleted_cluster(organization=access.organization, public_id=cluster_id)
     if deleted is not None:
         messages.success(request, f"Cluster {deleted.name} was deleted.")
     response = HttpResponse(status=404)

@@ -6,6 +6,7 @@ from rest_framework.permissions import SAFE_METHODS, AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from controlplane.api.validation import validated_data
 from tenants.api.base import OrganizationScopedViewSet
 from tenants.roles import read_write_scope_map
 
@@ -52,7 +53,7 @@ class ClusterViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Organizat
 
     @extend_schema(request=s.ClusterCreateSerializer, responses={202: s.AcceptedSerializer})
     def create(self, request, *args, **kwargs):
-        data = _valid(s.ClusterCreateSerializer, request.data)
+        data = validated_data(s.ClusterCreateSerializer, request.data)
         cluster, operation = services.cluster_create(
             organization=self.organization,
             actor=self.actor,
@@ -70,7 +71,7 @@ class ClusterViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Organizat
     )
     def partial_update(self, request, *args, **kwargs):
         cluster = self.get_object()
-        data = _valid(s.ClusterUpdateSerializer, request.data)
+        data = validated_data(s.ClusterUpdateSerializer, request.data)
         cluster, operation = services.cluster_update(
             cluster=cluster,
             actor=self.actor,
@@ -109,12 +110,6 @@ class OperationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Organiz
         return queryset.select_related("cluster")
 
 
-def _valid(serializer_class, data) -> dict:
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
-
-
 class _ClusterChildViewSet(OrganizationScopedViewSet):
     """Objects that belong to the cluster named in the URL (``…/clusters/{cluster}/…``)."""
 
@@ -128,14 +123,8 @@ class _ClusterChildViewSet(OrganizationScopedViewSet):
         )
 
     def parent_cluster(self) -> Cluster:
-        cluster = (
-            Cluster.objects.filter(
-                organization=self.organization,
-                public_id=self.kwargs["cluster"],
-                deleted_at__isnull=True,
-            )
-            .select_related("cluster_type")
-            .first()
+        cluster = selectors.live_cluster(
+            organization=self.organization, public_id=self.kwargs["cluster"]
         )
         if cluster is None:
             raise NotFound()
@@ -171,7 +160,7 @@ class TopicViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _ClusterChi
     @extend_schema(request=s.TopicCreateSerializer, responses={202: s.TopicAcceptedSerializer})
     def create(self, request, *args, **kwargs):
         cluster = self.parent_cluster()
-        data = _valid(s.TopicCreateSerializer, request.data)
+        data = validated_data(s.TopicCreateSerializer, request.data)
         topic, operation = services.topic_create(cluster=cluster, actor=self.actor, **data)
         return _operation_response(
             request, cluster, "topic", s.TopicSerializer(topic).data, operation
@@ -180,7 +169,7 @@ class TopicViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _ClusterChi
     @extend_schema(request=s.TopicUpdateSerializer, responses={202: s.TopicAcceptedSerializer})
     def partial_update(self, request, *args, **kwargs):
         topic = self.get_object()
-        data = _valid(s.TopicUpdateSerializer, request.data)
+        data = validated_data(s.TopicUpdateSerializer, request.data)
         topic, operation = services.topic_update(topic=topic, actor=self.actor, **data)
         return _operation_response(
             request, topic.cluster, "topic", s.TopicSerializer(topic).data, operation
@@ -213,7 +202,7 @@ class CredentialViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Clust
     )
     def create(self, request, *args, **kwargs):
         cluster = self.parent_cluster()
-        data = _valid(s.CredentialCreateSerializer, request.data)
+        data = validated_data(s.CredentialCreateSerializer, request.data)
         credential, password, operation = services.credential_create(
             cluster=cluster, actor=self.actor, **data
         )
@@ -235,7 +224,7 @@ class CredentialViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Clust
     )
     def partial_update(self, request, *args, **kwargs):
         credential = self.get_object()
-        data = _valid(s.CredentialQuotaSerializer, request.data)
+        data = validated_data(s.CredentialQuotaSerializer, request.data)
         credential, operation = services.credential_update_quotas(
             credential=credential, actor=self.actor, **data
         )

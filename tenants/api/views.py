@@ -6,6 +6,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from controlplane.api.validation import validated_data
 from controlplane.errors import NotFound
 
 from .. import selectors, services
@@ -43,7 +44,7 @@ class OrganizationListView(AccountView):
     def post(self, request):
         if isinstance(request.auth, ApiKey):
             raise PermissionDenied("API keys belong to one organization and cannot create one")
-        data = _valid(s.OrganizationInputSerializer, request.data)
+        data = validated_data(s.OrganizationInputSerializer, request.data)
         organization = services.organization_create(name=data["name"], owner=request.user)
         organization.role = "owner"
         return Response(s.OrganizationSerializer(organization).data, status=201)
@@ -53,7 +54,7 @@ class _InvitationResponseView(AccountView):
     def _token(self, request) -> str:
         if isinstance(request.auth, ApiKey):
             raise PermissionDenied("Invitations are answered by a person, not an API key")
-        return _valid(s.InvitationResponseSerializer, request.data)["token"]
+        return validated_data(s.InvitationResponseSerializer, request.data)["token"]
 
 
 class InvitationAcceptView(_InvitationResponseView):
@@ -91,7 +92,7 @@ class OrganizationDetailView(OrganizationScopedView):
 
     @extend_schema(request=s.OrganizationInputSerializer, responses=s.OrganizationSerializer)
     def patch(self, request, org):
-        data = _valid(s.OrganizationInputSerializer, request.data)
+        data = validated_data(s.OrganizationInputSerializer, request.data)
         services.organization_update(
             organization=self.organization, actor=self.actor, name=data["name"]
         )
@@ -141,7 +142,7 @@ class MemberViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Organizati
     @extend_schema(request=s.MemberUpdateSerializer, responses=s.MemberSerializer)
     def partial_update(self, request, *args, **kwargs):
         membership = self.get_object()  # a foreign id is 404 before the body is read
-        data = _valid(s.MemberUpdateSerializer, request.data)
+        data = validated_data(s.MemberUpdateSerializer, request.data)
         membership = services.membership_change_role(
             membership=membership, role=data["role"], actor=self.actor, actor_role=self.role
         )
@@ -174,7 +175,7 @@ class InvitationViewSet(
         return queryset.select_related("invited_by")
 
     def create(self, request, org):
-        data = _valid(s.InvitationCreateSerializer, request.data)
+        data = validated_data(s.InvitationCreateSerializer, request.data)
         invitation, _token = services.invitation_create(
             organization=self.organization,
             email=data["email"],
@@ -210,7 +211,7 @@ class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Organizati
         return queryset.select_related("created_by")
 
     def create(self, request, org):
-        data = _valid(s.ApiKeyCreateSerializer, request.data)
+        data = validated_data(s.ApiKeyCreateSerializer, request.data)
         api_key, key = services.api_key_create(
             organization=self.organization,
             name=data["name"],
@@ -240,9 +241,3 @@ class AuditEventViewSet(
 
     def scope_queryset(self, queryset):
         return queryset.select_related("actor_user", "actor_api_key")
-
-
-def _valid(serializer_class, data) -> dict:
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data

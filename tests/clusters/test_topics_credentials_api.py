@@ -210,3 +210,50 @@ class TestCredentials:
         assert deleted.status_code == 202
         assert deleted["Location"].endswith(f"/operations/{deleted.json()['id']}/")
         assert client.get(f"{base(cluster)}/credentials/").json()["results"] == []
+
+
+def test_list_endpoints_read_a_fixed_number_of_rows_whatever_the_page(cluster):
+    """No N+1: listing one or five topics, credentials, operations or clusters costs the same
+    number of queries."""
+    from django.test.utils import CaptureQueriesContext
+
+    from clusters import services
+    from tenants.audit import Actor
+
+    cluster, client = cluster
+    organization = cluster.organization
+    lists = {
+        "topics": f"{base(cluster)}/topics/",
+        "credentials": f"{base(cluster)}/credentials/",
+        "operations": f"/api/v1/orgs/{organization.public_id}/operations/",
+        "clusters": f"/api/v1/orgs/{organization.public_id}/clusters/",
+    }
+
+    def add(index: int) -> None:
+        with tenant_scope(organization):
+            actor = Actor(system="tests")
+            services.topic_create(cluster=cluster, actor=actor, name=f"t{index}", partitions=1)
+            services.credential_create(cluster=cluster, actor=actor, name=f"c{index}")
+            services.cluster_create(
+                organization=organization,
+                actor=actor,
+                name=f"more-{index}",
+                type_slug="serverless",
+                region="eu-west-1",
+            )
+
+    def queries() -> dict[str, int]:
+        counts = {}
+        for name, path in lists.items():
+            with CaptureQueriesContext(connection) as captured:
+                assert client.get(path).status_code == 200
+            counts[name] = len(captured)
+        return counts
+
+    add(0)
+    few = queries()
+    for index in range(1, 5):
+        add(index)
+    listed = client.get(lists["topics"]).json()["results"]
+    assert sorted(topic["name"] for topic in listed) == ["t0", "t1", "t2", "t3", "t4"]
+    assert queries() == few
