@@ -6,7 +6,9 @@ edges, which is fine for graphs and wrong for money):
 
 - samples are taken in time order whatever order they arrive in; duplicates collapse;
 - the increase between two samples is ``later - earlier``, or ``later`` when the counter went
-  down (the broker restarted and its counter began again at zero);
+  down or the process restarted between them (its counter began again at zero: a restart is
+  known from the process's start time, since a counter that restarted may already have passed
+  its old value by the next scrape);
 - an increase spanning an hour boundary is split between the hours in proportion to the time
   on each side, in integers that add up to it exactly;
 - two samples further apart than ``max_gap`` are a gap: their increase is still counted (a
@@ -17,7 +19,8 @@ edges, which is fine for graphs and wrong for money):
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from bisect import bisect_left
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 
@@ -52,18 +55,28 @@ def ordered(samples: Iterable[Sample]) -> list[Sample]:
     return [Sample(at, value) for at, value in sorted(by_instant.items())]
 
 
-def increase(earlier: Sample, later: Sample) -> int:
-    return later.value - earlier.value if later.value >= earlier.value else later.value
+def increase(earlier: Sample, later: Sample, *, restarted: bool = False) -> int:
+    if restarted or later.value < earlier.value:
+        return later.value
+    return later.value - earlier.value
 
 
 def hourly_usage(
-    samples: Iterable[Sample], *, max_gap: float, starts_at_zero: bool = False
+    samples: Iterable[Sample],
+    *,
+    max_gap: float,
+    starts_at_zero: bool = False,
+    restarts: Sequence[float] = (),
+    ongoing: bool = True,
 ) -> dict[int, HourUsage]:
     """Usage per hour (keyed by the hour's start) between the first and the last sample.
 
     ``starts_at_zero``: the series began with these samples (a new topic, a new broker): its
     first value was counted from zero, in the first sample's hour. Otherwise the first sample
     is only a baseline, and the hour it falls in is incomplete unless it lies on the boundary.
+    ``restarts``: sorted instants at which the counting process started again. ``ongoing``: the
+    series may go on after its last sample, so that sample's hour is incomplete; False when it
+    ended there (its topic was deleted) or when the caller decides which hours are over.
     """
     series = ordered(samples)
     usage: dict[int, HourUsage] = {}
@@ -75,16 +88,25 @@ def hourly_usage(
     elif first.at % HOUR:  # the hour began before anyone looked
         usage.setdefault(hour_of(first.at), HourUsage()).complete = False
     for earlier, later in pairwise(series):
-        hours = _split(increase(earlier, later), earlier.at, later.at)
+        restarted = _any_between(restarts, earlier.at, later.at)
+        hours = _split(increase(earlier, later, restarted=restarted), earlier.at, later.at)
         gap = later.at - earlier.at > max_gap
         for hour, quantity in hours.items():
             entry = usage.setdefault(hour, HourUsage())
             entry.quantity += quantity
             entry.complete &= not gap
     last_hour = hour_of(series[-1].at)
-    if series[-1].at < last_hour + HOUR:  # the last hour is still going on
+    if ongoing and series[-1].at < last_hour + HOUR:  # the last hour is still going on
         usage.setdefault(last_hour, HourUsage()).complete = False
     return usage
+
+
+def _any_between(instants: Sequence[float], start: float, end: float) -> bool:
+    """Whether a sorted sequence holds an instant in ``(start, end]``."""
+    index = bisect_left(instants, start)
+    while index < len(instants) and instants[index] <= start:
+        index += 1
+    return index < len(instants) and instants[index] <= end
 
 
 def _split(quantity: int, start: float, end: float) -> dict[int, int]:

@@ -1,7 +1,7 @@
 from django.db import models
 from django.db.models import Q
 
-from clusters.models import Cluster
+from clusters.models import Cell, Cluster
 from tenants.models import Organization
 from tenants.scoping import TenantOwnedModel
 
@@ -65,3 +65,21 @@ class UsageAdjustment(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.cluster_id} {self.dimension} {self.hour:%Y-%m-%d %H}:00 {self.quantity:+}"
+
+
+class MeteringCursor(models.Model):
+    """How far metering has read a cell's Prometheus: the watermark.
+
+    Hours that ended at or before ``watermark`` are closed: samples that late are not expected
+    any more, and runs no longer read them. Hours after it are open and are recomputed by every
+    run, so samples that land late are counted. Moving the watermark back (``reopen``) makes
+    the next run recompute from there.
+    """
+
+    cell = models.OneToOneField(Cell, on_delete=models.CASCADE, related_name="metering_cursor")
+    watermark = models.DateTimeField()
+    last_run_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.cell_id}: closed up to {self.watermark:%Y-%m-%d %H:%M:%S}"

@@ -14,8 +14,9 @@ from clusters.models import Cluster
 from .models import UsageAdjustment, UsageHour
 
 # One statement for a batch of hours, on PostgreSQL and SQLite alike: a recomputed snapshot
-# replaces what the row held, unless the hour is already invoiced (final), which the caller
-# turns into adjustments.
+# replaces what the row held, unless the hour is already invoiced (final: the difference becomes
+# an adjustment) or the row was computed from later data than this snapshot (two runs that
+# overlap cannot put an older view back).
 _UPSERT = """
 INSERT INTO billing_usagehour
     (organization_id, cluster_id, dimension, hour, quantity, complete, computed_at)
@@ -25,6 +26,7 @@ ON CONFLICT (cluster_id, dimension, hour) DO UPDATE SET
     complete = excluded.complete,
     computed_at = excluded.computed_at
 WHERE billing_usagehour.final_at IS NULL
+    AND billing_usagehour.computed_at <= excluded.computed_at
 """
 
 
@@ -39,7 +41,10 @@ class HourSnapshot:
 
 def record_hours(snapshots: list[HourSnapshot], *, now: datetime | None = None) -> int:
     """Write recomputed snapshots into the ledger; returns how many rows were written. Hours
-    already invoiced are not changed: a difference becomes a UsageAdjustment, once."""
+    already invoiced are not changed: a difference becomes a UsageAdjustment, once.
+
+    ``now`` is when the data the snapshots were computed from ends (``computed_at``): a row
+    computed from later data is left as it is."""
     now = now or timezone.now()
     if not snapshots:
         return 0

@@ -104,6 +104,9 @@ class Cell(models.Model):
     # Capacity: logical clusters on the shared Kafka, and dedicated capacity units.
     max_shared_clusters = models.PositiveIntegerField(default=1000)
     max_dedicated_units = models.PositiveIntegerField(default=50)
+    # The cell's Prometheus (scraping its brokers' JMX exporters, labelled as Strimzi's
+    # PodMonitor does): where metering reads usage. Empty: the cell is not metered.
+    prometheus_url = models.URLField(blank=True)
 
     class Meta:
         ordering = ["region", "slug"]
@@ -267,6 +270,23 @@ class Topic(TenantOwnedModel):
 
     def __str__(self) -> str:
         return self.name
+
+
+class TopicPartitions(TenantOwnedModel):
+    """How many partitions a topic had from ``since`` on: a row at creation and one at every
+    increase, the record partition-hours are metered from (partitions are only ever added)."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    topic = models.ForeignKey(Topic, on_delete=models.PROTECT, related_name="partition_history")
+    partitions = models.PositiveIntegerField()
+    since = models.DateTimeField()
+
+    class Meta(TenantOwnedModel.Meta):
+        ordering = ["topic_id", "since"]
+        indexes = [models.Index(fields=["topic", "since"], name="topic_partitions_since")]
+
+    def __str__(self) -> str:
+        return f"{self.topic_id}: {self.partitions} from {self.since:%Y-%m-%d %H:%M:%S}"
 
 
 class Credential(TenantOwnedModel):

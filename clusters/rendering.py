@@ -31,6 +31,7 @@ __all__ = [
     "InvalidSpec",
     "bootstrap_listener_name",
     "cluster_selector",
+    "dedicated_namespace",
     "kafka_name",
     "kafka_topic_name",
     "labels_for",
@@ -123,7 +124,12 @@ def resource_name(public_id: str) -> str:
 def namespace_for(spec: ClusterSpec) -> str:
     if spec.kind == Kind.SERVERLESS:
         return _shared_kafka(spec).namespace
-    return f"sl-{resource_name(spec.cluster_id)}"
+    return dedicated_namespace(spec.cluster_id)
+
+
+def dedicated_namespace(cluster_id: str) -> str:
+    """The namespace of a dedicated cluster's Kafka (its Kafka resource is ``resource_name``)."""
+    return f"sl-{resource_name(cluster_id)}"
 
 
 def kafka_name(spec: ClusterSpec) -> str:

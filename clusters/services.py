@@ -28,6 +28,7 @@ from .models import (
     OperationState,
     OrganizationQuota,
     Topic,
+    TopicPartitions,
 )
 from .specs import Kind
 
@@ -437,6 +438,7 @@ def topic_create(
         cleanup_policy=cleanup_policy,
         configs=cleaned,
     )
+    _record_partitions(topic)
     audit_record(
         organization=cluster.organization,
         actor=actor,
@@ -466,12 +468,17 @@ def topic_update(
                 field="partitions",
             )
         _check_partitions(cluster, adding=partitions - topic.partitions)
+        added = partitions > topic.partitions
         topic.partitions = partitions
+    else:
+        added = False
     if retention_ms is not None:
         topic.retention_ms = validation.retention_ms(cluster, retention_ms)
     if configs is not None:
         topic.configs = validation.topic_configs(configs)
     topic.save()
+    if added:
+        _record_partitions(topic)
     audit_record(
         organization=cluster.organization,
         actor=actor,
@@ -481,6 +488,16 @@ def topic_update(
         after={"topic": topic.name, **snapshot(topic, ["partitions", "retention_ms", "configs"])},
     )
     return topic, _data_plane_changed(cluster, kind="topic.update", actor=actor)
+
+
+def _record_partitions(topic: Topic) -> None:
+    """Partition-hours are metered from this history (billing.metering)."""
+    TopicPartitions.objects.create(
+        organization_id=topic.organization_id,
+        topic=topic,
+        partitions=topic.partitions,
+        since=topic.updated_at,
+    )
 
 
 @transaction.atomic

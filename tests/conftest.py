@@ -111,7 +111,10 @@ def kafka_environment(request):
     stopped at the end, also when tests fail)."""
     from tests.support.kafkaenv import KafkaTestEnvironment
 
-    with KafkaTestEnvironment() as environment:
+    # Labelled as Strimzi's PodMonitor labels a broker of a cell's shared Kafka (the defaults of
+    # a Cell), which is what metering attributes series by.
+    labels = {"namespace": "sluice-shared", "strimzi_io_cluster": "shared"}
+    with KafkaTestEnvironment(scrape_labels=labels) as environment:
         reporter = request.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
             reporter.write_line(

@@ -24,6 +24,11 @@ app.conf.beat_schedule = {
         "schedule": 60.0,
         "options": {"expires": 55},
     },
+    "collect-usage": {
+        "task": "billing.tasks.collect_usage",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
     "purge-idempotency-records": {
         "task": "tenants.tasks.purge_idempotency_records",
         "schedule": 3600.0,

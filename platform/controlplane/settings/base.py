@@ -7,3 +7,4 @@ from .core import *
 from .database import *
 from .dataplane import *
 from .logs import *
+from .metering import *

@@ -1,0 +1,19 @@
+"""Metering: how usage is read from each cell's Prometheus into the ledger."""
+
+from .environment import env
+
+# Two samples of one series further apart than this are a gap: the hours it touches are marked
+# incomplete. Three times the cells' scrape interval (30 s in Strimzi's examples).
+SLUICE_METERING_MAX_GAP_SECONDS = env.float("SLUICE_METERING_MAX_GAP_SECONDS", default=90.0)
+# How late a sample may still land in Prometheus (a slow scrape, a remote-write backlog): hours
+# that ended less than this ago are recomputed on every run; older ones are closed by the
+# collector's watermark.
+SLUICE_METERING_LATENESS_SECONDS = env.float("SLUICE_METERING_LATENESS_SECONDS", default=300.0)
+# The most hours one run reads (a backlog after an outage is worked off over several runs).
+SLUICE_METERING_MAX_WINDOW_HOURS = env.int("SLUICE_METERING_MAX_WINDOW_HOURS", default=6)
+# How far back a series that appears in the middle of a window is looked for: found, it is a
+# series that went unscraped for a while (a gap); not found, a counter that Kafka created just
+# now (on a topic's first traffic, or after a restart), which counts from zero.
+SLUICE_METERING_HISTORY_SECONDS = env.int("SLUICE_METERING_HISTORY_SECONDS", default=7 * 86400)
+# Seconds to wait for one answer of a cell's Prometheus.
+SLUICE_PROMETHEUS_TIMEOUT_SECONDS = env.float("SLUICE_PROMETHEUS_TIMEOUT_SECONDS", default=30.0)
