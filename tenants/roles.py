@@ -11,7 +11,8 @@ class Role(models.TextChoices):
     BILLING = "billing", "Billing"
 
 
-_READ_ALL = {"org:read", "members:read"}
+# Every member may read the organization, its members, and its usage (charts, not invoices).
+_READ_ALL = {"org:read", "members:read", "usage:read"}
 
 ROLE_SCOPES: dict[str, frozenset[str]] = {
     Role.OWNER: frozenset(

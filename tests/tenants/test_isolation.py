@@ -1,8 +1,13 @@
 """Nothing one organization's members or keys do can show or touch another's data."""
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 from rest_framework.test import APIClient
 
+from billing.models import Dimension, UsageHour
+from billing.services import HourSnapshot, record_hours
 from clusters import services as cluster_services
 from clusters.models import Cluster, Credential, Operation, Topic
 from tenants import selectors, services
@@ -66,6 +71,9 @@ def build_victim() -> Victim:
         credential, _, _ = cluster_services.credential_create(
             cluster=cluster, actor=Actor(user=owner), name="victim-app"
         )
+    # Usage in the ledger, so a usage endpoint that leaked it would show the cluster's id.
+    last_hour = timezone.now().replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+    record_hours([HourSnapshot(cluster.pk, Dimension.INGRESS_BYTES, last_hour, 123_456_789, True)])
     return Victim(
         organization=organization,
         objects_by_model={
@@ -122,6 +130,7 @@ def victim_state(victim: Victim) -> dict:
             "credentials": sorted(
                 Credential.objects.values_list("public_id", "password_encrypted", "deleted_at")
             ),
+            "usage": sorted(UsageHour.objects.values_list("dimension", "hour", "quantity")),
         }
 
 
@@ -155,6 +164,8 @@ def test_the_walk_finds_every_organization_route():
         "api-key-detail",
         "audit-event-list",
         "audit-event-detail",
+        "organization-usage",
+        "cluster-usage",
     } <= names
 
 

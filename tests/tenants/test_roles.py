@@ -62,6 +62,9 @@ MATRIX = {
     ("credential-detail", "patch"): (BUILDERS, 202),
     ("credential-detail", "delete"): (BUILDERS, 202),
     ("credential-rotate", "post"): (BUILDERS, 202),
+    # Usage is for every member: the billing role reads it too (it explains the invoice).
+    ("organization-usage", "get"): (ALL, 200),
+    ("cluster-usage", "get"): (ALL, 200),
 }
 
 
@@ -163,7 +166,7 @@ def test_role_matrix(role, principal, org_with_owner):
         else:
             client = key_client(make_api_key(organization, role)[1])
         kwargs = {"org": organization.public_id}
-        if name.startswith(("topic-", "credential-")):
+        if name.startswith(("topic-", "credential-")) or name == "cluster-usage":
             kwargs["cluster"] = target.cluster.public_id
         if name.endswith(("-detail", "-retry", "-rotate")) and name != "organization-detail":
             key = "name" if name.startswith("topic-") else "id"

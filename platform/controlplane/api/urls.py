@@ -6,4 +6,5 @@ urlpatterns = [
     path("", ApiRootView.as_view(), name="api-root"),
     path("", include("tenants.api.urls")),
     path("", include("clusters.api.urls")),
+    path("", include("billing.api.urls")),
 ]

@@ -30,6 +30,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # The metered dimensions (billing) are a subset of the priced ones (clusters): named apart,
+    # the priced ones keeping the name they had.
+    "ENUM_NAME_OVERRIDES": {
+        "DimensionEnum": "clusters.models.Dimension",
+        "UsageDimensionEnum": "billing.models.Dimension",
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "controlplane.api.schema.add_shared_responses",

@@ -1,0 +1,78 @@
+"""The operators' view of the usage ledger: every tenant's hours and adjustments, read-only.
+
+The ledger is written only by metering (``services.record_hours``): an hour edited by hand
+would be billed without a trace, so the admin shows it and changes nothing."""
+
+from django.contrib import admin
+
+from tenants.admin import AllTenantsMixin
+
+from .models import UsageAdjustment, UsageHour
+
+
+class FinalListFilter(admin.SimpleListFilter):
+    title = "final (invoiced)"
+    parameter_name = "final"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Yes"), ("no", "No")]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("yes", "no"):
+            return queryset.filter(final_at__isnull=self.value() == "no")
+        return queryset
+
+
+class ReadOnlyLedgerAdmin(AllTenantsMixin, admin.ModelAdmin):
+    date_hierarchy = "hour"
+    list_select_related = ["cluster", "organization"]
+    # Exact ids: the ledger is large, and a cluster or organization id is what operators have.
+    search_fields = ["=cluster__public_id", "=organization__public_id"]
+    search_help_text = "A cluster id (kc_…) or an organization id (org_…)"
+    show_full_result_count = False
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in self.model._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="cluster", ordering="cluster__public_id")
+    def cluster_id_display(self, row) -> str:
+        return row.cluster.public_id
+
+
+@admin.register(UsageHour)
+class UsageHourAdmin(ReadOnlyLedgerAdmin):
+    list_display = [
+        "hour",
+        "cluster_id_display",
+        "organization",
+        "dimension",
+        "quantity",
+        "complete",
+        "computed_at",
+        "final_at",
+    ]
+    list_filter = ["dimension", "complete", FinalListFilter]
+    ordering = ["-hour", "cluster_id", "dimension"]
+
+
+@admin.register(UsageAdjustment)
+class UsageAdjustmentAdmin(ReadOnlyLedgerAdmin):
+    list_display = [
+        "hour",
+        "cluster_id_display",
+        "organization",
+        "dimension",
+        "quantity",
+        "created_at",
+    ]
+    list_filter = ["dimension"]
+    ordering = ["-created_at"]
