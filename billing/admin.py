@@ -3,11 +3,16 @@
 The ledger is written only by metering (``services.record_hours``): an hour edited by hand
 would be billed without a trace, so the admin shows it and changes nothing."""
 
+from datetime import timedelta
+
 from django.contrib import admin
+from django.utils import timezone
 
 from tenants.admin import AllTenantsMixin
 
-from .models import UsageAdjustment, UsageHour
+from . import metering
+from .models import MeteringCursor, UsageAdjustment, UsageHour
+from .tasks import collect_cell_usage
 
 
 class FinalListFilter(admin.SimpleListFilter):
@@ -76,3 +81,37 @@ class UsageAdjustmentAdmin(ReadOnlyLedgerAdmin):
     ]
     list_filter = ["dimension"]
     ordering = ["-created_at"]
+
+
+@admin.register(MeteringCursor)
+class MeteringCursorAdmin(admin.ModelAdmin):
+    """Where metering stands per cell: closed up to the watermark, the last run and its error."""
+
+    list_display = ["cell", "watermark", "last_run_at", "last_error_summary"]
+    list_select_related = ["cell"]
+    readonly_fields = ["cell", "watermark", "last_run_at", "last_error"]
+    actions = ["collect_now", "reopen_last_day"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    @admin.display(description="last error")
+    def last_error_summary(self, cursor: MeteringCursor) -> str:
+        return cursor.last_error[:120]
+
+    @admin.action(description="Collect usage now")
+    def collect_now(self, request, queryset) -> None:
+        for cursor in queryset:
+            collect_cell_usage.delay(cursor.cell_id)
+        self.message_user(request, f"Collection started for {queryset.count()} cell(s).")
+
+    @admin.action(description="Reopen the last 24 hours (recomputed by the next collection)")
+    def reopen_last_day(self, request, queryset) -> None:
+        since = timezone.now() - timedelta(hours=24)
+        for cursor in queryset.select_related("cell"):
+            metering.reopen(cursor.cell, since)
+        self.message_user(
+            request,
+            f"{queryset.count()} cell(s) reopened from {since:%Y-%m-%d %H:%M} UTC; invoiced "
+            "hours change only through adjustments.",
+        )

@@ -101,6 +101,17 @@ def strimzi_emulator(kube):
         yield emulator
 
 
+@pytest.fixture
+def strimzi_emulator_on_kafka(kube, kafka_environment):
+    """The emulator with the Kafka test broker behind it: KafkaUsers and KafkaTopics are applied
+    to the broker (credentials, ACLs, quotas, topics) before they are Ready, as Strimzi's user
+    and topic operators apply them. Instead of ``strimzi_emulator``, not beside it."""
+    from tests.support.strimzi_emulator import StrimziEmulator
+
+    with StrimziEmulator(kube.api_client(), kafka=kafka_environment) as emulator:
+        yield emulator
+
+
 # Kafka and Prometheus -------------------------------------------------------------------------
 
 

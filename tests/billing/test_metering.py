@@ -142,6 +142,23 @@ def test_the_watermark_closes_hours_and_reopening_recomputes_them(settings):
     assert rows(cluster, Dimension.PARTITION_HOURS)[at(60)] == (8, True)
 
 
+def test_operators_see_the_watermark_and_can_reopen_a_cell(client):
+    cluster = new_cluster(created=timezone.now() - timedelta(hours=3))
+    run = metering.collect_cell(cluster.cell)
+    cursor = MeteringCursor.objects.get(cell=cluster.cell)
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    page = client.get("/admin/billing/meteringcursor/").content.decode()
+    assert cluster.cell.slug in page
+    response = client.post(
+        "/admin/billing/meteringcursor/",
+        {"action": "reopen_last_day", "_selected_action": [cursor.pk]},
+        follow=True,
+    )
+    assert "reopened" in response.content.decode()
+    cursor.refresh_from_db()
+    assert cursor.watermark < run.watermark - timedelta(hours=20)
+
+
 # Against the real broker and Prometheus ------------------------------------------------------
 
 BYTES_IN = "kafka_server_brokertopicmetrics_bytesin_total"
