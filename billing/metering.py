@@ -412,7 +412,7 @@ def read(prometheus: Prometheus, window: Window, *, max_gap: float) -> Readings:
             if s.samples and min(x.at for x in s.samples) > window.start
         }
         if late:
-            topics = "|".join(_regex_literal(topic) for topic in sorted(late))
+            topics = "|".join(regex_literal(topic) for topic in sorted(late))
             readings.earlier.update(
                 prometheus.latest(
                     f'{metric}{{{STRIMZI_SERIES},topic=~"{topics}"}}',
@@ -423,7 +423,7 @@ def read(prometheus: Prometheus, window: Window, *, max_gap: float) -> Readings:
     return readings
 
 
-def _regex_literal(text: str) -> str:
+def regex_literal(text: str) -> str:
     """A topic name (letters, digits, ``._-``) matched literally by a PromQL regex."""
     return "".join(f"\\\\{c}" if not c.isalnum() and c != "_" else c for c in text)
 

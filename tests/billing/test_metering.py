@@ -284,6 +284,14 @@ def test_ledger_bytes_equal_the_brokers_counters(kafka_environment, metered_cell
     metering.collect_cell(cell, now=now)
     assert ledger() == first
 
+    # How a series that reappears is looked up: its topic matched literally, dots and all.
+    prometheus = metering.Prometheus(env.prometheus_url)
+    literal = metering.regex_literal(orders)
+    found = prometheus.latest(
+        f'{BYTES_IN}{{topic=~"{literal}"}}', before=now.timestamp(), lookback=600
+    )
+    assert list(found.values()) == [counted_in]
+
 
 @pytest.mark.kafka
 @pytest.mark.django_db(transaction=True)

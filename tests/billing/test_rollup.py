@@ -11,6 +11,7 @@ from billing.metering import (
     Readings,
     Series,
     Window,
+    regex_literal,
     rollup,
     scraped_hours,
 )
@@ -165,3 +166,8 @@ def test_hours_with_failed_or_missing_scrapes_are_not_covered():
     assert scraped_hours([up(missing)], window, max_gap=GAP) == {
         ("sluice-shared", "shared"): {T0, T0 + HOUR}
     }
+
+
+def test_topic_names_are_matched_literally_in_promql():
+    # PromQL string escapes first, then RE2: "\\." in the query is a literal dot.
+    assert regex_literal("kc_a1.orders-v2") == "kc_a1\\\\.orders\\\\-v2"
