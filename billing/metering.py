@@ -127,9 +127,13 @@ class Prometheus:
 
 
 def _integer(value: str) -> int:
-    # Prometheus writes integral floats without an exponent up to 2^53 (9 PB on one counter).
-    number = float(value)
-    return int(number) if math.isfinite(number) else 0
+    # Prometheus writes integral floats as plain digits up to 2^53 (9 PB on one counter): the
+    # common case is read as an integer directly, anything else through float.
+    try:
+        return int(value)
+    except ValueError:
+        number = float(value)
+        return int(number) if math.isfinite(number) else 0
 
 
 # Whose series is it --------------------------------------------------------------------------

@@ -41,7 +41,15 @@ class UsageHour(TenantOwnedModel):
             ),
             models.CheckConstraint(condition=Q(quantity__gte=0), name="usage_hour_not_negative"),
         ]
-        indexes = [models.Index(fields=["organization", "hour"], name="usage_hour_by_org")]
+        indexes = [
+            models.Index(fields=["organization", "hour"], name="usage_hour_by_org"),
+            # Every ledger write looks for invoiced hours among the ones it rewrites: few rows.
+            models.Index(
+                fields=["cluster", "hour"],
+                condition=Q(final_at__isnull=False),
+                name="usage_hour_final",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.cluster_id} {self.dimension} {self.hour:%Y-%m-%d %H}:00 = {self.quantity}"
