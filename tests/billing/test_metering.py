@@ -348,3 +348,36 @@ def test_a_broker_restart_neither_loses_nor_doubles_bytes(kafka_environment, met
     )
     assert min(quantities) >= 0
     assert total(cluster, Dimension.INGRESS_BYTES) == before_restart + after_restart
+
+
+@pytest.mark.kafka
+def test_samples_that_arrive_after_a_run_update_the_open_hour(kafka_environment, metered_cell):
+    env = kafka_environment
+    cell, cluster = metered_cell
+    orders = kafka_topic(env, cluster, "orders", 1)
+    produce(env, orders, 10, 100)
+    first = wait_until_scraped(env, BYTES_IN, orders)
+    earlier = timezone.now()
+    metering.collect_cell(cell, now=earlier)
+    assert total(cluster, Dimension.INGRESS_BYTES) == first
+
+    produce(env, orders, 30, 100)
+    second = wait_until_scraped(env, BYTES_IN, orders)
+    metering.collect_cell(cell, now=timezone.now())
+    assert total(cluster, Dimension.INGRESS_BYTES) == second > first
+    after = ledger()
+
+    # A run computed from the earlier data, finishing last, does not put the older view back.
+    MeteringCursor.objects.filter(cell=cell).update(watermark=earlier - timedelta(hours=1))
+    metering.collect_cell(cell, now=earlier)
+    assert ledger() == after
+
+
+def test_the_beat_task_collects_every_cell():
+    from billing.tasks import collect_usage
+
+    cluster = new_cluster(created=timezone.now() - timedelta(hours=2))
+    add_topic(cluster, "orders", 2, created=timezone.now() - timedelta(hours=2))
+    assert collect_usage.delay().get(timeout=30) == Cell.objects.count()
+    # the hour it was created in, the next and the current one, 2 partitions each
+    assert sum(q for q, _ in rows(cluster, Dimension.PARTITION_HOURS).values()) == 3 * 2
