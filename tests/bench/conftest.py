@@ -44,10 +44,6 @@ def bench_report(request) -> BenchReport:
     report = request.config.stash.get(REPORT_KEY, None)
     if report is None:
         report = request.config.stash[REPORT_KEY] = BenchReport()
-        report.setup["web server"] = (
-            f"gunicorn gthread, {WEB_WORKERS} workers x {WEB_THREADS} threads, with PostgreSQL "
-            "and Redis, all on 127.0.0.1 of this machine"
-        )
     return report
 
 
@@ -68,7 +64,11 @@ def bench_environment(worker_environment) -> dict[str, str]:
 
 
 @pytest.fixture
-def web_server(bench_environment):
+def web_server(bench_environment, bench_report):
+    bench_report.setup["web server"] = (
+        f"gunicorn gthread, {WEB_WORKERS} workers x {WEB_THREADS} threads, with PostgreSQL "
+        "and Redis, all on 127.0.0.1 of this machine"
+    )
     with GunicornServer(env=bench_environment) as server:
         yield server
 
