@@ -27,6 +27,10 @@ def sasl_jaas_config(username: str, password: str) -> str:
     )
 
 
+def security_protocol(cluster: Cluster) -> str:
+    return "SASL_SSL" if cluster.bootstrap_tls else "SASL_PLAINTEXT"
+
+
 def client_properties(
     cluster: Cluster,
     username: str = PLACEHOLDER_USERNAME,
@@ -35,7 +39,7 @@ def client_properties(
     """A Java client's properties (librdkafka's differ only in the JAAS line)."""
     return (
         f"bootstrap.servers={cluster.bootstrap_servers}\n"
-        "security.protocol=SASL_SSL\n"
+        f"security.protocol={security_protocol(cluster)}\n"
         "sasl.mechanism=SCRAM-SHA-512\n"
         f"sasl.jaas.config={sasl_jaas_config(username, password)}\n"
     )
@@ -47,6 +51,7 @@ def connection_details(cluster: Cluster) -> dict | None:
         return None
     details = {
         "bootstrap_servers": cluster.bootstrap_servers,
+        "security_protocol": security_protocol(cluster),
         "client_properties": client_properties(cluster),
         "name_prefix": name_prefix(cluster),
     }

@@ -184,6 +184,8 @@ class Cluster(TenantOwnedModel):
     )
     observed_generation = models.PositiveIntegerField(default=0)
     bootstrap_servers = models.CharField(max_length=500, blank=True)
+    # Whether the listener at bootstrap_servers speaks TLS: the protocol clients are told.
+    bootstrap_tls = models.BooleanField(default=True)
     conditions = models.JSONField(default=list, blank=True)
     failure_reason = models.CharField(max_length=128, blank=True)
     failure_message = models.TextField(blank=True)

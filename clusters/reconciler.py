@@ -180,6 +180,7 @@ def _reconcile(cluster: Cluster) -> Outcome:
             current.state = ClusterState.READY
             current.observed_generation = max(current.observed_generation, spec.generation)
             current.bootstrap_servers = observation.bootstrap_servers
+            current.bootstrap_tls = observation.bootstrap_tls
             current.failure_reason = current.failure_message = ""
             current.reconcile_attempts = 0
             if current.generation != spec.generation:  # changed while we worked

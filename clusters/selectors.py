@@ -52,6 +52,7 @@ CLUSTER_SUMMARY_COLUMNS = (
     "generation",
     "observed_generation",
     "bootstrap_servers",
+    "bootstrap_tls",
     "conditions",
     "failure_reason",
     "failure_message",

@@ -14,6 +14,8 @@ class Observation:
     converged: bool
     ready: bool
     bootstrap_servers: str = ""
+    # Whether that listener speaks TLS (clients use SASL_SSL, else SASL_PLAINTEXT).
+    bootstrap_tls: bool = True
     # Normalised conditions: [{"type", "status", "reason", "message", "object"}].
     conditions: list[dict] = field(default_factory=list)
     # The data plane said it cannot do it (Ready=False with a reason), not merely "not yet".

@@ -132,7 +132,7 @@ class KubernetesDriver:
         conditions: list[dict] = []
         converged = ready = True
         failure: dict | None = None
-        bootstrap = ""
+        bootstrap, tls = "", True
         for manifest in rendering.render(spec):
             if manifest["apiVersion"] != STRIMZI:
                 continue
@@ -149,7 +149,7 @@ class KubernetesDriver:
             ready &= seen and object_ready
             failure = failure or (object_failure if seen else None)
             if manifest["kind"] == "Kafka":
-                bootstrap = _bootstrap(status)
+                bootstrap, tls = _bootstrap(found or {})
         if spec.kind == Kind.SERVERLESS:
             shared = self._get(STRIMZI, "Kafka", rendering.kafka_name(spec), namespace) or {}
             # A shared Kafka in trouble is the platform's to fix: its tenants' clusters wait
@@ -160,11 +160,12 @@ class KubernetesDriver:
             )
             conditions.extend(shared_conditions)
             ready &= shared_ready
-            bootstrap = _bootstrap(shared.get("status") or {})
+            bootstrap, tls = _bootstrap(shared)
         return Observation(
             converged=converged,
             ready=ready and converged,
             bootstrap_servers=bootstrap,
+            bootstrap_tls=tls,
             conditions=conditions,
             failed=failure is not None,
             reason=(failure or {}).get("reason", ""),
@@ -225,8 +226,24 @@ def _readiness(manifest: dict, status: dict) -> tuple[bool, dict | None, list[di
     return ready, failure, conditions
 
 
-def _bootstrap(status: dict) -> str:
-    for listener in status.get("listeners") or []:
-        if listener.get("name") == rendering.bootstrap_listener_name():
-            return listener.get("bootstrapServers", "")
-    return ""
+def _bootstrap(kafka: dict) -> tuple[str, bool]:
+    """Where clients connect, and whether with TLS: a TLS listener with SCRAM (a dedicated
+    cluster's external load balancer, or one the platform gave its shared Kafka) when Strimzi
+    reports its address, else the SCRAM listener named by ``bootstrap_listener_name``."""
+    reported = {
+        listener.get("name"): listener.get("bootstrapServers", "")
+        for listener in (kafka.get("status") or {}).get("listeners") or []
+    }
+    candidates = []
+    for listener in ((kafka.get("spec") or {}).get("kafka") or {}).get("listeners") or []:
+        name = listener.get("name")
+        scram = (listener.get("authentication") or {}).get("type") == "scram-sha-512"
+        if not (scram and reported.get(name)):
+            continue
+        tls = bool(listener.get("tls"))
+        preferred = (tls, name == rendering.bootstrap_listener_name())
+        candidates.append((preferred, reported[name], tls))
+    if not candidates:
+        return reported.get(rendering.bootstrap_listener_name(), ""), True
+    _, address, tls = max(candidates, key=lambda candidate: candidate[0])
+    return address, tls

@@ -87,13 +87,23 @@ def converge(cluster_id: str) -> Cluster:
     return cluster
 
 
-def tenant_config(env, credential: dict, **extra) -> dict:
-    # The test broker's listener is SASL_PLAINTEXT; everything else is the tenant's own.
-    return env.client_config(credential["username"], credential["password"], **extra)
+def tenant_config(credential: dict, **extra) -> dict:
+    """What the cluster's connection snippet (kept with the credential here) tells a client;
+    librdkafka takes the username and password as settings rather than the JAAS line."""
+    snippet = credential["connection"]["client_properties"]
+    properties = dict(line.split("=", 1) for line in snippet.splitlines() if line)
+    return {
+        "bootstrap.servers": properties["bootstrap.servers"],
+        "security.protocol": properties["security.protocol"],
+        "sasl.mechanism": properties["sasl.mechanism"],
+        "sasl.username": credential["username"],
+        "sasl.password": credential["password"],
+        **extra,
+    }
 
 
 def produce(env, credential: dict, topic: str, count: int, size: int) -> None:
-    producer = Producer(tenant_config(env, credential, **{"message.timeout.ms": 30000}))
+    producer = Producer(tenant_config(credential, **{"message.timeout.ms": 30000}))
     errors = []
     for index in range(count):
         producer.produce(
@@ -107,7 +117,7 @@ def produce(env, credential: dict, topic: str, count: int, size: int) -> None:
 
 def consume(env, credential: dict, topic: str, group: str, count: int) -> None:
     consumer = Consumer(
-        tenant_config(env, credential, **{"group.id": group, "auto.offset.reset": "earliest"})
+        tenant_config(credential, **{"group.id": group, "auto.offset.reset": "earliest"})
     )
     consumer.subscribe([topic])
     seen = 0
@@ -163,6 +173,9 @@ def test_a_tenants_traffic_lands_in_the_ledger_exactly_once(kafka_environment, c
     cluster = converge(cluster_id)
     details = api.get(f"{base}{cluster_id}/").json()
     assert details["bootstrap_servers"] == env.bootstrap_servers
+    credential = {**credential, "connection": details["connection"]}
+    # The cell's shared Kafka listener has no TLS, and the snippet says so.
+    assert details["connection"]["security_protocol"] == "SASL_PLAINTEXT"
     prefix = details["connection"]["name_prefix"]
 
     # Before a broker restart, then after it: more after, so the new counter passes the old.

@@ -113,7 +113,9 @@ def test_a_dedicated_cluster_gets_its_namespace_policies_quota_and_kafka(kube, d
     cluster = converge(cluster)
     assert cluster.state == "ready"
     namespace = f"sl-{cluster.public_id.replace('_', '-')}"
-    assert cluster.bootstrap_servers.endswith(f".{namespace}.svc:9092")
+    # Clients are given the external TLS listener (the load balancer), not the in-cluster one.
+    assert cluster.bootstrap_servers.endswith(f".{namespace}.svc:9094")
+    assert cluster.bootstrap_tls is True
     kinds = {kind for kind, _, _ in labelled(kube, cluster.public_id)}
     assert {"Namespace", "NetworkPolicy", "ResourceQuota", "LimitRange", "ConfigMap"} <= kinds
     assert {"Kafka", "KafkaNodePool"} <= kinds
@@ -130,6 +132,8 @@ def test_resize_and_type_change_converge(kube, dataplane):
     cluster = converge(cluster)
     assert cluster.state == "ready"
     assert labelled(kube, cluster.public_id) == []  # a serverless cluster is metadata only
+    # The cell's shared Kafka here has only its plain SCRAM listener: clients are told so.
+    assert (cluster.bootstrap_servers.endswith(":9092"), cluster.bootstrap_tls) == (True, False)
 
     with tenant_scope(cluster.organization):
         cluster, _ = services.cluster_update(
@@ -137,6 +141,7 @@ def test_resize_and_type_change_converge(kube, dataplane):
         )
     cluster = converge(cluster)
     assert (cluster.state, cluster.observed_generation) == ("ready", 2)
+    assert (cluster.bootstrap_servers.endswith(":9094"), cluster.bootstrap_tls) == (True, True)
     assert "Kafka" in {kind for kind, _, _ in labelled(kube, cluster.public_id)}
 
     with tenant_scope(cluster.organization):
