@@ -22,6 +22,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from itertools import pairwise
 
 HOUR = 3600
@@ -37,6 +38,11 @@ class Sample:
 class HourUsage:
     quantity: int = 0
     complete: bool = True
+
+
+def hour_start(moment: datetime) -> datetime:
+    """The start of the (UTC) hour a moment falls in."""
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
 def hour_of(at: float) -> int:

@@ -47,7 +47,7 @@ from clusters.models import Cell, Cluster, Topic, TopicPartitions
 from clusters.rendering import dedicated_namespace, resource_name, serverless_prefix
 from clusters.specs import Kind
 
-from .deltas import HOUR, HourUsage, Sample, hourly_usage
+from .deltas import HOUR, HourUsage, Sample, hour_start, hourly_usage
 from .models import Dimension, MeteringCursor
 from .services import HourSnapshot, record_hours
 
@@ -256,12 +256,16 @@ def _with_baseline(
     at the window's start: what grew unseen lands in the window's hours (earlier hours are
     closed), and the gap marks them incomplete."""
     samples = series.samples
-    if min(sample.at for sample in samples) <= window.start:
+    if not _first_seen_inside(series, window):
         return samples, False
     earlier = readings.earlier.get(series.key)
     if earlier is None:
         return samples, True
     return [Sample(window.start, earlier), *samples], False
+
+
+def _first_seen_inside(series: Series, window: Window) -> bool:
+    return bool(series.samples) and min(s.at for s in series.samples) > window.start
 
 
 def _storage_byte_ms(
@@ -410,11 +414,7 @@ def read(prometheus: Prometheus, window: Window, *, max_gap: float) -> Readings:
         )
     # Series that first appear inside the window: were they there before it began?
     for dimension, metric in COUNTER_METRICS.items():
-        late = {
-            s.labels["topic"]
-            for s in counters[dimension]
-            if s.samples and min(x.at for x in s.samples) > window.start
-        }
+        late = {s.labels["topic"] for s in counters[dimension] if _first_seen_inside(s, window)}
         if late:
             topics = "|".join(regex_literal(topic) for topic in sorted(late))
             readings.earlier.update(
@@ -475,10 +475,6 @@ def snapshots(
     return result
 
 
-def _floor_hour(moment: datetime) -> datetime:
-    return moment.replace(minute=0, second=0, microsecond=0)
-
-
 def cursor_for(cell: Cell) -> MeteringCursor:
     """The cell's cursor; a new one starts at the hour its first cluster was created."""
     first = (
@@ -488,7 +484,7 @@ def cursor_for(cell: Cell) -> MeteringCursor:
         .first()
     )
     cursor, _ = MeteringCursor.objects.get_or_create(
-        cell=cell, defaults={"watermark": _floor_hour(first or timezone.now())}
+        cell=cell, defaults={"watermark": hour_start(first or timezone.now())}
     )
     return cursor
 
@@ -506,7 +502,7 @@ def collect_cell(cell: Cell, *, now: datetime | None = None) -> RunResult:
     now = now or timezone.now()
     max_gap = settings.SLUICE_METERING_MAX_GAP_SECONDS
     cursor = cursor_for(cell)
-    start = _floor_hour(cursor.watermark)
+    start = hour_start(cursor.watermark)
     end = min(now, start + timedelta(hours=settings.SLUICE_METERING_MAX_WINDOW_HOURS))
     window = Window(int(start.timestamp()), end.timestamp())
     if end <= start:  # a run that began before the last one moved the watermark on

@@ -49,6 +49,7 @@ from clusters.reconciler import limits_of
 from controlplane.errors import InvalidInput
 from tenants.models import Organization
 
+from .deltas import hour_start
 from .models import Dimension, UsageAdjustment, UsageHour
 
 HOUR = timedelta(hours=1)
@@ -118,7 +119,7 @@ class Usage:
 
 
 def _floor(moment: datetime, granularity: str) -> datetime:
-    moment = moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    moment = hour_start(moment)
     return moment.replace(hour=0) if granularity == "day" else moment
 
 

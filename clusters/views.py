@@ -22,7 +22,7 @@ from django.utils.cache import add_never_cache_headers, patch_vary_headers
 from billing import selectors as usage_selectors
 from billing.selectors import DimensionUsage
 from controlplane.errors import DomainError
-from tenants.views import SECTIONS, OrganizationAccess, organization_view
+from tenants.views import OrganizationAccess, organization_page_context, organization_view
 
 from . import connection, selectors, services
 from .forms import (
@@ -88,16 +88,8 @@ def _render(
     context: dict,
     status: int = 200,
 ) -> HttpResponse:
-    tabs = [
-        {"key": key, "label": label, "url": reverse(url_name, args=[access.organization.public_id])}
-        for key, label, scope, url_name in SECTIONS
-        if access.can(scope)
-    ]
     context = {
-        "access": access,
-        "organization": access.organization,
-        "tabs": tabs,
-        "section": "clusters",
+        **organization_page_context(access, "clusters"),
         "can_write": access.can("clusters:write"),
         **context,
     }

@@ -120,6 +120,22 @@ def organization_view(*, scopes: dict[str, str]) -> Callable:
     return decorate
 
 
+def organization_page_context(access: OrganizationAccess, section: str) -> dict:
+    """What every organization page's frame needs: the organization, the caller's access and
+    the section tabs the caller may open."""
+    tabs = [
+        {"key": key, "label": label, "url": reverse(url_name, args=[access.organization.public_id])}
+        for key, label, scope, url_name in SECTIONS
+        if access.can(scope)
+    ]
+    return {
+        "access": access,
+        "organization": access.organization,
+        "tabs": tabs,
+        "section": section,
+    }
+
+
 def _render_section(
     request: HttpRequest,
     access: OrganizationAccess,
@@ -127,18 +143,7 @@ def _render_section(
     context: dict,
     status: int = 200,
 ) -> HttpResponse:
-    tabs = [
-        {"key": key, "label": label, "url": reverse(url_name, args=[access.organization.public_id])}
-        for key, label, scope, url_name in SECTIONS
-        if access.can(scope)
-    ]
-    context = {
-        "access": access,
-        "organization": access.organization,
-        "tabs": tabs,
-        "section": section,
-        **context,
-    }
+    context = {**organization_page_context(access, section), **context}
     return render(request, f"tenants/org_{section}.html", context, status=status)
 
 

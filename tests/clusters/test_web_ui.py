@@ -412,6 +412,20 @@ def test_a_credential_password_is_shown_once(owner_client, org, ready_cluster):
     assert password not in page
 
 
+def test_a_listener_without_tls_is_shown_as_such(owner_client, org, ready_cluster):
+    Cluster.unscoped_all_tenants.filter(pk=ready_cluster.pk).update(bootstrap_tls=False)
+    page = html(owner_client.get(cluster_url("detail", ready_cluster)))
+    assert "security.protocol=SASL_PLAINTEXT" in page
+    assert "SASL_SSL" not in page
+    shown = html(
+        owner_client.post(
+            cluster_url("credential-create", ready_cluster), {"credential-name": "plain"}
+        )
+    )
+    assert "SASL_PLAINTEXT, SCRAM-SHA-512" in shown
+    assert "security.protocol=SASL_PLAINTEXT" in shown
+
+
 def test_credential_rates_out_of_range_are_refused_on_the_field(owner_client, org, ready_cluster):
     response = owner_client.post(
         cluster_url("credential-create", ready_cluster),
