@@ -6,7 +6,7 @@ from rest_framework.permissions import SAFE_METHODS, AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from controlplane.api.secrets import ShownOnce
+from controlplane.api.secrets import SHOWN_ONCE_DESCRIPTION, ShownOnce
 from controlplane.api.validation import validated_data
 from tenants.api.base import OrganizationScopedViewSet
 from tenants.roles import read_write_scope_map
@@ -202,7 +202,9 @@ class CredentialViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Clust
         return super().scope_queryset(queryset).filter(deleted_at__isnull=True)
 
     @extend_schema(
-        request=s.CredentialCreateSerializer, responses={202: s.CredentialAcceptedSerializer}
+        request=s.CredentialCreateSerializer,
+        responses={202: s.CredentialAcceptedSerializer},
+        description=f"A new credential and its password. {SHOWN_ONCE_DESCRIPTION}",
     )
     def create(self, request, *args, **kwargs):
         cluster = self.parent_cluster()
@@ -212,7 +214,11 @@ class CredentialViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Clust
         )
         return self._with_password(request, cluster, credential, password, operation)
 
-    @extend_schema(request=None, responses={202: s.CredentialAcceptedSerializer})
+    @extend_schema(
+        request=None,
+        responses={202: s.CredentialAcceptedSerializer},
+        description=f"A new password for the credential. {SHOWN_ONCE_DESCRIPTION}",
+    )
     @action(detail=True, methods=["post"])
     def rotate(self, request, *args, **kwargs):
         credential = self.get_object()

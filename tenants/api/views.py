@@ -6,7 +6,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from controlplane.api.secrets import ShownOnce
+from controlplane.api.secrets import SHOWN_ONCE_DESCRIPTION, ShownOnce
 from controlplane.api.validation import validated_data
 from controlplane.errors import NotFound
 
@@ -194,7 +194,9 @@ class InvitationViewSet(
 
 @extend_schema_view(
     create=extend_schema(
-        request=s.ApiKeyCreateSerializer, responses={201: s.ApiKeyCreatedSerializer}
+        request=s.ApiKeyCreateSerializer,
+        responses={201: s.ApiKeyCreatedSerializer},
+        description=f"A new key, bound to the organization and a role. {SHOWN_ONCE_DESCRIPTION}",
     ),
     destroy=extend_schema(
         description="Revoke the key: it stops working at once and stays listed.",

@@ -40,10 +40,7 @@ IDEMPOTENCY_PARAMETER = {
     "schema": {"type": "string", "maxLength": 255},
     "description": (
         "Makes a POST safe to retry: the first response is kept for 24 hours and replayed "
-        "(with `Idempotent-Replayed: true`); the same key with another body is a 422. A "
-        "response that shows a secret (a new API key, a credential's password) is kept "
-        "without it: its replay has the secret fields null and a `Secret-Withheld` header "
-        "naming them. Such responses, first answer and replay, are `Cache-Control: no-store`."
+        "(with `Idempotent-Replayed: true`); the same key with another body is a 422."
     ),
 }
 

@@ -15,6 +15,12 @@ from rest_framework.response import Response
 
 NO_STORE = "no-store"
 WITHHELD_HEADER = "Secret-Withheld"
+# For the OpenAPI description of every endpoint that answers with a ShownOnce.
+SHOWN_ONCE_DESCRIPTION = (
+    "The answer shows a secret, once (`Cache-Control: no-store`). Replayed for the same "
+    "`Idempotency-Key`, it is the same object with the secret fields null and a "
+    f"`{WITHHELD_HEADER}` header naming them: Sluice keeps no copy of the secret."
+)
 
 
 class ShownOnce(Response):
