@@ -26,6 +26,7 @@ from tenants.scoping import tenant_scope
 
 from . import rendering, services
 from .drivers import driver_for
+from .drivers.base import Observation
 from .models import GB, MB, Cluster, ClusterState, ClusterType
 from .specs import ClusterSpec, CredentialSpec, Kind, Limits, SharedKafka, Sizing, TopicSpec
 
@@ -74,7 +75,24 @@ def sizing_of(tier: ClusterType, units: int) -> Sizing | None:
     )
 
 
-def build_spec(cluster: Cluster) -> ClusterSpec:
+class CredentialUnreadable(Exception):
+    """A credential's sealed password opens with no key of the ring: its data-plane Secret
+    cannot be written until the credential is rotated (a new password, sealed afresh)."""
+
+    reason = "CredentialUnreadable"
+
+    def __init__(self, credential_ids: list[str]) -> None:
+        self.credential_ids = credential_ids
+        super().__init__(
+            f"The password of {', '.join(credential_ids)} opens with no key of "
+            f"{secretbox.SETTING}: add back the key that sealed it, or rotate the credential"
+        )
+
+
+def build_spec(cluster: Cluster, *, with_passwords: bool = True) -> ClusterSpec:
+    """The desired state. ``with_passwords=False`` leaves the credentials' passwords out (what
+    deletion needs: it never opens a sealed value). With passwords, a credential no key opens
+    raises CredentialUnreadable."""
     tier = cluster.cluster_type
     kind = Kind(tier.kind)
     replicas = REPLICATION
@@ -91,18 +109,28 @@ def build_spec(cluster: Cluster) -> ClusterSpec:
         )
         for topic in cluster.topics.filter(deleted_at__isnull=True).order_by("name")
     )
-    credentials = tuple(
-        CredentialSpec(
-            credential_id=credential.public_id,
-            username=credential.username,
-            password_secret=f"{rendering.resource_name(credential.public_id)}-scram",
-            password=secretbox.unseal(credential.password_encrypted),
-            producer_byte_rate=credential.producer_byte_rate,
-            consumer_byte_rate=credential.consumer_byte_rate,
-            request_percentage=credential.request_percentage,
+    credentials = []
+    unreadable = []
+    for credential in cluster.credentials.filter(deleted_at__isnull=True).order_by("pk"):
+        password = ""
+        if with_passwords:
+            try:
+                password = secretbox.unseal(credential.password_encrypted)
+            except secretbox.Unreadable:
+                unreadable.append(credential.public_id)
+        credentials.append(
+            CredentialSpec(
+                credential_id=credential.public_id,
+                username=credential.username,
+                password_secret=f"{rendering.resource_name(credential.public_id)}-scram",
+                password=password,
+                producer_byte_rate=credential.producer_byte_rate,
+                consumer_byte_rate=credential.consumer_byte_rate,
+                request_percentage=credential.request_percentage,
+            )
         )
-        for credential in cluster.credentials.filter(deleted_at__isnull=True).order_by("pk")
-    )
+    if unreadable:
+        raise CredentialUnreadable(unreadable)
     return ClusterSpec(
         cluster_id=cluster.public_id,
         organization_id=cluster.organization.public_id,
@@ -119,7 +147,7 @@ def build_spec(cluster: Cluster) -> ClusterSpec:
         if kind == Kind.SERVERLESS
         else None,
         topics=topics,
-        credentials=credentials,
+        credentials=tuple(credentials),
     )
 
 
@@ -160,18 +188,38 @@ def _release_lease(cluster_pk: int, holder: str) -> None:
 
 
 def _reconcile(cluster: Cluster) -> Outcome:
-    spec = build_spec(cluster)
     driver = driver_for(cluster.cell)
     if cluster.delete_requested_at is not None:
+        spec = build_spec(cluster, with_passwords=False)  # a lost key never blocks a deletion
         if not driver.delete(spec):
             _record(cluster, state=ClusterState.DELETING)
             return Outcome.PENDING
         _mark_deleted(cluster, spec.generation)
         return Outcome.CONVERGED
-    # Only an earlier desired state can have left objects this one no longer renders, and a
-    # generation is observed only after its prune succeeded (a failed prune fails the run).
-    driver.apply(spec, prune=spec.generation > 1 and cluster.observed_generation < spec.generation)
-    observation = driver.observe(spec)
+    try:
+        spec = build_spec(cluster)
+    except CredentialUnreadable as unreadable:
+        # Nothing is applied (pruning would delete the credential's user): the run fails,
+        # naming the credential, until its key is back or it is rotated.
+        spec = build_spec(cluster, with_passwords=False)
+        reason, message = unreadable.reason, str(unreadable)
+        condition = {"type": "Ready", "status": "False", "reason": reason, "message": message}
+        condition["object"] = ", ".join(unreadable.credential_ids)
+        observation = Observation(
+            converged=False,
+            ready=False,
+            conditions=[condition],
+            failed=True,
+            reason=reason,
+            message=message,
+        )
+    else:
+        # Only an earlier desired state can have left objects this one no longer renders, and a
+        # generation is observed only after its prune succeeded (a failed prune fails the run).
+        driver.apply(
+            spec, prune=spec.generation > 1 and cluster.observed_generation < spec.generation
+        )
+        observation = driver.observe(spec)
     with transaction.atomic():
         current = Cluster.objects.select_for_update().get(pk=cluster.pk)
         current.conditions = observation.conditions

@@ -1,5 +1,7 @@
 """``Idempotency-Key`` on POST: the first response is kept per organization and key for 24 hours
-and replayed to retries; the same key with another body (or from another caller) is refused."""
+and replayed to retries; the same key with another body (or from another caller) is refused.
+A response that shows a secret (``controlplane.api.secrets.ShownOnce``) is kept without it: its
+replay is the same object with the secret fields null, ``Secret-Withheld`` naming them."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from datetime import timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from controlplane.api import secrets
 from controlplane.errors import IdempotencyInProgress, IdempotencyKeyReused, InvalidInput
 
 from .models import IdempotencyRecord, Organization
@@ -18,7 +21,7 @@ from .models import IdempotencyRecord, Organization
 HEADER = "Idempotency-Key"
 RETENTION = timedelta(hours=24)
 MAX_KEY_LENGTH = 255
-_REPLAYED_HEADERS = ("Content-Type", "Location")
+_REPLAYED_HEADERS = ("Content-Type", "Location", "Cache-Control")
 
 
 @dataclass(frozen=True)
@@ -76,12 +79,24 @@ def begin(
     )
 
 
-def complete(*, record: IdempotencyRecord, status_code: int, body: bytes, headers) -> None:
-    """Keep the response for replay. A server error is not kept: the client should retry."""
+def complete(
+    *,
+    record: IdempotencyRecord,
+    status_code: int,
+    body: bytes,
+    headers,
+    secret_fields: tuple[str, ...] = (),
+) -> None:
+    """Keep the response for replay, without its ``secret_fields``. A server error is not kept:
+    the client should retry."""
     if status_code >= 500:
         IdempotencyRecord.objects.filter(pk=record.pk).delete()
         return
     kept = {name: headers[name] for name in _REPLAYED_HEADERS if name in headers}
+    if secret_fields:
+        body = secrets.withheld(body, secret_fields)
+        kept["Cache-Control"] = secrets.NO_STORE
+        kept[secrets.WITHHELD_HEADER] = ", ".join(secret_fields)
     IdempotencyRecord.objects.filter(pk=record.pk).update(
         status_code=status_code, response_body=body, response_headers=kept
     )

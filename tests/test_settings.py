@@ -16,6 +16,7 @@ GOOD_PRODUCTION = {
     "DATABASE_URL": "postgres://sluice:secret@db.internal:5432/sluice",
     "REDIS_URL": "redis://redis.internal:6379/0",
     "DJANGO_ALLOWED_HOSTS": "sluice.example.com",
+    "SLUICE_SECRETS_KEYS": "cHJvZHVjdGlvbi1zZWNyZXRzLWtleS1mb3ItdGVzdHM=",
 }
 
 
@@ -73,7 +74,14 @@ def test_complete_production_settings_start():
 
 
 @pytest.mark.parametrize(
-    "missing", ["DJANGO_SECRET_KEY", "DATABASE_URL", "REDIS_URL", "DJANGO_ALLOWED_HOSTS"]
+    "missing",
+    [
+        "DJANGO_SECRET_KEY",
+        "DATABASE_URL",
+        "REDIS_URL",
+        "DJANGO_ALLOWED_HOSTS",
+        "SLUICE_SECRETS_KEYS",
+    ],
 )
 def test_production_refuses_to_start_without(missing):
     env = {k: v for k, v in GOOD_PRODUCTION.items() if k != missing}
@@ -88,7 +96,7 @@ def test_production_names_every_missing_variable_at_once():
     assert result.returncode != 0
     assert (
         "Missing required environment variable(s): DJANGO_SECRET_KEY, DATABASE_URL, "
-        "REDIS_URL, DJANGO_ALLOWED_HOSTS." in result.stderr
+        "REDIS_URL, DJANGO_ALLOWED_HOSTS, SLUICE_SECRETS_KEYS." in result.stderr
     )
 
 
@@ -103,6 +111,17 @@ def test_production_names_every_missing_variable_at_once():
         ("REDIS_URL", "memcached://cache:11211", "REDIS_URL must be a redis://"),
         ("DJANGO_ALLOWED_HOSTS", "*", "DJANGO_ALLOWED_HOSTS must list host names"),
         ("SLUICE_DATAPLANE_DRIVER", "docker", "SLUICE_DATAPLANE_DRIVER must be one of"),
+        ("SLUICE_SECRETS_KEYS", "not-a-key", "SLUICE_SECRETS_KEYS: key 1 is not a Fernet key"),
+        (
+            "SLUICE_SECRETS_KEYS",
+            "cHJvZHVjdGlvbi1zZWNyZXRzLWtleS1mb3ItdGVzdHM=,short",
+            "SLUICE_SECRETS_KEYS: key 2 is not a Fernet key",
+        ),
+        (
+            "SLUICE_SECRETS_KEYS",
+            "c2x1aWNlOiBkZXZlbG9wbWVudCBvbmx5LCBwdWJsaWM=",
+            "SLUICE_SECRETS_KEYS holds the public development key",
+        ),
     ],
 )
 def test_production_refuses_a_wrong_value(variable, value, message):
@@ -133,3 +152,24 @@ def test_production_deploy_checks_warn_only_about_hsts_scope_by_default():
     result = run_python(DEPLOY_CHECK, env=clean_environment(**GOOD_PRODUCTION))
     warnings = set(re.findall(r"\((security\.\w+)\)", result.stderr))
     assert warnings == {"security.W005", "security.W021"}, result.stderr
+
+
+SEAL = "from controlplane import secretbox; print(secretbox.seal('hunter2-kafka').decode())"
+UNSEAL = "from controlplane import secretbox; print(secretbox.unseal({token!r}))"
+
+
+def test_sealed_values_survive_a_change_of_the_session_signing_key(tmp_path):
+    """The key ring is its own: rotating DJANGO_SECRET_KEY leaves every sealed value readable,
+    on the local installation's development key as with production's keys."""
+    for environment in (
+        {"DJANGO_SETTINGS_MODULE": "controlplane.settings.local", "SLUICE_DATA_DIR": str(tmp_path)},
+        GOOD_PRODUCTION,
+    ):
+        sealed = start({**environment, "DJANGO_SECRET_KEY": "a" * 60}, SEAL)
+        assert sealed.returncode == 0, sealed.stderr
+        opened = start(
+            {**environment, "DJANGO_SECRET_KEY": "b" * 60},
+            UNSEAL.format(token=sealed.stdout.strip().encode()),
+        )
+        assert opened.returncode == 0, opened.stderr
+        assert opened.stdout.strip() == "hunter2-kafka"

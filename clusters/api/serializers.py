@@ -243,9 +243,16 @@ class CredentialSerializer(serializers.ModelSerializer):
 
 class CredentialWithPasswordSerializer(CredentialSerializer):
     password = serializers.CharField(
-        read_only=True, help_text="Shown once: Sluice cannot show it again. Rotate to replace it."
+        read_only=True,
+        allow_null=True,
+        help_text="Shown once: Sluice cannot show it again. Rotate to replace it. Null in an "
+        "Idempotency-Key replay, which withholds it (Secret-Withheld header).",
     )
-    sasl_jaas_config = serializers.CharField(read_only=True)
+    sasl_jaas_config = serializers.CharField(
+        read_only=True,
+        allow_null=True,
+        help_text="Holds the password: shown once, like it; null in a replay.",
+    )
 
     class Meta(CredentialSerializer.Meta):
         fields = [*CredentialSerializer.Meta.fields, "password", "sasl_jaas_config"]

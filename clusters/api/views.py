@@ -6,6 +6,7 @@ from rest_framework.permissions import SAFE_METHODS, AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from controlplane.api.secrets import SHOWN_ONCE_DESCRIPTION, ShownOnce
 from controlplane.api.validation import validated_data
 from tenants.api.base import OrganizationScopedViewSet
 from tenants.roles import read_write_scope_map
@@ -136,11 +137,14 @@ def _operation_location(request, organization, operation: Operation) -> dict:
     return {"Location": request.build_absolute_uri(path)}
 
 
-def _operation_response(request, cluster: Cluster, key: str, body: dict, operation) -> Response:
+def _operation_response(
+    request, cluster: Cluster, key: str, body: dict, operation, *, secret_fields=()
+) -> Response:
     payload = {key: body, "operation": s.OperationSerializer(operation).data}
-    return Response(
-        payload, status=202, headers=_operation_location(request, cluster.organization, operation)
-    )
+    headers = _operation_location(request, cluster.organization, operation)
+    if secret_fields:
+        return ShownOnce(payload, secret_fields=secret_fields, status=202, headers=headers)
+    return Response(payload, status=202, headers=headers)
 
 
 class TopicViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _ClusterChildViewSet):
@@ -198,7 +202,9 @@ class CredentialViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Clust
         return super().scope_queryset(queryset).filter(deleted_at__isnull=True)
 
     @extend_schema(
-        request=s.CredentialCreateSerializer, responses={202: s.CredentialAcceptedSerializer}
+        request=s.CredentialCreateSerializer,
+        responses={202: s.CredentialAcceptedSerializer},
+        description=f"A new credential and its password. {SHOWN_ONCE_DESCRIPTION}",
     )
     def create(self, request, *args, **kwargs):
         cluster = self.parent_cluster()
@@ -208,7 +214,11 @@ class CredentialViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Clust
         )
         return self._with_password(request, cluster, credential, password, operation)
 
-    @extend_schema(request=None, responses={202: s.CredentialAcceptedSerializer})
+    @extend_schema(
+        request=None,
+        responses={202: s.CredentialAcceptedSerializer},
+        description=f"A new password for the credential. {SHOWN_ONCE_DESCRIPTION}",
+    )
     @action(detail=True, methods=["post"])
     def rotate(self, request, *args, **kwargs):
         credential = self.get_object()
@@ -250,6 +260,11 @@ class CredentialViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Clust
         credential.password = password
         credential.sasl_jaas_config = connection.sasl_jaas_config(credential.username, password)
         body = s.CredentialWithPasswordSerializer(credential).data
-        response = _operation_response(request, cluster, "credential", body, operation)
-        response["Cache-Control"] = "no-store"
-        return response
+        return _operation_response(
+            request,
+            cluster,
+            "credential",
+            body,
+            operation,
+            secret_fields=("credential.password", "credential.sasl_jaas_config"),
+        )

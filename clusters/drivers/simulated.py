@@ -1,6 +1,6 @@
 """The simulated data plane (`make run` without Kubernetes): the same rendering as production,
-objects kept in the database, each turning Ready a set delay after it was applied. Everything it
-reports is marked as simulated."""
+objects kept in the database (Secrets without their values), each turning Ready a set delay
+after it was applied. Everything it reports is marked as simulated."""
 
 from __future__ import annotations
 
@@ -16,6 +16,19 @@ from ..specs import ClusterSpec, Kind
 from .base import Observation
 
 SIMULATED_DOMAIN = "simulated.sluice.invalid"
+REDACTED = "<not stored>"
+
+
+def _without_secret_values(manifest: dict) -> dict:
+    """The manifest as stored: a Secret's values (credential passwords) never reach the
+    database; its keys stay, so the stored object still shows what the Secret holds."""
+    if manifest["kind"] != "Secret":
+        return manifest
+    stored = dict(manifest)
+    for part in ("data", "stringData"):
+        if part in stored:
+            stored[part] = dict.fromkeys(stored[part], REDACTED)
+    return stored
 
 
 class SimulatedDriver:
@@ -34,7 +47,7 @@ class SimulatedDriver:
     def apply(self, spec: ClusterSpec, *, prune: bool = True) -> None:
         now = timezone.now()
         kept = []
-        for manifest in rendering.render(spec):
+        for manifest in map(_without_secret_values, rendering.render(spec)):
             metadata = manifest["metadata"]
             key = {
                 "kind": manifest["kind"],

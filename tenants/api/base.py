@@ -4,7 +4,7 @@ It resolves the organization from the URL, checks that the caller (a member's se
 the organization's API keys) belongs to it — answering 404, never 403, to outsiders, so an
 organization's existence is not revealed — checks the caller's role grants the scope the HTTP
 method needs, puts the organization in scope for the request, rate-limits per organization and
-per caller, and honours ``Idempotency-Key`` on POST.
+per caller, and honours ``Idempotency-Key`` on POST (keeping no secret for the replay).
 
 Subclasses declare ``model``, ``scope_map`` and, if they must narrow it, ``scope_queryset``.
 They cannot override the methods that enforce all this: defining one is a ``TypeError`` at import.
@@ -19,6 +19,7 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.viewsets import ViewSetMixin
 
 from controlplane import ratelimit
+from controlplane.api import secrets
 from controlplane.api.pagination import CursorPage
 
 from .. import idempotency, selectors
@@ -225,6 +226,7 @@ class OrganizationScopedView(GenericAPIView):
                 status_code=response.status_code,
                 body=response.content,
                 headers=response,
+                secret_fields=secrets.secret_fields_of(response),
             )
             self._idempotency_record = None
         return response

@@ -88,7 +88,10 @@ class ApiKeyCreateSerializer(serializers.Serializer):
 
 class ApiKeyCreatedSerializer(ApiKeySerializer):
     key = serializers.CharField(
-        read_only=True, help_text="The whole key. Shown once: Sluice keeps only a digest."
+        read_only=True,
+        allow_null=True,
+        help_text="The whole key. Shown once: Sluice keeps only a digest. Null in an "
+        "Idempotency-Key replay, which withholds it (Secret-Withheld header).",
     )
 
     class Meta(ApiKeySerializer.Meta):

@@ -6,6 +6,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from controlplane.api.secrets import SHOWN_ONCE_DESCRIPTION, ShownOnce
 from controlplane.api.validation import validated_data
 from controlplane.errors import NotFound
 
@@ -193,7 +194,9 @@ class InvitationViewSet(
 
 @extend_schema_view(
     create=extend_schema(
-        request=s.ApiKeyCreateSerializer, responses={201: s.ApiKeyCreatedSerializer}
+        request=s.ApiKeyCreateSerializer,
+        responses={201: s.ApiKeyCreatedSerializer},
+        description=f"A new key, bound to the organization and a role. {SHOWN_ONCE_DESCRIPTION}",
     ),
     destroy=extend_schema(
         description="Revoke the key: it stops working at once and stays listed.",
@@ -221,7 +224,11 @@ class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Organizati
             actor_role=self.role,
         )
         api_key.key = key
-        return Response(s.ApiKeyCreatedSerializer(api_key).data, status=status.HTTP_201_CREATED)
+        return ShownOnce(
+            s.ApiKeyCreatedSerializer(api_key).data,
+            secret_fields=("key",),
+            status=status.HTTP_201_CREATED,
+        )
 
     def destroy(self, request, *args, **kwargs):
         services.api_key_revoke(api_key=self.get_object(), actor=self.actor, actor_role=self.role)

@@ -1,58 +1,144 @@
-"""The database never holds an API key or an invitation token: read every table and look."""
+"""No row of any table holds a secret in plaintext: every secret-bearing object is created (and
+rotated) plainly and with an Idempotency-Key, replayed, and then every table is read and
+searched. Responses that show a secret are never cached, first answer and replay alike; a
+replay answers the object without its secret."""
 
 import pytest
 from django.core import mail
 from django.db import connection
 
-from tests.factories import UserFactory, make_org
-from tests.support.clients import session_client
+from tests.factories import UserFactory, make_cell, make_org
+from tests.support.clients import key_client, session_client
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def every_text_in_the_database() -> str:
-    """Every row of every table, as text."""
-    chunks = []
+def every_row_in_the_database() -> dict[str, list[str]]:
+    """Every row of every table (every column), as text, by table."""
+    tables = {}
     with connection.cursor() as cursor:
         for table in connection.introspection.table_names():
             cursor.execute(f'SELECT * FROM "{table}"')  # noqa: S608 - names from introspection
-            chunks.extend(repr(row) for row in cursor.fetchall())
-    return "\n".join(chunks)
+            tables[table] = [repr(row) for row in cursor.fetchall()]
+    return tables
 
 
-def test_api_keys_and_invitation_tokens_are_stored_only_as_digests():
+def post_twice(client, path: str, body: dict | None, key: str):
+    """A POST with an Idempotency-Key, and its replay."""
+    headers = {"Idempotency-Key": key}
+    first = client.post(path, body or {}, format="json", headers=headers)
+    replay = client.post(path, body or {}, format="json", headers=headers)
+    assert first.status_code < 300, first.content
+    assert (replay.status_code, replay["Idempotent-Replayed"]) == (first.status_code, "true")
+    return first, replay
+
+
+def assert_shown_once(first, replay, *, secret_fields: list[str]) -> list[str]:
+    """The first answer shows the secrets, the replay the same object without them; both are
+    no-store. Returns the secrets shown."""
+    assert first["Cache-Control"] == "no-store"
+    assert replay["Cache-Control"] == "no-store"
+    assert replay["Secret-Withheld"] == ", ".join(secret_fields)
+    assert "Secret-Withheld" not in first
+    shown, withheld = first.json(), replay.json()
+    secrets = []
+    for path in secret_fields:
+        *parents, name = path.split(".")
+        first_node, replay_node = shown, withheld
+        for parent in parents:
+            first_node, replay_node = first_node[parent], replay_node[parent]
+        assert first_node[name]
+        secrets.append(first_node[name])
+        assert replay_node[name] is None
+        first_node[name] = None
+    assert withheld == shown  # everything else as first answered
+    return secrets
+
+
+def invitation_token() -> str:
+    link = next(line for line in mail.outbox[-1].body.splitlines() if "/invitations/" in line)
+    token = link.rstrip("/").rsplit("/", 1)[1]
+    assert len(token) >= 40
+    return token
+
+
+def test_no_secret_is_stored_or_replayed_anywhere():
     owner = UserFactory()
     organization = make_org(owner=owner)
+    make_cell()
     client = session_client(owner)
     base = f"/api/v1/orgs/{organization.public_id}"
+    secrets: list[str] = []
 
-    created = client.post(f"{base}/api-keys/", {"name": "ci", "role": "developer"}, format="json")
-    assert created.status_code == 201
-    key = created.json()["key"]
-    assert key.startswith("slk_")
-    secret_part = key.split("_")[2]
+    # API keys ----------------------------------------------------------------------------
+    plain = client.post(f"{base}/api-keys/", {"name": "ci", "role": "developer"}, format="json")
+    assert (plain.status_code, plain["Cache-Control"]) == (201, "no-store")
+    secrets.append(plain.json()["key"])
+    first, replay = post_twice(
+        client, f"{base}/api-keys/", {"name": "deploys", "role": "viewer"}, "key-1"
+    )
+    secrets += assert_shown_once(first, replay, secret_fields=["key"])
+    # The replay's object is the key first made, which works; no second key was made.
+    assert key_client(secrets[-1]).get(f"{base}/").status_code == 200
+    assert len(client.get(f"{base}/api-keys/").json()["results"]) == 2
 
+    # Invitation tokens (mailed, never in a response) ------------------------------------
     invited = client.post(
         f"{base}/invitations/", {"email": "new@example.com", "role": "viewer"}, format="json"
     )
     assert invited.status_code == 201
-    link = next(line for line in mail.outbox[-1].body.splitlines() if "/invitations/" in line)
-    token = link.rstrip("/").rsplit("/", 1)[1]
-    assert len(token) >= 40
+    secrets.append(invitation_token())
+    first, replay = post_twice(
+        client, f"{base}/invitations/", {"email": "other@example.com", "role": "viewer"}, "inv-1"
+    )
+    assert replay.json() == first.json()
+    secrets.append(invitation_token())
+    assert len(mail.outbox) == 2  # the replay mailed nothing
 
-    stored = every_text_in_the_database()
-    assert key not in stored
-    assert secret_part not in stored
-    assert token not in stored
-    # ...yet both work: the digests are what the lookups use.
+    # Credentials: created and rotated, on a cluster the simulated data plane holds -------
+    created = client.post(
+        f"{base}/clusters/",
+        {"name": "events", "type": "serverless", "region": "eu-west-1"},
+        format="json",
+    )
+    assert created.status_code == 202
+    clusters = f"{base}/clusters/{created.json()['cluster']['id']}"
+    plain = client.post(f"{clusters}/credentials/", {"name": "plain"}, format="json")
+    assert (plain.status_code, plain["Cache-Control"]) == (202, "no-store")
+    secrets.append(plain.json()["credential"]["password"])
+    password_fields = ["credential.password", "credential.sasl_jaas_config"]
+    first, replay = post_twice(client, f"{clusters}/credentials/", {"name": "idem"}, "cred-1")
+    secrets += assert_shown_once(first, replay, secret_fields=password_fields)
+    credential = f"{clusters}/credentials/{first.json()['credential']['id']}"
+
+    rotated = client.post(f"{credential}/rotate/", format="json")
+    assert (rotated.status_code, rotated["Cache-Control"]) == (202, "no-store")
+    secrets.append(rotated.json()["credential"]["password"])
+    first, replay = post_twice(client, f"{credential}/rotate/", None, "rotate-1")
+    secrets += assert_shown_once(first, replay, secret_fields=password_fields)
+    assert client.get(f"{clusters}/").json()["state"] == "ready"
+
+    # Every table, every column ------------------------------------------------------------
+    tables = every_row_in_the_database()
+    # What must be looked at is there: the search below cannot pass on empty tables.
+    assert len(tables["tenants_idempotencyrecord"]) == 4
+    assert any("'Secret'" in row for row in tables["clusters_simulatedobject"])
+    audit = "\n".join(tables["tenants_auditevent"])
+    assert "credential.created" in audit
+    assert "credential.rotated" in audit
+    stored = "\n".join(row for rows in tables.values() for row in rows)
+    assert len(secrets) == 10
+    for secret in secrets:
+        # A whole key contains a public prefix: its secret part is what must be absent.
+        needle = secret.rsplit("_", 1)[1] if secret.startswith("slk_") else secret
+        assert len(needle) >= 32
+        assert needle not in stored
+
+    # ...yet what they are for still works: digests for the lookups, sealed passwords for the
+    # data plane.
     listed = client.get(f"{base}/api-keys/").json()["results"]
-    assert listed[0]["prefix"] == key.split("_")[1]
-    assert "key" not in listed[0]
-    from tests.support.clients import key_client
-
-    assert key_client(key).get(f"{base}/").status_code == 200
-    invitee = UserFactory(email="new@example.com")
-    accepted = session_client(invitee).post(
-        "/api/v1/invitations/accept/", {"token": token}, format="json"
+    assert all("key" not in listed_key for listed_key in listed)
+    accepted = session_client(UserFactory(email="new@example.com")).post(
+        "/api/v1/invitations/accept/", {"token": secrets[2]}, format="json"
     )
     assert accepted.status_code == 201

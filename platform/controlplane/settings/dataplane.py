@@ -2,7 +2,7 @@
 
 from django.core.exceptions import ImproperlyConfigured
 
-from .environment import env
+from .environment import env, secrets_keys
 
 DATAPLANE_DRIVERS = ("simulated", "kubernetes")
 SLUICE_DATAPLANE_DRIVER = env.str("SLUICE_DATAPLANE_DRIVER", default="simulated")
@@ -25,9 +25,12 @@ SLUICE_DEFAULT_MAX_CLUSTERS = env.int("SLUICE_DEFAULT_MAX_CLUSTERS", default=10)
 SLUICE_DEFAULT_MAX_PARTITIONS = env.int("SLUICE_DEFAULT_MAX_PARTITIONS", default=10_000)
 SLUICE_DEFAULT_MAX_CREDENTIALS = env.int("SLUICE_DEFAULT_MAX_CREDENTIALS", default=200)
 
-# Key encrypting secrets Sluice must be able to read back (Kafka credential passwords, which
-# the reconciler writes into the data plane). Derived from DJANGO_SECRET_KEY when unset.
-SLUICE_SECRETS_KEY = env.str("SLUICE_SECRETS_KEY", default="")
+# The key ring sealing secrets Sluice must read back (Kafka credential passwords, which the
+# reconciler writes into the data plane; controlplane.secretbox): Fernet keys, comma-separated,
+# newest first. Its own keys, never DJANGO_SECRET_KEY. Local installations and tests use a fixed
+# development key, which is public; production requires the variable and refuses that key.
+DEVELOPMENT_SECRETS_KEY = "c2x1aWNlOiBkZXZlbG9wbWVudCBvbmx5LCBwdWJsaWM="
+SLUICE_SECRETS_KEYS = secrets_keys(env.str("SLUICE_SECRETS_KEYS", default=DEVELOPMENT_SECRETS_KEY))
 
 # The simulated data plane: seconds until what it was asked for turns Ready.
 SLUICE_SIMULATED_SERVERLESS_READY_SECONDS = env.float(

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import environ
+from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parents[3]
@@ -29,3 +30,21 @@ def require(*names: str) -> None:
             + ", ".join(missing)
             + ". Set them before starting Sluice in production (see README.md)."
         )
+
+
+def secrets_keys(value: str) -> tuple[str, ...]:
+    """SLUICE_SECRETS_KEYS: Fernet keys, comma-separated, newest first; fails at start, naming
+    the variable, when it holds none or something that is not a Fernet key."""
+    keys = tuple(key.strip() for key in value.split(",") if key.strip())
+    if not keys:
+        raise ImproperlyConfigured("SLUICE_SECRETS_KEYS holds no key")
+    for position, key in enumerate(keys, start=1):
+        try:
+            Fernet(key)
+        except (ValueError, TypeError):
+            raise ImproperlyConfigured(
+                f"SLUICE_SECRETS_KEYS: key {position} is not a Fernet key (32 url-safe base64"
+                ' bytes: python -c "from cryptography.fernet import Fernet;'
+                ' print(Fernet.generate_key().decode())")'
+            ) from None
+    return keys

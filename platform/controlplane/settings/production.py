@@ -1,11 +1,13 @@
-"""Production: refuses to start without a secret key, a PostgreSQL database, Redis and the
-host names it serves, naming what is missing or wrong."""
+"""Production: refuses to start without a secret key, a secrets key ring, a PostgreSQL database,
+Redis and the host names it serves, naming what is missing or wrong."""
 
 from django.core.exceptions import ImproperlyConfigured
 
 from .environment import env, require
 
-require("DJANGO_SECRET_KEY", "DATABASE_URL", "REDIS_URL", "DJANGO_ALLOWED_HOSTS")
+require(
+    "DJANGO_SECRET_KEY", "DATABASE_URL", "REDIS_URL", "DJANGO_ALLOWED_HOSTS", "SLUICE_SECRETS_KEYS"
+)
 
 from .base import *  # noqa: E402
 
@@ -15,6 +17,10 @@ if len(SECRET_KEY) < 50 or SECRET_KEY.startswith("insecure"):
     raise ImproperlyConfigured(
         "DJANGO_SECRET_KEY is too weak: use at least 50 random characters"
         ' (python -c "import secrets; print(secrets.token_urlsafe(64))")'
+    )
+if DEVELOPMENT_SECRETS_KEY in SLUICE_SECRETS_KEYS:
+    raise ImproperlyConfigured(
+        "SLUICE_SECRETS_KEYS holds the public development key: generate keys of your own"
     )
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL in production")
