@@ -34,7 +34,7 @@ class OrganizationListView(AccountView):
     def get(self, request):
         if isinstance(request.auth, ApiKey):
             organization = request.auth.organization
-            organization.role = request.auth.role
+            organization.role = selectors.api_key_role(api_key=request.auth)
             organizations = [organization]
         else:
             organizations = selectors.organizations_for_user(user=request.user)

@@ -63,6 +63,12 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+AUTHENTICATION_BACKENDS = ["tenants.backends.ThrottledModelBackend"]
+# Failed sign-ins, counted in Redis over the lockout window, per account and per client address:
+# past either limit, sign-in is refused (even with the right password) for the window.
+SLUICE_LOGIN_FAILURES_PER_ACCOUNT = env.int("SLUICE_LOGIN_FAILURES_PER_ACCOUNT", default=5)
+SLUICE_LOGIN_FAILURES_PER_ADDRESS = env.int("SLUICE_LOGIN_FAILURES_PER_ADDRESS", default=50)
+SLUICE_LOGIN_LOCKOUT_SECONDS = env.int("SLUICE_LOGIN_LOCKOUT_SECONDS", default=900)
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
