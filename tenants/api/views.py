@@ -201,7 +201,13 @@ class InvitationViewSet(
     ),
 )
 class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OrganizationScopedViewSet):
-    """API keys: bearer credentials bound to the organization and a role."""
+    """API keys: bearer credentials bound to the organization and a role.
+
+    A key acts for the member who created it (a key created with a key: for the member behind
+    that key), with the lesser of its own role and that member's current role, and stops
+    working (401) when the member leaves or is removed. A key can create keys up to the role it
+    acts with now.
+    """
 
     model = ApiKey
     scope_map = read_write_scope_map("apikeys")
