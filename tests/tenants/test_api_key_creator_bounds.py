@@ -183,3 +183,53 @@ def test_authenticating_a_key_reads_one_row(org_with_owner, django_assert_max_nu
     client.get(org_url(organization))  # the first use writes last_used_at
     with django_assert_max_num_queries(1):
         assert client.get(org_url(organization)).status_code == 200
+
+
+def test_keys_minted_by_keys_before_the_rule_get_the_person_behind_them(org_with_owner):
+    """The data migration: such keys recorded no creator; the audit trail names their minter."""
+    from importlib import import_module
+
+    from django.db import connection
+    from django.db.migrations.loader import MigrationLoader
+
+    from tenants import services
+    from tenants.audit import Actor
+
+    name = "0004_api_keys_minted_by_keys_record_their_person"
+    migration = import_module(f"tenants.migrations.{name}")
+    historical = MigrationLoader(connection).project_state(("tenants", name)).apps
+    organization, _ = org_with_owner
+    admin = add_member(organization, Role.ADMIN)
+    with tenant_scope(organization):
+        parent, _ = make_api_key(organization, Role.ADMIN, creator=admin.user)
+        child, _ = services.api_key_create(
+            organization=organization,
+            name="child",
+            role=Role.DEVELOPER,
+            actor=Actor(api_key=parent),
+            actor_role=Role.ADMIN,
+        )
+        grandchild, _ = services.api_key_create(
+            organization=organization,
+            name="grandchild",
+            role=Role.VIEWER,
+            actor=Actor(api_key=child),
+            actor_role=Role.DEVELOPER,
+        )
+        by_person, _ = make_api_key(organization, Role.VIEWER)
+        # As keys were made before: no creator on a key minted by a key; and one whose creator
+        # was deleted, which nothing can recover.
+        ApiKey.objects.filter(pk__in=[child.pk, grandchild.pk, by_person.pk]).update(
+            created_by=None
+        )
+
+    migration.record_the_person_behind(historical, None)
+
+    with tenant_scope(organization):
+        creators = dict(ApiKey.objects.values_list("name", "created_by"))
+    assert creators == {
+        parent.name: admin.user.pk,
+        "child": admin.user.pk,
+        "grandchild": admin.user.pk,
+        by_person.name: None,
+    }
