@@ -4,8 +4,12 @@ through the unscoped managers on purpose."""
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
+from .forms import AdminLoginForm
 from .models import ApiKey, AuditEvent, Invitation, Membership, Organization, User
 from .scoping import tenant_scope
+
+# The operators' sign-in says so when failed sign-ins have locked it out (tenants.backends).
+admin.site.login_form = AdminLoginForm
 
 
 class AllTenantsMixin:

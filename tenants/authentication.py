@@ -8,7 +8,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
-from . import tokens
+from . import selectors, tokens
 from .models import ApiKey
 
 # last_used_at is a hint for people, not an access log: write it at most this often.
@@ -41,17 +41,18 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         prefix = tokens.api_key_prefix(credential)
         if prefix is None:
             raise exceptions.AuthenticationFailed("Malformed API key")
-        # The key names its organization: this lookup is how a tenant is found, so it reads
-        # across tenants, by the unique prefix only.
-        api_key = (
-            ApiKey.unscoped_all_tenants.select_related("organization").filter(prefix=prefix).first()
-        )
+        api_key = selectors.api_key_for_authentication(prefix=prefix)
         if api_key is None or not tokens.matches(credential, api_key.key_digest):
             raise exceptions.AuthenticationFailed("Invalid API key")
         if api_key.revoked_at is not None:
             raise exceptions.AuthenticationFailed("This API key was revoked")
         if api_key.expires_at is not None and api_key.expires_at <= timezone.now():
             raise exceptions.AuthenticationFailed("This API key has expired")
+        if api_key.creator_role is None:
+            # A key acts for its creator: it ends with their membership.
+            raise exceptions.AuthenticationFailed(
+                "This API key's creator is no longer a member of the organization"
+            )
         self._touch(api_key)
         return ApiKeyUser(api_key), api_key
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 
 from django import forms
-from django.contrib.auth.forms import SetPasswordMixin
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm, SetPasswordMixin
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from controlplane.errors import DomainError
@@ -25,14 +28,50 @@ def grantable_role_choices(granter_role: str) -> list[tuple[str, str]]:
     return [(value, label) for value, label in Role.choices if can_grant(granter_role, value)]
 
 
-class SignupForm(SetPasswordMixin, forms.Form):
+class LockoutMessageMixin:
+    """Says that sign-in is locked out, and for how long, instead of "wrong password"."""
+
+    def get_invalid_login_error(self):
+        locked_for = getattr(self.request, "login_locked_for", 0)
+        if locked_for:
+            minutes = math.ceil(locked_for / 60)
+            return ValidationError(
+                "Too many failed sign-ins for this account or from your network: try again in"
+                f" {minutes} minute{'s' if minutes != 1 else ''}, or reset your password.",
+                code="locked_out",
+            )
+        return super().get_invalid_login_error()
+
+    @property
+    def locked_out(self) -> bool:
+        return bool(getattr(self.request, "login_locked_for", 0))
+
+
+class LoginForm(LockoutMessageMixin, AuthenticationForm):
+    pass
+
+
+class AdminLoginForm(LockoutMessageMixin, AdminAuthenticationForm):
+    pass
+
+
+class SignupForm(forms.Form):
     email = forms.EmailField(
         label="E-mail address",
         widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True}),
     )
     first_name = forms.CharField(label="First name", max_length=150, required=False)
     last_name = forms.CharField(label="Last name", max_length=150, required=False)
+
+
+class SignupPasswordForm(SetPasswordMixin, forms.Form):
+    """The password of an account whose address was just confirmed."""
+
     password1, password2 = SetPasswordMixin.create_password_fields()
+
+    def __init__(self, *args, details: dict, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.details = details
 
     def clean(self):
         cleaned = super().clean()
@@ -40,9 +79,9 @@ class SignupForm(SetPasswordMixin, forms.Form):
         # The similarity validator compares the password with the person's own details.
         self.validate_password_for_user(
             User(
-                email=cleaned.get("email", ""),
-                first_name=cleaned.get("first_name", ""),
-                last_name=cleaned.get("last_name", ""),
+                email=self.details["email"],
+                first_name=self.details["first_name"],
+                last_name=self.details["last_name"],
             )
         )
         return cleaned

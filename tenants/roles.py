@@ -46,6 +46,15 @@ def can_grant(granter_role: str, role: str) -> bool:
     return scopes_of(role) <= scopes_of(granter_role)
 
 
+def lesser_role(role: str, other: str) -> str | None:
+    """The stronger role granting nothing that either of the two lacks, or None when no role
+    does (a developer and a billing member share no role: viewer reads clusters, billing does
+    not)."""
+    common = scopes_of(role) & scopes_of(other)
+    within = [candidate for candidate in Role.values if scopes_of(candidate) <= common]
+    return max(within, key=lambda candidate: len(scopes_of(candidate)), default=None)
+
+
 def read_write_scope_map(resource: str) -> dict[str, str]:
     """The usual map: safe methods need ``<resource>:read``, the others ``<resource>:write``."""
     read, write = f"{resource}:read", f"{resource}:write"

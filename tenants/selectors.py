@@ -1,11 +1,12 @@
 """Reads of the tenancy layer. Organization-level reads are given the organization."""
 
-from django.db.models import F, FilteredRelation, Q, QuerySet
+from django.db.models import F, FilteredRelation, OuterRef, Q, QuerySet, Subquery
 
-from controlplane.errors import Conflict, NotFound
+from controlplane.errors import Conflict, NotFound, NotPermitted
 
 from . import tokens
 from .models import ApiKey, AuditEvent, Invitation, Membership, Organization, User
+from .roles import lesser_role
 
 
 def organizations_for_user(*, user: User) -> QuerySet[Organization]:
@@ -34,6 +35,42 @@ def invitations(*, organization: Organization) -> QuerySet[Invitation]:
 
 def api_keys(*, organization: Organization) -> QuerySet[ApiKey]:
     return ApiKey.objects.filter(organization=organization).select_related("created_by")
+
+
+def api_key_for_authentication(*, prefix: str) -> ApiKey | None:
+    """The key with this prefix, its organization, and what it may do now, in one query.
+
+    A key acts for the person who created it (for a key minted by a key, the person behind that
+    key): ``creator_role`` is that person's role in the organization now, None once they are no
+    longer a member or their account is deactivated; ``effective_role`` is the lesser of the
+    key's own role and that one. The key names its organization, so this reads across tenants.
+    """
+    creator_role = Membership.unscoped_all_tenants.filter(
+        organization=OuterRef("organization_id"),
+        user=OuterRef("created_by_id"),
+        user__is_active=True,
+    ).values("role")[:1]
+    api_key = (
+        ApiKey.unscoped_all_tenants.select_related("organization")
+        .annotate(creator_role=Subquery(creator_role))
+        .filter(prefix=prefix)
+        .first()
+    )
+    if api_key is not None:
+        creator_role = api_key.creator_role
+        api_key.effective_role = creator_role and lesser_role(api_key.role, creator_role)
+    return api_key
+
+
+def api_key_role(*, api_key: ApiKey) -> str:
+    """The role an authenticated key acts with, refused when its creator's role now shares none
+    with it."""
+    if api_key.effective_role is None:
+        raise NotPermitted(
+            f"This key's role ({api_key.role}) is outside what its creator may do now"
+            f" ({api_key.creator_role}): it acts with no role until the creator's role covers it"
+        )
+    return api_key.effective_role
 
 
 def audit_events(*, organization: Organization) -> QuerySet[AuditEvent]:

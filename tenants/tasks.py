@@ -38,6 +38,25 @@ def send_invitation_email(*, organization, invitation: str, inviter: str, accept
         services.invitation_send_email(invitation=pending, inviter=inviter, accept_url=accept_url)
 
 
+@shared_task(
+    name="tenants.tasks.send_signup_email",
+    autoretry_for=(SMTPException, OSError),
+    retry_backoff=True,
+    max_retries=6,
+    ignore_result=True,
+)
+def send_signup_email(
+    *, email: str, first_name: str, last_name: str, next_url: str, site_url: str
+) -> None:
+    services.signup_send_email(
+        email=email,
+        first_name=first_name,
+        last_name=last_name,
+        next_url=next_url,
+        site_url=site_url,
+    )
+
+
 @shared_task(name="tenants.tasks.purge_idempotency_records")
 def purge_idempotency_records() -> int:
     return idempotency.purge_expired()

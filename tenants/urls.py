@@ -6,6 +6,7 @@ app_name = "tenants"
 
 urlpatterns = [
     path("accounts/signup/", views.signup, name="signup"),
+    path("accounts/signup/<str:token>/", views.signup_confirm, name="signup-confirm"),
     path("invitations/<str:token>/", views.invitation_respond, name="invitation"),
     path("orgs/<str:org>/", views.members, name="members"),
     path("orgs/<str:org>/leave/", views.leave, name="leave"),

@@ -16,6 +16,7 @@ from functools import wraps
 
 from django.contrib import messages
 from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import Paginator
@@ -36,8 +37,10 @@ from .forms import (
     ApiKeyForm,
     AuditFilterForm,
     InvitationForm,
+    LoginForm,
     MemberRoleForm,
     SignupForm,
+    SignupPasswordForm,
     add_domain_error,
     grantable_role_choices,
 )
@@ -155,7 +158,10 @@ def _back_to(access: OrganizationAccess, url_name: str) -> HttpResponse:
 
 
 def _safe_next(request: HttpRequest) -> str:
-    target = request.POST.get("next") or request.GET.get("next") or ""
+    return _safe_url(request, request.POST.get("next") or request.GET.get("next") or "")
+
+
+def _safe_url(request: HttpRequest, target: str) -> str:
     if url_has_allowed_host_and_scheme(
         target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
@@ -163,29 +169,67 @@ def _safe_next(request: HttpRequest) -> str:
     return ""
 
 
+class LoginView(auth_views.LoginView):
+    """Django's sign-in page; while sign-in is locked out it answers 429 with the reason."""
+
+    authentication_form = LoginForm
+
+    def form_invalid(self, form):
+        response = super().form_invalid(form)
+        if form.locked_out:
+            response.status_code = 429
+            response["Retry-After"] = str(self.request.login_locked_for)
+        return response
+
+
 @require_http_methods(["GET", "HEAD", "POST"])
 def signup(request: HttpRequest) -> HttpResponse:
+    """Step one: the address (and a name). The page that follows is the same whether the address
+    has an account or not; the mail tells its owner which."""
     next_url = _safe_next(request)
     if request.user.is_authenticated:
         return redirect(next_url or "home")
     form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
+        email = services.signup_request(
+            email=data["email"],
+            first_name=data["first_name"],
+            last_name=data["last_name"],
+            next_url=next_url,
+            site_url=request.build_absolute_uri("/"),
+        )
+        return render(request, "registration/signup_sent.html", {"email": email})
+    return render(request, "registration/signup.html", {"form": form, "next": next_url})
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+def signup_confirm(request: HttpRequest, token: str) -> HttpResponse:
+    """Step two, from the mailed link: choose a password; the account is created and signed in."""
+    try:
+        details = services.signup_details(token=token)
+    except DomainError as error:
+        context = {"error": error.detail}
+        return render(request, "registration/signup_confirm.html", context, status=error.status)
+    form = SignupPasswordForm(request.POST or None, details=details)
+    if request.method == "POST" and form.is_valid():
         try:
             user = services.user_signup(
-                email=data["email"],
-                password=data["password1"],
-                first_name=data["first_name"],
-                last_name=data["last_name"],
+                email=details["email"],
+                password=form.cleaned_data["password1"],
+                first_name=details["first_name"],
+                last_name=details["last_name"],
             )
         except DomainError as error:
             add_domain_error(form, error)
         else:
             login(request, user)
+            next_url = _safe_url(request, details["next"])
             welcome = "Welcome to Sluice."
             messages.success(request, welcome if next_url else f"{welcome} Create an organization.")
             return redirect(next_url or "home")
-    return render(request, "registration/signup.html", {"form": form, "next": next_url})
+    context = {"form": form, "email": details["email"]}
+    return render(request, "registration/signup_confirm.html", context)
 
 
 # Members ------------------------------------------------------------------------------------

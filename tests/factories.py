@@ -38,14 +38,26 @@ def add_member(organization: Organization, role: str, user: User | None = None) 
         )
 
 
-def make_api_key(organization: Organization, role: str = Role.DEVELOPER) -> tuple[ApiKey, str]:
+def make_api_key(
+    organization: Organization, role: str = Role.DEVELOPER, *, creator: User | None = None
+) -> tuple[ApiKey, str]:
+    """A key created by ``creator`` (a member), by default the organization's first owner: a
+    key acts at most with its creator's role, for as long as they are a member."""
     with tenant_scope(organization):
+        if creator is None:
+            creator = (
+                Membership.objects.filter(organization=organization, role=Role.OWNER)
+                .select_related("user")
+                .earliest("created_at")
+                .user
+            )
+        membership = Membership.objects.get(organization=organization, user=creator)
         return services.api_key_create(
             organization=organization,
             name=f"{role} automation",
             role=role,
-            actor=Actor(system="tests"),
-            actor_role=Role.OWNER,
+            actor=Actor(user=creator),
+            actor_role=membership.role,
         )
 
 

@@ -17,6 +17,8 @@ GOOD_PRODUCTION = {
     "REDIS_URL": "redis://redis.internal:6379/0",
     "DJANGO_ALLOWED_HOSTS": "sluice.example.com",
     "SLUICE_SECRETS_KEYS": "cHJvZHVjdGlvbi1zZWNyZXRzLWtleS1mb3ItdGVzdHM=",
+    "DJANGO_EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+    "SLUICE_DATAPLANE_DRIVER": "kubernetes",
 }
 
 
@@ -128,6 +130,44 @@ def test_production_refuses_a_wrong_value(variable, value, message):
     result = start({**GOOD_PRODUCTION, variable: value})
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr
+    assert message in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("DJANGO_DEBUG", "true", "DJANGO_DEBUG must be off in production"),
+        (
+            "DJANGO_EMAIL_BACKEND",
+            "django.core.mail.backends.console.EmailBackend",
+            "DJANGO_EMAIL_BACKEND is django.core.mail.backends.console.EmailBackend",
+        ),
+        (
+            "DJANGO_EMAIL_BACKEND",
+            "django.core.mail.backends.locmem.EmailBackend",
+            "which delivers no mail",
+        ),
+        ("SLUICE_DATAPLANE_DRIVER", "simulated", "SLUICE_DATAPLANE_DRIVER is 'simulated'"),
+    ],
+)
+def test_production_refuses_a_development_default(variable, value, message):
+    result = start({**GOOD_PRODUCTION, variable: value})
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert message in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("unset", "message"),
+    [
+        ("DJANGO_EMAIL_BACKEND", "DJANGO_EMAIL_BACKEND is django.core.mail.backends.console"),
+        ("SLUICE_DATAPLANE_DRIVER", "SLUICE_DATAPLANE_DRIVER is 'simulated'"),
+    ],
+)
+def test_production_does_not_fall_back_on_a_development_default(unset, message):
+    """Left unset, these take the embedded defaults of `make run`, which production refuses."""
+    result = start({k: v for k, v in GOOD_PRODUCTION.items() if k != unset})
+    assert result.returncode != 0
     assert message in result.stderr
 
 

@@ -62,6 +62,16 @@ def _decide(
     return Decision(False, limit, 0, reset_after, retry_after)
 
 
+def lock(key: str, *, seconds: int) -> None:
+    """Hold ``key`` locked for ``seconds`` (a lockout after too many failures)."""
+    _store().lock(key, seconds)
+
+
+def locked_for(keys: list[str]) -> int:
+    """Seconds until the last of these keys' locks ends; 0 when none is locked."""
+    return _store().locked_for(keys)
+
+
 class _RedisStore:
     def __init__(self, url: str) -> None:
         import redis
@@ -81,14 +91,25 @@ class _RedisStore:
             for current, previous in zip(replies[0::3], replies[2::3], strict=True)
         ]
 
+    def lock(self, key: str, seconds: int) -> None:
+        self.client.set(f"sluice:lock:{key}", 1, ex=seconds)
+
+    def locked_for(self, keys: list[str]) -> int:
+        pipe = self.client.pipeline(transaction=False)
+        for key in keys:
+            pipe.pttl(f"sluice:lock:{key}")
+        remaining = [ms for ms in pipe.execute() if ms > 0]  # -2: no lock
+        return math.ceil(max(remaining) / 1000) if remaining else 0
+
 
 class _MemoryStore:
     def __init__(self) -> None:
         self.counts: dict[tuple[str, int], int] = {}
-        self.lock = threading.Lock()
+        self.locks: dict[str, float] = {}
+        self.mutex = threading.Lock()
 
     def increment(self, keys: list[str], index: int, window: int) -> list[tuple[int, int]]:
-        with self.lock:
+        with self.mutex:
             for stale in [k for k in self.counts if k[1] < index - 1]:
                 del self.counts[stale]
             counts = []
@@ -96,6 +117,16 @@ class _MemoryStore:
                 self.counts[(key, index)] = self.counts.get((key, index), 0) + 1
                 counts.append((self.counts[(key, index)], self.counts.get((key, index - 1), 0)))
             return counts
+
+    def lock(self, key: str, seconds: int) -> None:
+        with self.mutex:
+            self.locks[key] = time.monotonic() + seconds
+
+    def locked_for(self, keys: list[str]) -> int:
+        now = time.monotonic()
+        with self.mutex:
+            ends = [self.locks[key] for key in keys if self.locks.get(key, 0) > now]
+        return math.ceil(max(ends) - now) if ends else 0
 
 
 @cache

@@ -55,7 +55,7 @@ class OrganizationAccess(permissions.BasePermission):
             organization = request.auth.organization
             if organization.public_id != view.kwargs.get("org"):
                 raise exceptions.NotFound()
-            role = request.auth.role
+            role = selectors.api_key_role(api_key=request.auth)
         else:
             organization = Organization.objects.filter(public_id=view.kwargs.get("org")).first()
             if organization is None:

@@ -35,7 +35,7 @@ class OrganizationListView(AccountView):
     def get(self, request):
         if isinstance(request.auth, ApiKey):
             organization = request.auth.organization
-            organization.role = request.auth.role
+            organization.role = selectors.api_key_role(api_key=request.auth)
             organizations = [organization]
         else:
             organizations = selectors.organizations_for_user(user=request.user)
@@ -204,7 +204,13 @@ class InvitationViewSet(
     ),
 )
 class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OrganizationScopedViewSet):
-    """API keys: bearer credentials bound to the organization and a role."""
+    """API keys: bearer credentials bound to the organization and a role.
+
+    A key acts for the member who created it (a key created with a key: for the member behind
+    that key), with the lesser of its own role and that member's current role, and stops
+    working (401) when the member leaves or is removed. A key can create keys up to the role it
+    acts with now.
+    """
 
     model = ApiKey
     scope_map = read_write_scope_map("apikeys")

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages of the servers the tests start when missing: PostgreSQL, Redis,
-# Prometheus, and a Java runtime with Maven for the Kafka broker (tests/support/kafka/build.sh).
+# Prometheus, a Java runtime with Maven for the Kafka broker (tests/support/kafka/build.sh), and
+# Chromium for the browser tests (Playwright drives Debian's build; it cannot download its own).
 set -euo pipefail
 
 need=()
@@ -9,6 +10,7 @@ command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 [ -x /usr/bin/prometheus ] || need+=(prometheus)
 command -v java >/dev/null 2>&1 || need+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || need+=(maven)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 [ ${#need[@]} -eq 0 ] && exit 0
 
 sudo=""

@@ -90,20 +90,42 @@ def owner_client(owner, org):
 # Accounts -----------------------------------------------------------------------------------
 
 
-def test_signup_creates_the_account_logs_in_and_goes_home(client):
+SIGNUP_LINK = re.compile(r"http://testserver(/accounts/signup/[A-Za-z0-9_:.-]+/)")
+
+
+@pytest.fixture
+def sign_up(client, django_capture_on_commit_callbacks):
+    """Post the sign-up form; the mail, sent once the transaction commits, goes out."""
+
+    def post(email: str, *, browser: Client | None = None, **fields):
+        with django_capture_on_commit_callbacks(execute=True):
+            return (browser or client).post("/accounts/signup/", {"email": email, **fields})
+
+    return post
+
+
+def mailed_signup_path(email: str) -> str:
+    sent = [m for m in mail.outbox if m.to == [email]]
+    assert sent, f"no mail to {email}"
+    match = SIGNUP_LINK.search(sent[-1].body)
+    assert match, sent[-1].body
+    return match.group(1)
+
+
+def test_signup_mails_a_link_that_creates_the_account_and_logs_in(client, sign_up):
     login_page = html(client.get("/accounts/login/"))
     assert reverse("tenants:signup") in login_page
 
-    response = client.post(
-        "/accounts/signup/",
-        {
-            "email": "New.Person@Example.com",
-            "first_name": "Ada",
-            "last_name": "Byron",
-            "password1": PASSWORD,
-            "password2": PASSWORD,
-        },
-    )
+    response = sign_up("New.Person@Example.com", first_name="Ada", last_name="Byron")
+    assert response.status_code == 200
+    assert "Check your e-mail" in html(response)
+    assert not User.objects.filter(email="new.person@example.com").exists()
+    path = mailed_signup_path("new.person@example.com")
+
+    page = client.get(path)
+    assert page.status_code == 200
+    assert "new.person@example.com" in html(page)
+    response = client.post(path, {"password1": PASSWORD, "password2": PASSWORD})
     assert response.status_code == 302
     assert response["Location"] == "/"
     user = User.objects.get(email="new.person@example.com")
@@ -115,46 +137,64 @@ def test_signup_creates_the_account_logs_in_and_goes_home(client):
     assert "new.person@example.com" in html(home)
     assert "Create an organization" in html(home)
 
+    # The link creates one account, once.
+    again = Client().post(path, {"password1": PASSWORD, "password2": PASSWORD})
+    assert "An account with this e-mail address already exists" in html(again)
+    assert User.objects.filter(email="new.person@example.com").count() == 1
 
-def test_signup_runs_the_password_validators_inline(client):
-    response = client.post(
-        "/accounts/signup/",
-        {"email": "weak@example.com", "password1": "password", "password2": "password"},
-    )
+
+def test_signup_runs_the_password_validators_inline(client, sign_up):
+    sign_up("weak@example.com")
+    path = mailed_signup_path("weak@example.com")
+    response = client.post(path, {"password1": "password", "password2": "password"})
     assert response.status_code == 200
     body = html(response)
     assert "This password is too common." in body
     assert 'class="field has-error"' in body
 
-    response = client.post(
-        "/accounts/signup/",
-        {"email": "weak@example.com", "password1": PASSWORD, "password2": PASSWORD + "x"},
-    )
+    response = client.post(path, {"password1": PASSWORD, "password2": PASSWORD + "x"})
     assert "The two password fields didn\u2019t match." in html(response)
     assert not User.objects.filter(email="weak@example.com").exists()
 
 
-def test_signup_with_a_taken_address_shows_the_service_error_on_the_field(client, owner):
-    response = client.post(
-        "/accounts/signup/",
-        {"email": "OWNER@acme.example", "password1": PASSWORD, "password2": PASSWORD},
-    )
-    assert response.status_code == 200
-    body = html(response)
-    email_field = body[body.index('for="id_email"') : body.index('for="id_first_name"')]
-    assert "An account with this e-mail address already exists" in email_field
-    assert User.objects.filter(email__iexact="owner@acme.example").count() == 1
+def test_signup_answers_a_taken_address_as_a_free_one_and_mails_its_owner(client, owner, sign_up):
+    taken = sign_up("OWNER@acme.example")
+    free = sign_up("nobody@acme.example", browser=Client())
+    assert taken.status_code == free.status_code == 200
+    assert html(taken).replace("owner@", "nobody@") == html(free)
     assert "_auth_user_id" not in client.session
+    assert User.objects.filter(email__iexact="owner@acme.example").count() == 1
+
+    to_owner = [m for m in mail.outbox if m.to == ["owner@acme.example"]]
+    assert len(to_owner) == 1
+    assert "already has an account" in to_owner[0].body
+    assert "http://testserver/accounts/login/" in to_owner[0].body
+    assert "http://testserver/accounts/password_reset/" in to_owner[0].body
+    assert not SIGNUP_LINK.search(to_owner[0].body)
+    mailed_signup_path("nobody@acme.example")  # the free address gets the link
 
 
-def test_signup_returns_to_a_safe_next_only(client):
-    data = {"email": "a@example.com", "password1": PASSWORD, "password2": PASSWORD}
-    response = client.post("/accounts/signup/", {**data, "next": "/invitations/abc/"})
+def test_a_forged_signup_link_is_refused(client):
+    response = client.get("/accounts/signup/eyJlbWFpbCI6ImFAYi5jIn0:1abc:forged/")
+    assert response.status_code == 404
+    assert "not a sign-up link of ours" in html(response)
+    response = client.post(
+        "/accounts/signup/eyJlbWFpbCI6ImFAYi5jIn0:1abc:forged/",
+        {"password1": PASSWORD, "password2": PASSWORD},
+    )
+    assert response.status_code == 404
+    assert not User.objects.filter(email="a@b.c").exists()
+
+
+def test_signup_returns_to_a_safe_next_only(sign_up):
+    sign_up("a@example.com", next="/invitations/abc/")
+    browser = Client()
+    data = {"password1": PASSWORD, "password2": PASSWORD}
+    response = browser.post(mailed_signup_path("a@example.com"), data)
     assert response["Location"] == "/invitations/abc/"
 
-    other = Client()
-    data["email"] = "b@example.com"
-    response = other.post("/accounts/signup/", {**data, "next": "https://evil.example/"})
+    sign_up("b@example.com", browser=Client(), next="https://evil.example/")
+    response = Client().post(mailed_signup_path("b@example.com"), data)
     assert response["Location"] == "/"
 
 
@@ -279,15 +319,18 @@ def test_invitation_mail_link_accepted_by_the_invitee(owner_client, org, invite_
     assert invitation.state == Invitation.State.ACCEPTED
 
 
-def test_invitation_link_leads_a_newcomer_to_sign_up(owner_client, org, client, invite_and_mail):
+def test_invitation_link_leads_a_newcomer_to_sign_up(
+    owner_client, org, client, invite_and_mail, sign_up
+):
     invite_and_mail("fresh@example.com")
     path = mailed_invitation_path("fresh@example.com")
     login_page = html(client.get(path, follow=True))
     assert f"/accounts/signup/?next={path}" in login_page
 
+    sign_up("fresh@example.com", next=path)
     response = client.post(
-        "/accounts/signup/",
-        {"email": "fresh@example.com", "password1": PASSWORD, "password2": PASSWORD, "next": path},
+        mailed_signup_path("fresh@example.com"),
+        {"password1": PASSWORD, "password2": PASSWORD},
         follow=True,
     )
     assert "Join Acme" in html(response)

@@ -34,7 +34,23 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "controlplane.csp.ContentSecurityPolicyMiddleware",
 ]
+
+# Sent on every response (controlplane.csp). The web UI, the admin and the API docs need nothing
+# beyond their own origin; images may be data: URIs (the admin's and Swagger UI's icons).
+SLUICE_CONTENT_SECURITY_POLICY = {
+    "default-src": ["'self'"],
+    "script-src": ["'self'"],
+    "style-src": ["'self'"],
+    "img-src": ["'self'", "data:"],
+    "font-src": ["'self'"],
+    "connect-src": ["'self'"],
+    "object-src": ["'none'"],
+    "base-uri": ["'none'"],
+    "form-action": ["'self'"],
+    "frame-ancestors": ["'none'"],
+}
 
 ROOT_URLCONF = "controlplane.urls"
 WSGI_APPLICATION = "controlplane.wsgi.application"
@@ -63,6 +79,12 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+AUTHENTICATION_BACKENDS = ["tenants.backends.ThrottledModelBackend"]
+# Failed sign-ins, counted in Redis over the lockout window, per account and per client address:
+# past either limit, sign-in is refused (even with the right password) for the window.
+SLUICE_LOGIN_FAILURES_PER_ACCOUNT = env.int("SLUICE_LOGIN_FAILURES_PER_ACCOUNT", default=5)
+SLUICE_LOGIN_FAILURES_PER_ADDRESS = env.int("SLUICE_LOGIN_FAILURES_PER_ADDRESS", default=50)
+SLUICE_LOGIN_LOCKOUT_SECONDS = env.int("SLUICE_LOGIN_LOCKOUT_SECONDS", default=900)
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"

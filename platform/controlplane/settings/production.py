@@ -1,5 +1,6 @@
 """Production: refuses to start without a secret key, a secrets key ring, a PostgreSQL database,
-Redis and the host names it serves, naming what is missing or wrong."""
+Redis and the host names it serves, and with the development defaults (debug, mail that is only
+printed, the simulated data plane), naming what is missing or wrong."""
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -11,7 +12,27 @@ require(
 
 from .base import *  # noqa: E402
 
+if DEBUG:
+    raise ImproperlyConfigured(
+        "DJANGO_DEBUG must be off in production: debug pages show settings and code to anyone"
+    )
 DEBUG = False
+
+# Backends that deliver no mail: invitations, sign-up links and password resets would be lost.
+UNDELIVERING_EMAIL_BACKENDS = {
+    f"django.core.mail.backends.{name}.EmailBackend"
+    for name in ("console", "locmem", "dummy", "filebased")
+}
+if EMAIL_BACKEND in UNDELIVERING_EMAIL_BACKENDS:
+    raise ImproperlyConfigured(
+        f"DJANGO_EMAIL_BACKEND is {EMAIL_BACKEND}, which delivers no mail: set it to"
+        " django.core.mail.backends.smtp.EmailBackend (with DJANGO_EMAIL_HOST) or another"
+        " backend that sends"
+    )
+if SLUICE_DATAPLANE_DRIVER == "simulated":
+    raise ImproperlyConfigured(
+        "SLUICE_DATAPLANE_DRIVER is 'simulated', which runs no Kafka: set it to 'kubernetes'"
+    )
 
 if len(SECRET_KEY) < 50 or SECRET_KEY.startswith("insecure"):
     raise ImproperlyConfigured(
