@@ -18,7 +18,10 @@ class InstantField(forms.Field):
         try:
             return validation.instant(value)
         except ValueError as error:
-            raise forms.ValidationError(str(error), code="invalid") from None
+            # As a parameter: django-filter %-formats messages, and this one has a "%2B".
+            raise forms.ValidationError(
+                "%(reason)s", code="invalid", params={"reason": str(error)}
+            ) from None
 
 
 class InstantFilter(django_filters.Filter):

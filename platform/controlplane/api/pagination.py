@@ -1,3 +1,6 @@
+import base64
+import binascii
+
 from django.db import models
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import CursorPagination
@@ -33,6 +36,9 @@ class CursorPage(CursorPagination):
         return size
 
     def decode_cursor(self, request):
+        encoded = request.query_params.get(self.cursor_query_param)
+        if encoded is not None and not _is_base64(encoded):  # DRF would skip the bad characters
+            raise _invalid_cursor()
         try:
             cursor = super().decode_cursor(request)
         except NotFound as error:  # DRF answers a bad cursor with 404; it is bad input
@@ -61,6 +67,14 @@ class CursorPage(CursorPagination):
                     "The `next` or `previous` link's cursor, as it is: any other value is a 400."
                 )
         return parameters
+
+
+def _is_base64(text: str) -> bool:
+    try:
+        base64.b64decode(text.encode("ascii"), validate=True)
+    except (UnicodeEncodeError, binascii.Error):
+        return False
+    return True
 
 
 def _invalid_cursor() -> ValidationError:
