@@ -11,54 +11,20 @@ stable ``code``, and no row of any table may change.
 from __future__ import annotations
 
 import base64
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import pytest
 from django.conf import settings
 from django.test import override_settings
 from django.urls import reverse
 
-from clusters import services as cluster_services
-from clusters.models import Cluster, Credential, Topic
-from clusters.models import Operation as ClusterOperation
-from tenants import services as tenant_services
-from tenants.audit import Actor
-from tenants.models import ApiKey, AuditEvent, Invitation, Membership
-from tenants.roles import Role
-from tenants.scoping import tenant_scope
-from tests.factories import UserFactory, add_member, make_api_key, make_cluster, make_org
 from tests.support import abuse
-from tests.support.clients import session_client
 
 pytestmark = pytest.mark.django_db
 
 NON_ASCII_DIGITS = "\u0661\u0660\u0660"  # Arabic-Indic digits: int() reads them as 100
 SUPERSCRIPT_TWO = "\u00b2"  # str.isdigit() says it is a digit; int() refuses it
 DEEP = 40  # levels: beyond what any body of the API nests (the parser's limit is 32)
-
-# What each operation with a body needs to succeed: the hostile value then replaces one field.
-BASE_BODIES = {
-    "POST /api/v1/invitations/accept/": {"token": "x" * 43},
-    "POST /api/v1/invitations/decline/": {"token": "x" * 43},
-    "POST /api/v1/orgs/": {"name": "Another"},
-    "PATCH /api/v1/orgs/{org}/": {"name": "Renamed"},
-    "POST /api/v1/orgs/{org}/api-keys/": {"name": "automation", "role": "viewer"},
-    "POST /api/v1/orgs/{org}/clusters/": {
-        "name": "another",
-        "type": "serverless",
-        "region": "eu-west-1",
-    },
-    "PATCH /api/v1/orgs/{org}/clusters/{id}/": {"name": "renamed"},
-    "POST /api/v1/orgs/{org}/clusters/{cluster}/credentials/": {"name": "app"},
-    "PATCH /api/v1/orgs/{org}/clusters/{cluster}/credentials/{id}/": {"producer_byte_rate": 1000},
-    "POST /api/v1/orgs/{org}/clusters/{cluster}/topics/": {"name": "new-topic", "partitions": 1},
-    "PATCH /api/v1/orgs/{org}/clusters/{cluster}/topics/{name}/": {"partitions": 4},
-    "POST /api/v1/orgs/{org}/invitations/": {"email": "new@example.com", "role": "viewer"},
-    "PATCH /api/v1/orgs/{org}/members/{id}/": {"role": "viewer"},
-}
-# Bases that cannot succeed in a test (an invitation's token comes by e-mail): their fields are
-# still judged, against the 404 the base gets.
-BASES_REFUSED = {"POST /api/v1/invitations/accept/", "POST /api/v1/invitations/decline/"}
 
 FIELD_CODES = {"validation", "malformed_request"}
 
@@ -74,80 +40,30 @@ def _no_rate_limits():
 
 @pytest.fixture
 def world() -> abuse.World:
-    owner = UserFactory()
-    organization = make_org(owner=owner, name="Abused Corp")
-    member = add_member(organization, Role.DEVELOPER)
-    add_member(organization, Role.VIEWER)
-    api_key, _ = make_api_key(organization, Role.DEVELOPER)
-    make_api_key(organization, Role.VIEWER)
-    cluster, operation = make_cluster(organization, name="events")
-    make_cluster(organization, name="logs")
-    actor = Actor(user=owner)
-    with tenant_scope(organization):
-        invitation, _ = tenant_services.invitation_create(
-            organization=organization,
-            email="invitee@example.com",
-            role=Role.VIEWER,
-            actor=actor,
-            actor_role=Role.OWNER,
-            accept_url_base="http://testserver/invitations/",
-        )
-        tenant_services.invitation_create(
-            organization=organization,
-            email="another-invitee@example.com",
-            role=Role.VIEWER,
-            actor=actor,
-            actor_role=Role.OWNER,
-            accept_url_base="http://testserver/invitations/",
-        )
-        topic, _ = cluster_services.topic_create(
-            cluster=cluster, actor=actor, name="orders", partitions=3
-        )
-        cluster_services.topic_create(cluster=cluster, actor=actor, name="payments", partitions=1)
-        credential, _, _ = cluster_services.credential_create(
-            cluster=cluster, actor=actor, name="app"
-        )
-        cluster_services.credential_create(cluster=cluster, actor=actor, name="other-app")
-        event = AuditEvent.objects.first()
-    client = session_client(owner)
-    client.raise_request_exception = False  # a server error is an answer to report here
-    return abuse.World(
-        organization=organization,
-        client=client,
-        objects_by_model={
-            Membership: member,
-            Invitation: invitation,
-            ApiKey: api_key,
-            AuditEvent: event,
-            Cluster: cluster,
-            ClusterOperation: operation,
-            Topic: topic,
-            Credential: credential,
-        },
-        url_values={"org": organization.public_id, "cluster": cluster.public_id},
-    )
+    return abuse.build_world()
 
 
 def _route_path(route, world: abuse.World) -> str:
     return reverse(route.name, kwargs={name: world.url_values[name] for name in route.kwargs})
 
 
-def _cursor(text: str) -> str:
-    return base64.b64encode(text.encode()).decode()
+def _cursor(**tokens: str) -> str:
+    """A cursor as DRF encodes one: a query string of ``p``osition, ``o``ffset, ``r``everse."""
+    return base64.b64encode(urlencode(tokens).encode()).decode()
 
 
 # Lists: cursors and page sizes ----------------------------------------------------------------
 
 FORGED_CURSORS = {
-    "position of the wrong type": _cursor("p=zzz"),
-    "position with a NUL": _cursor("p=a\x00b"),
-    "position too long": _cursor("p=" + "9" * 300),
-    "position before year 1 in UTC": _cursor("p=0001-01-01 00:00:00+01:00"),
-    "position after year 9999 in UTC": _cursor("p=9999-12-31 23:59:59-01:00"),
-    "position without an offset": _cursor("p=2026-01-01 00:00:00"),
-    "negative offset": _cursor("o=-1"),
-    "offset of non-ASCII digits": _cursor("o=" + NON_ASCII_DIGITS),
-    "reverse not a number": _cursor("r=x"),
+    "position of the wrong type": _cursor(p="zzz"),
+    "position with a NUL": _cursor(p="a\x00b"),
+    "position too long": _cursor(p="9" * 300),
+    "position before year 1 in UTC": _cursor(p="0001-01-01 00:00:00+01:00"),
+    "position after year 9999 in UTC": _cursor(p="9999-12-31 23:59:59-01:00"),
+    "position without an offset": _cursor(p="2026-01-01 00:00:00"),
+    "negative offset": _cursor(o="-1"),
+    "offset of non-ASCII digits": _cursor(o=NON_ASCII_DIGITS),
+    "reverse not a number": _cursor(r="x"),
     "not base64": "!!!",
     "base64 of bytes that are not text": base64.b64encode(b"\xff\xfe").decode(),
     "NUL": "\x00",
@@ -236,7 +152,7 @@ BODY_OPERATIONS = [op for op in abuse.operations() if op.body_schema is not None
 
 def test_every_operation_with_a_body_has_a_base_body():
     keys = {operation.key for operation in BODY_OPERATIONS}
-    assert keys - set(BASE_BODIES) == set(), "declare a valid base body for these"
+    assert keys - set(abuse.BASE_BODIES) == set(), "declare a valid base body for these"
     assert len(keys) >= 13
 
 
@@ -306,9 +222,9 @@ def hostile_values(schema: dict) -> list[tuple[str, object, bool]]:
 @pytest.mark.parametrize("operation", BODY_OPERATIONS, ids=lambda operation: operation.key)
 def test_every_field_refuses_hostile_values(world, operation):
     path = abuse.concrete_path(operation.template, world)
-    base = BASE_BODIES[operation.key]
+    base = abuse.BASE_BODIES[operation.key]
     base_outcome = abuse.call_and_roll_back(world.client, operation.method, path, body=dict(base))
-    if operation.key in BASES_REFUSED:
+    if operation.key in abuse.BASES_REFUSED:
         assert 400 <= base_outcome.status < 500
     else:
         assert 200 <= base_outcome.status < 300, (base, base_outcome)

@@ -3,8 +3,8 @@
 Nobody lists endpoints or fields here: list endpoints come from the URLconf (the walk of
 tests/support/isolation.py) and request bodies and query parameters from the OpenAPI description
 the server generates, so an endpoint or a field added tomorrow is tried tomorrow. What each
-request needs to be otherwise valid (a base body per operation) is declared in the tests, and an
-operation without one fails the test, so nobody adds a body without deciding what it is.
+request needs to be otherwise valid (a base body per operation) is declared below, and an
+operation without one fails the tests, so nobody adds a body without deciding what it is.
 
 Every request runs inside a savepoint that is rolled back: each one starts from the same world,
 and whether it wrote anything is judged by comparing every row of the project's tables before
@@ -23,6 +23,16 @@ from django.urls import resolve
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.mixins import ListModelMixin
 
+from clusters import services as cluster_services
+from clusters.models import Cluster, Credential, Topic
+from clusters.models import Operation as ClusterOperation
+from tenants import services as tenant_services
+from tenants.audit import Actor
+from tenants.models import ApiKey, AuditEvent, Invitation, Membership
+from tenants.roles import Role
+from tenants.scoping import tenant_scope
+from tests.factories import UserFactory, add_member, make_api_key, make_cluster, make_org
+from tests.support.clients import session_client
 from tests.support.isolation import Route, api_routes
 
 PROBLEM = "application/problem+json"
@@ -50,6 +60,86 @@ class Operation:
     @property
     def key(self) -> str:
         return f"{self.method.upper()} {self.template}"
+
+
+# What each operation with a body needs to succeed: the hostile value then replaces one field.
+BASE_BODIES = {
+    "POST /api/v1/invitations/accept/": {"token": "x" * 43},
+    "POST /api/v1/invitations/decline/": {"token": "x" * 43},
+    "POST /api/v1/orgs/": {"name": "Another"},
+    "PATCH /api/v1/orgs/{org}/": {"name": "Renamed"},
+    "POST /api/v1/orgs/{org}/api-keys/": {"name": "automation", "role": "viewer"},
+    "POST /api/v1/orgs/{org}/clusters/": {
+        "name": "another",
+        "type": "serverless",
+        "region": "eu-west-1",
+    },
+    "PATCH /api/v1/orgs/{org}/clusters/{id}/": {"name": "renamed"},
+    "POST /api/v1/orgs/{org}/clusters/{cluster}/credentials/": {"name": "app"},
+    "PATCH /api/v1/orgs/{org}/clusters/{cluster}/credentials/{id}/": {"producer_byte_rate": 1000},
+    "POST /api/v1/orgs/{org}/clusters/{cluster}/topics/": {"name": "new-topic", "partitions": 1},
+    "PATCH /api/v1/orgs/{org}/clusters/{cluster}/topics/{name}/": {"partitions": 4},
+    "POST /api/v1/orgs/{org}/invitations/": {"email": "new@example.com", "role": "viewer"},
+    "PATCH /api/v1/orgs/{org}/members/{id}/": {"role": "viewer"},
+}
+# Bases that cannot succeed in a test (an invitation's token comes by e-mail): their fields are
+# still judged, against the 404 the base gets.
+BASES_REFUSED = {"POST /api/v1/invitations/accept/", "POST /api/v1/invitations/decline/"}
+
+
+def build_world() -> World:
+    owner = UserFactory()
+    organization = make_org(owner=owner, name="Abused Corp")
+    member = add_member(organization, Role.DEVELOPER)
+    add_member(organization, Role.VIEWER)
+    api_key, _ = make_api_key(organization, Role.DEVELOPER)
+    make_api_key(organization, Role.VIEWER)
+    cluster, operation = make_cluster(organization, name="events")
+    make_cluster(organization, name="logs")
+    actor = Actor(user=owner)
+    with tenant_scope(organization):
+        invitation, _ = tenant_services.invitation_create(
+            organization=organization,
+            email="invitee@example.com",
+            role=Role.VIEWER,
+            actor=actor,
+            actor_role=Role.OWNER,
+            accept_url_base="http://testserver/invitations/",
+        )
+        tenant_services.invitation_create(
+            organization=organization,
+            email="another-invitee@example.com",
+            role=Role.VIEWER,
+            actor=actor,
+            actor_role=Role.OWNER,
+            accept_url_base="http://testserver/invitations/",
+        )
+        topic, _ = cluster_services.topic_create(
+            cluster=cluster, actor=actor, name="orders", partitions=3
+        )
+        cluster_services.topic_create(cluster=cluster, actor=actor, name="payments", partitions=1)
+        credential, _, _ = cluster_services.credential_create(
+            cluster=cluster, actor=actor, name="app"
+        )
+        cluster_services.credential_create(cluster=cluster, actor=actor, name="other-app")
+        event = AuditEvent.objects.first()
+    client = session_client(owner)
+    client.raise_request_exception = False  # a server error is an answer to report here
+    return World(
+        organization=organization,
+        client=client,
+        objects_by_model={
+            Membership: member,
+            Invitation: invitation,
+            ApiKey: api_key,
+            AuditEvent: event,
+            Cluster: cluster,
+            ClusterOperation: operation,
+            Topic: topic,
+            Credential: credential,
+        },
+        url_values={"org": organization.public_id, "cluster": cluster.public_id},
+    )
 
 
 # Discovery ------------------------------------------------------------------------------------
