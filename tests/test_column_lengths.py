@@ -12,6 +12,7 @@ from __future__ import annotations
 import pytest
 from django.test import override_settings
 
+from tenants import idempotency
 from tenants.models import IdempotencyRecord, User
 from tenants.scoping import tenant_scope
 from tests.factories import UserFactory, make_org
@@ -107,9 +108,9 @@ def test_the_longest_accepted_text_is_stored(operation):
     assert all(longest.get(name) for name in free_text), longest  # the probe was not vacuous
 
 
-def test_an_idempotent_request_from_the_longest_email_address():
-    """The idempotency record keeps the caller, a user's e-mail address: the longest one the
-    user model holds must fit too."""
+def test_an_idempotent_request_from_the_longest_email_address_with_the_longest_key():
+    """The idempotency record keeps the caller, a user's e-mail address, and the key: the
+    longest address the user model holds and the longest key the API takes must fit."""
     longest = User._meta.get_field("email").max_length
     local = "a" * 64
     user = UserFactory(email=f"{local}@{domain_of_length(longest - len(local) - 1)}")
@@ -120,7 +121,7 @@ def test_an_idempotent_request_from_the_longest_email_address():
         f"/api/v1/orgs/{organization.public_id}/api-keys/",
         {"name": "automation", "role": "viewer"},
         format="json",
-        HTTP_IDEMPOTENCY_KEY="first-try",
+        HTTP_IDEMPOTENCY_KEY="k" * idempotency.MAX_KEY_LENGTH,
     )
     assert response.status_code == 201, response.content
     with tenant_scope(organization):
