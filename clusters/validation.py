@@ -29,7 +29,9 @@ def _one_of(*choices: str) -> ConfigRule:
     return ConfigRule(f"one of {', '.join(choices)}", lambda v: v if v in choices else None)
 
 
-def _integer(java_type: str, minimum: int, maximum: int | None = None, *, or_: int | None = None):
+def _integer(
+    java_type: str, minimum: int, maximum: int | None = None, *, or_: int | None = None
+) -> ConfigRule:
     """A Kafka ``int`` or ``long`` config: ASCII decimal digits, within the Java type (Kafka
     could not read the value otherwise) and Sluice's bounds; kept without leading zeros."""
     low, high = INT32_RANGE if java_type == "int" else INT64_RANGE
