@@ -4,6 +4,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from controlplane.api import validation
 from controlplane.errors import InvalidInput
 
 from .. import selectors
@@ -14,20 +15,11 @@ from ..models import Dimension
 class Rfc3339Field(serializers.Field):
     """An RFC 3339 date-time with its offset (``Z`` or ``±hh:mm``), as UTC."""
 
-    default_error_messages = {
-        "invalid": "Not an RFC 3339 date-time: e.g. 2026-11-01T00:00:00Z "
-        "(in a query string, write + as %2B)",
-        "offset": "Needs a time zone offset: Z or ±hh:mm (RFC 3339)",
-    }
-
     def to_internal_value(self, data) -> datetime:
         try:
-            value = datetime.fromisoformat(str(data))
-        except ValueError:
-            self.fail("invalid")
-        if value.utcoffset() is None:
-            self.fail("offset")
-        return value.astimezone(UTC)
+            return validation.instant(data)
+        except ValueError as error:
+            raise serializers.ValidationError(str(error), code="invalid") from None
 
     def to_representation(self, value: datetime) -> str:
         return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
