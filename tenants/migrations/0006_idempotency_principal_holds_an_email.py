@@ -5,13 +5,13 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("clusters", "0005_cluster_bootstrap_tls"),
+        ("tenants", "0005_api_keys_minted_by_keys_record_their_person"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name="topic",
-            name="name",
-            field=models.CharField(max_length=249),
+            model_name="idempotencyrecord",
+            name="principal",
+            field=models.CharField(max_length=255),
         ),
     ]

@@ -5,13 +5,13 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("tenants", "0003_invitation_expired_state"),
+        ("clusters", "0007_simulated_secrets_without_values"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name="idempotencyrecord",
-            name="principal",
-            field=models.CharField(max_length=255),
+            model_name="topic",
+            name="name",
+            field=models.CharField(max_length=249),
         ),
     ]
