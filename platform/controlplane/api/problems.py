@@ -4,11 +4,13 @@ Clients branch on ``code``; ``title`` and ``detail`` are for people and may chan
 raise ``controlplane.errors.DomainError`` subclasses; DRF's own exceptions map as below.
 """
 
+from urllib.parse import unquote_plus
+
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
-from django.views.defaults import page_not_found
+from django.views.defaults import bad_request, page_not_found
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler, set_rollback
@@ -90,16 +92,32 @@ def not_found_view(request: HttpRequest, exception=None) -> HttpResponse:
     return page_not_found(request, exception, template_name="404.html")
 
 
+def _carries_nul(request: HttpRequest) -> bool:
+    return "\x00" in request.path or "\x00" in unquote_plus(request.META.get("QUERY_STRING", ""))
+
+
 class ApiProblemMiddleware:
     """Under ``/api/``, the errors Django answers itself are problem+json too: the 404 of a
     path no route matches (an HTML page under DEBUG, where ``handler404`` is not used), and a
     body over ``DATA_UPLOAD_MAX_MEMORY_SIZE`` (413 ``payload_too_large``, where Django would
-    answer an HTML 400)."""
+    answer an HTML 400).
+
+    Everywhere, a NUL character in the path or the query string is refused before any view
+    runs (400): PostgreSQL cannot compare text holding one, so it could only end as a 500."""
 
     def __init__(self, get_response) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        if _carries_nul(request):
+            if _wants_problem(request):
+                return _problem_response(
+                    status_code=400,
+                    code="malformed_request",
+                    title="The request could not be parsed",
+                    detail="The path or query string holds a NUL character",
+                )
+            return bad_request(request, ValueError("NUL character in the URL"))
         response = self.get_response(request)
         if (
             response.status_code == 404
