@@ -1,5 +1,6 @@
-"""A NUL character anywhere in a URL is a 400, never a 500, on every page of the web UI and
-every API route (PostgreSQL refuses to compare text holding one). The walk reads the URLconf,
+"""A NUL character anywhere in a URL is a 4xx, never a 500, on every page of the web UI and
+every API route (PostgreSQL refuses to compare text holding one): a 400 on pages, a problem on
+the API (its query parameters are tried in tests/test_bad_input.py). The walk reads the URLconf,
 so a page added tomorrow is tried tomorrow."""
 
 from __future__ import annotations
@@ -74,10 +75,9 @@ def test_a_nul_in_any_path_parameter_is_refused(route, world, client):
                 assert response["Content-Type"] == "application/problem+json"
 
 
-@pytest.mark.parametrize("path", ["/", "/orgs/", "/api/v1/orgs/", "/accounts/login/"])
-def test_a_nul_in_the_query_string_is_refused(path, world, client):
+def test_a_nul_in_a_pages_query_string_is_refused(world, client):
     client.force_login(_owner(world))
-    response = client.get(f"{path}?q=a{NUL}b")
-    assert response.status_code == 400
-    if path.startswith("/api/"):
-        assert response.json()["code"] == "malformed_request"
+    org = world.organization.public_id
+    for path in ("/", "/orgs/", f"/orgs/{org}/audit/", "/accounts/login/", "/admin/"):
+        assert client.get(f"{path}?q=a{NUL}b").status_code == 400, path
+        assert client.get(f"{path}?a{NUL}=b").status_code == 400, path
