@@ -3,13 +3,19 @@ from rest_framework.pagination import CursorPagination
 
 
 class CursorPage(CursorPagination):
-    """Newest first, stable under inserts: ``?cursor=`` from ``next``/``previous``, ``?limit=``
-    up to 200."""
+    """In the view's ``ordering`` (newest first when it names none), stable under inserts:
+    ``?cursor=`` from ``next``/``previous``, ``?limit=`` up to 200."""
 
     page_size = 50
     page_size_query_param = "limit"
     max_page_size = 200
     ordering = ("-created_at", "-id")
+
+    def get_ordering(self, request, queryset, view):
+        # DRF reads a view's ``ordering`` only through OrderingFilter, which the API does not
+        # use: without this, every list would be newest first whatever its view says.
+        ordering = getattr(view, "ordering", None) or self.ordering
+        return (ordering,) if isinstance(ordering, str) else tuple(ordering)
 
     def decode_cursor(self, request):
         try:
