@@ -56,15 +56,14 @@ def test_a_cluster_held_pending_has_one_reconcile_chain_however_often_the_fleet_
     start_celery_worker,
 ):
     # The worker's simulated data plane never turns this cluster Ready within the test.
-    worker = start_celery_worker(SLUICE_SIMULATED_SERVERLESS_READY_SECONDS="3600")
+    worker = start_celery_worker(SLUICE_SIMULATED_DEDICATED_READY_SECONDS="3600")
     organization = make_org(owner=UserFactory(), name="Held")
     started = time.monotonic()
-    cluster, _ = make_cluster(organization)  # its first run is queued on commit
-    wait_for(
-        lambda: fresh(cluster).reconcile_attempts >= 1,
-        timeout=30,
-        what=f"the first pending run (worker log: {worker.log_path})",
-    )
+    cluster, _ = make_cluster(organization, type_slug="dedicated")  # queued on commit
+    try:
+        wait_for(lambda: fresh(cluster).reconcile_attempts >= 1, timeout=30, what="a first run")
+    except TimeoutError:
+        raise AssertionError(worker.log()[-6000:]) from None
     # Ticks of the fleet resync, three at a time (beat and a second beat, say), twenty rounds.
     for _ in range(20):
         ticks = [threading.Thread(target=fleet_tick) for _ in range(3)]
@@ -243,14 +242,19 @@ def broker():
     server = RedisServer()
     server.start()
     saved = app.conf.broker_url
-    app.conf.broker_url = server.url
-    app._pool = None  # producers connect to the new URL
+    use_broker(server.url)
     try:
         yield server
     finally:
-        app.conf.broker_url = saved
-        app._pool = None
+        use_broker(saved)
         server.stop()
+
+
+def use_broker(url: str) -> None:
+    app.conf.broker_url = url
+    # The connection and producer pools were made for the previous URL.
+    app._pool = None
+    app.amqp._producer_pool = None
 
 
 @pytest.mark.django_db(transaction=True)
