@@ -203,19 +203,17 @@ def reserve_reconcile(cluster_pk: int, *, countdown: float = 0) -> str | None:
     return ticket if reserved else None
 
 
-def request_reconcile(cluster_pk: int, *, countdown: float = 0) -> bool:
+def request_reconcile(cluster_pk: int) -> bool:
     """Queue a reconcile of the cluster unless one is queued already. Whatever called this has
     committed: a broker that cannot take the task is logged, not raised, and the periodic
     resync queues the run once the broker is back. True when a task was sent."""
     from .tasks import reconcile_cluster
 
-    ticket = reserve_reconcile(cluster_pk, countdown=countdown)
+    ticket = reserve_reconcile(cluster_pk)
     if ticket is None:
         return False
     try:
-        reconcile_cluster.apply_async(
-            (cluster_pk,), {"ticket": ticket}, countdown=countdown or None
-        )
+        reconcile_cluster.apply_async((cluster_pk,), {"ticket": ticket})
     except BrokerUnavailable:
         log.warning(
             "cluster %s: the task broker refused its reconcile; the periodic resync queues it",
