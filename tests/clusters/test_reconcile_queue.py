@@ -7,6 +7,7 @@ import math
 import re
 import threading
 import time
+from datetime import timedelta
 
 import pytest
 from django.db import connection, transaction
@@ -134,7 +135,7 @@ def test_requests_for_a_queued_cluster_are_coalesced_and_a_stale_ticket_runs_not
 
 def expire(lease) -> None:
     Cluster.unscoped_all_tenants.filter(pk=lease.cluster_pk).update(
-        lease_expires_at=timezone.now() - timezone.timedelta(seconds=1)
+        lease_expires_at=timezone.now() - timedelta(seconds=1)
     )
 
 
@@ -144,15 +145,17 @@ def test_a_run_that_outlived_its_lease_neither_prunes_nor_writes(
 ):
     organization = make_org(owner=UserFactory(), name="Fenced")
     make_cell()
-    with tenant_scope(organization), django_capture_on_commit_callbacks(execute=True):
+    with django_capture_on_commit_callbacks(execute=True):
         cluster, _ = make_cluster(organization)
-        services.topic_create(cluster=cluster, actor=ACTOR, name="orders", partitions=1)
-    cluster = fresh(cluster)
-    # Run A starts and reads the desired state of its time: "orders" only.
+    # Run A starts (its lease taken first, so the topic's own run finds it busy) and reads the
+    # desired state of its time: "orders" only, a generation it has not observed yet.
     stale = reconciler._take_lease(cluster.pk, "")
-    with tenant_scope(organization):
-        stale_spec = reconciler.build_spec(cluster)
-    # A outlives its lease; meanwhile a topic is added and run B applies it.
+    with tenant_scope(organization), django_capture_on_commit_callbacks(execute=True):
+        services.topic_create(cluster=cluster, actor=ACTOR, name="orders", partitions=1)
+        stale_cluster = fresh(cluster)
+        stale_spec = reconciler.build_spec(stale_cluster)
+    assert stale_cluster.observed_generation < stale_spec.generation  # A would prune
+    # A outlives its lease; meanwhile a topic is added and run B applies both.
     expire(stale)
     with tenant_scope(organization), django_capture_on_commit_callbacks(execute=True):
         _, payments = services.topic_create(
@@ -165,15 +168,15 @@ def test_a_run_that_outlived_its_lease_neither_prunes_nor_writes(
     with tenant_scope(organization):
         assert Operation.objects.get(pk=payments.pk).state == "succeeded"
     # A resumes with its old spec: the apply-and-prune that would delete "payments" is refused
-    # before its first write, and so is the status write.
+    # before its first write, and so are a deletion and the status writes.
     with tenant_scope(organization), pytest.raises(LeaseLost):
-        reconciler._converge(cluster, stale_spec, stale)
+        reconciler._converge(stale_cluster, stale_spec, stale)
     assert f"{cluster.public_id}.payments" in kafka_names(cluster)
     with pytest.raises(LeaseLost):
         driver_for(cluster.cell).delete(stale_spec, guard=stale.check)
     assert SimulatedObject.objects.filter(cluster_public_id=cluster.public_id).exists()
     with pytest.raises(LeaseLost), tenant_scope(organization):
-        reconciler._mark_deleted(cluster, stale, stale_spec.generation)
+        reconciler._mark_deleted(stale_cluster, stale, stale_spec.generation)
     row = fresh(cluster)
     for field in ("state", "generation", "observed_generation", "last_reconciled_at", "conditions"):
         assert getattr(row, field) == getattr(after_b, field), field
@@ -183,6 +186,9 @@ def test_a_run_that_outlived_its_lease_neither_prunes_nor_writes(
     assert fresh(cluster).lease_token == newer.token
     assert fresh(cluster).lease_holder
     reconciler._release_lease(newer)
+    # What the fence prevented: the same apply, unfenced, prunes the newer run's topic.
+    driver_for(cluster.cell).apply(stale_spec, prune=True)
+    assert f"{cluster.public_id}.payments" not in kafka_names(cluster)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -2,8 +2,10 @@
 and the operator emulator."""
 
 import uuid
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 from kubernetes import client
 
 from clusters import reconciler, rendering, services
@@ -415,3 +417,31 @@ def test_a_serverless_cluster_shows_its_own_conditions_and_the_cells_health_only
         "False",
         "SharedKafkaUnavailable",
     )
+
+
+def test_a_run_that_outlived_its_lease_prunes_nothing_from_the_api_server(kube, dataplane):
+    cluster, _ = new_cluster("serverless")
+    cluster = converge(cluster)
+    # Run A reads the desired state of its time ("orders", not yet observed), then stalls.
+    stale = reconciler._take_lease(cluster.pk, "")
+    with tenant_scope(cluster.organization):
+        services.topic_create(cluster=cluster, actor=ACTOR, name="orders", partitions=1)
+        stale_cluster = Cluster.objects.get(pk=cluster.pk)
+        stale_spec = reconciler.build_spec(stale_cluster)
+    # Its lease expires; run B applies a newer state with "payments" too.
+    Cluster.unscoped_all_tenants.filter(pk=cluster.pk).update(
+        lease_expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    with tenant_scope(cluster.organization):
+        services.topic_create(cluster=cluster, actor=ACTOR, name="payments", partitions=1)
+    converge(cluster)
+    topics = {name for kind, _, name in labelled(kube, cluster.public_id) if kind == "KafkaTopic"}
+    payments = f"{rendering.resource_name(cluster.public_id)}.payments"
+    assert payments in topics
+    # A resumes: it would prune "payments"; fenced, it writes nothing.
+    with tenant_scope(cluster.organization), pytest.raises(reconciler.LeaseLost):
+        reconciler._converge(stale_cluster, stale_spec, stale)
+    with pytest.raises(reconciler.LeaseLost):
+        KubernetesDriver.for_cell(dataplane).delete(stale_spec, guard=stale.check)
+    topics = {name for kind, _, name in labelled(kube, cluster.public_id) if kind == "KafkaTopic"}
+    assert payments in topics
