@@ -195,6 +195,16 @@ class Cluster(TenantOwnedModel):
     # One reconcile at a time: whoever set lease_holder (until lease_expires_at) runs it.
     lease_holder = models.CharField(max_length=32, blank=True, default="")
     lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # Fencing token: bumped by every acquisition of the lease. A run writes only while the row
+    # still carries its token and its lease has not expired.
+    lease_token = models.PositiveBigIntegerField(default=0)
+    # The one reconcile queued for this cluster: its task carries this ticket and is due then.
+    # Requests while it is set are coalesced into it; a task with another ticket is superseded.
+    # Cleared when that task takes the lease.
+    reconcile_ticket = models.CharField(max_length=32, blank=True, default="")
+    reconcile_due_at = models.DateTimeField(null=True, blank=True)
+    # A queued run found the lease held: its holder queues one more run when it ends.
+    reconcile_wanted = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     delete_requested_at = models.DateTimeField(null=True, blank=True)

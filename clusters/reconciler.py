@@ -4,8 +4,10 @@ record what the data plane reports back.
 Level-triggered and idempotent: it reads the whole desired state each time, renders it, applies
 it (server-side apply: applying twice changes nothing), reads status, and writes the result.
 Interrupted after any write, the next run converges to the same state. One run per cluster at a
-time, by a lease on the cluster row that any process can take with one conditional UPDATE
-(SQLite and PostgreSQL alike); a crashed holder's lease expires.
+time, by a lease on the cluster row; a crashed holder's lease expires. The lease is fenced: each
+acquisition bumps the row's token, and a run writes to the database or the data plane only while
+the row still carries its token and the lease has not expired, so a run that outlived its lease
+cannot undo what a newer one did.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from __future__ import annotations
 import logging
 import math
 import uuid
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from django.db import transaction
@@ -40,8 +43,14 @@ class Outcome(StrEnum):
     CONVERGED = "converged"  # ready at the desired generation, or deleted
     PENDING = "pending"  # applied; the data plane is still working: look again soon
     FAILED = "failed"  # the data plane reported a failure: waits for a retry or a change
-    BUSY = "busy"  # another run holds the cluster
+    BUSY = "busy"  # another run holds the cluster: it runs once more when it ends
+    SUPERSEDED = "superseded"  # another queued run replaced this one
+    STALE = "stale"  # the run lost its lease part-way: it wrote nothing more
     GONE = "gone"  # no such cluster, or deleted long ago
+
+
+class LeaseLost(Exception):
+    """The run no longer holds the cluster's lease: it must not write anything more."""
 
 
 # The desired state, as plain values -----------------------------------------------------------
@@ -154,10 +163,39 @@ def build_spec(cluster: Cluster, *, with_passwords: bool = True) -> ClusterSpec:
 # One run --------------------------------------------------------------------------------------
 
 
-def reconcile(cluster_pk: int) -> Outcome:
-    holder = uuid.uuid4().hex
-    if not _take_lease(cluster_pk, holder):
-        return Outcome.BUSY
+@dataclass(frozen=True)
+class Lease:
+    """A run's hold on one cluster, and the fencing token that proves it."""
+
+    cluster_pk: int
+    token: int
+
+    def holding(self):
+        """The cluster's row, while this lease holds it (else nothing)."""
+        return Cluster.unscoped_all_tenants.filter(
+            pk=self.cluster_pk, lease_token=self.token, lease_expires_at__gt=timezone.now()
+        )
+
+    def check(self) -> None:
+        """Called before every write to the data plane."""
+        if not self.holding().exists():
+            raise LeaseLost(f"cluster {self.cluster_pk}: lease {self.token} lost")
+
+    def locked_cluster(self) -> Cluster:
+        """The cluster row, locked until the transaction ends, if this run still holds it:
+        the token is compared in the statement that locks the row the run then writes."""
+        cluster = self.holding().select_for_update().first()
+        if cluster is None:
+            raise LeaseLost(f"cluster {self.cluster_pk}: lease {self.token} lost")
+        return cluster
+
+
+def reconcile(cluster_pk: int, *, ticket: str = "") -> Outcome:
+    """One run. ``ticket`` is the queued task's (see services.request_reconcile); without one
+    (a direct call) the run does not consume the queued task."""
+    taken = _take_lease(cluster_pk, ticket)
+    if not isinstance(taken, Lease):
+        return taken
     try:
         cluster = (
             Cluster.unscoped_all_tenants.select_related("cluster_type", "cell", "organization")
@@ -167,61 +205,119 @@ def reconcile(cluster_pk: int) -> Outcome:
         if cluster is None or cluster.deleted_at is not None:
             return Outcome.GONE
         with tenant_scope(cluster.organization):
-            return _reconcile(cluster)
+            return _reconcile(cluster, taken)
+    except LeaseLost:
+        log.warning("reconcile of cluster %s outlived its lease; it wrote nothing more", cluster_pk)
+        return Outcome.STALE
     finally:
-        _release_lease(cluster_pk, holder)
+        if _release_lease(taken):  # a change came in while this run worked: one more run
+            services.request_reconcile(cluster_pk)
 
 
-def _take_lease(cluster_pk: int, holder: str) -> bool:
+@transaction.atomic
+def _take_lease(cluster_pk: int, ticket: str) -> Lease | Outcome:
+    row = (
+        Cluster.unscoped_all_tenants.select_for_update()
+        .filter(pk=cluster_pk)
+        .values("lease_holder", "lease_expires_at", "lease_token", "reconcile_ticket")
+        .first()
+    )
+    if row is None:
+        return Outcome.GONE
+    if ticket and row["reconcile_ticket"] != ticket:
+        return Outcome.SUPERSEDED
     now = timezone.now()
-    return bool(
-        Cluster.unscoped_all_tenants.filter(pk=cluster_pk)
-        .filter(Q(lease_holder="") | Q(lease_expires_at__lt=now))
-        .update(lease_holder=holder, lease_expires_at=now + LEASE)
+    this_cluster = Cluster.unscoped_all_tenants.filter(pk=cluster_pk)
+    if row["lease_holder"] and _still_valid(row["lease_expires_at"], now):
+        if ticket:  # the holder answers for this request when it ends
+            this_cluster.update(reconcile_ticket="", reconcile_due_at=None, reconcile_wanted=True)
+        return Outcome.BUSY
+    token = row["lease_token"] + 1
+    consumed = {"reconcile_ticket": "", "reconcile_due_at": None} if ticket else {}
+    this_cluster.update(
+        lease_holder=uuid.uuid4().hex,
+        lease_expires_at=now + LEASE,
+        lease_token=token,
+        reconcile_wanted=False,  # this run reads the latest desired state
+        **consumed,
     )
+    return Lease(cluster_pk, token)
 
 
-def _release_lease(cluster_pk: int, holder: str) -> None:
-    Cluster.unscoped_all_tenants.filter(pk=cluster_pk, lease_holder=holder).update(
-        lease_holder="", lease_expires_at=None
+def _still_valid(expires_at: datetime | None, now: datetime) -> bool:
+    return expires_at is not None and expires_at >= now
+
+
+@transaction.atomic
+def _release_lease(lease: Lease) -> bool:
+    """Give the lease back; True when a run was asked for while this one held it. A run that
+    lost its lease leaves the row alone: its new holder answers for what came since."""
+    row = (
+        Cluster.unscoped_all_tenants.select_for_update()
+        .filter(pk=lease.cluster_pk, lease_token=lease.token)
+        .values("reconcile_wanted")
+        .first()
     )
+    if row is None:
+        return False
+    Cluster.unscoped_all_tenants.filter(pk=lease.cluster_pk).update(
+        lease_holder="", lease_expires_at=None, reconcile_wanted=False
+    )
+    return row["reconcile_wanted"]
 
 
-def _reconcile(cluster: Cluster) -> Outcome:
-    driver = driver_for(cluster.cell)
+def _reconcile(cluster: Cluster, lease: Lease) -> Outcome:
     if cluster.delete_requested_at is not None:
-        spec = build_spec(cluster, with_passwords=False)  # a lost key never blocks a deletion
-        if not driver.delete(spec):
-            _record(cluster, state=ClusterState.DELETING)
-            return Outcome.PENDING
-        _mark_deleted(cluster, spec.generation)
-        return Outcome.CONVERGED
+        # A deletion never opens a sealed value, so a lost key never blocks one.
+        return _converge(cluster, build_spec(cluster, with_passwords=False), lease)
     try:
         spec = build_spec(cluster)
     except CredentialUnreadable as unreadable:
-        # Nothing is applied (pruning would delete the credential's user): the run fails,
-        # naming the credential, until its key is back or it is rotated.
-        spec = build_spec(cluster, with_passwords=False)
-        reason, message = unreadable.reason, str(unreadable)
-        condition = {"type": "Ready", "status": "False", "reason": reason, "message": message}
-        condition["object"] = ", ".join(unreadable.credential_ids)
-        observation = Observation(
-            converged=False,
-            ready=False,
-            conditions=[condition],
-            failed=True,
-            reason=reason,
-            message=message,
-        )
+        refusal = _unreadable_observation(unreadable)
+        return _converge(cluster, build_spec(cluster, with_passwords=False), lease, refusal=refusal)
+    return _converge(cluster, spec, lease)
+
+
+def _unreadable_observation(unreadable: CredentialUnreadable) -> Observation:
+    reason, message = unreadable.reason, str(unreadable)
+    condition = {"type": "Ready", "status": "False", "reason": reason, "message": message}
+    condition["object"] = ", ".join(unreadable.credential_ids)
+    return Observation(
+        converged=False,
+        ready=False,
+        conditions=[condition],
+        failed=True,
+        reason=reason,
+        message=message,
+    )
+
+
+def _converge(
+    cluster: Cluster, spec: ClusterSpec, lease: Lease, *, refusal: Observation | None = None
+) -> Outcome:
+    """Carry ``spec`` out and record what the data plane reports, while ``lease`` holds. With a
+    ``refusal``, nothing is applied (pruning would delete what the spec cannot render) and the
+    refusal is recorded as the observation."""
+    driver = driver_for(cluster.cell)
+    if cluster.delete_requested_at is not None:
+        if not driver.delete(spec, guard=lease.check):
+            _record(cluster, lease, state=ClusterState.DELETING)
+            return Outcome.PENDING
+        _mark_deleted(cluster, lease, spec.generation)
+        return Outcome.CONVERGED
+    if refusal is not None:
+        observation = refusal
     else:
         # Only an earlier desired state can have left objects this one no longer renders, and a
         # generation is observed only after its prune succeeded (a failed prune fails the run).
         driver.apply(
-            spec, prune=spec.generation > 1 and cluster.observed_generation < spec.generation
+            spec,
+            prune=spec.generation > 1 and cluster.observed_generation < spec.generation,
+            guard=lease.check,
         )
         observation = driver.observe(spec)
     with transaction.atomic():
-        current = Cluster.objects.select_for_update().get(pk=cluster.pk)
+        current = lease.locked_cluster()
         current.conditions = observation.conditions
         current.last_reconciled_at = timezone.now()
         if observation.ready:
@@ -243,8 +339,13 @@ def _reconcile(cluster: Cluster) -> Outcome:
             current.failure_reason = observation.reason
             current.failure_message = observation.message
             current.save()
+            # Only what this run applied failed; a newer generation gets its own run.
             services.finish_operations(
-                cluster=current, failed=True, code=observation.reason, message=observation.message
+                cluster=current,
+                failed=True,
+                code=observation.reason,
+                message=observation.message,
+                generation=spec.generation,
             )
             return Outcome.FAILED
         current.state = (
@@ -255,16 +356,17 @@ def _reconcile(cluster: Cluster) -> Outcome:
         return Outcome.PENDING
 
 
-def _record(cluster: Cluster, *, state: str) -> None:
-    Cluster.objects.filter(pk=cluster.pk).update(
-        state=state, last_reconciled_at=timezone.now(), updated_at=timezone.now()
-    )
+def _record(cluster: Cluster, lease: Lease, *, state: str) -> None:
+    now = timezone.now()
+    written = lease.holding().update(state=state, last_reconciled_at=now, updated_at=now)
+    if not written:
+        raise LeaseLost(f"cluster {cluster.pk}: lease {lease.token} lost")
 
 
 @transaction.atomic
-def _mark_deleted(cluster: Cluster, generation: int) -> None:
+def _mark_deleted(cluster: Cluster, lease: Lease, generation: int) -> None:
     now = timezone.now()
-    current = Cluster.objects.select_for_update().get(pk=cluster.pk)
+    current = lease.locked_cluster()
     current.state = ClusterState.DELETED
     current.deleted_at = now
     current.observed_generation = max(current.observed_generation, generation)
@@ -279,7 +381,14 @@ def _mark_deleted(cluster: Cluster, generation: int) -> None:
 
 
 def clusters_to_reconcile() -> list[int]:
-    """Fleet-wide (beat): every live cluster, so drift is repaired and stragglers finish."""
+    """Fleet-wide (beat): every live cluster with no run queued (or whose queued run is long
+    overdue, its task lost) and none running (a running one queues its next run itself), so
+    drift is repaired and stragglers finish, work whose task the broker could not take
+    included."""
+    running = Q(lease_holder__gt="", lease_expires_at__gte=timezone.now())
     return list(
-        Cluster.unscoped_all_tenants.filter(deleted_at__isnull=True).values_list("pk", flat=True)
+        Cluster.unscoped_all_tenants.filter(deleted_at__isnull=True)
+        .filter(services.not_queued())
+        .exclude(running)
+        .values_list("pk", flat=True)
     )

@@ -4,11 +4,15 @@ the transaction has committed."""
 
 from __future__ import annotations
 
+import logging
 import secrets
+import uuid
+from datetime import timedelta
 
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerUnavailable
 
 from controlplane import secretbox
 from controlplane.errors import Conflict, DomainError, InvalidInput, QuotaExceeded
@@ -31,6 +35,8 @@ from .models import (
     TopicPartitions,
 )
 from .specs import Kind
+
+log = logging.getLogger(__name__)
 
 
 class CapacityUnavailable(DomainError):
@@ -165,10 +171,60 @@ def _open_operation(*, cluster: Cluster, kind: str, actor: Actor) -> Operation:
 
 
 def _reconcile_after_commit(cluster: Cluster) -> None:
+    pk = cluster.pk
+    transaction.on_commit(lambda: request_reconcile(pk))
+
+
+# A queued run whose task has not started this long after it was due was lost (a broker or
+# worker crash): the periodic resync queues another.
+QUEUED_RUN_LOST_AFTER = timedelta(minutes=5)
+
+
+def not_queued() -> Q:
+    """Clusters with no reconcile queued, or whose queued one is long overdue."""
+    overdue = timezone.now() - QUEUED_RUN_LOST_AFTER
+    return Q(reconcile_ticket="") | Q(reconcile_due_at__lt=overdue)
+
+
+def reserve_reconcile(cluster_pk: int, *, countdown: float = 0) -> str | None:
+    """Mark a reconcile of the cluster as queued, due in ``countdown`` seconds, and return the
+    ticket its task must carry; None when one is queued already (it has not started, so it
+    will read the latest desired state: this request is coalesced into it). One conditional
+    UPDATE: of concurrent requests, beat's included, exactly one gets the ticket."""
+    ticket = uuid.uuid4().hex
+    reserved = (
+        Cluster.unscoped_all_tenants.filter(pk=cluster_pk)
+        .filter(not_queued())
+        .update(
+            reconcile_ticket=ticket,
+            reconcile_due_at=timezone.now() + timedelta(seconds=countdown),
+        )
+    )
+    return ticket if reserved else None
+
+
+def request_reconcile(cluster_pk: int) -> bool:
+    """Queue a reconcile of the cluster unless one is queued already. Whatever called this has
+    committed: a broker that cannot take the task is logged, not raised, and the periodic
+    resync queues the run once the broker is back. True when a task was sent."""
     from .tasks import reconcile_cluster
 
-    pk = cluster.pk
-    transaction.on_commit(lambda: reconcile_cluster.delay(pk))
+    ticket = reserve_reconcile(cluster_pk)
+    if ticket is None:
+        return False
+    try:
+        reconcile_cluster.apply_async((cluster_pk,), {"ticket": ticket})
+    except BrokerUnavailable:
+        log.warning(
+            "cluster %s: the task broker refused its reconcile; the periodic resync queues it",
+            cluster_pk,
+            exc_info=True,
+        )
+        Cluster.unscoped_all_tenants.filter(pk=cluster_pk, reconcile_ticket=ticket).update(
+            reconcile_ticket="", reconcile_due_at=None
+        )
+        return False
+    return True
 
 
 @transaction.atomic
@@ -339,14 +395,23 @@ def cluster_retry(*, cluster: Cluster, actor: Actor) -> Operation:
 
 
 def finish_operations(
-    *, cluster: Cluster, failed: bool = False, code: str = "", message: str = ""
+    *,
+    cluster: Cluster,
+    failed: bool = False,
+    code: str = "",
+    message: str = "",
+    generation: int | None = None,
 ) -> None:
-    """End the cluster's open operations the current state answers."""
+    """End the cluster's open operations the current state answers. A failure of
+    ``generation`` fails the operations up to it, not those of a newer one the data plane has
+    not seen yet."""
     open_operations = Operation.objects.filter(
         cluster=cluster, state__in=[OperationState.PENDING, OperationState.RUNNING]
     )
     now = timezone.now()
     if failed:
+        if generation is not None:
+            open_operations = open_operations.filter(target_generation__lte=generation)
         open_operations.update(
             state=OperationState.FAILED, error_code=code, error_message=message, finished_at=now
         )
@@ -457,7 +522,9 @@ def topic_update(
     partitions: int | None = None,
     retention_ms: int | None = None,
     configs: dict | None = None,
-) -> tuple[Topic, Operation]:
+) -> tuple[Topic, Operation | None]:
+    """Change a topic; a request that changes nothing returns it with no Operation (and the
+    cluster's generation stays)."""
     cluster = _writable(topic.cluster)
     topic = Topic.objects.select_for_update().get(pk=topic.pk)
     before = snapshot(topic, ["partitions", "retention_ms", "configs"])
@@ -476,6 +543,9 @@ def topic_update(
         topic.retention_ms = validation.retention_ms(cluster, retention_ms)
     if configs is not None:
         topic.configs = validation.topic_configs(configs)
+    after = snapshot(topic, ["partitions", "retention_ms", "configs"])
+    if after == before:
+        return topic, None
     topic.save()
     if added:
         _record_partitions(topic)
@@ -485,7 +555,7 @@ def topic_update(
         action="topic.updated",
         target=cluster,
         before={"topic": topic.name, **before},
-        after={"topic": topic.name, **snapshot(topic, ["partitions", "retention_ms", "configs"])},
+        after={"topic": topic.name, **after},
     )
     return topic, _data_plane_changed(cluster, kind="topic.update", actor=actor)
 

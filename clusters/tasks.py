@@ -4,7 +4,7 @@ import random
 
 from celery import shared_task
 
-from . import reconciler
+from . import reconciler, services
 from .reconciler import Outcome
 
 # Pending clusters are looked at again soon, then less often; errors back off further.
@@ -17,27 +17,37 @@ def _backoff(retries: int, *, first: float, cap: float) -> float:
     return delay * random.uniform(0.8, 1.2)  # noqa: S311 - jitter, not security
 
 
-@shared_task(bind=True, name="clusters.tasks.reconcile_cluster", max_retries=200)
-def reconcile_cluster(self, cluster_pk: int) -> str:
+# Nobody waits for a reconcile's result: not subscribing to it also keeps a request that
+# queues one from waiting on a result store that is down with the broker.
+@shared_task(
+    bind=True, name="clusters.tasks.reconcile_cluster", max_retries=200, ignore_result=True
+)
+def reconcile_cluster(self, cluster_pk: int, ticket: str = "") -> str:
+    """One run; ``ticket`` names the queued run this task is (services.request_reconcile).
+    Only a run that found the data plane still working, or could not reach it, queues the
+    next one; a busy or superseded one ends: the run holding the cluster answers for it."""
     try:
-        outcome = reconciler.reconcile(cluster_pk)
+        outcome = reconciler.reconcile(cluster_pk, ticket=ticket)
     except Exception as error:  # the data plane or its API is unreachable: try again later
         if self.request.is_eager:
             raise
-        raise self.retry(
-            exc=error, countdown=_backoff(self.request.retries, first=1.0, cap=ERROR_BACKOFF_CAP)
-        ) from error
-    if outcome in (Outcome.PENDING, Outcome.BUSY) and not self.request.is_eager:
-        raise self.retry(
-            countdown=_backoff(self.request.retries, first=0.5, cap=PENDING_BACKOFF_CAP)
-        )
+        _again(self, cluster_pk, first=1.0, cap=ERROR_BACKOFF_CAP, error=error)
+        raise
+    if outcome == Outcome.PENDING and not self.request.is_eager:
+        _again(self, cluster_pk, first=0.5, cap=PENDING_BACKOFF_CAP)
     return outcome.value
 
 
-@shared_task(name="clusters.tasks.reconcile_fleet")
+def _again(task, cluster_pk: int, *, first: float, cap: float, error=None) -> None:
+    countdown = _backoff(task.request.retries, first=first, cap=cap)
+    ticket = services.reserve_reconcile(cluster_pk, countdown=countdown)
+    if ticket is None:  # a run is queued already: it looks again
+        return
+    raise task.retry(args=(cluster_pk,), kwargs={"ticket": ticket}, countdown=countdown, exc=error)
+
+
+@shared_task(name="clusters.tasks.reconcile_fleet", ignore_result=True)
 def reconcile_fleet() -> int:
-    """Re-run every live cluster: repairs drift, and finishes what a lost task left."""
-    cluster_pks = reconciler.clusters_to_reconcile()
-    for cluster_pk in cluster_pks:
-        reconcile_cluster.delay(cluster_pk)
-    return len(cluster_pks)
+    """Queue a run of every live cluster that has none queued: repairs drift, and finishes
+    what a lost task or a broker outage left. Safe to run twice at once."""
+    return sum(services.request_reconcile(pk) for pk in reconciler.clusters_to_reconcile())

@@ -170,11 +170,18 @@ class TopicViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _ClusterChi
             request, cluster, "topic", s.TopicSerializer(topic).data, operation
         )
 
-    @extend_schema(request=s.TopicUpdateSerializer, responses={202: s.TopicAcceptedSerializer})
+    @extend_schema(
+        request=s.TopicUpdateSerializer,
+        responses={200: s.TopicSerializer, 202: s.TopicAcceptedSerializer},
+        description="202 with the Operation that applies the change; 200 with the topic when "
+        "the request changes nothing.",
+    )
     def partial_update(self, request, *args, **kwargs):
         topic = self.get_object()
         data = validated_data(s.TopicUpdateSerializer, request.data)
         topic, operation = services.topic_update(topic=topic, actor=self.actor, **data)
+        if operation is None:
+            return Response(s.TopicSerializer(topic).data)
         return _operation_response(
             request, topic.cluster, "topic", s.TopicSerializer(topic).data, operation
         )

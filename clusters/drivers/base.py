@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -24,8 +25,17 @@ class Observation:
     message: str = ""
 
 
+def unguarded() -> None:
+    """The guard of a caller that holds no lease (tests, one-off tools)."""
+
+
 class Driver(Protocol):
-    def apply(self, spec: ClusterSpec, *, prune: bool = True) -> None:
+    # ``guard`` is called before every write to the data plane: it raises when the run has
+    # lost the cluster's lease, so a stale run never overwrites or prunes a newer run's work.
+
+    def apply(
+        self, spec: ClusterSpec, *, prune: bool = True, guard: Callable[[], None] = unguarded
+    ) -> None:
         """Make the data plane hold what ``render(spec)`` says (idempotent); with ``prune``,
         also delete what an earlier spec rendered and this one does not, so that it holds
         exactly that."""
@@ -33,5 +43,5 @@ class Driver(Protocol):
     def observe(self, spec: ClusterSpec) -> Observation:
         """Read back what the data plane reports; never assume success not observed."""
 
-    def delete(self, spec: ClusterSpec) -> bool:
+    def delete(self, spec: ClusterSpec, *, guard: Callable[[], None] = unguarded) -> bool:
         """Remove everything of the cluster; True once nothing of it is left."""

@@ -4,6 +4,7 @@ manager, status read back from the Strimzi resources, deletion that waits until 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from functools import cache
 
 from django.conf import settings
@@ -12,7 +13,7 @@ from kubernetes.client.exceptions import ApiException
 
 from .. import rendering
 from ..specs import ClusterSpec, Kind
-from .base import Observation
+from .base import Observation, unguarded
 
 FIELD_MANAGER = "sluice"
 STRIMZI = "kafka.strimzi.io/v1"
@@ -76,9 +77,12 @@ class KubernetesDriver:
 
     # apply -------------------------------------------------------------------------------
 
-    def apply(self, spec: ClusterSpec, *, prune: bool = True) -> None:
+    def apply(
+        self, spec: ClusterSpec, *, prune: bool = True, guard: Callable[[], None] = unguarded
+    ) -> None:
         manifests = rendering.render(spec)
         for manifest in manifests:
+            guard()
             self._resource(manifest["apiVersion"], manifest["kind"]).server_side_apply(
                 body=manifest,
                 field_manager=FIELD_MANAGER,
@@ -86,9 +90,11 @@ class KubernetesDriver:
                 _request_timeout=self.timeout,
             )
         if prune:  # one LIST per kind, across namespaces: skipped when nothing can be stale
-            self._prune(spec, keep={_key(m) for m in manifests})
+            self._prune(spec, keep={_key(m) for m in manifests}, guard=guard)
 
-    def _prune(self, spec: ClusterSpec, keep: set[tuple[str, str, str]]) -> None:
+    def _prune(
+        self, spec: ClusterSpec, keep: set[tuple[str, str, str]], guard: Callable[[], None]
+    ) -> None:
         """Delete what Sluice wrote for this cluster earlier but no longer renders: a deleted
         topic or credential, or everything of its old placement after a change of type. It
         looks in every namespace, by the cluster's label."""
@@ -96,6 +102,7 @@ class KubernetesDriver:
             for item in self._labelled(api_version, kind, None, spec):
                 key = (kind, item.metadata.namespace or "", item.metadata.name)
                 if key not in keep:
+                    guard()
                     self._delete(api_version, kind, item.metadata.name, item.metadata.namespace)
 
     def _labelled(
@@ -154,11 +161,13 @@ class KubernetesDriver:
             shared = self._get(STRIMZI, "Kafka", rendering.kafka_name(spec), namespace) or {}
             # A shared Kafka in trouble is the platform's to fix: its tenants' clusters wait
             # (not ready) rather than fail.
-            shared_ready, _platform_failure, shared_conditions = _readiness(
+            shared_ready, _platform_failure, _shared_conditions = _readiness(
                 shared or {"kind": "Kafka", "metadata": {"name": rendering.kafka_name(spec)}},
                 shared.get("status") or {},
             )
-            conditions.extend(shared_conditions)
+            # The shared Kafka's own conditions are the platform's, not the tenant's: its
+            # cluster is told only whether the cell can serve it.
+            conditions.append(_cell_condition(shared_ready))
             ready &= shared_ready
             bootstrap, tls = _bootstrap(shared)
         return Observation(
@@ -185,7 +194,7 @@ class KubernetesDriver:
 
     # delete ------------------------------------------------------------------------------
 
-    def delete(self, spec: ClusterSpec) -> bool:
+    def delete(self, spec: ClusterSpec, *, guard: Callable[[], None] = unguarded) -> bool:
         """Delete everything carrying the cluster's label, in any namespace; done when nothing
         is left (terminating namespaces and topics held by the topic operator's finalizer are
         still there, so the caller looks again)."""
@@ -194,6 +203,7 @@ class KubernetesDriver:
             for item in self._labelled(api_version, kind, None, spec):
                 remaining = True
                 if item.metadata.deletionTimestamp is None:
+                    guard()
                     self._delete(api_version, kind, item.metadata.name, item.metadata.namespace)
         return not remaining
 
@@ -224,6 +234,18 @@ def _readiness(manifest: dict, status: dict) -> tuple[bool, dict | None, list[di
             if entry["reason"] not in STILL_WORKING:
                 failure = entry
     return ready, failure, conditions
+
+
+def _cell_condition(shared_ready: bool) -> dict:
+    return {
+        "type": "CellReady",
+        "status": "True" if shared_ready else "False",
+        "reason": "SharedKafkaReady" if shared_ready else "SharedKafkaUnavailable",
+        "message": "The cell's shared Kafka is serving clusters"
+        if shared_ready
+        else "The cell's shared Kafka is not ready; the platform is working on it",
+        "object": "cell",
+    }
 
 
 def _bootstrap(kafka: dict) -> tuple[str, bool]:

@@ -4,6 +4,7 @@ after it was applied. Everything it reports is marked as simulated."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 from django.conf import settings
@@ -13,7 +14,7 @@ from django.utils import timezone
 from .. import rendering
 from ..models import SimulatedObject
 from ..specs import ClusterSpec, Kind
-from .base import Observation
+from .base import Observation, unguarded
 
 SIMULATED_DOMAIN = "simulated.sluice.invalid"
 REDACTED = "<not stored>"
@@ -44,10 +45,13 @@ class SimulatedDriver:
         return timedelta(seconds=seconds)
 
     @transaction.atomic
-    def apply(self, spec: ClusterSpec, *, prune: bool = True) -> None:
+    def apply(
+        self, spec: ClusterSpec, *, prune: bool = True, guard: Callable[[], None] = unguarded
+    ) -> None:
         now = timezone.now()
         kept = []
         for manifest in map(_without_secret_values, rendering.render(spec)):
+            guard()
             metadata = manifest["metadata"]
             key = {
                 "kind": manifest["kind"],
@@ -74,7 +78,9 @@ class SimulatedDriver:
         stale = SimulatedObject.objects.filter(cluster_public_id=spec.cluster_id)
         for key in kept:
             stale = stale.exclude(**key)
-        stale.delete()
+        for pk in stale.values_list("pk", flat=True):
+            guard()
+            SimulatedObject.objects.filter(pk=pk).delete()
 
     def observe(self, spec: ClusterSpec) -> Observation:
         objects = list(SimulatedObject.objects.filter(cluster_public_id=spec.cluster_id))
@@ -102,6 +108,7 @@ class SimulatedDriver:
             return self.cell.shared_bootstrap or f"{self.cell.slug}.{SIMULATED_DOMAIN}:9092"
         return f"{rendering.resource_name(spec.cluster_id)}.{SIMULATED_DOMAIN}:9092"
 
-    def delete(self, spec: ClusterSpec) -> bool:
+    def delete(self, spec: ClusterSpec, *, guard: Callable[[], None] = unguarded) -> bool:
+        guard()
         SimulatedObject.objects.filter(cluster_public_id=spec.cluster_id).delete()
         return True

@@ -1,7 +1,10 @@
 """The reconciler and the Kubernetes driver, against the real API server with the Strimzi CRDs
 and the operator emulator."""
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 from kubernetes import client
 
 from clusters import reconciler, rendering, services
@@ -12,7 +15,7 @@ from tenants.audit import Actor
 from tenants.scoping import tenant_scope
 from tests.factories import UserFactory, make_org
 from tests.support.services import wait_for
-from tests.support.strimzi_emulator import GROUP, VERSION
+from tests.support.strimzi_emulator import GROUP, OVERRIDE_ANNOTATION, VERSION
 
 pytestmark = [pytest.mark.kube, pytest.mark.django_db]
 ACTOR = Actor(system="tests")
@@ -304,3 +307,101 @@ def test_deleted_topics_and_credentials_are_pruned_from_the_data_plane(kube, dat
         ]
 
     wait_for(only_orders_left, timeout=30, what="the deleted topic and credential to go")
+
+
+def test_a_failure_fails_only_the_operations_the_failed_run_applied(
+    kube, dataplane, strimzi_emulator
+):
+    """A run of generation 1 fails while generation 2 (a topic) waits for its own run: the
+    topic's operation stays open instead of failing with what the data plane never saw."""
+    strimzi_emulator.set_mode("not-ready", reason="InsufficientResources", message="No node fits")
+    cluster, created = new_cluster()
+    lease = reconciler._take_lease(cluster.pk, "")
+    with tenant_scope(cluster.organization):
+        applied = reconciler.build_spec(cluster)
+        _, topic_operation = services.topic_create(
+            cluster=cluster, actor=ACTOR, name="orders", partitions=1
+        )
+    outcomes = []
+
+    def failed() -> bool:
+        with tenant_scope(cluster.organization):
+            outcomes.append(reconciler._converge(cluster, applied, lease))
+        return outcomes[-1] == Outcome.FAILED
+
+    wait_for(failed, timeout=30, what=f"generation 1 to fail ({outcomes[-3:]})")
+    reconciler._release_lease(lease)
+    with tenant_scope(cluster.organization):
+        assert Operation.objects.get(pk=created.pk).state == "failed"
+        assert Operation.objects.get(pk=topic_operation.pk).state == "pending"
+        strimzi_emulator.set_mode("ready")
+        services.cluster_retry(cluster=cluster, actor=ACTOR)
+    converge(cluster)
+    with tenant_scope(cluster.organization):
+        assert Operation.objects.get(pk=topic_operation.pk).state == "succeeded"
+
+
+def test_a_serverless_cluster_shows_its_own_conditions_and_the_cells_health_only(
+    kube, dataplane, strimzi_emulator
+):
+    cluster, _ = new_cluster("serverless")
+    with tenant_scope(cluster.organization):
+        services.topic_create(cluster=cluster, actor=ACTOR, name="orders", partitions=1)
+    cluster = converge(cluster)
+    objects = {condition["object"] for condition in cluster.conditions}
+    assert objects == {f"KafkaTopic/{rendering.resource_name(cluster.public_id)}.orders", "cell"}
+    cell = next(c for c in cluster.conditions if c["object"] == "cell")
+    assert (cell["type"], cell["status"]) == ("CellReady", "True")
+
+    # The shared Kafka in trouble: its tenants learn that the cell cannot serve them, not the
+    # platform's own reasons and messages.
+    client.CustomObjectsApi(kube.api_client()).patch_namespaced_custom_object(
+        GROUP,
+        VERSION,
+        dataplane.shared_kafka_namespace,
+        "kafkas",
+        "shared",
+        {"metadata": {"annotations": {OVERRIDE_ANNOTATION: "not-ready:Creating:node-7 of b"}}},
+    )
+    wait_for(
+        lambda: reconciler.reconcile(cluster.pk) == Outcome.PENDING,
+        timeout=30,
+        what="the tenant's cluster to see its cell not ready",
+    )
+    cluster = Cluster.unscoped_all_tenants.get(pk=cluster.pk)
+    assert "node-7" not in str(cluster.conditions)
+    assert "Kafka/shared" not in str(cluster.conditions)
+    cell = next(c for c in cluster.conditions if c["object"] == "cell")
+    assert (cell["type"], cell["status"], cell["reason"]) == (
+        "CellReady",
+        "False",
+        "SharedKafkaUnavailable",
+    )
+
+
+def test_a_run_that_outlived_its_lease_prunes_nothing_from_the_api_server(kube, dataplane):
+    cluster, _ = new_cluster("serverless")
+    cluster = converge(cluster)
+    # Run A reads the desired state of its time ("orders", not yet observed), then stalls.
+    stale = reconciler._take_lease(cluster.pk, "")
+    with tenant_scope(cluster.organization):
+        services.topic_create(cluster=cluster, actor=ACTOR, name="orders", partitions=1)
+        stale_cluster = Cluster.objects.get(pk=cluster.pk)
+        stale_spec = reconciler.build_spec(stale_cluster)
+    # Its lease expires; run B applies a newer state with "payments" too.
+    Cluster.unscoped_all_tenants.filter(pk=cluster.pk).update(
+        lease_expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    with tenant_scope(cluster.organization):
+        services.topic_create(cluster=cluster, actor=ACTOR, name="payments", partitions=1)
+    converge(cluster)
+    topics = {name for kind, _, name in labelled(kube, cluster.public_id) if kind == "KafkaTopic"}
+    payments = f"{rendering.resource_name(cluster.public_id)}.payments"
+    assert payments in topics
+    # A resumes: it would prune "payments"; fenced, it writes nothing.
+    with tenant_scope(cluster.organization), pytest.raises(reconciler.LeaseLost):
+        reconciler._converge(stale_cluster, stale_spec, stale)
+    with pytest.raises(reconciler.LeaseLost):
+        KubernetesDriver.for_cell(dataplane).delete(stale_spec, guard=stale.check)
+    topics = {name for kind, _, name in labelled(kube, cluster.public_id) if kind == "KafkaTopic"}
+    assert payments in topics

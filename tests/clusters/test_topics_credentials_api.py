@@ -29,6 +29,45 @@ def base(cluster) -> str:
 
 
 class TestTopics:
+    def test_a_patch_that_changes_nothing_answers_the_topic_and_opens_nothing(self, cluster):
+        cluster, client = cluster
+        created = client.post(
+            f"{base(cluster)}/topics/", {"name": "orders", "partitions": 3}, format="json"
+        )
+        assert created.status_code == 202
+        retention = created.json()["topic"]["retention_ms"]
+        with tenant_scope(cluster.organization):
+            generation = cluster.__class__.objects.get(pk=cluster.pk).generation
+            operations = cluster.operations.count()
+        for body in ({}, {"partitions": 3}, {"retention_ms": retention, "configs": {}}):
+            response = client.patch(f"{base(cluster)}/topics/orders/", body, format="json")
+            assert response.status_code == 200, (body, response.content)
+            assert response.json()["name"] == "orders"
+            assert response.json()["partitions"] == 3
+        with tenant_scope(cluster.organization):
+            assert cluster.__class__.objects.get(pk=cluster.pk).generation == generation
+            assert cluster.operations.count() == operations
+        changed = client.patch(f"{base(cluster)}/topics/orders/", {"partitions": 4}, format="json")
+        assert changed.status_code == 202
+        assert changed.json()["operation"]["kind"] == "topic.update"
+
+    def test_topics_are_listed_by_name_across_pages(self, cluster):
+        cluster, client = cluster
+        for name in ("payments", "audit", "orders", "billing", "clicks"):
+            response = client.post(
+                f"{base(cluster)}/topics/", {"name": name, "partitions": 1}, format="json"
+            )
+            assert response.status_code == 202
+        names: list[str] = []
+        url = f"{base(cluster)}/topics/?limit=2"
+        for _ in range(5):
+            page = client.get(url).json()
+            names += [topic["name"] for topic in page["results"]]
+            url = page["next"]
+            if not url:
+                break
+        assert names == ["audit", "billing", "clicks", "orders", "payments"]
+
     def test_create_list_grow_and_delete(self, cluster):
         cluster, client = cluster
         created = client.post(

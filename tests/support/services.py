@@ -238,7 +238,10 @@ class RedisServer(Server):
     def _answers_ping(self) -> bool:
         import redis
 
-        return bool(redis.Redis.from_url(self.url, socket_connect_timeout=1).ping())
+        try:
+            return bool(redis.Redis.from_url(self.url, socket_connect_timeout=1).ping())
+        except redis.ConnectionError:  # not listening yet
+            return False
 
     @property
     def url(self) -> str:

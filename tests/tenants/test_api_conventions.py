@@ -339,3 +339,12 @@ def test_cursor_pagination_walks_every_row_once(org_with_owner, owner_client):
     assert set(seen) == made
     bad = owner_client.get(keys_url(organization) + "?cursor=garbage")
     assert_problem(bad, 400, "validation")
+
+
+@pytest.mark.django_db
+def test_a_list_follows_its_views_ordering(org_with_owner, owner_client):
+    """Members are listed oldest first (their view's ordering), not newest first."""
+    organization, owner = org_with_owner
+    joined = [add_member(organization, Role.VIEWER).user.email for _ in range(3)]
+    page = owner_client.get(f"/api/v1/orgs/{organization.public_id}/members/?limit=10").json()
+    assert [member["user"]["email"] for member in page["results"]] == [owner.email, *joined]

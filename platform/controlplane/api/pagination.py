@@ -10,9 +10,10 @@ from . import validation
 
 
 class CursorPage(CursorPagination):
-    """Newest first, stable under inserts: ``?cursor=`` from ``next``/``previous``, ``?limit=``
-    from 1 to 200 (50 by default). A cursor or limit that is not one is a 400 ``validation``
-    problem naming the parameter, never a silent default."""
+    """In the view's ``ordering`` (newest first when it names none), stable under inserts:
+    ``?cursor=`` from ``next``/``previous``, ``?limit=`` from 1 to 200 (50 by default). A cursor
+    or limit that is not one is a 400 ``validation`` problem naming the parameter, never a
+    silent default."""
 
     page_size = 50
     page_size_query_param = "limit"
@@ -35,6 +36,12 @@ class CursorPage(CursorPagination):
                 code="invalid_limit",
             )
         return size
+
+    def get_ordering(self, request, queryset, view):
+        # DRF reads a view's ``ordering`` only through OrderingFilter, which the API does not
+        # use: without this, every list would be newest first whatever its view says.
+        ordering = getattr(view, "ordering", None) or self.ordering
+        return (ordering,) if isinstance(ordering, str) else tuple(ordering)
 
     def decode_cursor(self, request) -> Cursor | None:
         # DRF's own decoding, stricter: DRF skips characters that are not base64, reads any
