@@ -8,6 +8,7 @@ from controlplane.ids import new_public_id
 from tenants.models import Organization
 from tenants.scoping import TenantOwnedModel
 
+from . import catalog
 from .specs import Kind
 
 MB = 1_000_000
@@ -18,7 +19,7 @@ class ClusterType(models.Model):
     """A tier: what a cluster may do and what it costs. Operators edit these; prices are
     versioned by effective date (TierPrice)."""
 
-    slug = models.SlugField(unique=True)
+    slug = models.SlugField(unique=True, choices=[(slug, slug) for slug in catalog.TIER_SLUGS])
     name = models.CharField(max_length=64)
     description = models.TextField(blank=True)
     kind = models.CharField(max_length=16, choices=[(k.value, k.value) for k in Kind])
@@ -92,7 +93,7 @@ class Cell(models.Model):
 
     slug = models.SlugField(unique=True)
     cloud = models.CharField(max_length=16, default="aws")
-    region = models.CharField(max_length=32)
+    region = models.CharField(max_length=32, choices=[(r, r) for r in catalog.REGIONS])
     accepting = models.BooleanField(default=True, help_text="New clusters may be placed here")
     # How Sluice reaches the cell's Kubernetes API: a kubeconfig file path, or empty for the
     # in-cluster configuration (or SLUICE_KUBECONFIG).

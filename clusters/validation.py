@@ -10,8 +10,15 @@ from .models import Cluster
 from .specs import Kind
 
 TOPIC_NAME = re.compile(r"^[a-zA-Z0-9._-]+$")
+# The same rule, with '.', '..' and names starting with '__' left out, as one pattern without
+# look-arounds (the OpenAPI description states it, and generated clients check it).
+TOPIC_NAME_PATTERN = (
+    r"^([a-zA-Z0-9-][a-zA-Z0-9._-]*|_([a-zA-Z0-9.-][a-zA-Z0-9._-]*)?"
+    r"|\.([a-zA-Z0-9_-][a-zA-Z0-9._-]*|\.[a-zA-Z0-9._-]+))$"
+)
 KAFKA_TOPIC_NAME_MAX = 249
 DEFAULT_RETENTION_MS = 7 * 24 * 3_600_000
+MIN_RETENTION_MS = 60_000
 
 # Topic configs a tenant may set beyond retention and cleanup policy, with their checks.
 _COMPRESSION = {"uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"}
@@ -24,6 +31,20 @@ TOPIC_CONFIGS = {
     "min.compaction.lag.ms": lambda v: v.isdigit(),
     "max.compaction.lag.ms": lambda v: v.isdigit() and int(v) >= 1,
     "segment.ms": lambda v: v.isdigit() and int(v) >= 600_000,
+}
+# What the OpenAPI description says of each: the enumerations exactly, the numbers' digits
+# (their bounds are in TOPIC_CONFIGS and the tier).
+_DIGITS = r"^[0-9]+$"
+_POSITIVE = r"^0*[1-9][0-9]*$"
+TOPIC_CONFIG_SCHEMAS = {
+    "compression.type": {"enum": sorted(_COMPRESSION)},
+    "max.message.bytes": {"pattern": _POSITIVE},
+    "message.timestamp.type": {"enum": ["CreateTime", "LogAppendTime"]},
+    "retention.bytes": {"pattern": r"^(-1|0*[1-9][0-9]*)$"},
+    "delete.retention.ms": {"pattern": _DIGITS},
+    "min.compaction.lag.ms": {"pattern": _DIGITS},
+    "max.compaction.lag.ms": {"pattern": _POSITIVE},
+    "segment.ms": {"pattern": _DIGITS},
 }
 
 
@@ -46,9 +67,9 @@ def retention_ms(cluster: Cluster, value: int | None) -> int:
     maximum = cluster.cluster_type.max_retention_hours * 3_600_000
     if value is None:
         return min(DEFAULT_RETENTION_MS, maximum)
-    if value < 60_000 or value > maximum:
+    if value < MIN_RETENTION_MS or value > maximum:
         raise InvalidInput(
-            f"retention_ms is 60000 to {maximum} on {cluster.cluster_type.name} clusters",
+            f"retention_ms is {MIN_RETENTION_MS} to {maximum} on {cluster.cluster_type.name} clusters",
             field="retention_ms",
         )
     return value

@@ -4,6 +4,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from controlplane.api.fields import parse_rfc3339
 from controlplane.errors import InvalidInput
 
 from .. import selectors
@@ -17,17 +18,13 @@ class Rfc3339Field(serializers.Field):
     default_error_messages = {
         "invalid": "Not an RFC 3339 date-time: e.g. 2026-11-01T00:00:00Z "
         "(in a query string, write + as %2B)",
-        "offset": "Needs a time zone offset: Z or ±hh:mm (RFC 3339)",
     }
 
     def to_internal_value(self, data) -> datetime:
         try:
-            value = datetime.fromisoformat(str(data))
+            return parse_rfc3339(data)
         except ValueError:
             self.fail("invalid")
-        if value.utcoffset() is None:
-            self.fail("offset")
-        return value.astimezone(UTC)
 
     def to_representation(self, value: datetime) -> str:
         return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
@@ -40,7 +37,7 @@ class Int64Field(serializers.IntegerField):
 
 class UsageQuerySerializer(serializers.Serializer):
     granularity = serializers.ChoiceField(choices=selectors.GRANULARITIES, default="hour")
-    dimension = serializers.ListField(child=serializers.CharField(allow_blank=True), default=list)
+    dimension = serializers.ListField(child=serializers.CharField(), default=list)
     start = Rfc3339Field(required=False)
     end = Rfc3339Field(required=False)
 

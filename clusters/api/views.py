@@ -219,7 +219,7 @@ class CredentialViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Clust
 
     @extend_schema(
         request=s.CredentialQuotaSerializer,
-        responses={202: s.CredentialAcceptedSerializer},
+        responses={202: s.CredentialChangedSerializer},
         description="Change the credential's client quotas (null removes one).",
     )
     def partial_update(self, request, *args, **kwargs):

@@ -65,6 +65,11 @@ class OrganizationAccess(permissions.BasePermission):
                 raise exceptions.NotFound()
             role = membership.role
         view._enter_organization(request, organization, role)
+        # A member learns which methods the URL has before whether their role may use them:
+        # 405 with Allow, as for any caller who can see the resource; outsiders got 404 above.
+        method = request.method.lower()
+        if method not in view.http_method_names or not hasattr(view, method):
+            raise exceptions.MethodNotAllowed(request.method)
         needed = view.scope_map.get(request.method)
         if needed is None or needed not in scopes_of(role):
             raise exceptions.PermissionDenied(

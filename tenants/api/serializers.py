@@ -15,6 +15,12 @@ class OrganizationSerializer(serializers.ModelSerializer):
         read_only_fields = ["created_at"]
 
 
+class OrganizationListSerializer(serializers.Serializer):
+    """Not paginated: a caller belongs to few organizations (an API key to one)."""
+
+    results = OrganizationSerializer(many=True)
+
+
 class OrganizationInputSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100)
 
@@ -41,7 +47,13 @@ class MemberUpdateSerializer(serializers.Serializer):
 class InvitationSerializer(serializers.ModelSerializer):
     id = serializers.CharField(source="public_id", read_only=True)
     state = serializers.CharField(source="effective_state", read_only=True)
-    invited_by = serializers.EmailField(source="invited_by.email", read_only=True, default=None)
+    invited_by = serializers.EmailField(
+        source="invited_by.email",
+        read_only=True,
+        default=None,
+        allow_null=True,
+        help_text="Who sent it; null when an API key or the system did",
+    )
 
     class Meta:
         model = Invitation
@@ -60,7 +72,13 @@ class InvitationResponseSerializer(serializers.Serializer):
 
 class ApiKeySerializer(serializers.ModelSerializer):
     id = serializers.CharField(source="public_id", read_only=True)
-    created_by = serializers.EmailField(source="created_by.email", read_only=True, default=None)
+    created_by = serializers.EmailField(
+        source="created_by.email",
+        read_only=True,
+        default=None,
+        allow_null=True,
+        help_text="Who made it; null when another API key or the system did",
+    )
     active = serializers.BooleanField(source="is_active", read_only=True)
 
     class Meta:
