@@ -69,7 +69,8 @@ def retention_ms(cluster: Cluster, value: int | None) -> int:
         return min(DEFAULT_RETENTION_MS, maximum)
     if value < MIN_RETENTION_MS or value > maximum:
         raise InvalidInput(
-            f"retention_ms is {MIN_RETENTION_MS} to {maximum} on {cluster.cluster_type.name} clusters",
+            f"retention_ms is {MIN_RETENTION_MS} to {maximum} on "
+            f"{cluster.cluster_type.name} clusters",
             field="retention_ms",
         )
     return value

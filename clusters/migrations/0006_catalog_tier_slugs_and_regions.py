@@ -4,20 +4,44 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('clusters', '0005_cluster_bootstrap_tls'),
+        ("clusters", "0005_cluster_bootstrap_tls"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='cell',
-            name='region',
-            field=models.CharField(choices=[('us-east-1', 'us-east-1'), ('us-east-2', 'us-east-2'), ('us-west-2', 'us-west-2'), ('ca-central-1', 'ca-central-1'), ('sa-east-1', 'sa-east-1'), ('eu-west-1', 'eu-west-1'), ('eu-west-2', 'eu-west-2'), ('eu-west-3', 'eu-west-3'), ('eu-central-1', 'eu-central-1'), ('eu-north-1', 'eu-north-1'), ('ap-south-1', 'ap-south-1'), ('ap-southeast-1', 'ap-southeast-1'), ('ap-southeast-2', 'ap-southeast-2'), ('ap-northeast-1', 'ap-northeast-1')], max_length=32),
+            model_name="cell",
+            name="region",
+            field=models.CharField(
+                choices=[
+                    ("us-east-1", "us-east-1"),
+                    ("us-east-2", "us-east-2"),
+                    ("us-west-2", "us-west-2"),
+                    ("ca-central-1", "ca-central-1"),
+                    ("sa-east-1", "sa-east-1"),
+                    ("eu-west-1", "eu-west-1"),
+                    ("eu-west-2", "eu-west-2"),
+                    ("eu-west-3", "eu-west-3"),
+                    ("eu-central-1", "eu-central-1"),
+                    ("eu-north-1", "eu-north-1"),
+                    ("ap-south-1", "ap-south-1"),
+                    ("ap-southeast-1", "ap-southeast-1"),
+                    ("ap-southeast-2", "ap-southeast-2"),
+                    ("ap-northeast-1", "ap-northeast-1"),
+                ],
+                max_length=32,
+            ),
         ),
         migrations.AlterField(
-            model_name='clustertype',
-            name='slug',
-            field=models.SlugField(choices=[('serverless', 'serverless'), ('standard', 'standard'), ('dedicated', 'dedicated')], unique=True),
+            model_name="clustertype",
+            name="slug",
+            field=models.SlugField(
+                choices=[
+                    ("serverless", "serverless"),
+                    ("standard", "standard"),
+                    ("dedicated", "dedicated"),
+                ],
+                unique=True,
+            ),
         ),
     ]

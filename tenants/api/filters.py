@@ -15,7 +15,7 @@ class Rfc3339FormField(forms.Field):
 
     default_error_messages = {
         "invalid": "Not an RFC 3339 date-time: e.g. 2026-11-01T00:00:00Z "
-        "(in a query string, write + as %2B)"
+        "(in a query string, write + as %%2B)"
     }
 
     def to_python(self, value):

@@ -5,7 +5,6 @@ from controlplane.errors import DomainError
 from .problems import PROBLEM_CONTENT_TYPE, problem_codes
 from .validation import IDEMPOTENCY_KEY_PATTERN
 
-
 FIELD_ERRORS_SCHEMA = {
     "type": "object",
     "description": "Messages per field. A field holding an object or a list (a dictionary of "

@@ -25,7 +25,8 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Sluice API",
     "DESCRIPTION": (
         "Managed Apache Kafka: organizations, clusters, topics, credentials, usage and billing. "
-        "Errors are application/problem+json with a stable `code`."
+        "Errors are application/problem+json with a stable `code`. No string may hold the NUL "
+        "character (U+0000): a request with one is a 400 `validation`."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
