@@ -1,14 +1,15 @@
 """The API does what its OpenAPI description says, both ways: schemathesis generates requests
 from the checked-in description (valid ones, and ones it forbids) for every operation, and
-sequences of calls along the links it infers between them, and runs every check on the answers
-of the real application (in process, on the test PostgreSQL and Redis), called as an
-organization owner's API key on an organization with a cluster, a topic, a credential, a second
-member, an invitation and a second key, so that every path names something that exists.
+sequences of calls along the links the description declares and those schemathesis infers,
+and runs every check on the answers of the real application (in process, on the test
+PostgreSQL and Redis), called as an organization owner's API key on an organization with a
+cluster, a topic, a credential, a second member, an invitation and a second key, so that every
+path names something that exists.
 
 Every request runs in a savepoint rolled back after it (every scenario of the stateful part in
 one), so each one meets the same seeded organization; generation is derandomized, so a run is
 the same run every time. ``SLUICE_CONFORMANCE_EXAMPLES`` raises the examples per operation for
-a longer hunt (the default keeps the module near two minutes on two cores).
+a longer hunt (the default keeps the module near a minute on two cores).
 """
 
 import os

@@ -177,8 +177,8 @@ class ClusterCreateSerializer(serializers.Serializer):
     type = serializers.ChoiceField(choices=catalog.TIER_SLUGS, help_text=TYPE_HELP)
     region = serializers.ChoiceField(
         choices=catalog.REGIONS,
-        help_text="A region with a cell accepting clusters (`GET /api/v1/catalog/`); "
-        "any other is a 503 `capacity_unavailable`.",
+        help_text="A region of the catalog; one where no cell accepts clusters now (those that "
+        "do are in `GET /api/v1/catalog/`) is a 503 `capacity_unavailable`.",
     )
     capacity_units = serializers.IntegerField(
         required=False, min_value=1, max_value=MAX_CAPACITY_UNITS, help_text=CAPACITY_UNITS_HELP

@@ -1,6 +1,8 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from controlplane.api.fields import NameField
+
 from ..models import ApiKey, AuditEvent, Invitation, Membership, Organization
 from ..roles import Role
 
@@ -22,7 +24,7 @@ class OrganizationListSerializer(serializers.Serializer):
 
 
 class OrganizationInputSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=100)
+    name = NameField(max_length=100)
 
 
 class UserSummarySerializer(serializers.Serializer):
@@ -62,12 +64,12 @@ class InvitationSerializer(serializers.ModelSerializer):
 
 
 class InvitationCreateSerializer(serializers.Serializer):
-    email = serializers.EmailField()
+    email = serializers.EmailField(trim_whitespace=False)  # as sent, or refused
     role = serializers.ChoiceField(choices=Role.choices)
 
 
 class InvitationResponseSerializer(serializers.Serializer):
-    token = serializers.CharField(max_length=128)
+    token = serializers.CharField(max_length=128, trim_whitespace=False)
 
 
 class ApiKeySerializer(serializers.ModelSerializer):
@@ -99,7 +101,7 @@ class ApiKeySerializer(serializers.ModelSerializer):
 
 
 class ApiKeyCreateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=100)
+    name = NameField(max_length=100)
     role = serializers.ChoiceField(choices=Role.choices)
     expires_at = serializers.DateTimeField(required=False, allow_null=True)
 

@@ -70,6 +70,58 @@ IDEMPOTENCY_PARAMETER = {
 }
 
 
+# OpenAPI links: what a creation answers names the object the next calls act on (clients and
+# stateful test generators follow them). (creating operation, its status, the object's path,
+# that path's parameters as runtime expressions.)
+_ORG = {"org": "$request.path.org"}
+_CHILD = {**_ORG, "cluster": "$request.path.cluster"}
+CREATION_LINKS = [
+    (
+        ("post", "/api/v1/orgs/{org}/clusters/", "202"),
+        "/api/v1/orgs/{org}/clusters/{id}/",
+        {**_ORG, "id": "$response.body#/cluster/id"},
+    ),
+    (
+        ("post", "/api/v1/orgs/{org}/clusters/", "202"),
+        "/api/v1/orgs/{org}/operations/{id}/",
+        {**_ORG, "id": "$response.body#/operation/id"},
+    ),
+    (
+        ("post", "/api/v1/orgs/{org}/clusters/{cluster}/topics/", "202"),
+        "/api/v1/orgs/{org}/clusters/{cluster}/topics/{name}/",
+        {**_CHILD, "name": "$response.body#/topic/name"},
+    ),
+    (
+        ("post", "/api/v1/orgs/{org}/clusters/{cluster}/credentials/", "202"),
+        "/api/v1/orgs/{org}/clusters/{cluster}/credentials/{id}/",
+        {**_CHILD, "id": "$response.body#/credential/id"},
+    ),
+    (
+        ("post", "/api/v1/orgs/{org}/api-keys/", "201"),
+        "/api/v1/orgs/{org}/api-keys/{id}/",
+        {**_ORG, "id": "$response.body#/id"},
+    ),
+    (
+        ("post", "/api/v1/orgs/{org}/invitations/", "201"),
+        "/api/v1/orgs/{org}/invitations/{id}/",
+        {**_ORG, "id": "$response.body#/id"},
+    ),
+]
+
+
+def add_creation_links(result, generator, request, public):
+    paths = result.get("paths", {})
+    for (method, path, status), target, parameters in CREATION_LINKS:
+        response = paths.get(path, {}).get(method, {}).get("responses", {}).get(status)
+        if response is None:
+            continue  # not in this description (a filtered or public one)
+        links = response.setdefault("links", {})
+        for operation in paths.get(target, {}).values():
+            operation_id = operation["operationId"]
+            links[operation_id] = {"operationId": operation_id, "parameters": parameters}
+    return result
+
+
 def add_shared_responses(result, generator, request, public):
     schemas = result.setdefault("components", {}).setdefault("schemas", {})
     schemas["Problem"] = problem_schema()

@@ -48,6 +48,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "controlplane.api.schema.add_shared_responses",
+        "controlplane.api.schema.add_creation_links",
     ],
 }
 
