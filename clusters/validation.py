@@ -53,7 +53,7 @@ def topic_name(cluster: Cluster, name: str) -> str:
     room = KAFKA_TOPIC_NAME_MAX
     if cluster.cluster_type.kind == Kind.SERVERLESS:
         room -= len(cluster.public_id) + 1  # the "<cluster id>." prefix on the shared Kafka
-    if not name or name in {".", ".."} or not TOPIC_NAME.match(name) or len(name) > room:
+    if not name or name in {".", ".."} or not TOPIC_NAME.fullmatch(name) or len(name) > room:
         raise InvalidInput(
             f"Topic names are 1 to {room} letters, digits, '.', '_' or '-' (not '.' or '..')",
             field="name",

@@ -3,7 +3,7 @@ from datetime import UTC, datetime
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from controlplane.api.fields import NameField
+from controlplane.api.fields import NameField, PatternValidator
 
 from .. import catalog, connection, validation
 from ..models import Cluster, ClusterState, ClusterType, Credential, Operation, TierPrice, Topic
@@ -244,10 +244,10 @@ class TopicConfigsField(serializers.DictField):
 
 
 class TopicCreateSerializer(serializers.Serializer):
-    name = serializers.RegexField(
-        validation.TOPIC_NAME_PATTERN,
+    name = serializers.CharField(
         max_length=validation.KAFKA_TOPIC_NAME_MAX,
         trim_whitespace=False,
+        validators=[PatternValidator(validation.TOPIC_NAME_PATTERN)],
         help_text="Letters, digits, '.', '_' and '-'; not '.' or '..', not starting with '__'. "
         "On a serverless cluster, at most 249 characters less its id and a dot.",
     )

@@ -3,12 +3,28 @@
 import re
 from datetime import UTC, datetime
 
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from rest_framework import serializers
 
 # No leading or trailing whitespace and no line breaks, as a pattern (not trimmed away), so a
-# name the description allows is a name the server keeps as sent.
-NAME_PATTERN = r"^\S(.*\S)?$"
+# name the description allows is a name the server keeps as sent. The classes are spelled out:
+# \s and . differ between Python's and ECMAScript's regular expressions (clients check the
+# pattern with the latter). Whitespace is the union of both (Python's str.strip, ECMAScript's \s).
+_WHITESPACE = (
+    r"\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+)
+_NOT_A_LINE_BREAK = r"[^\n\r\u2028\u2029]"
+NAME_PATTERN = rf"^[^{_WHITESPACE}]({_NOT_A_LINE_BREAK}*[^{_WHITESPACE}])?$"
+
+
+class PatternValidator(RegexValidator):
+    """The whole value matches the pattern, as in the description: Python's ``$`` also matches
+    before a trailing newline, ECMAScript's does not."""
+
+    def __call__(self, value) -> None:
+        if not self.regex.fullmatch(str(value)):
+            raise ValidationError(self.message, code=self.code, params={"value": value})
 
 
 class NameField(serializers.CharField):
@@ -18,7 +34,7 @@ class NameField(serializers.CharField):
         kwargs.setdefault("trim_whitespace", False)
         super().__init__(**kwargs)
         self.validators.append(
-            RegexValidator(
+            PatternValidator(
                 NAME_PATTERN, message="Names have no leading or trailing spaces or line breaks."
             )
         )
