@@ -249,7 +249,7 @@ class CleanupPolicy(models.TextChoices):
 class Topic(TenantOwnedModel):
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
     cluster = models.ForeignKey(Cluster, on_delete=models.PROTECT, related_name="topics")
-    name = models.CharField(max_length=200)
+    name = models.CharField(max_length=249)  # Kafka's longest topic name
     partitions = models.PositiveIntegerField()
     replication_factor = models.PositiveSmallIntegerField(default=3)
     retention_ms = models.BigIntegerField()

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 
+from controlplane.api.validation import INT32_RANGE, INT64_RANGE, decimal_integer
 from controlplane.errors import InvalidInput
 
 from .models import Cluster
@@ -20,31 +23,58 @@ KAFKA_TOPIC_NAME_MAX = 249
 DEFAULT_RETENTION_MS = 7 * 24 * 3_600_000
 MIN_RETENTION_MS = 60_000
 
-# Topic configs a tenant may set beyond retention and cleanup policy, with their checks.
-_COMPRESSION = {"uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"}
-TOPIC_CONFIGS = {
-    "compression.type": lambda v: v in _COMPRESSION,
-    "max.message.bytes": lambda v: v.isdigit() and 1 <= int(v) <= 8_388_608,
-    "message.timestamp.type": lambda v: v in {"CreateTime", "LogAppendTime"},
-    "retention.bytes": lambda v: v == "-1" or (v.isdigit() and int(v) >= 1),
-    "delete.retention.ms": lambda v: v.isdigit() and int(v) <= 7 * 24 * 3_600_000,
-    "min.compaction.lag.ms": lambda v: v.isdigit(),
-    "max.compaction.lag.ms": lambda v: v.isdigit() and int(v) >= 1,
-    "segment.ms": lambda v: v.isdigit() and int(v) >= 600_000,
+
+@dataclass(frozen=True)
+class ConfigRule:
+    """What one topic config accepts, and the canonical text kept for it."""
+
+    expects: str
+    canonical: Callable[[str], str | None]
+
+
+def _one_of(*choices: str) -> ConfigRule:
+    return ConfigRule(f"one of {', '.join(choices)}", lambda v: v if v in choices else None)
+
+
+def _integer(java_type: str, minimum: int, maximum: int | None = None, *, or_: int | None = None):
+    """A Kafka ``int`` or ``long`` config: ASCII decimal digits, within the Java type (Kafka
+    could not read the value otherwise) and Sluice's bounds; kept without leading zeros."""
+    low, high = INT32_RANGE if java_type == "int" else INT64_RANGE
+    maximum = high if maximum is None else maximum
+
+    def canonical(text: str) -> str | None:
+        value = decimal_integer(text, minimum=low, maximum=high)
+        if value is None or not (value == or_ or minimum <= value <= maximum):
+            return None
+        return str(value)
+
+    either = f"{or_} or " if or_ is not None else ""
+    return ConfigRule(f"{either}an integer from {minimum} to {maximum}", canonical)
+
+
+# Topic configs a tenant may set beyond retention and cleanup policy, with Kafka's type for each.
+TOPIC_CONFIGS: dict[str, ConfigRule] = {
+    "compression.type": _one_of("uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"),
+    "max.message.bytes": _integer("int", 1, 8_388_608),
+    "message.timestamp.type": _one_of("CreateTime", "LogAppendTime"),
+    "retention.bytes": _integer("long", 1, or_=-1),
+    "delete.retention.ms": _integer("long", 0, 7 * 24 * 3_600_000),
+    "min.compaction.lag.ms": _integer("long", 0),
+    "max.compaction.lag.ms": _integer("long", 1),
+    "segment.ms": _integer("long", 600_000),
 }
-# What the OpenAPI description says of each: the enumerations exactly, the numbers' digits
-# (their bounds are in TOPIC_CONFIGS and the tier).
-_DIGITS = r"^[0-9]+$"
-_POSITIVE = r"^0*[1-9][0-9]*$"
+# What the OpenAPI description says of each: the enumerations exactly, the integers as the
+# decimal digits decimal_integer reads (their bounds are in words, in TOPIC_CONFIGS).
+_DECIMAL = {"pattern": r"^-?[0-9]{1,19}$"}
 TOPIC_CONFIG_SCHEMAS = {
-    "compression.type": {"enum": sorted(_COMPRESSION)},
-    "max.message.bytes": {"pattern": _POSITIVE},
+    "compression.type": {"enum": ["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"]},
+    "max.message.bytes": _DECIMAL,
     "message.timestamp.type": {"enum": ["CreateTime", "LogAppendTime"]},
-    "retention.bytes": {"pattern": r"^(-1|0*[1-9][0-9]*)$"},
-    "delete.retention.ms": {"pattern": _DIGITS},
-    "min.compaction.lag.ms": {"pattern": _DIGITS},
-    "max.compaction.lag.ms": {"pattern": _POSITIVE},
-    "segment.ms": {"pattern": _DIGITS},
+    "retention.bytes": _DECIMAL,
+    "delete.retention.ms": _DECIMAL,
+    "min.compaction.lag.ms": _DECIMAL,
+    "max.compaction.lag.ms": _DECIMAL,
+    "segment.ms": _DECIMAL,
 }
 
 
@@ -79,11 +109,12 @@ def retention_ms(cluster: Cluster, value: int | None) -> int:
 def topic_configs(configs: dict | None) -> dict[str, str]:
     cleaned = {}
     for key, value in (configs or {}).items():
-        check = TOPIC_CONFIGS.get(key)
-        if check is None:
+        rule = TOPIC_CONFIGS.get(key)
+        if rule is None:
             allowed = ", ".join(sorted(TOPIC_CONFIGS))
-            raise InvalidInput(f"{key!r} cannot be set (allowed: {allowed})", field="configs")
-        if not check(str(value)):
-            raise InvalidInput(f"{value!r} is not a valid {key}", field="configs")
-        cleaned[key] = str(value)
+            raise InvalidInput(f"{key[:64]!r} cannot be set (allowed: {allowed})", field="configs")
+        canonical = rule.canonical(str(value))
+        if canonical is None:
+            raise InvalidInput(f"{key} is {rule.expects}", field="configs")
+        cleaned[key] = canonical
     return dict(sorted(cleaned.items()))

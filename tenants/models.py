@@ -242,8 +242,9 @@ class IdempotencyRecord(TenantOwnedModel):
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
     key = models.CharField(max_length=255)
-    # Who sent it, what they sent: the same key with another body or caller is refused.
-    principal = models.CharField(max_length=64)
+    # Who sent it, what they sent: the same key with another body or caller is refused. The
+    # caller is a user's e-mail address (up to 254 characters) or an API key's label.
+    principal = models.CharField(max_length=255)
     fingerprint = models.CharField(max_length=64)
     status_code = models.PositiveSmallIntegerField(null=True)
     response_body = models.BinaryField(null=True)

@@ -127,15 +127,24 @@ def test_an_unknown_region_is_refused_and_a_region_without_a_cell_is_unavailable
 @pytest.mark.parametrize(
     ("path", "body", "field"),
     [
-        ("", {"name": "Acme\n"}, "name"),  # a regular expression's $ would let this through
-        ("", {"name": "\x1eAcme"}, "name"),  # whitespace to Python, not to ECMAScript
-        ("clusters/{cluster}/topics/", {"name": "orders\n", "partitions": 1}, "name"),
+        ("", {"name": "\x1e \u3000"}, "name"),  # whitespace to Python, which trims it
+        ("", {"name": " " + "x" * 99 + " "}, "name"),  # longer than 100 as sent
+        ("clusters/{cluster}/topics/", {"name": "orders\n", "partitions": 1}, "name"),  # not $
     ],
 )
-def test_names_are_kept_as_sent_or_refused(owner, path, body, field):
+def test_names_are_refused_as_the_description_says(owner, path, body, field):
     organization, cluster, client = owner
     url = f"/api/v1/orgs/{organization.public_id}/" + path.format(cluster=cluster.public_id)
     send = client.patch if path == "" else client.post
     response = send(url, body, format="json")
     assert response.status_code == 400
     assert field in response.json()["errors"]
+
+
+def test_names_are_trimmed(owner):
+    organization, _cluster, client = owner
+    response = client.patch(
+        f"/api/v1/orgs/{organization.public_id}/", {"name": " Acme\n"}, format="json"
+    )
+    assert response.status_code == 200
+    assert response.json()["name"] == "Acme"

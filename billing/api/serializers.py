@@ -4,7 +4,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from controlplane.api.fields import parse_rfc3339
+from controlplane.api import validation
 from controlplane.errors import InvalidInput
 
 from .. import selectors
@@ -15,16 +15,11 @@ from ..models import Dimension
 class Rfc3339Field(serializers.Field):
     """An RFC 3339 date-time with its offset (``Z`` or ``±hh:mm``), as UTC."""
 
-    default_error_messages = {
-        "invalid": "Not an RFC 3339 date-time: e.g. 2026-11-01T00:00:00Z "
-        "(in a query string, write + as %2B)",
-    }
-
     def to_internal_value(self, data) -> datetime:
         try:
-            return parse_rfc3339(data)
-        except ValueError:
-            self.fail("invalid")
+            return validation.instant(data)
+        except ValueError as error:
+            raise serializers.ValidationError(str(error), code="invalid") from None
 
     def to_representation(self, value: datetime) -> str:
         return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
@@ -37,7 +32,7 @@ class Int64Field(serializers.IntegerField):
 
 class UsageQuerySerializer(serializers.Serializer):
     granularity = serializers.ChoiceField(choices=selectors.GRANULARITIES, default="hour")
-    dimension = serializers.ListField(child=serializers.CharField(), default=list)
+    dimension = serializers.ListField(child=serializers.CharField(allow_blank=True), default=list)
     start = Rfc3339Field(required=False)
     end = Rfc3339Field(required=False)
 

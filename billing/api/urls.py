@@ -3,9 +3,13 @@ from django.urls import path
 from . import views
 
 urlpatterns = [
-    path("orgs/<str:org>/usage/", views.OrganizationUsageView.as_view(), name="organization-usage"),
     path(
-        "orgs/<str:org>/clusters/<str:cluster>/usage/",
+        "orgs/<public_id:org>/usage/",
+        views.OrganizationUsageView.as_view(),
+        name="organization-usage",
+    ),
+    path(
+        "orgs/<public_id:org>/clusters/<public_id:cluster>/usage/",
         views.ClusterUsageView.as_view(),
         name="cluster-usage",
     ),

@@ -13,6 +13,6 @@ cluster_router.register("credentials", views.CredentialViewSet, basename="creden
 
 urlpatterns = [
     path("catalog/", views.CatalogView.as_view(), name="catalog"),
-    path("orgs/<str:org>/", include(router.urls)),
-    path("orgs/<str:org>/clusters/<str:cluster>/", include(cluster_router.urls)),
+    path("orgs/<public_id:org>/", include(router.urls)),
+    path("orgs/<public_id:org>/clusters/<public_id:cluster>/", include(cluster_router.urls)),
 ]

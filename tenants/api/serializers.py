@@ -64,7 +64,7 @@ class InvitationSerializer(serializers.ModelSerializer):
 
 
 class InvitationCreateSerializer(serializers.Serializer):
-    email = serializers.EmailField(trim_whitespace=False)  # as sent, or refused
+    email = serializers.EmailField(max_length=254, trim_whitespace=False)  # as sent, or refused
     role = serializers.ChoiceField(choices=Role.choices)
 
 

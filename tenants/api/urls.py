@@ -11,9 +11,13 @@ router.register("audit-events", views.AuditEventViewSet, basename="audit-event")
 
 urlpatterns = [
     path("orgs/", views.OrganizationListView.as_view(), name="organization-list"),
-    path("orgs/<str:org>/", views.OrganizationDetailView.as_view(), name="organization-detail"),
-    path("orgs/<str:org>/membership/", views.MyMembershipView.as_view(), name="my-membership"),
-    path("orgs/<str:org>/", include(router.urls)),
+    path(
+        "orgs/<public_id:org>/", views.OrganizationDetailView.as_view(), name="organization-detail"
+    ),
+    path(
+        "orgs/<public_id:org>/membership/", views.MyMembershipView.as_view(), name="my-membership"
+    ),
+    path("orgs/<public_id:org>/", include(router.urls)),
     path("invitations/accept/", views.InvitationAcceptView.as_view(), name="invitation-accept"),
     path("invitations/decline/", views.InvitationDeclineView.as_view(), name="invitation-decline"),
 ]

@@ -4,7 +4,9 @@ Clients branch on ``code``; ``title`` and ``detail`` are for people and may chan
 raise ``controlplane.errors.DomainError`` subclasses; DRF's own exceptions map as below.
 """
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.defaults import page_not_found
@@ -99,11 +101,45 @@ def _wants_problem(request: HttpRequest) -> bool:
     return request.path.startswith("/api/")
 
 
+def _problem_response(*, status_code: int, code: str, title: str, detail=None) -> JsonResponse:
+    body = problem_body(status_code=status_code, code=code, title=title, detail=detail)
+    return JsonResponse(body, status=status_code, content_type=PROBLEM_CONTENT_TYPE)
+
+
 def not_found_view(request: HttpRequest, exception=None) -> HttpResponse:
     if _wants_problem(request):
-        body = problem_body(status_code=404, code="not_found", title="Not found")
-        return JsonResponse(body, status=404, content_type=PROBLEM_CONTENT_TYPE)
+        return _problem_response(status_code=404, code="not_found", title="Not found")
     return page_not_found(request, exception, template_name="404.html")
+
+
+class ApiProblemMiddleware:
+    """Under ``/api/``, the errors Django answers itself are problem+json too: the 404 of a
+    path no route matches (an HTML page under DEBUG, where ``handler404`` is not used), and a
+    body over ``DATA_UPLOAD_MAX_MEMORY_SIZE`` (413 ``payload_too_large``, where Django would
+    answer an HTML 400)."""
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if (
+            response.status_code == 404
+            and _wants_problem(request)
+            and response.get("Content-Type", "").startswith("text/html")
+        ):
+            return _problem_response(status_code=404, code="not_found", title="Not found")
+        return response
+
+    def process_exception(self, request: HttpRequest, exception: Exception):
+        if isinstance(exception, RequestDataTooBig) and _wants_problem(request):
+            return _problem_response(
+                status_code=413,
+                code="payload_too_large",
+                title="The request body is too large",
+                detail=f"At most {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes",
+            )
+        return None
 
 
 def server_error_view(request: HttpRequest) -> HttpResponse:

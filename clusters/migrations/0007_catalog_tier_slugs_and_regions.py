@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("clusters", "0005_cluster_bootstrap_tls"),
+        ("clusters", "0006_topic_name_as_long_as_kafkas"),
     ]
 
     operations = [
