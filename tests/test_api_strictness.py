@@ -4,6 +4,7 @@ test finds these by generation; here each rule is named once)."""
 import pytest
 
 from tenants.roles import Role
+from tenants.scoping import current_tenant_or_none
 from tests.factories import UserFactory, make_api_key, make_cluster, make_org
 from tests.support.clients import key_client, session_client
 
@@ -127,15 +128,33 @@ def test_an_unknown_region_is_refused_and_a_region_without_a_cell_is_unavailable
 @pytest.mark.parametrize(
     ("path", "body", "field"),
     [
-        ("", {"name": "Acme\n"}, "name"),  # a regular expression's $ would let this through
-        ("", {"name": "\x1eAcme"}, "name"),  # whitespace to Python, not to ECMAScript
-        ("clusters/{cluster}/topics/", {"name": "orders\n", "partitions": 1}, "name"),
+        ("", {"name": "\x1e \u3000"}, "name"),  # whitespace to Python, which trims it
+        ("", {"name": " " + "x" * 99 + " "}, "name"),  # longer than 100 as sent
+        ("clusters/{cluster}/topics/", {"name": "orders\n", "partitions": 1}, "name"),  # not $
     ],
 )
-def test_names_are_kept_as_sent_or_refused(owner, path, body, field):
+def test_names_are_refused_as_the_description_says(owner, path, body, field):
     organization, cluster, client = owner
     url = f"/api/v1/orgs/{organization.public_id}/" + path.format(cluster=cluster.public_id)
     send = client.patch if path == "" else client.post
     response = send(url, body, format="json")
     assert response.status_code == 400
     assert field in response.json()["errors"]
+
+
+def test_names_are_trimmed(owner):
+    organization, _cluster, client = owner
+    response = client.patch(
+        f"/api/v1/orgs/{organization.public_id}/", {"name": " Acme\n"}, format="json"
+    )
+    assert response.status_code == 200
+    assert response.json()["name"] == "Acme"
+
+
+def test_options_leaves_no_organization_in_scope_after_the_request(owner):
+    # OPTIONS checks each method's permissions again: the scope is entered once and left.
+    organization, cluster, client = owner
+    for path in ("clusters/", f"clusters/{cluster.public_id}/topics/"):
+        response = client.options(f"/api/v1/orgs/{organization.public_id}/{path}")
+        assert response.status_code == 200
+        assert current_tenant_or_none() is None

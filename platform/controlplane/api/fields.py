@@ -6,16 +6,13 @@ from datetime import UTC, datetime
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from rest_framework import serializers
+from rest_framework.fields import empty
 
-# No leading or trailing whitespace and no line breaks, as a pattern (not trimmed away), so a
-# name the description allows is a name the server keeps as sent. The classes are spelled out:
-# \s and . differ between Python's and ECMAScript's regular expressions (clients check the
-# pattern with the latter). Whitespace is the union of both (Python's str.strip, ECMAScript's \s).
-_WHITESPACE = (
-    r"\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
-)
-_NOT_A_LINE_BREAK = r"[^\n\r\u2028\u2029]"
-NAME_PATTERN = rf"^[^{_WHITESPACE}]({_NOT_A_LINE_BREAK}*[^{_WHITESPACE}])?$"
+# Names are trimmed (DRF's CharField, with Python's str.strip), so a name must hold something
+# besides whitespace. The class is spelled out, as Python's whitespace: \s differs between
+# Python's and ECMAScript's regular expressions (clients check the pattern with the latter).
+_WHITESPACE = r"\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+NAME_PATTERN = rf"[^{_WHITESPACE}]"
 
 
 class PatternValidator(RegexValidator):
@@ -28,16 +25,19 @@ class PatternValidator(RegexValidator):
 
 
 class NameField(serializers.CharField):
-    """A display name: 1 to ``max_length`` characters, no surrounding whitespace."""
+    """A display name: trimmed, then 1 to ``max_length`` characters."""
 
     def __init__(self, **kwargs) -> None:
-        kwargs.setdefault("trim_whitespace", False)
         super().__init__(**kwargs)
-        self.validators.append(
-            PatternValidator(
-                NAME_PATTERN, message="Names have no leading or trailing spaces or line breaks."
-            )
-        )
+        # Trimming has run by then; the pattern is for the description (a name of whitespace
+        # alone is blank once trimmed, and refused as such).
+        self.validators.append(RegexValidator(NAME_PATTERN, message="A name is required."))
+
+    def run_validation(self, data=empty):
+        # The description's maxLength is of the name as sent, before trimming.
+        if isinstance(data, str) and self.max_length is not None and len(data) > self.max_length:
+            self.fail("max_length", max_length=self.max_length)
+        return super().run_validation(data)
 
 
 # RFC 3339's date-time, as the description's `format: date-time` means it: a full date, a time
