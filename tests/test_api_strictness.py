@@ -4,6 +4,7 @@ test finds these by generation; here each rule is named once)."""
 import pytest
 
 from tenants.roles import Role
+from tenants.scoping import current_tenant_or_none
 from tests.factories import UserFactory, make_api_key, make_cluster, make_org
 from tests.support.clients import key_client, session_client
 
@@ -148,3 +149,12 @@ def test_names_are_trimmed(owner):
     )
     assert response.status_code == 200
     assert response.json()["name"] == "Acme"
+
+
+def test_options_leaves_no_organization_in_scope_after_the_request(owner):
+    # OPTIONS checks each method's permissions again: the scope is entered once and left.
+    organization, cluster, client = owner
+    for path in ("clusters/", f"clusters/{cluster.public_id}/topics/"):
+        response = client.options(f"/api/v1/orgs/{organization.public_id}/{path}")
+        assert response.status_code == 200
+        assert current_tenant_or_none() is None

@@ -239,7 +239,10 @@ class OrganizationScopedView(GenericAPIView):
         self.role = role
         self.actor = Actor.from_request(request)
         request.tenant = organization
-        self._scope_token = enter_tenant_scope(organization)
+        # Once per request: OPTIONS checks the permissions of each method it describes again,
+        # and a second token would leave the first one's scope set after the request.
+        if self._scope_token is None:
+            self._scope_token = enter_tenant_scope(organization)
 
     _sluice_base = True
 
