@@ -87,6 +87,31 @@ CATALOG = [
 ]
 
 
+# A tier's identity is the catalog's: the API and the OpenAPI description name these slugs, and
+# operators edit a tier's limits, prices and whether it is offered, not which tiers exist.
+TIER_SLUGS = tuple(entry["slug"] for entry in CATALOG)
+
+# The cloud regions a cell may be placed in, and so the regions a cluster may ask for. Whether a
+# region has a cell accepting clusters is the fleet's state (GET /api/v1/catalog/ lists those);
+# a new region is added here, then given a cell.
+REGIONS = (
+    "us-east-1",
+    "us-east-2",
+    "us-west-2",
+    "ca-central-1",
+    "sa-east-1",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-west-3",
+    "eu-central-1",
+    "eu-north-1",
+    "ap-south-1",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "ap-northeast-1",
+)
+
+
 def seed_catalog(cluster_type_model=None, tier_price_model=None) -> None:
     """Create or refresh the catalog (idempotent). Migrations pass their historical models."""
     if cluster_type_model is None:

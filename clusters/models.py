@@ -9,6 +9,7 @@ from controlplane.secretbox import SealedField
 from tenants.models import Organization
 from tenants.scoping import TenantOwnedModel
 
+from . import catalog
 from .specs import Kind
 
 MB = 1_000_000
@@ -19,7 +20,7 @@ class ClusterType(models.Model):
     """A tier: what a cluster may do and what it costs. Operators edit these; prices are
     versioned by effective date (TierPrice)."""
 
-    slug = models.SlugField(unique=True)
+    slug = models.SlugField(unique=True, choices=[(slug, slug) for slug in catalog.TIER_SLUGS])
     name = models.CharField(max_length=64)
     description = models.TextField(blank=True)
     kind = models.CharField(max_length=16, choices=[(k.value, k.value) for k in Kind])
@@ -93,7 +94,7 @@ class Cell(models.Model):
 
     slug = models.SlugField(unique=True)
     cloud = models.CharField(max_length=16, default="aws")
-    region = models.CharField(max_length=32)
+    region = models.CharField(max_length=32, choices=[(r, r) for r in catalog.REGIONS])
     accepting = models.BooleanField(default=True, help_text="New clusters may be placed here")
     # How Sluice reaches the cell's Kubernetes API: a kubeconfig file path, or empty for the
     # in-cluster configuration (or SLUICE_KUBECONFIG).

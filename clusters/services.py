@@ -89,8 +89,12 @@ def place(
     cell, not counted as using room."""
     cells = Cell.objects.filter(accepting=True, region=region).order_by("slug")
     cells = list(cells.select_for_update() if lock else cells)
-    if not cells:
-        raise InvalidInput(f"Sluice has no cell in region {region!r}", field="region")
+    if not cells:  # a region of the catalog where no cell accepts clusters now
+        raise CapacityUnavailable(
+            f"No cell in {region} accepts new clusters; GET /api/v1/catalog/ lists the regions "
+            "that do",
+            region=region,
+        )
     usage = cell_usage(cells, excluding=placing)
 
     def room(cell: Cell) -> int:
@@ -137,7 +141,7 @@ def _tier(slug: str) -> ClusterType:
     tier = ClusterType.objects.filter(slug=slug, offered=True).first()
     if tier is None:
         offered = ", ".join(ClusterType.objects.filter(offered=True).values_list("slug", flat=True))
-        raise InvalidInput(f"Unknown cluster type {slug!r} (offered: {offered})", field="type")
+        raise Conflict(f"Cluster type {slug!r} is not offered (offered: {offered})", field="type")
     return tier
 
 

@@ -13,8 +13,15 @@ from .models import Cluster
 from .specs import Kind
 
 TOPIC_NAME = re.compile(r"^[a-zA-Z0-9._-]+$")
+# The same rule, with '.', '..' and names starting with '__' left out, as one pattern without
+# look-arounds (the OpenAPI description states it, and generated clients check it).
+TOPIC_NAME_PATTERN = (
+    r"^([a-zA-Z0-9-][a-zA-Z0-9._-]*|_([a-zA-Z0-9.-][a-zA-Z0-9._-]*)?"
+    r"|\.([a-zA-Z0-9_-][a-zA-Z0-9._-]*|\.[a-zA-Z0-9._-]+))$"
+)
 KAFKA_TOPIC_NAME_MAX = 249
 DEFAULT_RETENTION_MS = 7 * 24 * 3_600_000
+MIN_RETENTION_MS = 60_000
 
 
 @dataclass(frozen=True)
@@ -58,6 +65,19 @@ TOPIC_CONFIGS: dict[str, ConfigRule] = {
     "max.compaction.lag.ms": _integer("long", 1),
     "segment.ms": _integer("long", 600_000),
 }
+# What the OpenAPI description says of each: the enumerations exactly, the integers as the
+# decimal digits decimal_integer reads (their bounds are in words, in TOPIC_CONFIGS).
+_DECIMAL = {"pattern": r"^-?[0-9]{1,19}$"}
+TOPIC_CONFIG_SCHEMAS = {
+    "compression.type": {"enum": ["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"]},
+    "max.message.bytes": _DECIMAL,
+    "message.timestamp.type": {"enum": ["CreateTime", "LogAppendTime"]},
+    "retention.bytes": _DECIMAL,
+    "delete.retention.ms": _DECIMAL,
+    "min.compaction.lag.ms": _DECIMAL,
+    "max.compaction.lag.ms": _DECIMAL,
+    "segment.ms": _DECIMAL,
+}
 
 
 def topic_name(cluster: Cluster, name: str) -> str:
@@ -65,7 +85,7 @@ def topic_name(cluster: Cluster, name: str) -> str:
     room = KAFKA_TOPIC_NAME_MAX
     if cluster.cluster_type.kind == Kind.SERVERLESS:
         room -= len(cluster.public_id) + 1  # the "<cluster id>." prefix on the shared Kafka
-    if not name or name in {".", ".."} or not TOPIC_NAME.match(name) or len(name) > room:
+    if not name or name in {".", ".."} or not TOPIC_NAME.fullmatch(name) or len(name) > room:
         raise InvalidInput(
             f"Topic names are 1 to {room} letters, digits, '.', '_' or '-' (not '.' or '..')",
             field="name",
@@ -79,9 +99,10 @@ def retention_ms(cluster: Cluster, value: int | None) -> int:
     maximum = cluster.cluster_type.max_retention_hours * 3_600_000
     if value is None:
         return min(DEFAULT_RETENTION_MS, maximum)
-    if value < 60_000 or value > maximum:
+    if value < MIN_RETENTION_MS or value > maximum:
         raise InvalidInput(
-            f"retention_ms is 60000 to {maximum} on {cluster.cluster_type.name} clusters",
+            f"retention_ms is {MIN_RETENTION_MS} to {maximum} on "
+            f"{cluster.cluster_type.name} clusters",
             field="retention_ms",
         )
     return value

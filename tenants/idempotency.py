@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -14,6 +15,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from controlplane.api import secrets
+from controlplane.api.validation import IDEMPOTENCY_KEY_PATTERN
 from controlplane.errors import IdempotencyInProgress, IdempotencyKeyReused, InvalidInput
 
 from .models import IdempotencyRecord, Organization
@@ -41,9 +43,10 @@ def begin(
 ) -> tuple[IdempotencyRecord | None, StoredResponse | None]:
     """Claim ``key`` for this request. Returns (record to complete, None) for a first request,
     or (None, stored response) for a retry of a finished one."""
-    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
+    if not re.fullmatch(IDEMPOTENCY_KEY_PATTERN, key, flags=re.ASCII):
         raise InvalidInput(
-            f"{HEADER} must be 1 to {MAX_KEY_LENGTH} printable characters", field=HEADER
+            f"{HEADER} must be 1 to {MAX_KEY_LENGTH} visible ASCII characters (no spaces)",
+            field=HEADER,
         )
     cutoff = timezone.now() - RETENTION
     IdempotencyRecord.objects.filter(

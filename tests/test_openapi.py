@@ -50,3 +50,23 @@ def test_the_description_documents_errors_auth_and_every_resource():
     for resource in ("members", "invitations", "api-keys", "audit-events"):
         assert f"/api/v1/orgs/{{org}}/{resource}/" in paths
         assert f"/api/v1/orgs/{{org}}/{resource}/{{id}}/" in paths
+
+
+def test_the_description_states_the_rules_the_server_enforces():
+    schema = yaml.safe_load(CHECKED_IN.read_text())
+    components = schema["components"]["schemas"]
+    codes = components["Problem"]["properties"]["code"]["enum"]
+    assert {"validation", "not_found", "method_not_allowed", "capacity_unavailable"} <= set(codes)
+    assert "error" not in codes  # every problem names what went wrong
+    create = components["ClusterCreateRequest"]["properties"]
+    assert create["type"]["allOf"] == [{"$ref": "#/components/schemas/ClusterTypeSlugEnum"}]
+    assert create["region"]["allOf"] == [{"$ref": "#/components/schemas/RegionEnum"}]
+    topic = components["TopicCreateRequest"]["properties"]
+    assert topic["retention_ms"]["minimum"] == 60_000
+    assert "pattern" in topic["name"]
+    assert components["OrganizationInputRequest"]["required"] == ["name"]
+    assert components["ApiKey"]["properties"]["created_by"]["nullable"] is True
+    clusters = schema["paths"]["/api/v1/orgs/{org}/clusters/"]["post"]["responses"]["202"]
+    assert clusters["links"]["v1_orgs_clusters_retrieve"]["parameters"]["id"] == (
+        "$response.body#/cluster/id"
+    )

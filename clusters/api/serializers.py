@@ -3,7 +3,9 @@ from datetime import UTC, datetime
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from .. import connection
+from controlplane.api.fields import NameField, PatternValidator
+
+from .. import catalog, connection, validation
 from ..models import Cluster, ClusterState, ClusterType, Credential, Operation, TierPrice, Topic
 from ..specs import Kind
 
@@ -162,17 +164,33 @@ def _timestamp(value: datetime) -> str:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+MAX_CAPACITY_UNITS = max(entry.get("max_capacity_units", 1) for entry in catalog.CATALOG)
+CAPACITY_UNITS_HELP = (
+    "Dedicated clusters only (default: the tier's minimum); the tier's "
+    "`min_capacity_units`..`max_capacity_units` in the catalog. Other tiers: 1 or absent."
+)
+TYPE_HELP = "A tier's slug (`GET /api/v1/catalog/`); one not offered at the moment is a 409."
+
+
 class ClusterCreateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=64)
-    type = serializers.SlugField()
-    region = serializers.CharField(max_length=32)
-    capacity_units = serializers.IntegerField(required=False, min_value=1)
+    name = NameField(max_length=64)
+    type = serializers.ChoiceField(choices=catalog.TIER_SLUGS, help_text=TYPE_HELP)
+    region = serializers.ChoiceField(
+        choices=catalog.REGIONS,
+        help_text="A region of the catalog; one where no cell accepts clusters now (those that "
+        "do are in `GET /api/v1/catalog/`) is a 503 `capacity_unavailable`.",
+    )
+    capacity_units = serializers.IntegerField(
+        required=False, min_value=1, max_value=MAX_CAPACITY_UNITS, help_text=CAPACITY_UNITS_HELP
+    )
 
 
 class ClusterUpdateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=64, required=False)
-    type = serializers.SlugField(required=False)
-    capacity_units = serializers.IntegerField(required=False, min_value=1)
+    name = NameField(max_length=64, required=False)
+    type = serializers.ChoiceField(choices=catalog.TIER_SLUGS, required=False, help_text=TYPE_HELP)
+    capacity_units = serializers.IntegerField(
+        required=False, min_value=1, max_value=MAX_CAPACITY_UNITS, help_text=CAPACITY_UNITS_HELP
+    )
 
 
 class AcceptedSerializer(serializers.Serializer):
@@ -202,20 +220,64 @@ class TopicSerializer(serializers.ModelSerializer):
         return connection.kafka_topic_name(topic.cluster, topic.name)
 
 
+MAX_RETENTION_MS = max(entry["max_retention_hours"] for entry in catalog.CATALOG) * 3_600_000
+RETENTION_HELP = (
+    f"At least {validation.MIN_RETENTION_MS} and at most the tier's `max_retention_hours` "
+    "(in milliseconds)."
+)
+PARTITIONS_HELP = "At most the tier's `max_partitions` and the organization's partition quota."
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "description": "Kafka topic configs a tenant may set, as strings; the numeric ones "
+        "within Kafka's and the tier's bounds.",
+        "properties": {
+            key: {"type": "string", **rule} for key, rule in validation.TOPIC_CONFIG_SCHEMAS.items()
+        },
+        "additionalProperties": False,
+    }
+)
+class TopicConfigsField(serializers.DictField):
+    child = serializers.CharField(trim_whitespace=False)
+
+
 class TopicCreateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=249)
-    partitions = serializers.IntegerField(min_value=1, max_value=100_000)
-    retention_ms = serializers.IntegerField(required=False, min_value=1)
+    name = serializers.CharField(
+        max_length=validation.KAFKA_TOPIC_NAME_MAX,
+        trim_whitespace=False,
+        validators=[PatternValidator(validation.TOPIC_NAME_PATTERN)],
+        help_text="Letters, digits, '.', '_' and '-'; not '.' or '..', not starting with '__'. "
+        "On a serverless cluster, at most 249 characters less its id and a dot.",
+    )
+    partitions = serializers.IntegerField(min_value=1, max_value=100_000, help_text=PARTITIONS_HELP)
+    retention_ms = serializers.IntegerField(
+        required=False,
+        min_value=validation.MIN_RETENTION_MS,
+        max_value=MAX_RETENTION_MS,
+        help_text=RETENTION_HELP,
+    )
     cleanup_policy = serializers.ChoiceField(
         choices=["delete", "compact", "compact,delete"], default="delete"
     )
-    configs = serializers.DictField(child=serializers.CharField(), required=False)
+    configs = TopicConfigsField(required=False)
 
 
 class TopicUpdateSerializer(serializers.Serializer):
-    partitions = serializers.IntegerField(required=False, min_value=1, max_value=100_000)
-    retention_ms = serializers.IntegerField(required=False, min_value=1)
-    configs = serializers.DictField(child=serializers.CharField(), required=False)
+    partitions = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=100_000,
+        help_text="At least the current count (partitions are only added). " + PARTITIONS_HELP,
+    )
+    retention_ms = serializers.IntegerField(
+        required=False,
+        min_value=validation.MIN_RETENTION_MS,
+        max_value=MAX_RETENTION_MS,
+        help_text=RETENTION_HELP,
+    )
+    configs = TopicConfigsField(required=False)
 
 
 class TopicAcceptedSerializer(serializers.Serializer):
@@ -260,7 +322,7 @@ class CredentialWithPasswordSerializer(CredentialSerializer):
 
 
 class CredentialCreateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=100)
+    name = NameField(max_length=100)
     producer_byte_rate = serializers.IntegerField(required=False, min_value=1)
     consumer_byte_rate = serializers.IntegerField(required=False, min_value=1)
     request_percentage = serializers.IntegerField(required=False, min_value=1, max_value=100)
@@ -276,4 +338,11 @@ class CredentialQuotaSerializer(serializers.Serializer):
 
 class CredentialAcceptedSerializer(serializers.Serializer):
     credential = CredentialWithPasswordSerializer()
+    operation = OperationSerializer()
+
+
+class CredentialChangedSerializer(serializers.Serializer):
+    """A change that keeps the password: the credential without it."""
+
+    credential = CredentialSerializer()
     operation = OperationSerializer()

@@ -1,4 +1,4 @@
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
@@ -32,6 +32,11 @@ class CatalogView(APIView):
         )
 
 
+NO_CAPACITY = OpenApiResponse(
+    description="No cell of the region accepts the cluster now (`capacity_unavailable`)"
+)
+
+
 def _accepted(request, cluster: Cluster, operation: Operation) -> Response:
     return _operation_response(
         request, cluster, "cluster", s.ClusterSerializer(cluster).data, operation
@@ -52,7 +57,9 @@ class ClusterViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Organizat
             return selectors.cluster_summaries(queryset)
         return queryset.select_related("cluster_type", "cell")  # changes need whole rows
 
-    @extend_schema(request=s.ClusterCreateSerializer, responses={202: s.AcceptedSerializer})
+    @extend_schema(
+        request=s.ClusterCreateSerializer, responses={202: s.AcceptedSerializer, 503: NO_CAPACITY}
+    )
     def create(self, request, *args, **kwargs):
         data = validated_data(s.ClusterCreateSerializer, request.data)
         cluster, operation = services.cluster_create(
@@ -67,7 +74,7 @@ class ClusterViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Organizat
 
     @extend_schema(
         request=s.ClusterUpdateSerializer,
-        responses={200: s.ClusterSerializer, 202: s.AcceptedSerializer},
+        responses={200: s.ClusterSerializer, 202: s.AcceptedSerializer, 503: NO_CAPACITY},
         description="Rename (200), or resize / change type (202 with the Operation).",
     )
     def partial_update(self, request, *args, **kwargs):
@@ -91,7 +98,7 @@ class ClusterViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Organizat
         cluster.refresh_from_db()
         return _accepted(request, cluster, operation)
 
-    @extend_schema(request=None, responses={202: s.AcceptedSerializer})
+    @extend_schema(request=None, responses={202: s.AcceptedSerializer, 503: NO_CAPACITY})
     @action(detail=True, methods=["post"])
     def retry(self, request, *args, **kwargs):
         cluster = self.get_object()
@@ -236,7 +243,7 @@ class CredentialViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Clust
 
     @extend_schema(
         request=s.CredentialQuotaSerializer,
-        responses={202: s.CredentialAcceptedSerializer},
+        responses={202: s.CredentialChangedSerializer},
         description="Change the credential's client quotas (null removes one).",
     )
     def partial_update(self, request, *args, **kwargs):

@@ -66,6 +66,11 @@ class OrganizationAccess(permissions.BasePermission):
                 raise exceptions.NotFound()
             role = membership.role
         view._enter_organization(request, organization, role)
+        # A member learns which methods the URL has before whether their role may use them:
+        # 405 with Allow, as for any caller who can see the resource; outsiders got 404 above.
+        method = request.method.lower()
+        if method not in view.http_method_names or not hasattr(view, method):
+            raise exceptions.MethodNotAllowed(request.method)
         needed = view.scope_map.get(request.method)
         if needed is None or needed not in scopes_of(role):
             raise exceptions.PermissionDenied(
@@ -236,7 +241,10 @@ class OrganizationScopedView(GenericAPIView):
         self.role = role
         self.actor = Actor.from_request(request)
         request.tenant = organization
-        self._scope_token = enter_tenant_scope(organization)
+        # Once per request: OPTIONS checks the permissions of each method it describes again,
+        # and a second token would leave the first one's scope set after the request.
+        if self._scope_token is None:
+            self._scope_token = enter_tenant_scope(organization)
 
     _sluice_base = True
 

@@ -13,7 +13,7 @@ class CharInFilter(django_filters.BaseInFilter, django_filters.CharFilter):
 
 class InstantField(forms.Field):
     def to_python(self, value):
-        if value in self.empty_values:
+        if value is None:  # absent; an empty value is not a date-time
             return None
         try:
             return validation.instant(value)

@@ -1,6 +1,8 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from controlplane.api.fields import NameField
+
 from ..models import ApiKey, AuditEvent, Invitation, Membership, Organization
 from ..roles import Role
 
@@ -15,8 +17,14 @@ class OrganizationSerializer(serializers.ModelSerializer):
         read_only_fields = ["created_at"]
 
 
+class OrganizationListSerializer(serializers.Serializer):
+    """Not paginated: a caller belongs to few organizations (an API key to one)."""
+
+    results = OrganizationSerializer(many=True)
+
+
 class OrganizationInputSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=100)
+    name = NameField(max_length=100)
 
 
 class UserSummarySerializer(serializers.Serializer):
@@ -41,7 +49,13 @@ class MemberUpdateSerializer(serializers.Serializer):
 class InvitationSerializer(serializers.ModelSerializer):
     id = serializers.CharField(source="public_id", read_only=True)
     state = serializers.CharField(source="effective_state", read_only=True)
-    invited_by = serializers.EmailField(source="invited_by.email", read_only=True, default=None)
+    invited_by = serializers.EmailField(
+        source="invited_by.email",
+        read_only=True,
+        default=None,
+        allow_null=True,
+        help_text="Who sent it; null when an API key or the system did",
+    )
 
     class Meta:
         model = Invitation
@@ -50,17 +64,23 @@ class InvitationSerializer(serializers.ModelSerializer):
 
 
 class InvitationCreateSerializer(serializers.Serializer):
-    email = serializers.EmailField(max_length=254)
+    email = serializers.EmailField(max_length=254, trim_whitespace=False)  # as sent, or refused
     role = serializers.ChoiceField(choices=Role.choices)
 
 
 class InvitationResponseSerializer(serializers.Serializer):
-    token = serializers.CharField(max_length=128)
+    token = serializers.CharField(max_length=128, trim_whitespace=False)
 
 
 class ApiKeySerializer(serializers.ModelSerializer):
     id = serializers.CharField(source="public_id", read_only=True)
-    created_by = serializers.EmailField(source="created_by.email", read_only=True, default=None)
+    created_by = serializers.EmailField(
+        source="created_by.email",
+        read_only=True,
+        default=None,
+        allow_null=True,
+        help_text="Who made it; null when another API key or the system did",
+    )
     active = serializers.BooleanField(source="is_active", read_only=True)
 
     class Meta:
@@ -81,7 +101,7 @@ class ApiKeySerializer(serializers.ModelSerializer):
 
 
 class ApiKeyCreateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=100)
+    name = NameField(max_length=100)
     role = serializers.ChoiceField(choices=Role.choices)
     expires_at = serializers.DateTimeField(required=False, allow_null=True)
 

@@ -31,7 +31,7 @@ class AccountView(APIView):
 class OrganizationListView(AccountView):
     """The organizations you belong to; create one (you become its owner)."""
 
-    @extend_schema(responses=s.OrganizationSerializer(many=True))
+    @extend_schema(operation_id="v1_orgs_list", responses=s.OrganizationListSerializer)
     def get(self, request):
         if isinstance(request.auth, ApiKey):
             organization = request.auth.organization

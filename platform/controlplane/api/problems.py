@@ -7,8 +7,9 @@ raise ``controlplane.errors.DomainError`` subclasses; DRF's own exceptions map a
 from urllib.parse import unquote_plus
 
 from django.conf import settings
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.defaults import bad_request, page_not_found
 from rest_framework import exceptions, status
@@ -32,6 +33,24 @@ _CODES: dict[type[exceptions.APIException], tuple[str, str]] = {
     exceptions.UnsupportedMediaType: ("unsupported_media_type", "Unsupported media type"),
     exceptions.Throttled: ("rate_limited", "Too many requests"),
 }
+# Django's own, which DRF's handler turns into its NotFound and PermissionDenied.
+_DJANGO_CODES: dict[type[Exception], type[exceptions.APIException]] = {
+    Http404: exceptions.NotFound,
+    DjangoPermissionDenied: exceptions.PermissionDenied,
+}
+SERVER_ERROR = "server_error"
+
+
+def problem_codes(domain_error: type[DomainError]) -> list[str]:
+    """Every ``code`` a problem can carry: DRF's mapped ones, the domain errors' (all the
+    subclasses imported so far, which the URLconf imports), and the server error's."""
+    codes = {code for code, _title in _CODES.values()} | {SERVER_ERROR}
+    pending = list(domain_error.__subclasses__())
+    while pending:
+        cls = pending.pop()
+        codes.add(cls.code)
+        pending.extend(cls.__subclasses__())
+    return sorted(codes)
 
 
 def problem_body(*, status_code: int, code: str, title: str, detail=None, **extra) -> dict:
@@ -70,7 +89,10 @@ def problem_exception_handler(exc, context) -> Response | None:
     return response
 
 
-def _lookup(exc: exceptions.APIException) -> tuple[str, str]:
+def _lookup(exc: Exception) -> tuple[str, str]:
+    for django_class, drf_class in _DJANGO_CODES.items():
+        if isinstance(exc, django_class):
+            return _CODES[drf_class]
     for cls in type(exc).__mro__:
         if cls in _CODES:
             return _CODES[cls]
@@ -137,7 +159,7 @@ def server_error_view(request: HttpRequest) -> HttpResponse:
     if _wants_problem(request):
         body = problem_body(
             status_code=status.HTTP_500_INTERNAL_SERVER_ERROR,
-            code="server_error",
+            code=SERVER_ERROR,
             title="Something went wrong on our side",
         )
         return JsonResponse(body, status=500, content_type=PROBLEM_CONTENT_TYPE)

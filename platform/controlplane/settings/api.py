@@ -16,13 +16,17 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "controlplane.api.problems.problem_exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # JSON is the only representation: `?format=` is an ordinary (ignored) query parameter
+    # rather than a second, undocumented way to ask for one.
+    "URL_FORMAT_OVERRIDE": None,
 }
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Sluice API",
     "DESCRIPTION": (
         "Managed Apache Kafka: organizations, clusters, topics, credentials, usage and billing. "
-        "Errors are application/problem+json with a stable `code`."
+        "Errors are application/problem+json with a stable `code`. No string may hold the NUL "
+        "character (U+0000): a request with one is a 400 `validation`."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
@@ -30,15 +34,21 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # A PATCH body is described as its serializer validates it: fields it requires (a member's
+    # role, an organization's name) are required, not made optional for "partial" updates.
+    "COMPONENT_SPLIT_PATCH": False,
     # The metered dimensions (billing) are a subset of the priced ones (clusters): named apart,
     # the priced ones keeping the name they had.
     "ENUM_NAME_OVERRIDES": {
         "DimensionEnum": "clusters.models.Dimension",
         "UsageDimensionEnum": "billing.models.Dimension",
+        "ClusterTypeSlugEnum": "clusters.catalog.TIER_SLUGS",
+        "RegionEnum": "clusters.catalog.REGIONS",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "controlplane.api.schema.add_shared_responses",
+        "controlplane.api.schema.add_creation_links",
     ],
 }
 
