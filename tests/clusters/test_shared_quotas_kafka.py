@@ -133,9 +133,9 @@ def test_two_credentials_flat_out_stay_within_the_clusters_ingress(
         f"{produced / allowed:.2f} of the cluster's allowance ({allowed:.0f} bytes)"
     )
     assert produced <= allowed * TOLERANCE
-    # Flat out, really: together they used most of what the cluster may (so the bound above
-    # is met because of the quotas, not because the clients were slow).
-    assert produced >= allowed * 0.6
+    # Flat out, really: together they sent at least half the cluster's limit throughout (so
+    # the bound above is met because of the quotas, not because the clients were slow).
+    assert produced >= limit * elapsed * 0.5
 
 
 def settled_counter(env, topic: str) -> int:
@@ -175,5 +175,6 @@ def test_a_topic_on_the_broker_keeps_at_most_the_tiers_storage_per_partition(
     converge(cluster_id)
 
     resource = ConfigResource("topic", topic.json()["topic"]["kafka_name"])
-    described = kafka_environment.admin_client().describe_configs([resource])[resource].result(30)
+    admin = kafka_environment.admin_client()  # kept: its futures die with it
+    described = admin.describe_configs([resource])[resource].result(30)
     assert described["retention.bytes"].value == str(ceiling)

@@ -6,6 +6,7 @@ what their connection snippet tells a real client."""
 from __future__ import annotations
 
 from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 
 from clusters import reconciler, rendering
 from clusters.models import Cell, Cluster
@@ -32,9 +33,19 @@ def make_shared_kafka_cell(kube, kafka_environment, emulator, **fields) -> Cell:
         **fields,
     )
     api = kube.api_client()
-    client.CoreV1Api(api).create_namespace(
-        client.V1Namespace(metadata=client.V1ObjectMeta(name=SHARED_NAMESPACE))
-    )
+
+    def namespace_created() -> bool:
+        try:
+            client.CoreV1Api(api).create_namespace(
+                client.V1Namespace(metadata=client.V1ObjectMeta(name=SHARED_NAMESPACE))
+            )
+        except ApiException as error:
+            if error.status == 409 and "being deleted" in (error.body or ""):
+                return False  # an earlier test's, on its way out
+            raise
+        return True
+
+    wait_for(namespace_created, timeout=60, what=f"namespace {SHARED_NAMESPACE} to be created")
     client.CustomObjectsApi(api).create_namespaced_custom_object(
         GROUP,
         VERSION,
