@@ -30,7 +30,7 @@ PRODUCE_SECONDS = 14
 # seconds from idle the cluster may thus send its limit times (T + 10), plus the requests in
 # flight when a throttle begins (at most 5 batches of 64 KB per principal and burst): 10% on
 # top covers those and the edges of the measurement. Each credential alone at the cluster's
-# full limit, as before the limits were shared, came to about 1.4 of that allowance.
+# full limit, as before the limits were shared, came to about 1.9 of that allowance.
 QUOTA_BURST_SECONDS = 10
 TOLERANCE = 1.10
 BATCH_BYTES = 65_536
