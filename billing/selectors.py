@@ -24,7 +24,7 @@ What a chart gets, per dimension, per bucket of the window:
   an organization, a bucket is complete when it is for each of its clusters (deleted ones
   included, for the hours they lived).
 - **limit_per_bucket** is the most a cluster's tier lets it use in one bucket, from its
-  current tier and capacity units (``clusters.reconciler.limits_of``, the limits the data plane
+  current tier and capacity units (``clusters.tiers.limits_of``, the limits the data plane
   enforces): ingress / egress bytes per second times the bucket's seconds; the partition limit
   times the bucket's hours (partition-hours); the storage limit times the bucket's hours
   (byte-hours).
@@ -45,7 +45,7 @@ from django.db.models.functions import TruncDay, TruncHour
 from django.utils import timezone
 
 from clusters.models import Cluster
-from clusters.reconciler import limits_of
+from clusters.tiers import limits_of
 from controlplane.errors import InvalidInput
 from tenants.models import Organization
 

@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -103,6 +104,13 @@ class Cell(models.Model):
     shared_kafka_namespace = models.CharField(max_length=63, default="sluice-shared")
     shared_kafka_name = models.CharField(max_length=63, default="shared")
     shared_bootstrap = models.CharField(max_length=255, blank=True)
+    # Kafka applies client byte-rate quotas per broker: a tenant's rates are divided by this.
+    # Serverless topics have three replicas, so a shared Kafka has at least three brokers.
+    shared_kafka_brokers = models.PositiveSmallIntegerField(
+        default=3,
+        validators=[MinValueValidator(1)],
+        help_text="Brokers of the shared Kafka; client byte-rate quotas are divided among them",
+    )
     # Capacity: logical clusters on the shared Kafka, and dedicated capacity units.
     max_shared_clusters = models.PositiveIntegerField(default=1000)
     max_dedicated_units = models.PositiveIntegerField(default=50)

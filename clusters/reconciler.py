@@ -30,8 +30,9 @@ from tenants.scoping import tenant_scope
 from . import rendering, services
 from .drivers import driver_for
 from .drivers.base import Observation
-from .models import GB, MB, Cluster, ClusterState, ClusterType
-from .specs import ClusterSpec, CredentialSpec, Kind, Limits, SharedKafka, Sizing, TopicSpec
+from .models import GB, Cluster, ClusterState, ClusterType
+from .specs import ClusterSpec, CredentialSpec, Kind, SharedKafka, Sizing, TopicSpec
+from .tiers import limits_of
 
 log = logging.getLogger(__name__)
 LEASE = timedelta(minutes=5)
@@ -54,21 +55,6 @@ class LeaseLost(Exception):
 
 
 # The desired state, as plain values -----------------------------------------------------------
-
-
-def limits_of(tier: ClusterType, units: int) -> Limits:
-    return Limits(
-        ingress_bytes_per_second=tier.ingress_mbps * MB * units,
-        egress_bytes_per_second=tier.egress_mbps * MB * units,
-        max_partitions=tier.max_partitions * units,
-        max_storage_bytes=tier.max_storage_gb * GB * units,
-        max_retention_ms=tier.max_retention_hours * 3_600_000,
-        max_connections=tier.max_connections * units,
-        # On a shared Kafka each principal may use a bounded share of the brokers' threads;
-        # a dedicated cluster's principals share their own brokers.
-        request_percentage=100 if tier.kind == Kind.DEDICATED else 25,
-        controller_mutation_rate=float(10 * units),
-    )
 
 
 def sizing_of(tier: ClusterType, units: int) -> Sizing | None:
@@ -151,7 +137,9 @@ def build_spec(cluster: Cluster, *, with_passwords: bool = True) -> ClusterSpec:
         limits=limits_of(tier, cluster.capacity_units),
         sizing=sizing_of(tier, cluster.capacity_units),
         shared_kafka=SharedKafka(
-            namespace=cluster.cell.shared_kafka_namespace, name=cluster.cell.shared_kafka_name
+            namespace=cluster.cell.shared_kafka_namespace,
+            name=cluster.cell.shared_kafka_name,
+            brokers=cluster.cell.shared_kafka_brokers,
         )
         if kind == Kind.SERVERLESS
         else None,

@@ -503,7 +503,22 @@ def _topic_config(spec: ClusterSpec, topic: TopicSpec) -> dict:
             requested = None  # not a number: Kafka rejects it, nothing to cap
         if requested is not None and (requested < 0 or requested > ceiling):
             config["retention.ms"] = str(ceiling)  # -1 is unlimited: capped as well
+    if spec.kind == Kind.SERVERLESS:
+        # On a shared Kafka the tier's storage limit holds per partition: unset, unlimited (-1)
+        # or above it, a partition keeps at most its share. A dedicated cluster fills only its
+        # own volumes, sized from its tier.
+        partition_ceiling = spec.limits.max_partition_retention_bytes
+        requested = _integer(config.get("retention.bytes"))
+        if requested is None or not 0 <= requested <= partition_ceiling:
+            config["retention.bytes"] = str(partition_ceiling)
     return config
+
+
+def _integer(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
 
 
 def _password_secret(spec: ClusterSpec, credential: CredentialSpec) -> dict:
@@ -586,6 +601,9 @@ def _acl(resource_type: str, name: str, pattern: str, operations: list[str]) -> 
 
 
 def _quotas(spec: ClusterSpec, credential: CredentialSpec) -> dict:
+    """A principal's client quotas. Its own byte rates are rates across the whole cluster, and
+    Kafka enforces them on each broker separately, so they are divided by the broker count. On
+    a shared Kafka every principal is throttled, to its own quota capped to its share."""
     own = {
         "producerByteRate": credential.producer_byte_rate,
         "consumerByteRate": credential.consumer_byte_rate,
@@ -593,19 +611,50 @@ def _quotas(spec: ClusterSpec, credential: CredentialSpec) -> dict:
         "controllerMutationRate": credential.controller_mutation_rate,
     }
     if spec.kind == Kind.DEDICATED:
-        return {key: value for key, value in own.items() if value is not None}
-    # On a shared Kafka every principal is throttled: its own quota, never above the cluster's.
-    limits = spec.limits
-    ceilings = {
-        "producerByteRate": limits.ingress_bytes_per_second,
-        "consumerByteRate": limits.egress_bytes_per_second,
-        "requestPercentage": limits.request_percentage,
-        "controllerMutationRate": limits.controller_mutation_rate,
+        brokers = _sizing(spec).brokers
+        return {
+            key: _per_broker(value, brokers) if key in BYTE_RATE_QUOTAS else value
+            for key, value in own.items()
+            if value is not None
+        }
+    brokers = _shared_kafka(spec).brokers
+    own = {
+        key: _per_broker(value, brokers) if key in BYTE_RATE_QUOTAS and value is not None else value
+        for key, value in own.items()
     }
     return {
-        key: ceiling if own[key] is None else min(own[key], ceiling)
-        for key, ceiling in ceilings.items()
+        key: share if own[key] is None else min(own[key], share)
+        for key, share in _principal_shares(spec).items()
     }
+
+
+# Quotas Kafka counts in bytes per second, on each broker on its own.
+BYTE_RATE_QUOTAS = {"producerByteRate", "consumerByteRate"}
+
+
+def _principal_shares(spec: ClusterSpec) -> dict:
+    """The most each principal of a cluster on a shared Kafka may use, so that the sum over its
+    principals (and, for byte rates, over the brokers) stays within the cluster's limits: each
+    limit divided by the number of principals, byte rates also by the number of brokers,
+    rounded down. A credential added or removed changes every principal's share; the reconciler
+    renders the whole cluster on every run, so all its users are re-applied."""
+    principals = max(1, len(spec.credentials))
+    brokers = max(1, _shared_kafka(spec).brokers)
+    limits = spec.limits
+    return {
+        "producerByteRate": limits.ingress_bytes_per_second // (principals * brokers),
+        "consumerByteRate": limits.egress_bytes_per_second // (principals * brokers),
+        # Strimzi takes whole percents, and 0 would stop a principal altogether: at least 1
+        # each, so only a cluster with more principals than its percentage gets more than it.
+        "requestPercentage": max(1, limits.request_percentage // principals),
+        "controllerMutationRate": limits.controller_mutation_rate / principals,
+    }
+
+
+def _per_broker(rate: int, brokers: int) -> int:
+    """A cluster-wide byte rate as the quota of each broker: rounded down, but a positive rate
+    never becomes 0 (which would stop the principal)."""
+    return max(1, rate // max(1, brokers)) if rate > 0 else 0
 
 
 # Pieces -----------------------------------------------------------------------------------

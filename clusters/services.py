@@ -494,7 +494,7 @@ def topic_create(
             f"cleanup_policy is one of {CleanupPolicy.values}", field="cleanup_policy"
         )
     retention = validation.retention_ms(cluster, retention_ms)
-    cleaned = validation.topic_configs(configs)
+    cleaned = validation.retention_bytes(cluster, validation.topic_configs(configs))
     _check_partitions(cluster, adding=partitions)
     if Topic.objects.filter(cluster=cluster, name=name, deleted_at__isnull=True).exists():
         raise Conflict(f"A topic named {name!r} already exists", field="name")
@@ -546,7 +546,7 @@ def topic_update(
     if retention_ms is not None:
         topic.retention_ms = validation.retention_ms(cluster, retention_ms)
     if configs is not None:
-        topic.configs = validation.topic_configs(configs)
+        topic.configs = validation.retention_bytes(cluster, validation.topic_configs(configs))
     after = snapshot(topic, ["partitions", "retention_ms", "configs"])
     if after == before:
         return topic, None

@@ -29,6 +29,13 @@ class Limits:
     # Partition creations/deletions per second (Kafka's controller_mutation_rate).
     controller_mutation_rate: float
 
+    @property
+    def max_partition_retention_bytes(self) -> int:
+        """The most one partition of a shared-Kafka cluster may keep (``retention.bytes``): the
+        storage limit shared out over the partition limit, so that however its partitions are
+        spread over topics, the cluster never keeps more than its storage limit."""
+        return self.max_storage_bytes // max(1, self.max_partitions)
+
 
 @dataclass(frozen=True)
 class Sizing:
@@ -47,6 +54,9 @@ class SharedKafka:
 
     namespace: str
     name: str  # the Kafka resource's name (the strimzi.io/cluster label of users and topics)
+    # Kafka enforces client byte-rate quotas on each broker separately, so a principal's rate
+    # is divided by this to bound what it gets from all of them together.
+    brokers: int = 3
 
 
 @dataclass(frozen=True)

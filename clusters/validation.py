@@ -11,6 +11,7 @@ from controlplane.errors import InvalidInput
 
 from .models import Cluster
 from .specs import Kind
+from .tiers import limits_of
 
 TOPIC_NAME = re.compile(r"^[a-zA-Z0-9._-]+$")
 # The same rule, with '.', '..' and names starting with '__' left out, as one pattern without
@@ -120,3 +121,23 @@ def topic_configs(configs: dict | None) -> dict[str, str]:
             raise InvalidInput(f"{key} is {rule.expects}", field="configs")
         cleaned[key] = canonical
     return dict(sorted(cleaned.items()))
+
+
+def retention_bytes(cluster: Cluster, configs: dict[str, str]) -> dict[str, str]:
+    """On a shared Kafka a partition keeps at most the tier's storage shared out over its
+    partition limit (``Limits.max_partition_retention_bytes``): ``retention.bytes`` is that when
+    unset, and more (or -1, unlimited) is refused. A dedicated cluster's storage is its own."""
+    if cluster.cluster_type.kind != Kind.SERVERLESS:
+        return configs
+    tier = cluster.cluster_type
+    ceiling = limits_of(tier, cluster.capacity_units).max_partition_retention_bytes
+    value = configs.get("retention.bytes")
+    if value is None:
+        return dict(sorted({**configs, "retention.bytes": str(ceiling)}.items()))
+    if not 1 <= int(value) <= ceiling:
+        raise InvalidInput(
+            f"retention.bytes is 1 to {ceiling} per partition on {tier.name} clusters "
+            f"({tier.max_storage_gb} GB of storage over at most {tier.max_partitions} partitions)",
+            field="configs",
+        )
+    return configs

@@ -87,7 +87,7 @@ def kube(kube_environment):
     ``sluice.test/owned``, are deleted after it."""
     from tests.support.kubeenv import delete_test_leftovers, namespace_names
 
-    before = namespace_names(kube_environment)
+    before = namespace_names(kube_environment, terminating=False)
     yield kube_environment
     delete_test_leftovers(kube_environment, keep_namespaces=before, owned_label=TEST_OWNED_LABEL)
 

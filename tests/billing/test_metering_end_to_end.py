@@ -11,95 +11,22 @@ import uuid
 import pytest
 from confluent_kafka import Consumer, Producer
 from django.utils import timezone
-from kubernetes import client
 
 from billing import metering
 from billing.models import Dimension, UsageHour
-from clusters import reconciler, rendering
 from clusters.models import Cluster
-from clusters.reconciler import Outcome
 from tests.billing.test_metering import BYTES_IN, BYTES_OUT, wait_until_scraped
-from tests.factories import UserFactory, make_cell, make_org
+from tests.factories import UserFactory, make_org
 from tests.support.clients import session_client
-from tests.support.services import wait_for
-from tests.support.strimzi_emulator import GROUP, VERSION
+from tests.support.shared_kafka import converge, make_shared_kafka_cell, tenant_config
 
 pytestmark = [pytest.mark.kube, pytest.mark.kafka, pytest.mark.django_db]
-
-# The cell's shared Kafka: where the test Prometheus says its broker is (tests/conftest.py).
-SHARED_NAMESPACE, SHARED_NAME = "sluice-shared", "shared"
 
 
 @pytest.fixture
 def cell(kube, kafka_environment, strimzi_emulator_on_kafka, settings):
     settings.SLUICE_DATAPLANE_DRIVER = "kubernetes"
-    env = kafka_environment
-    host, port = env.bootstrap_servers.rsplit(":", 1)
-    strimzi_emulator_on_kafka.bootstrap_host = host  # clients reach the listener here
-    cell = make_cell(
-        kubeconfig=str(kube.kubeconfig),
-        shared_kafka_namespace=SHARED_NAMESPACE,
-        shared_kafka_name=SHARED_NAME,
-        prometheus_url=env.prometheus_url,
-    )
-    api = kube.api_client()
-    client.CoreV1Api(api).create_namespace(
-        client.V1Namespace(metadata=client.V1ObjectMeta(name=SHARED_NAMESPACE))
-    )
-    client.CustomObjectsApi(api).create_namespaced_custom_object(
-        GROUP,
-        VERSION,
-        SHARED_NAMESPACE,
-        "kafkas",
-        {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": "Kafka",
-            "metadata": {"name": SHARED_NAME},
-            "spec": {
-                "kafka": {
-                    "listeners": [
-                        {
-                            "name": rendering.bootstrap_listener_name(),
-                            "port": int(port),
-                            "type": "internal",
-                            "tls": False,
-                            "authentication": {"type": "scram-sha-512"},
-                        }
-                    ]
-                }
-            },
-        },
-    )
-    return cell
-
-
-def converge(cluster_id: str) -> Cluster:
-    cluster = Cluster.unscoped_all_tenants.get(public_id=cluster_id)
-    outcomes = []
-
-    def done() -> bool:
-        outcomes.append(reconciler.reconcile(cluster.pk))
-        return outcomes[-1] in (Outcome.CONVERGED, Outcome.FAILED)
-
-    wait_for(done, timeout=60, what=f"{cluster_id} to converge ({outcomes[-3:]})")
-    cluster.refresh_from_db()
-    assert cluster.state == "ready", cluster.failure_message
-    return cluster
-
-
-def tenant_config(credential: dict, **extra) -> dict:
-    """What the cluster's connection snippet (kept with the credential here) tells a client;
-    librdkafka takes the username and password as settings rather than the JAAS line."""
-    snippet = credential["connection"]["client_properties"]
-    properties = dict(line.split("=", 1) for line in snippet.splitlines() if line)
-    return {
-        "bootstrap.servers": properties["bootstrap.servers"],
-        "security.protocol": properties["security.protocol"],
-        "sasl.mechanism": properties["sasl.mechanism"],
-        "sasl.username": credential["username"],
-        "sasl.password": credential["password"],
-        **extra,
-    }
+    return make_shared_kafka_cell(kube, kafka_environment, strimzi_emulator_on_kafka)
 
 
 def produce(env, credential: dict, topic: str, count: int, size: int) -> None:

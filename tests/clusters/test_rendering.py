@@ -365,29 +365,58 @@ def test_serverless_acl_prefix_reaches_no_other_cluster():
     assert kafka_topic_name(spec, "t").startswith(f"{mine}.")
 
 
-def test_serverless_quotas_fall_back_to_the_cluster_limits():
-    spec = serverless_spec(
-        credentials=(
-            credential(suffix="app"),
-            credential(suffix="slow", producer_byte_rate=1024, request_percentage=5),
-        )
-    )
-    manifests = render(spec)
-    assert user_of(manifests, spec.credentials[0])["spec"]["quotas"] == {
-        "producerByteRate": 10 * 1024**2,
-        "consumerByteRate": 30 * 1024**2,
-        "requestPercentage": 25,
-        "controllerMutationRate": 5.0,
-    }
-    assert user_of(manifests, spec.credentials[1])["spec"]["quotas"] == {
-        "producerByteRate": 1024,
-        "consumerByteRate": 30 * 1024**2,
-        "requestPercentage": 5,
-        "controllerMutationRate": 5.0,
+def quotas_by_user(spec: ClusterSpec) -> dict[str, dict]:
+    return {
+        user["metadata"]["name"]: user["spec"]["quotas"]
+        for user in of_kind(render(spec), "KafkaUser")
     }
 
 
-def test_serverless_quotas_never_exceed_the_cluster_limits_and_zero_is_kept():
+def test_serverless_principals_share_the_cluster_limits_across_principals_and_brokers():
+    spec = serverless_spec(shared_kafka=dataclasses.replace(SHARED, brokers=3))
+    quotas = quotas_by_user(spec)
+    assert len(quotas) == 2
+    for quota in quotas.values():
+        assert quota == {
+            "producerByteRate": 10 * 1024**2 // 6,
+            "consumerByteRate": 30 * 1024**2 // 6,
+            "requestPercentage": 12,
+            "controllerMutationRate": 2.5,
+        }
+    # Kafka throttles each principal on each broker on its own: all of them together at full
+    # speed on every broker stay within the cluster's limits.
+    assert sum(q["producerByteRate"] for q in quotas.values()) * 3 <= 10 * 1024**2
+    assert sum(q["consumerByteRate"] for q in quotas.values()) * 3 <= 30 * 1024**2
+    assert sum(q["requestPercentage"] for q in quotas.values()) <= 25
+    assert sum(q["controllerMutationRate"] for q in quotas.values()) <= 5.0
+
+
+def test_serverless_shares_change_for_every_user_when_a_credential_comes_or_goes():
+    alone, second, third = (credential(suffix=s) for s in ("app", "batch", "audit"))
+    one_broker = dataclasses.replace(SHARED, brokers=1)
+
+    def producer_rates(*credentials) -> dict[str, int]:
+        spec = serverless_spec(shared_kafka=one_broker, credentials=credentials)
+        return {name: q["producerByteRate"] for name, q in quotas_by_user(spec).items()}
+
+    ingress = 10 * 1024**2
+    assert producer_rates(alone) == {alone.username: ingress}
+    assert producer_rates(alone, second) == {
+        alone.username: ingress // 2,
+        second.username: ingress // 2,
+    }
+    assert producer_rates(alone, second, third) == {
+        c.username: ingress // 3 for c in (alone, second, third)
+    }
+    assert producer_rates(alone, third) == {
+        alone.username: ingress // 2,
+        third.username: ingress // 2,
+    }
+
+
+def test_serverless_own_quotas_are_spread_over_the_brokers_and_capped_to_the_share():
+    shared = dataclasses.replace(SHARED, brokers=4)
+    slow = credential(suffix="slow", producer_byte_rate=4096, request_percentage=5)
     generous = credential(
         suffix="big",
         producer_byte_rate=10**12,
@@ -395,13 +424,54 @@ def test_serverless_quotas_never_exceed_the_cluster_limits_and_zero_is_kept():
         request_percentage=400,
         controller_mutation_rate=0.5,
     )
-    spec = serverless_spec(credentials=(generous,))
-    assert user_of(render(spec), generous)["spec"]["quotas"] == {
-        "producerByteRate": 10 * 1024**2,
-        "consumerByteRate": 0,
-        "requestPercentage": 25,
+    quotas = quotas_by_user(serverless_spec(shared_kafka=shared, credentials=(slow, generous)))
+    assert quotas[slow.username] == {
+        "producerByteRate": 1024,  # its 4096 B/s across the cluster, on each of 4 brokers
+        "consumerByteRate": 30 * 1024**2 // 8,
+        "requestPercentage": 5,
+        "controllerMutationRate": 2.5,
+    }
+    assert quotas[generous.username] == {
+        "producerByteRate": 10 * 1024**2 // 8,
+        "consumerByteRate": 0,  # zero is kept: the principal may not read
+        "requestPercentage": 12,
         "controllerMutationRate": 0.5,
     }
+
+
+def test_serverless_request_share_is_at_least_one_percent():
+    many = tuple(credential(suffix=f"c{index}") for index in range(30))
+    quotas = quotas_by_user(serverless_spec(credentials=many))
+    assert {q["requestPercentage"] for q in quotas.values()} == {1}
+
+
+def test_serverless_retention_bytes_is_bounded_by_the_storage_share_of_a_partition():
+    ceiling = 50 * GIB // 100  # the tier's storage over its partition limit
+    spec = serverless_spec(
+        limits=limits(max_storage_bytes=50 * GIB, max_partitions=100),
+        topics=(
+            TopicSpec("unlimited", 1, 3, {"retention.bytes": "-1"}),
+            TopicSpec("huge", 1, 3, {"retention.bytes": str(10**15)}),
+            TopicSpec("small", 1, 3, {"retention.bytes": "1048576"}),
+            TopicSpec("default", 1, 3),
+        ),
+    )
+    retention = {
+        topic["spec"]["topicName"].split(".", 1)[1]: topic["spec"]["config"]["retention.bytes"]
+        for topic in of_kind(render(spec), "KafkaTopic")
+    }
+    assert retention == {
+        "unlimited": str(ceiling),
+        "huge": str(ceiling),
+        "small": "1048576",
+        "default": str(ceiling),
+    }
+    # A dedicated cluster's storage is its own volumes: retention.bytes is the tenant's to set.
+    dedicated = dedicated_spec(
+        topics=(TopicSpec("unlimited", 1, 3, {"retention.bytes": "-1"}), TopicSpec("d", 1, 3))
+    )
+    configs = [topic["spec"]["config"] for topic in of_kind(render(dedicated), "KafkaTopic")]
+    assert [c.get("retention.bytes") for c in configs] == ["-1", None]
 
 
 def test_serverless_retention_is_capped_and_always_set():
@@ -696,11 +766,16 @@ def test_dedicated_users_own_the_data_plane_but_not_the_cluster():
     assert not granted & {"All", "Alter", "AlterConfigs", "ClusterAction", "Create"}
 
 
-def test_dedicated_quotas_only_when_the_credential_sets_them():
-    plain, throttled = credential(suffix="app"), credential(suffix="batch", consumer_byte_rate=2048)
-    manifests = render(dedicated_spec(credentials=(plain, throttled)))
+def test_dedicated_quotas_only_when_the_credential_sets_them_and_spread_over_its_brokers():
+    plain = credential(suffix="app")
+    throttled = credential(suffix="batch", consumer_byte_rate=3072, request_percentage=40)
+    manifests = render(dedicated_spec(credentials=(plain, throttled)))  # 3 brokers
     assert "quotas" not in user_of(manifests, plain)["spec"]
-    assert user_of(manifests, throttled)["spec"]["quotas"] == {"consumerByteRate": 2048}
+    # Its own brokers, no neighbours: no share, but its rate across the cluster, per broker.
+    assert user_of(manifests, throttled)["spec"]["quotas"] == {
+        "consumerByteRate": 1024,
+        "requestPercentage": 40,
+    }
 
 
 def test_dedicated_names_strimzi_uses_are_refused():
@@ -844,8 +919,10 @@ def cluster_specs(draw) -> ClusterSpec:
             replicas=draw(st.integers(1, 5)),
             config=draw(
                 st.dictionaries(
-                    st.sampled_from(["retention.ms", "cleanup.policy", "segment.bytes"]),
-                    st.sampled_from(["-1", "1000", str(365 * DAY_MS), "compact"]),
+                    st.sampled_from(
+                        ["retention.ms", "retention.bytes", "cleanup.policy", "segment.bytes"]
+                    ),
+                    st.sampled_from(["-1", "1000", str(365 * DAY_MS), str(10**15), "compact"]),
                 )
             ),
         )
@@ -904,7 +981,9 @@ def cluster_specs(draw) -> ClusterSpec:
             max_connections=draw(st.integers(1, 100_000)),
         ),
         sizing=sizing,
-        shared_kafka=SHARED if kind == Kind.SERVERLESS else None,
+        shared_kafka=dataclasses.replace(SHARED, brokers=draw(st.integers(1, 12)))
+        if kind == Kind.SERVERLESS
+        else None,
         topics=topics,
         credentials=tuple(credentials),
     )
@@ -937,9 +1016,22 @@ def test_generated_specs_render_valid_isolated_and_stable_manifests(spec):
                     "name": prefix,
                     "patternType": "prefix",
                 }
-            quotas = user["spec"]["quotas"]
-            assert quotas["producerByteRate"] <= spec.limits.ingress_bytes_per_second
-            assert quotas["consumerByteRate"] <= spec.limits.egress_bytes_per_second
+        # Summed over principals and brokers, within the cluster's limits.
+        quotas = [user["spec"]["quotas"] for user in of_kind(manifests, "KafkaUser")]
+        brokers = spec.shared_kafka.brokers
+        limits = spec.limits
+        assert (
+            sum(q["producerByteRate"] for q in quotas) * brokers <= limits.ingress_bytes_per_second
+        )
+        assert (
+            sum(q["consumerByteRate"] for q in quotas) * brokers <= limits.egress_bytes_per_second
+        )
+        assert sum(q["requestPercentage"] for q in quotas) <= max(
+            limits.request_percentage, len(quotas)
+        )
+        for topic in of_kind(manifests, "KafkaTopic"):
+            retention_bytes = int(topic["spec"]["config"]["retention.bytes"])
+            assert 0 <= retention_bytes <= limits.max_partition_retention_bytes
     else:
         assert {
             "Namespace",

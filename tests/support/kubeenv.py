@@ -419,11 +419,17 @@ class KubeTestEnvironment:
 # Between tests --------------------------------------------------------------------------------
 
 
-def namespace_names(environment: KubeTestEnvironment) -> set[str]:
+def namespace_names(environment: KubeTestEnvironment, *, terminating: bool = True) -> set[str]:
+    """The namespaces there are; without those on their way out if ``terminating`` is False
+    (a test may make one of the same name again, which is then its own to delete)."""
     from kubernetes import client
 
     core = client.CoreV1Api(environment.api_client())
-    return {ns.metadata.name for ns in core.list_namespace().items}
+    return {
+        ns.metadata.name
+        for ns in core.list_namespace().items
+        if terminating or (ns.status and ns.status.phase) != "Terminating"
+    }
 
 
 def delete_test_leftovers(
