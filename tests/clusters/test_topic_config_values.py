@@ -77,14 +77,14 @@ def test_numeric_configs_are_kept_in_canonical_form(owner_world):
         "configs": {
             "segment.ms": "000600000",
             "min.compaction.lag.ms": str(INT64_RANGE[1]),
-            "retention.bytes": "-1",
+            "retention.bytes": "0001000000",
         },
     }
     response = world.client.post(path, body, format="json")
     assert response.status_code == 202, response.content
     assert response.json()["topic"]["configs"] == {
         "min.compaction.lag.ms": str(INT64_RANGE[1]),
-        "retention.bytes": "-1",
+        "retention.bytes": "1000000",
         "segment.ms": "600000",
     }
 
