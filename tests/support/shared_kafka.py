@@ -34,43 +34,55 @@ def make_shared_kafka_cell(kube, kafka_environment, emulator, **fields) -> Cell:
     )
     api = kube.api_client()
 
-    def namespace_created() -> bool:
+    kafka = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "Kafka",
+        "metadata": {"name": SHARED_NAME},
+        "spec": {
+            "kafka": {
+                "listeners": [
+                    {
+                        "name": rendering.bootstrap_listener_name(),
+                        "port": int(port),
+                        "type": "internal",
+                        "tls": False,
+                        "authentication": {"type": "scram-sha-512"},
+                    }
+                ]
+            }
+        },
+    }
+
+    def shared_kafka_created() -> bool:
+        # An earlier test's namespace of the same name may still be on its way out: creating
+        # the namespace is refused while it is, and so is creating the Kafka in it if the
+        # deletion had begun when the namespace was read. Either way: wait, and try again.
         try:
             client.CoreV1Api(api).create_namespace(
                 client.V1Namespace(metadata=client.V1ObjectMeta(name=SHARED_NAMESPACE))
             )
         except ApiException as error:
-            if error.status == 409 and "being deleted" in (error.body or ""):
-                return False  # an earlier test's, on its way out
+            if error.status != 409:
+                raise
+        try:
+            client.CustomObjectsApi(api).create_namespaced_custom_object(
+                GROUP, VERSION, SHARED_NAMESPACE, "kafkas", kafka
+            )
+        except ApiException as error:
+            if _terminating(error):
+                return False
             raise
         return True
 
-    wait_for(namespace_created, timeout=60, what=f"namespace {SHARED_NAMESPACE} to be created")
-    client.CustomObjectsApi(api).create_namespaced_custom_object(
-        GROUP,
-        VERSION,
-        SHARED_NAMESPACE,
-        "kafkas",
-        {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": "Kafka",
-            "metadata": {"name": SHARED_NAME},
-            "spec": {
-                "kafka": {
-                    "listeners": [
-                        {
-                            "name": rendering.bootstrap_listener_name(),
-                            "port": int(port),
-                            "type": "internal",
-                            "tls": False,
-                            "authentication": {"type": "scram-sha-512"},
-                        }
-                    ]
-                }
-            },
-        },
-    )
+    wait_for(shared_kafka_created, timeout=90, what=f"the shared Kafka in {SHARED_NAMESPACE}")
     return cell
+
+
+def _terminating(error: ApiException) -> bool:
+    body = error.body or ""
+    return (error.status == 403 and "NamespaceTerminating" in body) or (
+        error.status == 404 and "namespaces" in body
+    )
 
 
 def converge(cluster_id: str) -> Cluster:
