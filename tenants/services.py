@@ -233,20 +233,11 @@ def membership_remove(*, membership: Membership, actor: Actor, actor_role: str) 
     )
     # Their keys acted for them: they end here, and do not come back if the person is invited
     # again (authentication refuses them meanwhile too, the creator being no member).
-    now = timezone.now()
     keys = ApiKey.objects.select_for_update().filter(
         organization=membership.organization, created_by=membership.user, revoked_at__isnull=True
     )
     for api_key in keys:
-        api_key.revoked_at = now
-        api_key.save(update_fields=["revoked_at"])
-        audit_record(
-            organization=membership.organization,
-            actor=actor,
-            action="api_key.revoked",
-            target=api_key,
-            after={**snapshot(api_key, ["revoked_at"]), "reason": "creator_left"},
-        )
+        _revoke(api_key, actor=actor, reason="creator_left")
 
 
 def _locked(membership: Membership) -> Membership:
@@ -476,18 +467,26 @@ def api_key_revoke(*, api_key: ApiKey, actor: Actor, actor_role: str) -> ApiKey:
         raise NotPermitted(
             f"{_a(actor_role).capitalize()} cannot revoke a key with the {api_key.role} role"
         )
-    if api_key.revoked_at is not None:
-        return api_key
+    if api_key.revoked_at is None:
+        _revoke(api_key, actor=actor)
+    return api_key
+
+
+def _revoke(api_key: ApiKey, *, actor: Actor, reason: str | None = None) -> None:
+    """Revoke a key locked by the caller, and audit it (with why, when it is not the actor's
+    own decision)."""
     api_key.revoked_at = timezone.now()
     api_key.save(update_fields=["revoked_at"])
+    after = snapshot(api_key, ["revoked_at"])
+    if reason is not None:
+        after["reason"] = reason
     audit_record(
         organization=api_key.organization,
         actor=actor,
         action="api_key.revoked",
         target=api_key,
-        after=snapshot(api_key, ["revoked_at"]),
+        after=after,
     )
-    return api_key
 
 
 def _a(role: str) -> str:

@@ -79,7 +79,10 @@ class ApiKeySerializer(serializers.ModelSerializer):
         read_only=True,
         default=None,
         allow_null=True,
-        help_text="Who made it; null when another API key or the system did",
+        help_text=(
+            "The person the key acts for: who made it, or for a key made with a key, the person "
+            "that key acts for; null when that account no longer exists"
+        ),
     )
     active = serializers.BooleanField(source="is_active", read_only=True)
 
