@@ -34,7 +34,27 @@ def invitations(*, organization: Organization) -> QuerySet[Invitation]:
 
 
 def api_keys(*, organization: Organization) -> QuerySet[ApiKey]:
-    return ApiKey.objects.filter(organization=organization).select_related("created_by")
+    """The organization's keys, each with its creator's current role (for ``effective_role``)."""
+    return _with_creator_role(
+        ApiKey.objects.filter(organization=organization).select_related("created_by")
+    )
+
+
+def _with_creator_role(queryset: QuerySet[ApiKey]) -> QuerySet[ApiKey]:
+    """``creator_role``: the role, now, of the person a key acts for; None once they are no
+    longer a member or their account is deactivated."""
+    creator_role = Membership.unscoped_all_tenants.filter(
+        organization=OuterRef("organization_id"),
+        user=OuterRef("created_by_id"),
+        user__is_active=True,
+    ).values("role")[:1]
+    return queryset.annotate(creator_role=Subquery(creator_role))
+
+
+def effective_role(api_key: ApiKey) -> str | None:
+    """The role a key acts with: the lesser of its own and its creator's current role; None
+    when the creator is gone or the two share no role (the key is refused)."""
+    return api_key.creator_role and lesser_role(api_key.role, api_key.creator_role)
 
 
 def api_key_for_authentication(*, prefix: str) -> ApiKey | None:
@@ -45,20 +65,13 @@ def api_key_for_authentication(*, prefix: str) -> ApiKey | None:
     longer a member or their account is deactivated; ``effective_role`` is the lesser of the
     key's own role and that one. The key names its organization, so this reads across tenants.
     """
-    creator_role = Membership.unscoped_all_tenants.filter(
-        organization=OuterRef("organization_id"),
-        user=OuterRef("created_by_id"),
-        user__is_active=True,
-    ).values("role")[:1]
     api_key = (
-        ApiKey.unscoped_all_tenants.select_related("organization")
-        .annotate(creator_role=Subquery(creator_role))
+        _with_creator_role(ApiKey.unscoped_all_tenants.select_related("organization"))
         .filter(prefix=prefix)
         .first()
     )
     if api_key is not None:
-        creator_role = api_key.creator_role
-        api_key.effective_role = creator_role and lesser_role(api_key.role, creator_role)
+        api_key.effective_role = effective_role(api_key)
     return api_key
 
 

@@ -436,6 +436,7 @@ def api_keys(request: HttpRequest, access: OrganizationAccess) -> HttpResponse:
         {
             "api_key": api_key,
             "state": _api_key_state(api_key),
+            "acts_as": _acts_as(api_key),
             "revocable": access.can("apikeys:write")
             and api_key.revoked_at is None
             and can_grant(access.role, api_key.role),
@@ -443,6 +444,21 @@ def api_keys(request: HttpRequest, access: OrganizationAccess) -> HttpResponse:
         for api_key in selectors.api_keys(organization=access.organization)
     ]
     return _render_section(request, access, "api_keys", {"form": form, "rows": rows}, status=status)
+
+
+def _acts_as(api_key: ApiKey) -> str | None:
+    """What a live key's Role column must add: the role it acts with when its creator's current
+    role holds it below its own, or that it acts with none (refused)."""
+    if api_key.revoked_at is not None:
+        return None
+    acting = selectors.effective_role(api_key)
+    if acting == api_key.role:
+        return None
+    return (
+        f"acts as {Role(acting).label.lower()}"
+        if acting
+        else "refused: its creator's role no longer covers it"
+    )
 
 
 def _api_key_state(api_key: ApiKey) -> str:

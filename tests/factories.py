@@ -39,7 +39,11 @@ def add_member(organization: Organization, role: str, user: User | None = None) 
 
 
 def make_api_key(
-    organization: Organization, role: str = Role.DEVELOPER, *, creator: User | None = None
+    organization: Organization,
+    role: str = Role.DEVELOPER,
+    *,
+    creator: User | None = None,
+    name: str | None = None,
 ) -> tuple[ApiKey, str]:
     """A key created by ``creator`` (a member), by default the organization's first owner: a
     key acts at most with its creator's role, for as long as they are a member."""
@@ -54,7 +58,7 @@ def make_api_key(
         membership = Membership.objects.get(organization=organization, user=creator)
         return services.api_key_create(
             organization=organization,
-            name=f"{role} automation",
+            name=name or f"{role} automation",
             role=role,
             actor=Actor(user=creator),
             actor_role=membership.role,

@@ -158,6 +158,33 @@ def test_a_key_whose_role_its_creator_no_longer_covers_acts_with_none(org_with_o
     assert "outside what its creator may do now" in refused.json()["detail"]
 
 
+def test_the_api_keys_page_tells_the_role_a_key_acts_with(org_with_owner, owner_client):
+    """The web UI's key list says when a key acts below its own role, or with none."""
+    from django.test import Client
+
+    organization, owner_user = org_with_owner
+    developer = add_member(organization, Role.DEVELOPER)
+    other_owner = add_member(organization, Role.OWNER)
+    make_api_key(organization, Role.DEVELOPER, creator=developer.user, name="demoted-key")
+    make_api_key(organization, Role.BILLING, creator=other_owner.user, name="billing-key")
+    make_api_key(organization, Role.VIEWER, creator=developer.user, name="viewer-key")
+    browser = Client()
+    browser.force_login(owner_user)
+    page_url = f"/orgs/{organization.public_id}/api-keys/"
+
+    def role_cell(name: str) -> str:
+        page = browser.get(page_url).content.decode()
+        row = page[page.index(f"<strong>{name}</strong>") :]
+        return row[: row.index("</tr>")]
+
+    assert "acts as" not in role_cell("demoted-key")
+    change_role(owner_client, organization, developer, Role.VIEWER)
+    change_role(owner_client, organization, other_owner, Role.ADMIN)
+    assert "acts as viewer" in role_cell("demoted-key")
+    assert "refused: its creator" in role_cell("billing-key")
+    assert "acts as" not in role_cell("viewer-key")  # its own role, which its creator covers
+
+
 @pytest.mark.parametrize(
     ("role", "other", "lesser"),
     [
