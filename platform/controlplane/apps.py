@@ -16,7 +16,7 @@ class ControlPlaneConfig(AppConfig):
         register_converter(PublicIdConverter, "public_id")
 
         # kombu's file-system transport expects its folders to exist.
-        for key in ("data_folder_in", "data_folder_out", "processed_folder"):
+        for key in ("data_folder_in", "data_folder_out", "processed_folder", "control_folder"):
             folder = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get(key)
             if folder:
                 os.makedirs(folder, exist_ok=True)
