@@ -25,16 +25,26 @@ DEFAULT_RETENTION_MS = 7 * 24 * 3_600_000
 MIN_RETENTION_MS = 60_000
 
 
+# The OpenAPI description of a Kafka integer: the decimal digits decimal_integer reads (its
+# bounds are stated in words, in the rule's ``expects``).
+_DECIMAL = {"pattern": r"^-?[0-9]{1,19}$"}
+
+
 @dataclass(frozen=True)
 class ConfigRule:
-    """What one topic config accepts, and the canonical text kept for it."""
+    """What one topic config accepts, the canonical text kept for it, and its JSON schema."""
 
     expects: str
     canonical: Callable[[str], str | None]
+    schema: dict
 
 
 def _one_of(*choices: str) -> ConfigRule:
-    return ConfigRule(f"one of {', '.join(choices)}", lambda v: v if v in choices else None)
+    return ConfigRule(
+        f"one of {', '.join(choices)}",
+        lambda v: v if v in choices else None,
+        {"enum": list(choices)},
+    )
 
 
 def _integer(
@@ -52,7 +62,7 @@ def _integer(
         return str(value)
 
     either = f"{or_} or " if or_ is not None else ""
-    return ConfigRule(f"{either}an integer from {minimum} to {maximum}", canonical)
+    return ConfigRule(f"{either}an integer from {minimum} to {maximum}", canonical, _DECIMAL)
 
 
 # Topic configs a tenant may set beyond retention and cleanup policy, with Kafka's type for each.
@@ -66,19 +76,7 @@ TOPIC_CONFIGS: dict[str, ConfigRule] = {
     "max.compaction.lag.ms": _integer("long", 1),
     "segment.ms": _integer("long", 600_000),
 }
-# What the OpenAPI description says of each: the enumerations exactly, the integers as the
-# decimal digits decimal_integer reads (their bounds are in words, in TOPIC_CONFIGS).
-_DECIMAL = {"pattern": r"^-?[0-9]{1,19}$"}
-TOPIC_CONFIG_SCHEMAS = {
-    "compression.type": {"enum": ["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"]},
-    "max.message.bytes": _DECIMAL,
-    "message.timestamp.type": {"enum": ["CreateTime", "LogAppendTime"]},
-    "retention.bytes": _DECIMAL,
-    "delete.retention.ms": _DECIMAL,
-    "min.compaction.lag.ms": _DECIMAL,
-    "max.compaction.lag.ms": _DECIMAL,
-    "segment.ms": _DECIMAL,
-}
+TOPIC_CONFIG_SCHEMAS = {key: rule.schema for key, rule in TOPIC_CONFIGS.items()}
 
 
 def topic_name(cluster: Cluster, name: str) -> str:
