@@ -88,9 +88,9 @@ def celery_workers(bench_environment):
 def serverless_cell(kube, strimzi_emulator):
     """The region's only cell, on the test API server, room for many shared clusters, and its
     shared Kafka Ready (the emulator answers at once)."""
-    from clusters import rendering
     from clusters.catalog import seed_catalog
     from clusters.models import Cell
+    from tests.support.shared_kafka import create_shared_kafka
 
     seed_catalog()
     namespace = f"sluice-bench-{uuid.uuid4().hex[:8]}"
@@ -106,33 +106,8 @@ def serverless_cell(kube, strimzi_emulator):
             "max_shared_clusters": 100_000,
         },
     )
-    core = client.CoreV1Api(kube.api_client())
-    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))
+    create_shared_kafka(kube.api_client(), namespace)
     objects = client.CustomObjectsApi(kube.api_client())
-    objects.create_namespaced_custom_object(
-        GROUP,
-        VERSION,
-        namespace,
-        "kafkas",
-        {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": "Kafka",
-            "metadata": {"name": "shared"},
-            "spec": {
-                "kafka": {
-                    "listeners": [
-                        {
-                            "name": rendering.bootstrap_listener_name(),
-                            "port": 9092,
-                            "type": "internal",
-                            "tls": False,
-                            "authentication": {"type": "scram-sha-512"},
-                        }
-                    ]
-                }
-            },
-        },
-    )
 
     def shared_kafka_ready() -> bool:
         kafka = objects.get_namespaced_custom_object(GROUP, VERSION, namespace, "kafkas", "shared")

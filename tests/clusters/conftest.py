@@ -3,11 +3,9 @@
 import uuid
 
 import pytest
-from kubernetes import client
 
-from clusters import rendering
 from tests.factories import make_cell
-from tests.support.strimzi_emulator import GROUP, VERSION
+from tests.support.shared_kafka import SHARED_NAME, create_shared_kafka
 
 
 @pytest.fixture
@@ -18,32 +16,7 @@ def dataplane(kube, strimzi_emulator, settings):
     cell = make_cell(
         kubeconfig=str(kube.kubeconfig),
         shared_kafka_namespace=shared_namespace,
-        shared_kafka_name="shared",
+        shared_kafka_name=SHARED_NAME,
     )
-    core = client.CoreV1Api(kube.api_client())
-    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=shared_namespace)))
-    client.CustomObjectsApi(kube.api_client()).create_namespaced_custom_object(
-        GROUP,
-        VERSION,
-        shared_namespace,
-        "kafkas",
-        {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": "Kafka",
-            "metadata": {"name": "shared"},
-            "spec": {
-                "kafka": {
-                    "listeners": [
-                        {
-                            "name": rendering.bootstrap_listener_name(),
-                            "port": 9092,
-                            "type": "internal",
-                            "tls": False,
-                            "authentication": {"type": "scram-sha-512"},
-                        }
-                    ]
-                }
-            },
-        },
-    )
+    create_shared_kafka(kube.api_client(), shared_namespace)
     return cell

@@ -19,6 +19,32 @@ from tests.support.strimzi_emulator import GROUP, VERSION
 SHARED_NAMESPACE, SHARED_NAME = "sluice-shared", "shared"
 
 
+def shared_kafka_manifest(*, port: int = 9092) -> dict:
+    """A cell's shared Kafka as Strimzi describes it: one SCRAM listener Sluice reports."""
+    listener = {
+        "name": rendering.bootstrap_listener_name(),
+        "port": port,
+        "type": "internal",
+        "tls": False,
+        "authentication": {"type": "scram-sha-512"},
+    }
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "Kafka",
+        "metadata": {"name": SHARED_NAME},
+        "spec": {"kafka": {"listeners": [listener]}},
+    }
+
+
+def create_shared_kafka(api, namespace: str) -> None:
+    """A new namespace holding a shared Kafka (no broker behind it: the emulator's kind)."""
+    core = client.CoreV1Api(api)
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))
+    client.CustomObjectsApi(api).create_namespaced_custom_object(
+        GROUP, VERSION, namespace, "kafkas", shared_kafka_manifest()
+    )
+
+
 def make_shared_kafka_cell(kube, kafka_environment, emulator, **fields) -> Cell:
     """The factories' cell, its shared Kafka the test broker (one broker), behind the emulator."""
     env = kafka_environment
@@ -34,24 +60,7 @@ def make_shared_kafka_cell(kube, kafka_environment, emulator, **fields) -> Cell:
     )
     api = kube.api_client()
 
-    kafka = {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "Kafka",
-        "metadata": {"name": SHARED_NAME},
-        "spec": {
-            "kafka": {
-                "listeners": [
-                    {
-                        "name": rendering.bootstrap_listener_name(),
-                        "port": int(port),
-                        "type": "internal",
-                        "tls": False,
-                        "authentication": {"type": "scram-sha-512"},
-                    }
-                ]
-            }
-        },
-    }
+    kafka = shared_kafka_manifest(port=int(port))
 
     def shared_kafka_created() -> bool:
         # An earlier test's namespace of the same name may still be on its way out: creating
