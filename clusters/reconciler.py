@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import math
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -178,12 +179,17 @@ class Lease:
         return cluster
 
 
-def reconcile(cluster_pk: int, *, ticket: str = "") -> Outcome:
+def reconcile(
+    cluster_pk: int, *, ticket: str = "", if_pending: Callable[[], None] | None = None
+) -> Outcome:
     """One run. ``ticket`` is the queued task's (see services.request_reconcile); without one
-    (a direct call) the run does not consume the queued task."""
+    (a direct call) the run does not consume the queued task. ``if_pending`` queues the next
+    look when the data plane is still working: it is called while the lease is still held, so
+    no fleet resync in between finds the cluster idle and starts a second chain."""
     taken = _take_lease(cluster_pk, ticket)
     if not isinstance(taken, Lease):
         return taken
+    outcome = None
     try:
         cluster = (
             Cluster.unscoped_all_tenants.select_related("cluster_type", "cell", "organization")
@@ -193,11 +199,14 @@ def reconcile(cluster_pk: int, *, ticket: str = "") -> Outcome:
         if cluster is None or cluster.deleted_at is not None:
             return Outcome.GONE
         with tenant_scope(cluster.organization):
-            return _reconcile(cluster, taken)
+            outcome = _reconcile(cluster, taken)
+        return outcome
     except LeaseLost:
         log.warning("reconcile of cluster %s outlived its lease; it wrote nothing more", cluster_pk)
         return Outcome.STALE
     finally:
+        if outcome == Outcome.PENDING and if_pending is not None:
+            if_pending()
         if _release_lease(taken):  # a change came in while this run worked: one more run
             services.request_reconcile(cluster_pk)
 

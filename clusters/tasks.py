@@ -5,7 +5,6 @@ import random
 from celery import shared_task
 
 from . import reconciler, services
-from .reconciler import Outcome
 
 # Pending clusters are looked at again soon, then less often; errors back off further.
 PENDING_BACKOFF_CAP = 30.0
@@ -26,15 +25,24 @@ def reconcile_cluster(self, cluster_pk: int, ticket: str = "") -> str:
     """One run; ``ticket`` names the queued run this task is (services.request_reconcile).
     Only a run that found the data plane still working, or could not reach it, queues the
     next one; a busy or superseded one ends: the run holding the cluster answers for it."""
+    eager = self.request.is_eager
+    countdown = _backoff(self.request.retries, first=0.5, cap=PENDING_BACKOFF_CAP)
+    next_ticket: list[str | None] = []
+
+    def reserve_next() -> None:
+        next_ticket.append(services.reserve_reconcile(cluster_pk, countdown=countdown))
+
     try:
-        outcome = reconciler.reconcile(cluster_pk, ticket=ticket)
+        outcome = reconciler.reconcile(
+            cluster_pk, ticket=ticket, if_pending=None if eager else reserve_next
+        )
     except Exception as error:  # the data plane or its API is unreachable: try again later
-        if self.request.is_eager:
+        if eager:
             raise
         _again(self, cluster_pk, first=1.0, cap=ERROR_BACKOFF_CAP, error=error)
         raise
-    if outcome == Outcome.PENDING and not self.request.is_eager:
-        _again(self, cluster_pk, first=0.5, cap=PENDING_BACKOFF_CAP)
+    if next_ticket and next_ticket[0] is not None:  # reserved while the lease was held
+        raise self.retry(args=(cluster_pk,), kwargs={"ticket": next_ticket[0]}, countdown=countdown)
     return outcome.value
 
 
