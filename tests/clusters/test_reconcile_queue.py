@@ -114,6 +114,45 @@ def test_a_change_during_a_run_gets_one_more_run_after_it(
     assert "late" in {name.split(".", 1)[1] for name in kafka_names(cluster)}
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_run_that_learns_of_changes_made_while_it_worked_queues_exactly_one_more(
+    django_capture_on_commit_callbacks, monkeypatch
+):
+    """Through reconcile() itself: two changes land while a run works (their runs find the
+    lease held); the run, ending, queues one more, which applies both."""
+    organization = make_org(owner=UserFactory(), name="Busy too")
+    make_cell()
+    with django_capture_on_commit_callbacks(execute=True):
+        cluster, _ = make_cluster(organization)
+    converge = reconciler._converge
+    runs = []
+
+    def converge_while_changes_land(cluster_row, spec, lease, **kwargs):
+        outcome = converge(cluster_row, spec, lease, **kwargs)
+        if runs.append(spec.generation) or len(runs) > 1:
+            return outcome  # the run queued after this one
+        with tenant_scope(organization), django_capture_on_commit_callbacks(execute=True):
+            for name in ("late-1", "late-2"):
+                services.topic_create(cluster=cluster, actor=ACTOR, name=name, partitions=1)
+        return outcome
+
+    monkeypatch.setattr(reconciler, "_converge", converge_while_changes_land)
+    queued = []
+    send = services.reserve_reconcile
+    monkeypatch.setattr(
+        services, "reserve_reconcile", lambda *a, **k: queued.append(a) or send(*a, **k)
+    )
+    assert reconciler.reconcile(cluster.pk) == Outcome.CONVERGED
+    monkeypatch.setattr(reconciler, "_converge", converge)
+    # The two changes' own runs found the lease held; the one after the first run, not.
+    assert len(queued) == 3, queued
+    assert len(runs) == 2, runs
+    assert runs[1] == runs[0] + 2, runs  # the second run saw both changes
+    row = fresh(cluster)
+    assert row.reconcile_wanted is False
+    assert {"late-1", "late-2"} <= {name.split(".", 1)[1] for name in kafka_names(cluster)}
+
+
 @pytest.mark.django_db
 def test_requests_for_a_queued_cluster_are_coalesced_and_a_stale_ticket_runs_nothing():
     organization = make_org(owner=UserFactory(), name="Queued")

@@ -388,6 +388,7 @@ def test_a_run_that_outlived_its_lease_prunes_nothing_from_the_api_server(kube, 
         services.topic_create(cluster=cluster, actor=ACTOR, name="orders", partitions=1)
         stale_cluster = Cluster.objects.get(pk=cluster.pk)
         stale_spec = reconciler.build_spec(stale_cluster)
+        assert stale_cluster.observed_generation < stale_spec.generation  # it would prune
     # Its lease expires; run B applies a newer state with "payments" too.
     Cluster.unscoped_all_tenants.filter(pk=cluster.pk).update(
         lease_expires_at=timezone.now() - timedelta(seconds=1)

@@ -110,6 +110,7 @@ class TestIdempotency:
         again = client.post(keys_url(organization), body, format="json", HTTP_IDEMPOTENCY_KEY="k1")
         assert first.status_code == again.status_code == 201
         # The very same key, less its secret, which is shown once (test_secrets_at_rest.py).
+        assert first.json()["key"].startswith("slk_")
         assert again.json() == {**first.json(), "key": None}
         assert again["Idempotent-Replayed"] == "true"
         assert "Idempotent-Replayed" not in first

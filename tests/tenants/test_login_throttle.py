@@ -48,6 +48,12 @@ def test_failures_lock_the_account_even_for_the_right_password_until_the_window_
     here = Client(REMOTE_ADDR=address())
     for _ in range(3):
         assert log_in(here, user.email, "wrong-password").status_code == 200
+    locked_at = time.monotonic()
+    store = redis.Redis.from_url(throttle.REDIS_URL)
+    # This account's lock, for the window, under a digest: no key names the address in clear.
+    ttls = [store.pttl(key) for key in store.keys("sluice:lock:login:account:*")]
+    assert any(0 < ttl <= WINDOW * 1000 for ttl in ttls), ttls
+    assert not [key for key in store.keys("*") if user.email.encode() in key]
 
     locked = log_in(here, user.email, PASSWORD)
     assert locked.status_code == 429
@@ -61,7 +67,6 @@ def test_failures_lock_the_account_even_for_the_right_password_until_the_window_
     other = person()
     assert log_in(here, other.email, PASSWORD).status_code == 302
 
-    store = redis.Redis.from_url(throttle.REDIS_URL)
     locks = store.keys("sluice:lock:login:account:*")
     assert locks
     assert user.email.encode() not in b"".join(locks)  # the store holds no address in clear
@@ -74,6 +79,7 @@ def test_failures_lock_the_account_even_for_the_right_password_until_the_window_
         assert response.status_code == 429
         time.sleep(0.25)
     assert response.status_code == 302, "the lockout never ended"
+    assert time.monotonic() - locked_at >= WINDOW - 1, "the lockout ended before its window"
 
 
 def test_failures_from_one_address_lock_that_address_for_every_account(throttle):
