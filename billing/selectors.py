@@ -46,7 +46,7 @@ from django.utils import timezone
 
 from clusters.models import Cluster
 from clusters.tiers import limits_of
-from controlplane.errors import InvalidInput
+from foundation.errors import InvalidInput
 from tenants.models import Organization
 
 from .deltas import hour_start

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from django import forms
 
-from controlplane.errors import DomainError
+from foundation.errors import DomainError
 
 from .models import MB, CleanupPolicy
 

@@ -5,8 +5,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.functional import cached_property
 
-from controlplane.ids import new_public_id
-from controlplane.secretbox import SealedField
+from foundation.ids import new_public_id
+from foundation.secretbox import SealedField
 from tenants.models import Organization
 from tenants.scoping import TenantOwnedModel
 
@@ -320,7 +320,7 @@ class Credential(TenantOwnedModel):
     name = models.CharField(max_length=100)
     # The KafkaUser's name, which Strimzi also puts in a label value: at most 63 characters.
     username = models.CharField(max_length=63, unique=True)
-    # Sealed at rest (controlplane.secretbox); the reconciler writes it into the Secret the
+    # Sealed at rest (foundation.secretbox); the reconciler writes it into the Secret the
     # KafkaUser references. Shown to the tenant once, at creation and at each rotation.
     password_encrypted = SealedField()
     producer_byte_rate = models.BigIntegerField(null=True, blank=True)

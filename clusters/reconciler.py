@@ -24,7 +24,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from controlplane import secretbox
+from foundation import secretbox
 from tenants.audit import Actor, audit_record
 from tenants.scoping import tenant_scope
 

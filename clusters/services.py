@@ -14,8 +14,8 @@ from django.db.models import Count, Q, Sum
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerUnavailable
 
-from controlplane import secretbox
-from controlplane.errors import Conflict, DomainError, InvalidInput, QuotaExceeded
+from foundation import secretbox
+from foundation.errors import Conflict, DomainError, InvalidInput, QuotaExceeded
 from tenants.audit import Actor, audit_record, snapshot
 from tenants.models import Organization
 

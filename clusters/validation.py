@@ -6,8 +6,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from controlplane.api.validation import INT32_RANGE, INT64_RANGE, decimal_integer
-from controlplane.errors import InvalidInput
+from foundation.api.validation import INT32_RANGE, INT64_RANGE, decimal_integer
+from foundation.errors import InvalidInput
 
 from .models import Cluster
 from .specs import Kind

@@ -21,7 +21,7 @@ from django.utils.cache import add_never_cache_headers, patch_vary_headers
 
 from billing import selectors as usage_selectors
 from billing.selectors import DimensionUsage
-from controlplane.errors import DomainError
+from foundation.errors import DomainError
 from tenants.views import OrganizationAccess, organization_page_context, organization_view
 
 from . import connection, selectors, services

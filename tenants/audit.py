@@ -8,7 +8,7 @@ from typing import Any
 
 from django.db import models
 
-from controlplane.requestid import current_request_id
+from foundation.requestid import current_request_id
 
 from .models import ApiKey, AuditEvent, Organization, User
 

@@ -11,7 +11,7 @@ from django.contrib.auth.forms import AuthenticationForm, SetPasswordMixin
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from controlplane.errors import DomainError
+from foundation.errors import DomainError
 
 from .models import User
 from .roles import Role, can_grant

@@ -1,6 +1,6 @@
 """``Idempotency-Key`` on POST: the first response is kept per organization and key for 24 hours
 and replayed to retries; the same key with another body (or from another caller) is refused.
-A response that shows a secret (``controlplane.api.secrets.ShownOnce``) is kept without it: its
+A response that shows a secret (``foundation.api.secrets.ShownOnce``) is kept without it: its
 replay is the same object with the secret fields null, ``Secret-Withheld`` naming them."""
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from datetime import timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from controlplane.api import secrets
-from controlplane.api.validation import IDEMPOTENCY_KEY_PATTERN
-from controlplane.errors import IdempotencyInProgress, IdempotencyKeyReused, InvalidInput
+from foundation.api import secrets
+from foundation.api.validation import IDEMPOTENCY_KEY_PATTERN
+from foundation.errors import IdempotencyInProgress, IdempotencyKeyReused, InvalidInput
 
 from .models import IdempotencyRecord, Organization
 

@@ -4,7 +4,7 @@ from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.db import models
 from django.utils import timezone
 
-from controlplane.ids import new_public_id
+from foundation.ids import new_public_id
 
 from .roles import Role
 from .scoping import TenantOwnedModel

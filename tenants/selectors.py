@@ -2,7 +2,7 @@
 
 from django.db.models import F, FilteredRelation, OuterRef, Q, QuerySet, Subquery
 
-from controlplane.errors import Conflict, NotFound, NotPermitted
+from foundation.errors import Conflict, NotFound, NotPermitted
 
 from . import tokens
 from .models import ApiKey, AuditEvent, Invitation, Membership, Organization, User

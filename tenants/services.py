@@ -12,8 +12,8 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
-from controlplane import ratelimit
-from controlplane.errors import Conflict, InvalidInput, LastOwner, NotFound, NotPermitted
+from foundation import ratelimit
+from foundation.errors import Conflict, InvalidInput, LastOwner, NotFound, NotPermitted
 
 from . import selectors, tokens
 from .audit import Actor, audit_record, snapshot

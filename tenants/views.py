@@ -29,7 +29,7 @@ from django.utils.formats import date_format
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
 
-from controlplane.errors import DomainError
+from foundation.errors import DomainError
 
 from . import selectors, services
 from .audit import Actor
@@ -39,6 +39,7 @@ from .forms import (
     InvitationForm,
     LoginForm,
     MemberRoleForm,
+    OrganizationForm,
     SignupForm,
     SignupPasswordForm,
     add_domain_error,
@@ -527,3 +528,30 @@ def _readable(value):
         if moment is not None:
             return date_format(moment, "Y-m-d H:i")
     return value
+
+
+@login_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def home(request: HttpRequest) -> HttpResponse:
+    """The user's organizations, and a form to create one."""
+    form = OrganizationForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                organization = services.organization_create(
+                    name=form.cleaned_data["name"], owner=request.user
+                )
+            except DomainError as error:
+                add_domain_error(form, error)
+            else:
+                messages.success(request, f"{organization.name} is ready: you are its owner.")
+                return redirect("tenants:members", org=organization.public_id)
+        status = 400
+    organizations = selectors.organizations_for_user(user=request.user)
+    return render(
+        request,
+        "tenants/home.html",
+        {"organizations": organizations, "form": form},
+        status=status,
+    )

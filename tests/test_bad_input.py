@@ -19,7 +19,7 @@ from django.db import models
 from django.test import override_settings
 from django.urls import reverse
 
-from controlplane.api.pagination import CursorPage
+from foundation.api.pagination import CursorPage
 from tests.support import abuse
 
 pytestmark = pytest.mark.django_db

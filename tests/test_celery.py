@@ -38,7 +38,7 @@ def test_a_real_worker_answers_ping_over_redis(celery_worker):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_task_logs_under_the_request_id_that_started_it(celery_worker):
-    from controlplane.requestid import reset_request_id, set_request_id
+    from foundation.requestid import reset_request_id, set_request_id
 
     token = set_request_id("req-started-the-task")
     try:

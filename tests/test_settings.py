@@ -194,8 +194,8 @@ def test_production_deploy_checks_warn_only_about_hsts_scope_by_default():
     assert warnings == {"security.W005", "security.W021"}, result.stderr
 
 
-SEAL = "from controlplane import secretbox; print(secretbox.seal('hunter2-kafka').decode())"
-UNSEAL = "from controlplane import secretbox; print(secretbox.unseal({token!r}))"
+SEAL = "from foundation import secretbox; print(secretbox.seal('hunter2-kafka').decode())"
+UNSEAL = "from foundation import secretbox; print(secretbox.unseal({token!r}))"
 
 
 def test_sealed_values_survive_a_change_of_the_session_signing_key(tmp_path):

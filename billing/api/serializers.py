@@ -4,8 +4,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from controlplane.api import validation
-from controlplane.errors import InvalidInput
+from foundation.api import validation
+from foundation.errors import InvalidInput
 
 from .. import selectors
 from ..models import Dimension

@@ -4,7 +4,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
 from clusters import selectors as cluster_selectors
-from controlplane.api.validation import validated_data
+from foundation.api.validation import validated_data
 from tenants.api.base import OrganizationScopedView
 
 from .. import selectors

@@ -3,7 +3,7 @@ from datetime import UTC, datetime
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from controlplane.api.fields import NameField, PatternValidator
+from foundation.api.fields import NameField, PatternValidator
 
 from .. import catalog, connection, validation
 from ..models import Cluster, ClusterState, ClusterType, Credential, Operation, TierPrice, Topic

@@ -6,8 +6,8 @@ from rest_framework.permissions import SAFE_METHODS, AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from controlplane.api.secrets import SHOWN_ONCE_DESCRIPTION, ShownOnce
-from controlplane.api.validation import validated_data
+from foundation.api.secrets import SHOWN_ONCE_DESCRIPTION, ShownOnce
+from foundation.api.validation import validated_data
 from tenants.api.base import OrganizationScopedViewSet
 from tenants.roles import read_write_scope_map
 

@@ -9,11 +9,6 @@ class ControlPlaneConfig(AppConfig):
 
     def ready(self) -> None:
         from django.conf import settings
-        from django.urls import register_converter
-
-        from .ids import PublicIdConverter
-
-        register_converter(PublicIdConverter, "public_id")
 
         # kombu's file-system transport expects its folders to exist.
         for key in ("data_folder_in", "data_folder_out", "processed_folder", "control_folder"):

@@ -43,7 +43,7 @@ REQUEST_ID_HEADER = "sluice_request_id"
 
 @before_task_publish.connect
 def _carry_request_id(headers=None, **kwargs) -> None:
-    from .requestid import current_request_id
+    from foundation.requestid import current_request_id
 
     if headers is not None and current_request_id():
         headers[REQUEST_ID_HEADER] = current_request_id()
@@ -51,14 +51,14 @@ def _carry_request_id(headers=None, **kwargs) -> None:
 
 @task_prerun.connect
 def _restore_request_id(task=None, **kwargs) -> None:
-    from .requestid import set_request_id
+    from foundation.requestid import set_request_id
 
     set_request_id(getattr(task.request, REQUEST_ID_HEADER, None) or "")
 
 
 @task_postrun.connect
 def _forget_request_id(**kwargs) -> None:
-    from .requestid import set_request_id
+    from foundation.requestid import set_request_id
 
     set_request_id("")
 

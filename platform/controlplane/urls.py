@@ -2,12 +2,12 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from tenants.views import LoginView
+from tenants.views import LoginView, home
 
 from . import views
 
 urlpatterns = [
-    path("", views.home, name="home"),
+    path("", home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
     path("accounts/login/", LoginView.as_view(), name="login"),
@@ -20,5 +20,5 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
 ]
 
-handler404 = "controlplane.api.problems.not_found_view"
-handler500 = "controlplane.api.problems.server_error_view"
+handler404 = "foundation.api.problems.not_found_view"
+handler500 = "foundation.api.problems.server_error_view"

@@ -18,9 +18,9 @@ from rest_framework import exceptions, permissions, throttling
 from rest_framework.generics import GenericAPIView
 from rest_framework.viewsets import ViewSetMixin
 
-from controlplane import ratelimit
-from controlplane.api import secrets
-from controlplane.api.pagination import CursorPage
+from foundation import ratelimit
+from foundation.api import secrets
+from foundation.api.pagination import CursorPage
 
 from .. import idempotency, selectors
 from ..audit import Actor

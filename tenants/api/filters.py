@@ -2,7 +2,7 @@ import django_filters
 from django import forms
 from django.db.models import Q
 
-from controlplane.api import validation
+from foundation.api import validation
 
 from ..models import AuditEvent
 

@@ -1,7 +1,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from controlplane.api.fields import NameField
+from foundation.api.fields import NameField
 
 from ..models import ApiKey, AuditEvent, Invitation, Membership, Organization
 from ..roles import Role

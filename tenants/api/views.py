@@ -6,9 +6,9 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from controlplane.api.secrets import SHOWN_ONCE_DESCRIPTION, ShownOnce
-from controlplane.api.validation import validated_data
-from controlplane.errors import NotFound
+from foundation.api.secrets import SHOWN_ONCE_DESCRIPTION, ShownOnce
+from foundation.api.validation import validated_data
+from foundation.errors import NotFound
 
 from .. import selectors, services
 from ..models import ApiKey, AuditEvent, Invitation, Membership

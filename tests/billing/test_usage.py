@@ -143,7 +143,7 @@ def test_the_default_window_ends_with_the_current_bucket():
     ],
 )
 def test_windows_that_cannot_be_served_are_refused(granularity, start, end, field):
-    from controlplane.errors import InvalidInput
+    from foundation.errors import InvalidInput
 
     with pytest.raises(InvalidInput) as refused:
         selectors.usage_window(granularity=granularity, start=start, end=end)

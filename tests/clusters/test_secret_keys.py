@@ -13,7 +13,7 @@ from kubernetes import client
 
 from clusters import rendering, services
 from clusters.models import Credential, Operation
-from controlplane import secretbox
+from foundation import secretbox
 from tenants.scoping import tenant_scope
 from tests.clusters.test_reconciler_kube import ACTOR, converge, labelled, new_cluster
 from tests.factories import make_cluster, make_org

@@ -18,7 +18,7 @@ from clusters.models import (
     OrganizationQuota,
     Topic,
 )
-from controlplane import secretbox
+from foundation import secretbox
 from tenants.audit import Actor
 from tenants.roles import Role
 from tenants.scoping import tenant_scope

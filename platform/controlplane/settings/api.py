@@ -8,13 +8,13 @@ REST_FRAMEWORK = {
         "tenants.authentication.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PAGINATION_CLASS": "controlplane.api.pagination.CursorPage",
+    "DEFAULT_PAGINATION_CLASS": "foundation.api.pagination.CursorPage",
     "DEFAULT_FILTER_BACKENDS": [],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["controlplane.api.parsers.BoundedJSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["foundation.api.parsers.BoundedJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "controlplane.api.problems.problem_exception_handler",
+    "EXCEPTION_HANDLER": "foundation.api.problems.problem_exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     # JSON is the only representation: `?format=` is an ordinary (ignored) query parameter
     # rather than a second, undocumented way to ask for one.
@@ -47,8 +47,8 @@ SPECTACULAR_SETTINGS = {
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "controlplane.api.schema.add_shared_responses",
-        "controlplane.api.schema.add_creation_links",
+        "foundation.api.schema.add_shared_responses",
+        "foundation.api.schema.add_creation_links",
     ],
 }
 

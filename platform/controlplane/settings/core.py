@@ -19,6 +19,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_filters",
     "django_celery_results",
+    "foundation",
     "controlplane",
     "tenants",
     "clusters",
@@ -26,8 +27,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "controlplane.requestid.RequestIdMiddleware",
-    "controlplane.api.problems.ApiProblemMiddleware",
+    "foundation.requestid.RequestIdMiddleware",
+    "foundation.api.problems.ApiProblemMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -35,10 +36,10 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "controlplane.csp.ContentSecurityPolicyMiddleware",
+    "foundation.csp.ContentSecurityPolicyMiddleware",
 ]
 
-# Sent on every response (controlplane.csp). The web UI, the admin and the API docs need nothing
+# Sent on every response (foundation.csp). The web UI, the admin and the API docs need nothing
 # beyond their own origin; images may be data: URIs (the admin's and Swagger UI's icons).
 SLUICE_CONTENT_SECURITY_POLICY = {
     "default-src": ["'self'"],

@@ -26,7 +26,7 @@ SLUICE_DEFAULT_MAX_PARTITIONS = env.int("SLUICE_DEFAULT_MAX_PARTITIONS", default
 SLUICE_DEFAULT_MAX_CREDENTIALS = env.int("SLUICE_DEFAULT_MAX_CREDENTIALS", default=200)
 
 # The key ring sealing secrets Sluice must read back (Kafka credential passwords, which the
-# reconciler writes into the data plane; controlplane.secretbox): Fernet keys, comma-separated,
+# reconciler writes into the data plane; foundation.secretbox): Fernet keys, comma-separated,
 # newest first. Its own keys, never DJANGO_SECRET_KEY. Local installations and tests use a fixed
 # development key, which is public; production requires the variable and refuses that key.
 DEVELOPMENT_SECRETS_KEY = "c2x1aWNlOiBkZXZlbG9wbWVudCBvbmx5LCBwdWJsaWM="

@@ -7,7 +7,7 @@ LOG_LEVEL = env.str("SLUICE_LOG_LEVEL", default="INFO").upper()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "controlplane.requestid.RequestIdLogFilter"}},
+    "filters": {"request_id": {"()": "foundation.requestid.RequestIdLogFilter"}},
     "formatters": {
         "line": {"format": "%(asctime)s %(levelname)s [%(request_id)s] %(name)s %(message)s"},
     },

@@ -3,7 +3,7 @@ keys can be dropped. Idempotent; safe to run while Sluice runs (each batch locks
 
 from django.core.management.base import BaseCommand, CommandError
 
-from controlplane import secretbox
+from foundation import secretbox
 
 
 class Command(BaseCommand):

@@ -1,7 +1,7 @@
 """Errors as RFC 9457 ``application/problem+json`` with a stable machine-readable ``code``.
 
 Clients branch on ``code``; ``title`` and ``detail`` are for people and may change. Services
-raise ``controlplane.errors.DomainError`` subclasses; DRF's own exceptions map as below.
+raise ``foundation.errors.DomainError`` subclasses; DRF's own exceptions map as below.
 """
 
 from urllib.parse import unquote_plus
@@ -16,7 +16,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler, set_rollback
 
-from controlplane.errors import DomainError
+from foundation.errors import DomainError
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 

@@ -1,6 +1,6 @@
 """OpenAPI postprocessing: what every operation shares, documented once."""
 
-from controlplane.errors import DomainError
+from foundation.errors import DomainError
 
 from .problems import PROBLEM_CONTENT_TYPE, problem_codes
 from .validation import IDEMPOTENCY_KEY_PATTERN
