@@ -200,6 +200,21 @@ def wait_until_scraped(env, metric: str, topic: str) -> int:
     return found[0]
 
 
+def wait_until_stored(env, topic: str) -> None:
+    """Wait until Prometheus holds a non-empty log size of the topic followed by a later sample:
+    a size counts from its sample to the next one, so a size seen by one scrape only is held
+    for no time yet."""
+
+    def held_for_a_while() -> bool:
+        for series in env.query(f'kafka_log_log_size{{topic="{topic}"}}[1m]'):
+            sizes = [float(value) for _at, value in series["values"]]
+            if any(size > 0 for size in sizes[:-1]):
+                return True
+        return False
+
+    wait_for(held_for_a_while, timeout=30, what=f"two samples of {topic}'s stored size")
+
+
 def kafka_topic(env, cluster: Cluster, name: str, partitions: int) -> str:
     add_topic(cluster, name, partitions)
     full = f"{serverless_prefix(cluster.public_id)}{name}"
@@ -263,6 +278,7 @@ def test_ledger_bytes_equal_the_brokers_counters(kafka_environment, metered_cell
     counted_in = wait_until_scraped(env, BYTES_IN, orders)
     counted_out = wait_until_scraped(env, BYTES_OUT, orders)
     other_in = wait_until_scraped(env, BYTES_IN, elsewhere)
+    wait_until_stored(env, orders)
 
     now = timezone.now()
     metering.collect_cell(cell, now=now)
