@@ -12,18 +12,17 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from clusters import rendering
-from clusters.rendering import (
-    InvalidSpec,
+from clusters import naming, rendering
+from clusters.naming import (
     bootstrap_listener_name,
     kafka_name,
     kafka_topic_name,
     namespace_for,
-    render,
     resource_name,
     topic_resource_name,
     user_resource_name,
 )
+from clusters.rendering import InvalidSpec, render
 from clusters.specs import (
     ClusterSpec,
     CredentialSpec,
@@ -203,12 +202,12 @@ def test_the_cluster_selector_matches_only_what_sluice_wrote():
     # Secrets, its NetworkPolicies, pods), all but app.kubernetes.io/*: only the managed-by
     # label tells Sluice's own objects from those.
     spec = dedicated_spec()
-    assert rendering.cluster_selector(spec) == (
+    assert naming.cluster_selector(spec) == (
         "app.kubernetes.io/managed-by=sluice,sluice.io/cluster=kc_ab12cd34ef56gh78"
     )
     for manifest in render(spec):
         labels = manifest["metadata"]["labels"]
-        for requirement in rendering.cluster_selector(spec).split(","):
+        for requirement in naming.cluster_selector(spec).split(","):
             key, value = requirement.split("=")
             assert labels[key] == value
 
