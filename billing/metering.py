@@ -44,7 +44,7 @@ from django.db.models.functions import Greatest, Least
 from django.utils import timezone
 
 from clusters.models import Cell, Cluster, Topic, TopicPartitions
-from clusters.rendering import dedicated_namespace, resource_name, serverless_prefix
+from clusters.naming import dedicated_kafka, serverless_prefix, serverless_prefix_of
 from clusters.specs import Kind
 
 from .deltas import HOUR, HourUsage, Sample, hour_start, hourly_usage
@@ -154,7 +154,7 @@ class MeteredCluster:
     def source(self) -> tuple[str, str] | None:
         """The (namespace, Kafka) whose scrapes this cluster's completeness depends on."""
         if self.kind == Kind.DEDICATED:
-            return dedicated_namespace(self.public_id), resource_name(self.public_id)
+            return dedicated_kafka(self.public_id)
         return None  # the cell's shared Kafka
 
 
@@ -164,9 +164,7 @@ class Attribution:
     def __init__(self, cell: Cell, clusters: list[MeteredCluster]) -> None:
         self.shared = (cell.shared_kafka_namespace, cell.shared_kafka_name)
         self.by_prefix = {serverless_prefix(c.public_id): c.pk for c in clusters}
-        self.by_source = {
-            (dedicated_namespace(c.public_id), resource_name(c.public_id)): c.pk for c in clusters
-        }
+        self.by_source = {dedicated_kafka(c.public_id): c.pk for c in clusters}
 
     def cluster_of(self, labels: dict[str, str]) -> int | None:
         topic = labels.get("topic", "")
@@ -174,8 +172,7 @@ class Attribution:
             return None
         source = (labels.get("namespace", ""), labels.get("strimzi_io_cluster", ""))
         if source == self.shared:
-            prefix, dot, _ = topic.partition(".")
-            return self.by_prefix.get(f"{prefix}.") if dot else None
+            return self.by_prefix.get(serverless_prefix_of(topic))
         return self.by_source.get(source)
 
 

@@ -3,7 +3,7 @@ The API, the web UI and the credential pages all show these, from here only."""
 
 from __future__ import annotations
 
-from . import rendering
+from . import naming
 from .models import Cluster
 
 PLACEHOLDER_USERNAME = "<credential username>"
@@ -13,7 +13,7 @@ PLACEHOLDER_PASSWORD = "<credential password>"  # noqa: S105 (shown in snippets)
 def name_prefix(cluster: Cluster) -> str:
     """What every topic, consumer group and transactional id of the cluster starts with in
     Kafka: serverless clusters share a Kafka, so their names carry ``<cluster id>.``."""
-    return "" if cluster.is_dedicated else rendering.serverless_prefix(cluster.public_id)
+    return naming.name_prefix(cluster.public_id, cluster.kind)
 
 
 def kafka_topic_name(cluster: Cluster, topic_name: str) -> str:

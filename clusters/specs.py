@@ -8,6 +8,11 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 
+class InvalidSpec(ValueError):
+    """The spec cannot be rendered safely (a name Kubernetes or a shared Kafka would reject,
+    or one that could collide with another cluster's)."""
+
+
 class Kind(StrEnum):
     SERVERLESS = "serverless"  # a logical cluster on a cell's shared Kafka
     DEDICATED = "dedicated"  # a Kafka of its own, in a namespace of its own

@@ -31,7 +31,7 @@ QUOTAS = {
 }
 
 
-# Objects, as clusters/rendering.py writes them ---------------------------------------------
+# Objects, as clusters/rendering/ writes them ---------------------------------------------
 
 
 def new_namespace(kube) -> str:

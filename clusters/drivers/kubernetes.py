@@ -11,12 +11,13 @@ from django.conf import settings
 from kubernetes import client, config, dynamic
 from kubernetes.client.exceptions import ApiException
 
-from .. import rendering
+from .. import naming
+from ..rendering import render
 from ..specs import ClusterSpec, Kind
 from .base import Observation, unguarded
 
 FIELD_MANAGER = "sluice"
-STRIMZI = "kafka.strimzi.io/v1"
+STRIMZI = naming.KAFKA_API_VERSION
 # Kinds Sluice may have written for a cluster, in the order they are deleted when pruned.
 PRUNABLE = [
     (STRIMZI, "KafkaUser"),
@@ -80,7 +81,7 @@ class KubernetesDriver:
     def apply(
         self, spec: ClusterSpec, *, prune: bool = True, guard: Callable[[], None] = unguarded
     ) -> None:
-        manifests = rendering.render(spec)
+        manifests = render(spec)
         for manifest in manifests:
             guard()
             self._resource(manifest["apiVersion"], manifest["kind"]).server_side_apply(
@@ -111,7 +112,7 @@ class KubernetesDriver:
         """What Sluice itself wrote for the cluster. Strimzi copies a resource's labels onto
         the objects it makes from it (pods, claims, its Secrets), all but managed-by: the
         selector includes managed-by=sluice so that those are never touched."""
-        selector = rendering.cluster_selector(spec)
+        selector = naming.cluster_selector(spec)
         try:
             return (
                 self._resource(api_version, kind)
@@ -135,12 +136,12 @@ class KubernetesDriver:
     # observe -----------------------------------------------------------------------------
 
     def observe(self, spec: ClusterSpec) -> Observation:
-        namespace = rendering.namespace_for(spec)
+        namespace = naming.namespace_for(spec)
         conditions: list[dict] = []
         converged = ready = True
         failure: dict | None = None
         bootstrap, tls = "", True
-        for manifest in rendering.render(spec):
+        for manifest in render(spec):
             if manifest["apiVersion"] != STRIMZI:
                 continue
             name = manifest["metadata"]["name"]
@@ -158,11 +159,11 @@ class KubernetesDriver:
             if manifest["kind"] == "Kafka":
                 bootstrap, tls = _bootstrap(found or {})
         if spec.kind == Kind.SERVERLESS:
-            shared = self._get(STRIMZI, "Kafka", rendering.kafka_name(spec), namespace) or {}
+            shared = self._get(STRIMZI, "Kafka", naming.kafka_name(spec), namespace) or {}
             # A shared Kafka in trouble is the platform's to fix: its tenants' clusters wait
             # (not ready) rather than fail.
             shared_ready, _platform_failure, _shared_conditions = _readiness(
-                shared or {"kind": "Kafka", "metadata": {"name": rendering.kafka_name(spec)}},
+                shared or {"kind": "Kafka", "metadata": {"name": naming.kafka_name(spec)}},
                 shared.get("status") or {},
             )
             # The shared Kafka's own conditions are the platform's, not the tenant's: its
@@ -263,9 +264,9 @@ def _bootstrap(kafka: dict) -> tuple[str, bool]:
         if not (scram and reported.get(name)):
             continue
         tls = bool(listener.get("tls"))
-        preferred = (tls, name == rendering.bootstrap_listener_name())
+        preferred = (tls, name == naming.bootstrap_listener_name())
         candidates.append((preferred, reported[name], tls))
     if not candidates:
-        return reported.get(rendering.bootstrap_listener_name(), ""), True
+        return reported.get(naming.bootstrap_listener_name(), ""), True
     _, address, tls = max(candidates, key=lambda candidate: candidate[0])
     return address, tls

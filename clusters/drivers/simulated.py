@@ -11,8 +11,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from .. import rendering
+from .. import naming
 from ..models import SimulatedObject
+from ..rendering import render
 from ..specs import ClusterSpec, Kind
 from .base import Observation, unguarded
 
@@ -50,7 +51,7 @@ class SimulatedDriver:
     ) -> None:
         now = timezone.now()
         kept = []
-        for manifest in map(_without_secret_values, rendering.render(spec)):
+        for manifest in map(_without_secret_values, render(spec)):
             guard()
             metadata = manifest["metadata"]
             key = {
@@ -84,7 +85,7 @@ class SimulatedDriver:
 
     def observe(self, spec: ClusterSpec) -> Observation:
         objects = list(SimulatedObject.objects.filter(cluster_public_id=spec.cluster_id))
-        expected = len(rendering.render(spec))
+        expected = len(render(spec))
         converged = len(objects) == expected and all(
             o.applied_generation == spec.generation for o in objects
         )
@@ -106,7 +107,7 @@ class SimulatedDriver:
     def _bootstrap(self, spec: ClusterSpec) -> str:
         if spec.kind == Kind.SERVERLESS:
             return self.cell.shared_bootstrap or f"{self.cell.slug}.{SIMULATED_DOMAIN}:9092"
-        return f"{rendering.resource_name(spec.cluster_id)}.{SIMULATED_DOMAIN}:9092"
+        return f"{naming.resource_name(spec.cluster_id)}.{SIMULATED_DOMAIN}:9092"
 
     def delete(self, spec: ClusterSpec, *, guard: Callable[[], None] = unguarded) -> bool:
         guard()

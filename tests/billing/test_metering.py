@@ -23,7 +23,7 @@ from billing.metering import Window
 from billing.models import Dimension, MeteringCursor, UsageHour
 from clusters import services as cluster_services
 from clusters.models import Cell, Cluster, Topic, TopicPartitions
-from clusters.rendering import serverless_prefix
+from clusters.naming import serverless_prefix
 from tenants.audit import Actor
 from tenants.scoping import tenant_scope
 from tests.factories import UserFactory, make_cluster, make_org

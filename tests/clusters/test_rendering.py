@@ -13,17 +13,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from clusters import rendering
-from clusters.rendering import (
-    InvalidSpec,
-    bootstrap_listener_name,
+from clusters.naming import (
     kafka_name,
     kafka_topic_name,
     namespace_for,
-    render,
     resource_name,
     topic_resource_name,
     user_resource_name,
 )
+from clusters.rendering import InvalidSpec, render
 from clusters.specs import (
     ClusterSpec,
     CredentialSpec,
@@ -168,117 +166,11 @@ def assert_invariants(spec: ClusterSpec, manifests: list[dict]) -> None:
     json.dumps(manifests)  # plain data only: no sets, tuples or objects
 
 
-# Naming -----------------------------------------------------------------------------------------
-
-
-def test_resource_name_makes_public_ids_dns_labels():
-    assert resource_name("kc_ab12cd34ef56gh78") == "kc-ab12cd34ef56gh78"
-    assert resource_name("cred_0123456789abcdef") == "cred-0123456789abcdef"
-
-
-@pytest.mark.parametrize("bad", ["", "kc-ab12", "KC_AB12", "kc_ab_12", "kc_", "_ab12", "kc_ab.12"])
-def test_resource_name_refuses_what_is_not_a_public_id(bad):
-    with pytest.raises(InvalidSpec):
-        resource_name(bad)
-
-
-def test_names_of_a_serverless_cluster_are_on_the_shared_kafka():
-    spec = serverless_spec()
-    assert namespace_for(spec) == "sl-cell-eu1"
-    assert kafka_name(spec) == "shared"
-    assert kafka_topic_name(spec, "orders") == "kc_ab12cd34ef56gh78.orders"
-    assert topic_resource_name(spec, "orders") == "kc-ab12cd34ef56gh78.orders"
-
-
-def test_names_of_a_dedicated_cluster_are_its_own():
-    spec = dedicated_spec()
-    assert namespace_for(spec) == "sl-kc-ab12cd34ef56gh78"
-    assert kafka_name(spec) == "kc-ab12cd34ef56gh78"
-    assert kafka_topic_name(spec, "Orders_V2") == "Orders_V2"
-    assert topic_resource_name(spec, "orders") == "orders"
-
-
-def test_the_cluster_selector_matches_only_what_sluice_wrote():
-    # Strimzi copies a custom resource's labels onto the objects it makes (CA Secrets, user
-    # Secrets, its NetworkPolicies, pods), all but app.kubernetes.io/*: only the managed-by
-    # label tells Sluice's own objects from those.
-    spec = dedicated_spec()
-    assert rendering.cluster_selector(spec) == (
-        "app.kubernetes.io/managed-by=sluice,sluice.io/cluster=kc_ab12cd34ef56gh78"
-    )
-    for manifest in render(spec):
-        labels = manifest["metadata"]["labels"]
-        for requirement in rendering.cluster_selector(spec).split(","):
-            key, value = requirement.split("=")
-            assert labels[key] == value
-
-
-def test_bootstrap_listener_is_the_scram_listener_of_the_kafka():
-    listeners = one(render(dedicated_spec()), "Kafka")["spec"]["kafka"]["listeners"]
-    (listener,) = [item for item in listeners if item["name"] == bootstrap_listener_name()]
-    assert listener["authentication"] == {"type": "scram-sha-512"}
-    assert listener["port"] == 9092
-
-
-@pytest.mark.parametrize(
-    ("topic", "expected"),
-    [
-        ("orders", "orders"),
-        ("orders.v1", "orders.v1"),
-        ("Orders", "orders-"),
-        ("orders_v1", "orders-v1-"),
-        ("a..b", "a.b-"),
-        ("-lead", "lead-"),
-        ("trail-", "trail"),
-        ("_", "topic-"),
-        ("0123456789", "0123456789"),  # ten digits, but no dash: as it is
-        ("orders-01234567", "orders-01234567"),
-        ("orders-abcdef0123", "orders-abcdef0123-"),  # looks hashed: hashed for real
-    ],
-)
-def test_topic_resource_names_are_the_name_or_a_sanitized_name_with_a_hash(topic, expected):
-    name = topic_resource_name(dedicated_spec(), topic)
-    assert DNS_SUBDOMAIN.match(name)
-    if expected == topic:
-        assert name == topic
-    else:
-        assert name.startswith(expected)
-        assert re.search(r"-[0-9a-f]{10}$", name)
-
-
-def test_topic_resource_names_of_long_topics_fit():
-    for spec in (dedicated_spec(), serverless_spec()):
-        name = topic_resource_name(spec, "x" * 249)
-        assert len(name) <= 253
-        assert DNS_SUBDOMAIN.match(name)
-        assert name != topic_resource_name(spec, "x" * 248 + "y")
-
+# Topic names as tenants give them ------------------------------------------------------------
 
 kafka_topic_names = st.text(
     alphabet="abcdefghijklmnopqrstuvwxyzABCDEFXYZ0123456789._-", min_size=1, max_size=249
 ).filter(lambda name: name not in {".", ".."})
-
-
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
-@given(names=st.sets(kafka_topic_names, min_size=2, max_size=20))
-def test_topic_resource_names_are_valid_stable_and_unique(names):
-    for spec in (dedicated_spec(), serverless_spec()):
-        resource_names = {topic_resource_name(spec, name) for name in names}
-        assert len(resource_names) == len(names)
-        for name in names:
-            resource = topic_resource_name(spec, name)
-            assert resource == topic_resource_name(spec, name)
-            assert len(resource) <= 253, resource
-            assert DNS_SUBDOMAIN.match(resource), resource
-
-
-@given(name=kafka_topic_names)
-def test_a_hashed_name_never_equals_another_topics_own_name(name):
-    spec = dedicated_spec()
-    resource = topic_resource_name(spec, name)
-    if resource != name:
-        # The hashed form is never used as-is for the topic of that name.
-        assert topic_resource_name(spec, resource) != resource
 
 
 # Serverless -------------------------------------------------------------------------------------

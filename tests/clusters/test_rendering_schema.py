@@ -11,7 +11,8 @@ import uuid
 import pytest
 from kubernetes import client
 
-from clusters.rendering import cluster_selector, namespace_for, render
+from clusters.naming import cluster_selector, namespace_for
+from clusters.rendering import render
 from clusters.specs import CredentialSpec, SharedKafka, Sizing, TopicSpec
 from tests.clusters.test_rendering import GIB, credential, dedicated_spec, serverless_spec
 

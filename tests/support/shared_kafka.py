@@ -8,7 +8,7 @@ from __future__ import annotations
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from clusters import reconciler, rendering
+from clusters import naming, reconciler
 from clusters.models import Cell, Cluster
 from clusters.reconciler import Outcome
 from tests.factories import make_cell
@@ -22,7 +22,7 @@ SHARED_NAMESPACE, SHARED_NAME = "sluice-shared", "shared"
 def shared_kafka_manifest(*, port: int = 9092) -> dict:
     """A cell's shared Kafka as Strimzi describes it: one SCRAM listener Sluice reports."""
     listener = {
-        "name": rendering.bootstrap_listener_name(),
+        "name": naming.bootstrap_listener_name(),
         "port": port,
         "type": "internal",
         "tls": False,
