@@ -34,6 +34,7 @@ ROLE_SCOPES: dict[str, frozenset[str]] = {
     Role.BILLING: frozenset(_READ_ALL | {"billing:read", "billing:write"}),
 }
 
+
 def scopes_of(role: str) -> frozenset[str]:
     return ROLE_SCOPES[role]
 
