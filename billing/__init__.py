@@ -1,2 +1,4 @@
-"""Metering, the usage ledger, prices, rating, invoices, Stripe, spend caps, the cost
-estimator."""
+"""Usage: metering (reading each cell's Prometheus and turning counters into hourly
+quantities), the usage ledger (hours and their adjustments, with the metering watermark), and
+usage for charts and the API. Prices are the tiers' (``clusters.TierPrice``); nothing rates
+usage or issues invoices yet."""

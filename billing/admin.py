@@ -8,6 +8,7 @@ from datetime import timedelta
 from django.contrib import admin
 from django.utils import timezone
 
+from foundation.admin import ReadOnlyAdminMixin
 from tenants.admin import AllTenantsMixin
 
 from . import metering
@@ -28,25 +29,13 @@ class FinalListFilter(admin.SimpleListFilter):
         return queryset
 
 
-class ReadOnlyLedgerAdmin(AllTenantsMixin, admin.ModelAdmin):
+class ReadOnlyLedgerAdmin(ReadOnlyAdminMixin, AllTenantsMixin, admin.ModelAdmin):
     date_hierarchy = "hour"
     list_select_related = ["cluster", "organization"]
     # Exact ids: the ledger is large, and a cluster or organization id is what operators have.
     search_fields = ["=cluster__public_id", "=organization__public_id"]
     search_help_text = "A cluster id (kc_…) or an organization id (org_…)"
     show_full_result_count = False
-
-    def get_readonly_fields(self, request, obj=None):
-        return [field.name for field in self.model._meta.fields]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     @admin.display(description="cluster", ordering="cluster__public_id")
     def cluster_id_display(self, row) -> str:

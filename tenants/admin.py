@@ -4,6 +4,8 @@ through the unscoped managers on purpose."""
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
+from foundation.admin import ReadOnlyAdminMixin
+
 from .forms import AdminLoginForm
 from .models import ApiKey, AuditEvent, Invitation, Membership, Organization, User
 from .scoping import tenant_scope
@@ -92,20 +94,8 @@ class ApiKeyAdmin(AllTenantsMixin, admin.ModelAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(AllTenantsMixin, admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdminMixin, AllTenantsMixin, admin.ModelAdmin):
     list_display = ["created_at", "organization", "actor_label", "action", "target_type"]
     list_filter = ["action", "target_type"]
     search_fields = ["actor_label", "action", "target_id", "request_id", "organization__name"]
     date_hierarchy = "created_at"
-
-    def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in AuditEvent._meta.fields]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

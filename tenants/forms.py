@@ -91,9 +91,9 @@ class OrganizationForm(forms.Form):
     name = forms.CharField(label="Organization name", max_length=100)
 
 
-class InvitationForm(forms.Form):
-    email = forms.EmailField(label="E-mail address")
-    role = forms.ChoiceField(label="Role")
+class GrantsRoleMixin:
+    """A form whose ``role`` field grants a role: it offers only the roles the granter may
+    grant, developer preselected."""
 
     def __init__(self, *args, granter_role: str, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -101,11 +101,16 @@ class InvitationForm(forms.Form):
         self.fields["role"].initial = Role.DEVELOPER
 
 
+class InvitationForm(GrantsRoleMixin, forms.Form):
+    email = forms.EmailField(label="E-mail address")
+    role = forms.ChoiceField(label="Role")
+
+
 class MemberRoleForm(forms.Form):
     role = forms.ChoiceField(choices=Role.choices)
 
 
-class ApiKeyForm(forms.Form):
+class ApiKeyForm(GrantsRoleMixin, forms.Form):
     EXPIRY_CHOICES = [
         ("", "Never"),
         ("7", "In 7 days"),
@@ -123,11 +128,6 @@ class ApiKeyForm(forms.Form):
         empty_value=None,
         required=False,
     )
-
-    def __init__(self, *args, granter_role: str, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["role"].choices = grantable_role_choices(granter_role)
-        self.fields["role"].initial = Role.DEVELOPER
 
     @property
     def expires_at(self):

@@ -82,7 +82,7 @@ def new_audit_event_id() -> str:
 
 
 class Organization(models.Model):
-    """A tenant: owns clusters, credentials, usage and invoices."""
+    """A tenant: owns members, API keys, clusters, credentials and usage."""
 
     public_id = models.CharField(max_length=32, unique=True, default=new_organization_id)
     name = models.CharField(max_length=100)

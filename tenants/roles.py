@@ -11,7 +11,7 @@ class Role(models.TextChoices):
     BILLING = "billing", "Billing"
 
 
-# Every member may read the organization, its members, and its usage (charts, not invoices).
+# Every member may read the organization, its members, and its usage (the charts).
 _READ_ALL = {"org:read", "members:read", "usage:read"}
 
 ROLE_SCOPES: dict[str, frozenset[str]] = {
@@ -33,8 +33,6 @@ ROLE_SCOPES: dict[str, frozenset[str]] = {
     Role.VIEWER: frozenset(_READ_ALL | {"clusters:read"}),
     Role.BILLING: frozenset(_READ_ALL | {"billing:read", "billing:write"}),
 }
-
-ALL_SCOPES = frozenset().union(*ROLE_SCOPES.values())
 
 
 def scopes_of(role: str) -> frozenset[str]:

@@ -43,15 +43,6 @@ def tenant_scope(organization: Organization) -> Iterator[Organization]:
         _current_tenant.reset(token)
 
 
-@contextmanager
-def tenant_scope_of(organization_public_id: str) -> Iterator[Organization]:
-    """Load an organization by its public id and enter its scope (tasks get ids, not rows)."""
-    from .models import Organization
-
-    with tenant_scope(Organization.objects.get(public_id=organization_public_id)) as organization:
-        yield organization
-
-
 def enter_tenant_scope(organization: Organization) -> contextvars.Token:
     """For code that cannot use a ``with`` block (the API base class); pair with leave."""
     return _current_tenant.set(organization)

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from foundation import ratelimit
 from foundation.errors import Conflict, InvalidInput, LastOwner, NotFound, NotPermitted
+from foundation.tasks import enqueue_on_commit
 
 from . import selectors, tokens
 from .audit import Actor, audit_record, snapshot
@@ -43,9 +44,7 @@ def signup_request(
         "next_url": next_url,
         "site_url": site_url,
     }
-    from .tasks import send_signup_email
-
-    transaction.on_commit(lambda: send_signup_email.delay(**details))
+    enqueue_on_commit("tenants.tasks.send_signup_email", **details)
     return email
 
 
@@ -310,15 +309,12 @@ def invitation_create(
         after={"email": email, "role": role},
     )
     accept_url = f"{accept_url_base.rstrip('/')}/{token}/"
-    from .tasks import send_invitation_email
-
-    transaction.on_commit(
-        lambda: send_invitation_email.delay(
-            organization=organization.public_id,
-            invitation=invitation.public_id,
-            inviter=actor.label,
-            accept_url=accept_url,
-        )
+    enqueue_on_commit(
+        "tenants.tasks.send_invitation_email",
+        organization=organization.public_id,
+        invitation=invitation.public_id,
+        inviter=actor.label,
+        accept_url=accept_url,
     )
     return invitation, token
 

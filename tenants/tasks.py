@@ -5,13 +5,22 @@ organization's public id and runs inside that tenant's scope, so the scoped mana
 they do in a request. Fleet-wide housekeeping reads across tenants with the unscoped managers.
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from smtplib import SMTPException
 
 from celery import Task, shared_task
 
 from . import idempotency, services
-from .models import Invitation
-from .scoping import tenant_scope_of
+from .models import Invitation, Organization
+from .scoping import tenant_scope
+
+
+@contextmanager
+def tenant_scope_of(organization_public_id: str) -> Iterator[Organization]:
+    """Load an organization by its public id and enter its scope (tasks get ids, not rows)."""
+    with tenant_scope(Organization.objects.get(public_id=organization_public_id)) as organization:
+        yield organization
 
 
 class TenantTask(Task):

@@ -10,7 +10,7 @@ from tenants.api.base import OrganizationScopedView
 from .. import selectors
 from . import serializers as s
 
-# Any member may read usage (every role has usage:read); invoices and prices are billing's.
+# Any member may read usage (every role has usage:read).
 USAGE_SCOPES = {"GET": "usage:read", "HEAD": "usage:read", "OPTIONS": "usage:read"}
 
 QUERY_PARAMETERS = [

@@ -26,12 +26,6 @@ class Decision:
     retry_after: int  # seconds to wait when not allowed
 
 
-def hit(key: str, *, limit: int, window: int, now: float | None = None) -> Decision:
-    """Count one request against ``key`` and say whether it is within ``limit`` per ``window``
-    seconds."""
-    return hit_all([(key, limit)], window=window, now=now)[0]
-
-
 def hit_all(
     limits: list[tuple[str, int]], *, window: int, now: float | None = None
 ) -> list[Decision]:

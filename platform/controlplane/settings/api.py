@@ -24,7 +24,7 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "Sluice API",
     "DESCRIPTION": (
-        "Managed Apache Kafka: organizations, clusters, topics, credentials, usage and billing. "
+        "Managed Apache Kafka: organizations, clusters, topics, credentials, prices and usage. "
         "Errors are application/problem+json with a stable `code`. No string may hold the NUL "
         "character (U+0000): a request with one is a 400 `validation`."
     ),
