@@ -112,11 +112,10 @@ REGIONS = (
 )
 
 
-def seed_catalog(cluster_type_model=None, tier_price_model=None) -> None:
-    """Create or refresh the catalog (idempotent). Migrations pass their historical models."""
-    if cluster_type_model is None:
-        from .models import ClusterType as cluster_type_model
-        from .models import TierPrice as tier_price_model
+def seed_catalog(cluster_type_model, tier_price_model) -> None:
+    """Create or refresh the catalog (idempotent) in these models: the migration's historical
+    ones, or clusters.models.ClusterType and TierPrice. This module names no model: the models
+    take their choices from it."""
     for entry in CATALOG:
         fields = {k: v for k, v in entry.items() if k not in ("slug", "prices")}
         tier, _ = cluster_type_model.objects.get_or_create(slug=entry["slug"], defaults=fields)

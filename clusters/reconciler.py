@@ -25,13 +25,13 @@ from django.db.models import Q
 from django.utils import timezone
 
 from foundation import secretbox
-from tenants.audit import Actor, audit_record
+from tenants.audit import Actor
 from tenants.scoping import tenant_scope
 
-from . import rendering, services
+from . import lifecycle, rendering
 from .drivers import driver_for
 from .drivers.base import Observation
-from .models import GB, Cluster, ClusterState, ClusterType
+from .models import GB, Cluster, ClusterType
 from .specs import ClusterSpec, CredentialSpec, Kind, SharedKafka, Sizing, TopicSpec
 from .tiers import limits_of
 
@@ -182,7 +182,7 @@ class Lease:
 def reconcile(
     cluster_pk: int, *, ticket: str = "", if_pending: Callable[[], None] | None = None
 ) -> Outcome:
-    """One run. ``ticket`` is the queued task's (see services.request_reconcile); without one
+    """One run. ``ticket`` is the queued task's (see lifecycle.request_reconcile); without one
     (a direct call) the run does not consume the queued task. ``if_pending`` queues the next
     look when the data plane is still working: it is called while the lease is still held, so
     no fleet resync in between finds the cluster idle and starts a second chain."""
@@ -208,7 +208,7 @@ def reconcile(
         if outcome == Outcome.PENDING and if_pending is not None:
             if_pending()
         if _release_lease(taken):  # a change came in while this run worked: one more run
-            services.request_reconcile(cluster_pk)
+            lifecycle.request_reconcile(cluster_pk)
 
 
 @transaction.atomic
@@ -298,7 +298,7 @@ def _converge(
     driver = driver_for(cluster.cell)
     if cluster.delete_requested_at is not None:
         if not driver.delete(spec, guard=lease.check):
-            _record(cluster, lease, state=ClusterState.DELETING)
+            _record(cluster, lease)
             return Outcome.PENDING
         _mark_deleted(cluster, lease, spec.generation)
         return Outcome.CONVERGED
@@ -318,63 +318,38 @@ def _converge(
         current.conditions = observation.conditions
         current.last_reconciled_at = timezone.now()
         if observation.ready:
-            current.state = ClusterState.READY
-            current.observed_generation = max(current.observed_generation, spec.generation)
-            current.bootstrap_servers = observation.bootstrap_servers
-            current.bootstrap_tls = observation.bootstrap_tls
-            current.failure_reason = current.failure_message = ""
-            current.reconcile_attempts = 0
-            if current.generation != spec.generation:  # changed while we worked
-                current.state = ClusterState.UPDATING
-            current.save()
-            services.finish_operations(cluster=current)
-            if current.generation != spec.generation:
-                return Outcome.PENDING
-            return Outcome.CONVERGED
-        if observation.failed:
-            current.state = ClusterState.FAILED
-            current.failure_reason = observation.reason
-            current.failure_message = observation.message
-            current.save()
-            # Only what this run applied failed; a newer generation gets its own run.
-            services.finish_operations(
-                cluster=current,
-                failed=True,
-                code=observation.reason,
-                message=observation.message,
+            lifecycle.record_ready(
+                current,
                 generation=spec.generation,
+                bootstrap_servers=observation.bootstrap_servers,
+                bootstrap_tls=observation.bootstrap_tls,
+            )
+            return Outcome.CONVERGED if current.generation == spec.generation else Outcome.PENDING
+        if observation.failed:
+            # Only what this run applied failed; a newer generation gets its own run.
+            lifecycle.record_failure(
+                current,
+                generation=spec.generation,
+                reason=observation.reason,
+                message=observation.message,
             )
             return Outcome.FAILED
-        current.state = (
-            ClusterState.PROVISIONING if current.observed_generation == 0 else ClusterState.UPDATING
-        )
-        current.reconcile_attempts += 1
-        current.save()
+        lifecycle.record_pending(current)
         return Outcome.PENDING
 
 
-def _record(cluster: Cluster, lease: Lease, *, state: str) -> None:
+def _record(cluster: Cluster, lease: Lease) -> None:
+    """A deletion the data plane is still carrying out: when the run looked (the cluster stays
+    deleting)."""
     now = timezone.now()
-    written = lease.holding().update(state=state, last_reconciled_at=now, updated_at=now)
+    written = lease.holding().update(last_reconciled_at=now, updated_at=now)
     if not written:
         raise LeaseLost(f"cluster {cluster.pk}: lease {lease.token} lost")
 
 
 @transaction.atomic
 def _mark_deleted(cluster: Cluster, lease: Lease, generation: int) -> None:
-    now = timezone.now()
-    current = lease.locked_cluster()
-    current.state = ClusterState.DELETED
-    current.deleted_at = now
-    current.observed_generation = max(current.observed_generation, generation)
-    current.bootstrap_servers = ""
-    current.save()
-    current.topics.filter(deleted_at__isnull=True).update(deleted_at=now)
-    current.credentials.filter(deleted_at__isnull=True).update(deleted_at=now)
-    services.finish_operations(cluster=current)
-    audit_record(
-        organization=current.organization, actor=SYSTEM, action="cluster.deleted", target=current
-    )
+    lifecycle.record_deleted(lease.locked_cluster(), generation=generation, actor=SYSTEM)
 
 
 def clusters_to_reconcile() -> list[int]:
@@ -385,7 +360,7 @@ def clusters_to_reconcile() -> list[int]:
     running = Q(lease_holder__gt="", lease_expires_at__gte=timezone.now())
     return list(
         Cluster.unscoped_all_tenants.filter(deleted_at__isnull=True)
-        .filter(services.not_queued())
+        .filter(lifecycle.not_queued())
         .exclude(running)
         .values_list("pk", flat=True)
     )

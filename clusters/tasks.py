@@ -1,10 +1,18 @@
-"""Celery tasks of the clusters app: thin, loading by id and calling the reconciler."""
+"""Celery tasks of the clusters app: thin, loading by id and calling the reconciler.
+
+A run of one cluster is called with public ids, ``organization=`` and ``cluster=``, and works
+inside that organization's scope (tenants.tasks.TenantTask); lifecycle.request_reconcile
+queues it by name. The fleet-wide resync reads across tenants.
+"""
 
 import random
 
 from celery import shared_task
 
-from . import reconciler, services
+from tenants.tasks import TenantTask
+
+from . import lifecycle, reconciler
+from .models import Cluster
 
 # Pending clusters are looked at again soon, then less often; errors back off further.
 PENDING_BACKOFF_CAP = 30.0
@@ -16,21 +24,44 @@ def _backoff(retries: int, *, first: float, cap: float) -> float:
     return delay * random.uniform(0.8, 1.2)  # noqa: S311 - jitter, not security
 
 
+class ClusterRunTask(TenantTask):
+    """A TenantTask that also takes a run queued before runs were called with public ids:
+    ``(cluster_pk,)`` and a ticket. Accepted for one release, so that the runs queued when
+    it is deployed are not lost; the ids are looked up and the run goes on as a new one."""
+
+    abstract = True
+
+    def __call__(self, *args, **kwargs):
+        if args:
+            arguments = lifecycle.task_arguments(args[0], kwargs.get("ticket", ""))
+            if arguments is None:
+                return reconciler.Outcome.GONE.value
+            kwargs = arguments
+        return super().__call__(**kwargs)
+
+
 # Nobody waits for a reconcile's result: not subscribing to it also keeps a request that
 # queues one from waiting on a result store that is down with the broker.
 @shared_task(
-    bind=True, name="clusters.tasks.reconcile_cluster", max_retries=200, ignore_result=True
+    bind=True,
+    base=ClusterRunTask,
+    name=lifecycle.RECONCILE_TASK,
+    max_retries=200,
+    ignore_result=True,
 )
-def reconcile_cluster(self, cluster_pk: int, ticket: str = "") -> str:
-    """One run; ``ticket`` names the queued run this task is (services.request_reconcile).
+def reconcile_cluster(self, *, organization, cluster: str, ticket: str = "") -> str:
+    """One run; ``ticket`` names the queued run this task is (lifecycle.request_reconcile).
     Only a run that found the data plane still working, or could not reach it, queues the
     next one; a busy or superseded one ends: the run holding the cluster answers for it."""
+    cluster_pk = Cluster.objects.filter(public_id=cluster).values_list("pk", flat=True).first()
+    if cluster_pk is None:
+        return reconciler.Outcome.GONE.value
     eager = self.request.is_eager
     countdown = _backoff(self.request.retries, first=0.5, cap=PENDING_BACKOFF_CAP)
     next_ticket: list[str | None] = []
 
     def reserve_next() -> None:
-        next_ticket.append(services.reserve_reconcile(cluster_pk, countdown=countdown))
+        next_ticket.append(lifecycle.reserve_reconcile(cluster_pk, countdown=countdown))
 
     try:
         outcome = reconciler.reconcile(
@@ -39,23 +70,33 @@ def reconcile_cluster(self, cluster_pk: int, ticket: str = "") -> str:
     except Exception as error:  # the data plane or its API is unreachable: try again later
         if eager:
             raise
-        _again(self, cluster_pk, first=1.0, cap=ERROR_BACKOFF_CAP, error=error)
+        _again(self, organization, cluster_pk, cluster, error=error)
         raise
     if next_ticket and next_ticket[0] is not None:  # reserved while the lease was held
-        raise self.retry(args=(cluster_pk,), kwargs={"ticket": next_ticket[0]}, countdown=countdown)
+        raise self.retry(
+            args=(),
+            kwargs=_arguments(organization, cluster, next_ticket[0]),
+            countdown=countdown,
+        )
     return outcome.value
 
 
-def _again(task, cluster_pk: int, *, first: float, cap: float, error=None) -> None:
-    countdown = _backoff(task.request.retries, first=first, cap=cap)
-    ticket = services.reserve_reconcile(cluster_pk, countdown=countdown)
+def _arguments(organization, cluster: str, ticket: str) -> dict[str, str]:
+    return {"organization": organization.public_id, "cluster": cluster, "ticket": ticket}
+
+
+def _again(task, organization, cluster_pk: int, cluster: str, *, error) -> None:
+    countdown = _backoff(task.request.retries, first=1.0, cap=ERROR_BACKOFF_CAP)
+    ticket = lifecycle.reserve_reconcile(cluster_pk, countdown=countdown)
     if ticket is None:  # a run is queued already: it looks again
         return
-    raise task.retry(args=(cluster_pk,), kwargs={"ticket": ticket}, countdown=countdown, exc=error)
+    raise task.retry(
+        args=(), kwargs=_arguments(organization, cluster, ticket), countdown=countdown, exc=error
+    )
 
 
 @shared_task(name="clusters.tasks.reconcile_fleet", ignore_result=True)
 def reconcile_fleet() -> int:
     """Queue a run of every live cluster that has none queued: repairs drift, and finishes
     what a lost task or a broker outage left. Safe to run twice at once."""
-    return sum(services.request_reconcile(pk) for pk in reconciler.clusters_to_reconcile())
+    return sum(lifecycle.request_reconcile(pk) for pk in reconciler.clusters_to_reconcile())

@@ -67,9 +67,10 @@ def make_api_key(
 
 def make_cell(region: str = "eu-west-1", slug: str | None = None, **fields):
     from clusters.catalog import seed_catalog
-    from clusters.models import Cell
+    from clusters.models import Cell, ClusterType, TierPrice
 
-    seed_catalog()  # a transactional test before this one may have emptied the tables
+    # A transactional test before this one may have emptied the tables.
+    seed_catalog(ClusterType, TierPrice)
 
     slug = slug or f"{region}-a"
     return Cell.objects.get_or_create(slug=slug, defaults={"region": region, **fields})[0]

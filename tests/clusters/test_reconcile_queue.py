@@ -13,7 +13,7 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
-from clusters import reconciler, services
+from clusters import lifecycle, reconciler, services
 from clusters.drivers import driver_for
 from clusters.models import Cluster, Credential, Operation, SimulatedObject
 from clusters.reconciler import LeaseLost, Outcome
@@ -107,7 +107,7 @@ def test_a_change_during_a_run_gets_one_more_run_after_it(
     # folded into that one flag, not queued twice.
     assert reconciler._release_lease(running) is True
     assert fresh(cluster).reconcile_wanted is False
-    assert services.request_reconcile(cluster.pk) is True  # what reconcile() does then
+    assert lifecycle.request_reconcile(cluster.pk) is True  # what reconcile() does then
     row = fresh(cluster)
     assert row.state == "ready"
     assert row.observed_generation == row.generation
@@ -138,9 +138,9 @@ def test_a_run_that_learns_of_changes_made_while_it_worked_queues_exactly_one_mo
 
     monkeypatch.setattr(reconciler, "_converge", converge_while_changes_land)
     queued = []
-    send = services.reserve_reconcile
+    send = lifecycle.reserve_reconcile
     monkeypatch.setattr(
-        services, "reserve_reconcile", lambda *a, **k: queued.append(a) or send(*a, **k)
+        lifecycle, "reserve_reconcile", lambda *a, **k: queued.append(a) or send(*a, **k)
     )
     assert reconciler.reconcile(cluster.pk) == Outcome.CONVERGED
     monkeypatch.setattr(reconciler, "_converge", converge)
@@ -157,9 +157,9 @@ def test_a_run_that_learns_of_changes_made_while_it_worked_queues_exactly_one_mo
 def test_requests_for_a_queued_cluster_are_coalesced_and_a_stale_ticket_runs_nothing():
     organization = make_org(owner=UserFactory(), name="Queued")
     cluster, _ = make_cluster(organization)  # not committed: nothing queued yet
-    first = services.reserve_reconcile(cluster.pk, countdown=30)
+    first = lifecycle.reserve_reconcile(cluster.pk, countdown=30)
     assert first is not None
-    assert services.reserve_reconcile(cluster.pk) is None  # coalesced into the queued run
+    assert lifecycle.reserve_reconcile(cluster.pk) is None  # coalesced into the queued run
     assert reconciler.clusters_to_reconcile().count(cluster.pk) == 0
     assert reconciler.reconcile(cluster.pk, ticket="someone-elses") == Outcome.SUPERSEDED
     assert fresh(cluster).last_reconciled_at is None
@@ -246,7 +246,7 @@ def test_a_lease_lost_between_the_apply_and_the_status_write_writes_no_status(
     with pytest.raises(LeaseLost), transaction.atomic():
         lease.locked_cluster()
     with pytest.raises(LeaseLost):
-        reconciler._record(cluster, lease, state="deleting")
+        reconciler._record(cluster, lease)
     assert fresh(cluster).state == "ready"
 
 

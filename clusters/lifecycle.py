@@ -1,0 +1,366 @@
+"""The lifecycle of a cluster: its states and the transitions between them, and what goes with
+each one: the generation of the desired state, the Operations that follow a change, and the
+reconcile queued once the change has committed.
+
+This module is the only writer of a Cluster's ``state``, ``generation`` and
+``observed_generation``. The services (what a caller asks for) and the reconciler (what the
+data plane reports) call one function per transition; each looks its transition up in
+TRANSITIONS and refuses one the table does not allow (a programming error: what a caller may
+not do is refused before, by the services, with a problem code).
+
+    from \\ by     change   reshape  deletion  retry  ready    pending  failure  deleted
+    requested     =        U        D         -      R|U      P        F        -
+    provisioning  =        U        D         -      R|U      P        F        -
+    ready         U        U        D         -      R|U      U        F        -
+    updating      =        U        D         -      R|U|S*   P|U      F        -
+    failed        =        U        D         P|U    R|U      P|U      F        -
+    suspended     U        U        D         -      -        -        -        -
+    deleting      -        -        =         -      =        =        =        X
+    deleted       -        -        -         -      -        -        -        -
+
+    R ready, P provisioning (nothing converged yet), U updating, F failed, S suspended,
+    D deleting, X deleted; "=" stays, "-" refused; where several are allowed the data decides.
+
+A cluster starts ``requested`` at generation 1. A run that applied a generation older than a
+deletion request leaves the cluster ``deleting``: only its deletion takes it out. ``suspended``
+is the settled state of a cluster throttled by its organization's spend cap (quotas lowered to
+floors, growth refused, nothing deleted). *No code enters it yet: the throttle will, from
+``updating``, and will add the reconciler's edges out of it; today a change or a reshape takes
+a suspended cluster back through ``updating``, and it may be deleted.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import timedelta
+from enum import StrEnum
+
+from celery import current_app
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerUnavailable
+
+from tenants.audit import Actor, audit_record
+
+from .models import Cluster, ClusterState, Operation, OperationState
+
+log = logging.getLogger(__name__)
+
+
+class Event(StrEnum):
+    CHANGE = "change"  # what the data plane holds changes: a topic, a credential
+    RESHAPE = "reshape"  # the cluster's tier or size changes
+    DELETION = "deletion"  # the cluster is to be deleted
+    RETRY = "retry"  # a failed cluster is tried again
+    READY = "ready"  # the data plane converged to the generation a run applied
+    PENDING = "pending"  # the data plane is still working on it
+    FAILURE = "failure"  # the data plane reported a failure
+    DELETED = "deleted"  # the data plane holds nothing of the cluster any more
+
+
+REQUESTED = ClusterState.REQUESTED
+PROVISIONING = ClusterState.PROVISIONING
+READY = ClusterState.READY
+UPDATING = ClusterState.UPDATING
+FAILED = ClusterState.FAILED
+SUSPENDED = ClusterState.SUSPENDED
+DELETING = ClusterState.DELETING
+DELETED = ClusterState.DELETED
+
+# Per state, per event, the states the cluster may move to (the module docstring's table).
+TRANSITIONS: dict[ClusterState, dict[Event, frozenset[ClusterState]]] = {
+    REQUESTED: {
+        Event.CHANGE: frozenset({REQUESTED}),
+        Event.RESHAPE: frozenset({UPDATING}),
+        Event.DELETION: frozenset({DELETING}),
+        Event.READY: frozenset({READY, UPDATING}),
+        Event.PENDING: frozenset({PROVISIONING}),
+        Event.FAILURE: frozenset({FAILED}),
+    },
+    PROVISIONING: {
+        Event.CHANGE: frozenset({PROVISIONING}),
+        Event.RESHAPE: frozenset({UPDATING}),
+        Event.DELETION: frozenset({DELETING}),
+        Event.READY: frozenset({READY, UPDATING}),
+        Event.PENDING: frozenset({PROVISIONING}),
+        Event.FAILURE: frozenset({FAILED}),
+    },
+    READY: {
+        Event.CHANGE: frozenset({UPDATING}),
+        Event.RESHAPE: frozenset({UPDATING}),
+        Event.DELETION: frozenset({DELETING}),
+        Event.READY: frozenset({READY, UPDATING}),
+        Event.PENDING: frozenset({UPDATING}),
+        Event.FAILURE: frozenset({FAILED}),
+    },
+    UPDATING: {
+        Event.CHANGE: frozenset({UPDATING}),
+        Event.RESHAPE: frozenset({UPDATING}),
+        Event.DELETION: frozenset({DELETING}),
+        Event.READY: frozenset({READY, UPDATING, SUSPENDED}),
+        Event.PENDING: frozenset({PROVISIONING, UPDATING}),
+        Event.FAILURE: frozenset({FAILED}),
+    },
+    # The periodic resync runs failed clusters too: the data plane may have recovered.
+    FAILED: {
+        Event.CHANGE: frozenset({FAILED}),
+        Event.RESHAPE: frozenset({UPDATING}),
+        Event.DELETION: frozenset({DELETING}),
+        Event.RETRY: frozenset({PROVISIONING, UPDATING}),
+        Event.READY: frozenset({READY, UPDATING}),
+        Event.PENDING: frozenset({PROVISIONING, UPDATING}),
+        Event.FAILURE: frozenset({FAILED}),
+    },
+    SUSPENDED: {
+        Event.CHANGE: frozenset({UPDATING}),
+        Event.RESHAPE: frozenset({UPDATING}),
+        Event.DELETION: frozenset({DELETING}),
+    },
+    DELETING: {
+        Event.DELETION: frozenset({DELETING}),
+        Event.READY: frozenset({DELETING}),
+        Event.PENDING: frozenset({DELETING}),
+        Event.FAILURE: frozenset({DELETING}),
+        Event.DELETED: frozenset({DELETED}),
+    },
+    DELETED: {},
+}
+
+
+class IllegalTransition(Exception):
+    """The code asked for a transition TRANSITIONS does not allow: a bug, not a user error."""
+
+
+def next_state(cluster: Cluster, event: Event, wanted: str | None = None) -> ClusterState:
+    """The state ``event`` moves the cluster to: the one the table allows, or, where it allows
+    several, ``wanted``."""
+    allowed = TRANSITIONS[ClusterState(cluster.state)].get(event, frozenset())
+    if len(allowed) == 1:
+        (only,) = allowed
+        return only
+    if wanted not in allowed:
+        raise IllegalTransition(
+            f"cluster {cluster.public_id}: {event} does not move a {cluster.state} cluster to "
+            f"{wanted or 'any state'}"
+        )
+    return ClusterState(wanted)
+
+
+def _working(cluster: Cluster) -> ClusterState:
+    """Provisioning until the data plane first converged, then updating."""
+    return PROVISIONING if cluster.observed_generation == 0 else UPDATING
+
+
+def _new_generation(cluster: Cluster, event: Event, wanted: str | None = None) -> None:
+    cluster.state = next_state(cluster, event, wanted)
+    cluster.generation += 1
+
+
+# What a caller asks for -----------------------------------------------------------------------
+
+
+def open_cluster(cluster: Cluster, *, actor: Actor) -> Operation:
+    """A cluster just written, in its first state (``requested``, generation 1: the model's
+    defaults): the Operation that follows its creation, and its first reconcile."""
+    if cluster.state != REQUESTED or cluster.generation != 1:
+        raise IllegalTransition(f"cluster {cluster.public_id} is not new")
+    return _follow(cluster, kind="cluster.create", actor=actor)
+
+
+def request_change(cluster: Cluster, *, kind: str, actor: Actor) -> Operation:
+    """What the cluster's data plane holds changed (a topic, a credential): a new generation."""
+    _new_generation(cluster, Event.CHANGE)
+    cluster.save(update_fields=["generation", "state", "updated_at"])
+    return _follow(cluster, kind=kind, actor=actor)
+
+
+def request_reshape(cluster: Cluster, *, actor: Actor) -> Operation:
+    """The cluster's tier or capacity changed (the caller saved them): a new generation."""
+    _new_generation(cluster, Event.RESHAPE)
+    cluster.save(update_fields=["generation", "state", "updated_at"])
+    return _follow(cluster, kind="cluster.update", actor=actor)
+
+
+def request_deletion(cluster: Cluster, *, actor: Actor) -> Operation:
+    """The first request marks the cluster for deletion (a new generation); a repeated one
+    gets an Operation of its own that ends with the same deletion."""
+    if cluster.delete_requested_at is None:
+        cluster.delete_requested_at = timezone.now()
+        _new_generation(cluster, Event.DELETION)
+        cluster.save(update_fields=["delete_requested_at", "generation", "state", "updated_at"])
+    else:
+        next_state(cluster, Event.DELETION)  # deleting stays deleting; refused from deleted
+    return _follow(cluster, kind="cluster.delete", actor=actor)
+
+
+def request_retry(cluster: Cluster, *, actor: Actor) -> Operation:
+    """A failed cluster tried again: the same desired state, a fresh attempt."""
+    _new_generation(cluster, Event.RETRY, _working(cluster))
+    cluster.failure_reason = cluster.failure_message = ""
+    cluster.reconcile_attempts = 0
+    cluster.save()
+    return _follow(cluster, kind="cluster.retry", actor=actor)
+
+
+def _follow(cluster: Cluster, *, kind: str, actor: Actor) -> Operation:
+    # A newer change supersedes what an unfinished one asked for: the reconciler converges to
+    # the latest generation, and the older operation ends when that one does.
+    operation = Operation.objects.create(
+        organization=cluster.organization,
+        cluster=cluster,
+        kind=kind,
+        target_generation=cluster.generation,
+        requested_by=actor.label,
+    )
+    cluster_pk = cluster.pk
+    transaction.on_commit(lambda: request_reconcile(cluster_pk))
+    return operation
+
+
+# What the data plane reports (the reconciler, on the row its lease holds, locked) -------------
+
+
+def record_ready(
+    cluster: Cluster, *, generation: int, bootstrap_servers: str, bootstrap_tls: bool
+) -> None:
+    """The data plane converged to ``generation``: ready, or still updating when the cluster
+    changed while the run worked. Ends the operations it answers."""
+    changed = cluster.generation != generation
+    cluster.state = next_state(cluster, Event.READY, UPDATING if changed else READY)
+    cluster.observed_generation = max(cluster.observed_generation, generation)
+    cluster.bootstrap_servers = bootstrap_servers
+    cluster.bootstrap_tls = bootstrap_tls
+    cluster.failure_reason = cluster.failure_message = ""
+    cluster.reconcile_attempts = 0
+    cluster.save()
+    _finish_operations(cluster)
+
+
+def record_pending(cluster: Cluster) -> None:
+    """Applied; the data plane is still working on it."""
+    cluster.state = next_state(cluster, Event.PENDING, _working(cluster))
+    cluster.reconcile_attempts += 1
+    cluster.save()
+
+
+def record_failure(cluster: Cluster, *, generation: int, reason: str, message: str) -> None:
+    """The data plane failed ``generation``: the operations up to it fail, not those of a newer
+    one it has not seen yet (that one gets its own run)."""
+    cluster.state = next_state(cluster, Event.FAILURE)
+    cluster.failure_reason = reason
+    cluster.failure_message = message
+    cluster.save()
+    _fail_operations(cluster, code=reason, message=message, generation=generation)
+
+
+def record_deleted(cluster: Cluster, *, generation: int, actor: Actor) -> None:
+    """The data plane holds nothing of the cluster any more: it, its topics and credentials
+    are deleted."""
+    now = timezone.now()
+    cluster.state = next_state(cluster, Event.DELETED)
+    cluster.deleted_at = now
+    cluster.observed_generation = max(cluster.observed_generation, generation)
+    cluster.bootstrap_servers = ""
+    cluster.save()
+    cluster.topics.filter(deleted_at__isnull=True).update(deleted_at=now)
+    cluster.credentials.filter(deleted_at__isnull=True).update(deleted_at=now)
+    _finish_operations(cluster)
+    audit_record(
+        organization=cluster.organization, actor=actor, action="cluster.deleted", target=cluster
+    )
+
+
+def _open_operations(cluster: Cluster):
+    return Operation.objects.filter(
+        cluster=cluster, state__in=[OperationState.PENDING, OperationState.RUNNING]
+    )
+
+
+def _finish_operations(cluster: Cluster) -> None:
+    """Succeed the open operations the observed generation answers."""
+    _open_operations(cluster).filter(target_generation__lte=cluster.observed_generation).update(
+        state=OperationState.SUCCEEDED, finished_at=timezone.now()
+    )
+
+
+def _fail_operations(cluster: Cluster, *, code: str, message: str, generation: int) -> None:
+    _open_operations(cluster).filter(target_generation__lte=generation).update(
+        state=OperationState.FAILED,
+        error_code=code,
+        error_message=message,
+        finished_at=timezone.now(),
+    )
+
+
+# The reconcile queue ----------------------------------------------------------------------------
+
+# Sent by name: the task module calls the reconciler, which calls this module. The task is
+# registered in every process by ClustersConfig.ready (so tests' eager mode runs it inline).
+RECONCILE_TASK = "clusters.tasks.reconcile_cluster"
+
+# A queued run whose task has not started this long after it was due was lost (a broker or
+# worker crash): the periodic resync queues another.
+QUEUED_RUN_LOST_AFTER = timedelta(minutes=5)
+
+
+def not_queued() -> Q:
+    """Clusters with no reconcile queued, or whose queued one is long overdue."""
+    overdue = timezone.now() - QUEUED_RUN_LOST_AFTER
+    return Q(reconcile_ticket="") | Q(reconcile_due_at__lt=overdue)
+
+
+def reserve_reconcile(cluster_pk: int, *, countdown: float = 0) -> str | None:
+    """Mark a reconcile of the cluster as queued, due in ``countdown`` seconds, and return the
+    ticket its task must carry; None when one is queued already (it has not started, so it
+    will read the latest desired state: this request is coalesced into it). One conditional
+    UPDATE: of concurrent requests, beat's included, exactly one gets the ticket."""
+    ticket = uuid.uuid4().hex
+    reserved = (
+        Cluster.unscoped_all_tenants.filter(pk=cluster_pk)
+        .filter(not_queued())
+        .update(
+            reconcile_ticket=ticket,
+            reconcile_due_at=timezone.now() + timedelta(seconds=countdown),
+        )
+    )
+    return ticket if reserved else None
+
+
+def task_arguments(cluster_pk: int, ticket: str) -> dict[str, str] | None:
+    """What a reconcile task is called with: public ids, the organization's naming the tenant
+    scope it runs in. None when there is no such cluster."""
+    ids = (
+        Cluster.unscoped_all_tenants.filter(pk=cluster_pk)
+        .values_list("organization__public_id", "public_id")
+        .first()
+    )
+    if ids is None:
+        return None
+    return {"organization": ids[0], "cluster": ids[1], "ticket": ticket}
+
+
+def request_reconcile(cluster_pk: int) -> bool:
+    """Queue a reconcile of the cluster unless one is queued already. Whatever called this has
+    committed: a broker that cannot take the task is logged, not raised, and the periodic
+    resync queues the run once the broker is back. True when a task was sent."""
+    ticket = reserve_reconcile(cluster_pk)
+    if ticket is None:
+        return False
+    arguments = task_arguments(cluster_pk, ticket)
+    if arguments is None:
+        return False
+    try:
+        current_app.tasks[RECONCILE_TASK].apply_async(kwargs=arguments)
+    except BrokerUnavailable:
+        log.warning(
+            "cluster %s: the task broker refused its reconcile; the periodic resync queues it",
+            cluster_pk,
+            exc_info=True,
+        )
+        Cluster.unscoped_all_tenants.filter(pk=cluster_pk, reconcile_ticket=ticket).update(
+            reconcile_ticket="", reconcile_due_at=None
+        )
+        return False
+    return True

@@ -1,0 +1,28 @@
+"""Writes of the clusters app, by sub-domain: clusters, topics, credentials, quotas, placement.
+Every change to what the data plane should hold goes through the lifecycle (clusters.lifecycle):
+a new generation, an Operation, and a reconcile queued once the transaction has committed."""
+
+from .clusters import cluster_create, cluster_delete, cluster_retry, cluster_update
+from .credentials import (
+    credential_create,
+    credential_delete,
+    credential_rotate,
+    credential_update_quotas,
+)
+from .placement import CapacityUnavailable
+from .topics import topic_create, topic_delete, topic_update
+
+__all__ = [
+    "CapacityUnavailable",
+    "cluster_create",
+    "cluster_delete",
+    "cluster_retry",
+    "cluster_update",
+    "credential_create",
+    "credential_delete",
+    "credential_rotate",
+    "credential_update_quotas",
+    "topic_create",
+    "topic_delete",
+    "topic_update",
+]

@@ -1,0 +1,199 @@
+"""Writes of clusters themselves: creation (placed in a cell, within the organization's quota),
+rename, reshape (tier, capacity), deletion and retry. The state, the generation and the
+Operation that follows each change are the lifecycle's."""
+
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+
+from foundation.errors import Conflict, InvalidInput
+from tenants.audit import Actor, audit_record, snapshot
+from tenants.models import Organization
+
+from .. import lifecycle
+from ..models import Cluster, ClusterState, ClusterType, Operation
+from ..specs import Kind
+from .placement import ensure_cell_room, place
+from .quotas import exceeded, locked_quota
+
+
+def _tier(slug: str) -> ClusterType:
+    tier = ClusterType.objects.filter(slug=slug, offered=True).first()
+    if tier is None:
+        offered = ", ".join(ClusterType.objects.filter(offered=True).values_list("slug", flat=True))
+        raise Conflict(f"Cluster type {slug!r} is not offered (offered: {offered})", field="type")
+    return tier
+
+
+def _units(tier: ClusterType, capacity_units: int | None) -> int:
+    if tier.kind != Kind.DEDICATED:
+        if capacity_units not in (None, 1):
+            raise InvalidInput(
+                f"{tier.name} clusters are not sized in capacity units", field="capacity_units"
+            )
+        return 1
+    units = capacity_units or tier.min_capacity_units
+    if not tier.min_capacity_units <= units <= tier.max_capacity_units:
+        raise InvalidInput(
+            f"{tier.name} clusters have {tier.min_capacity_units} to "
+            f"{tier.max_capacity_units} capacity units",
+            field="capacity_units",
+        )
+    return units
+
+
+def _clean_cluster_name(name: str) -> str:
+    name = (name or "").strip()
+    if not 1 <= len(name) <= 64:
+        raise InvalidInput("Cluster names are 1 to 64 characters", field="name")
+    return name
+
+
+def writable_cluster(cluster: Cluster) -> Cluster:
+    """The cluster, locked until the transaction ends, for a change to what it holds (topics,
+    credentials); refused while it is being deleted."""
+    cluster = (
+        Cluster.objects.select_for_update()
+        .select_related("cluster_type", "organization")
+        .get(pk=cluster.pk)
+    )
+    if cluster.delete_requested_at is not None:
+        raise Conflict("The cluster is being deleted")
+    return cluster
+
+
+@transaction.atomic
+def cluster_create(
+    *,
+    organization: Organization,
+    actor: Actor,
+    name: str,
+    type_slug: str,
+    region: str,
+    capacity_units: int | None = None,
+) -> tuple[Cluster, Operation]:
+    name = _clean_cluster_name(name)
+    tier = _tier(type_slug)
+    units = _units(tier, capacity_units)
+    alive = Cluster.objects.filter(organization=organization, deleted_at__isnull=True)
+    if alive.filter(name=name).exists():
+        raise Conflict(f"A cluster named {name!r} already exists", field="name")
+    # A first choice of cell, unlocked: a full or unknown region is refused before any write.
+    cell = place(tier=tier, capacity_units=units, region=region, lock=False)
+    try:
+        with transaction.atomic():
+            cluster = Cluster.objects.create(
+                organization=organization,
+                name=name,
+                cluster_type=tier,
+                cell=cell,
+                capacity_units=units,
+            )
+    except IntegrityError:
+        raise Conflict(f"A cluster named {name!r} already exists", field="name") from None
+    operation = lifecycle.open_cluster(cluster, actor=actor)
+    audit_record(
+        organization=organization,
+        actor=actor,
+        action="cluster.created",
+        target=cluster,
+        after={"name": name, "type": tier.slug, "region": region, "capacity_units": units},
+    )
+    # What must hold under concurrency is checked last, under the quota's and the cells' locks,
+    # so that concurrent creations queue only for these counts and the commit. Each counts
+    # what committed before it took the lock, and its own row.
+    quota = locked_quota(organization)
+    current = alive.exclude(pk=cluster.pk).count()
+    if current + 1 > quota.max_clusters:
+        raise exceeded(limit="clusters", maximum=quota.max_clusters, current=current, requested=1)
+    placed = place(tier=tier, capacity_units=units, region=region, placing=cluster)
+    if placed.pk != cell.pk:
+        cluster.cell = placed
+        cluster.save(update_fields=["cell", "updated_at"])
+    return cluster, operation
+
+
+@transaction.atomic
+def cluster_update(
+    *,
+    cluster: Cluster,
+    actor: Actor,
+    name: str | None = None,
+    type_slug: str | None = None,
+    capacity_units: int | None = None,
+) -> tuple[Cluster, Operation | None]:
+    """Rename (no data-plane change), resize, or change type. Resizing and type changes are
+    asynchronous: they return the Operation that follows them."""
+    cluster = Cluster.objects.select_for_update().select_related("cluster_type").get(pk=cluster.pk)
+    if cluster.delete_requested_at is not None:
+        raise Conflict("The cluster is being deleted")
+    before = {
+        "name": cluster.name,
+        "type": cluster.cluster_type.slug,
+        "capacity_units": cluster.capacity_units,
+    }
+    if name is not None and _clean_cluster_name(name) != cluster.name:
+        cluster.name = _clean_cluster_name(name)
+        if (
+            Cluster.objects.filter(
+                organization=cluster.organization, name=cluster.name, deleted_at__isnull=True
+            )
+            .exclude(pk=cluster.pk)
+            .exists()
+        ):
+            raise Conflict(f"A cluster named {cluster.name!r} already exists", field="name")
+    tier = _tier(type_slug) if type_slug else cluster.cluster_type
+    units = _units(
+        tier,
+        capacity_units
+        if capacity_units is not None
+        else (cluster.capacity_units if tier.kind == Kind.DEDICATED else None),
+    )
+    reshaped = tier.pk != cluster.cluster_type_id or units != cluster.capacity_units
+    if reshaped:
+        if tier.kind == Kind.DEDICATED and (
+            cluster.cluster_type.kind != Kind.DEDICATED or units > cluster.capacity_units
+        ):
+            ensure_cell_room(cluster, tier, units)
+        cluster.cluster_type = tier
+        cluster.capacity_units = units
+    cluster.save()
+    operation = lifecycle.request_reshape(cluster, actor=actor) if reshaped else None
+    audit_record(
+        organization=cluster.organization,
+        actor=actor,
+        action="cluster.updated",
+        target=cluster,
+        before=before,
+        after={"name": cluster.name, "type": tier.slug, "capacity_units": units},
+    )
+    return cluster, operation
+
+
+@transaction.atomic
+def cluster_delete(*, cluster: Cluster, actor: Actor) -> Operation:
+    cluster = Cluster.objects.select_for_update().get(pk=cluster.pk)
+    first_request = cluster.delete_requested_at is None
+    operation = lifecycle.request_deletion(cluster, actor=actor)
+    if first_request:
+        audit_record(
+            organization=cluster.organization,
+            actor=actor,
+            action="cluster.delete_requested",
+            target=cluster,
+            before=snapshot(cluster, ["name"]),
+        )
+    return operation
+
+
+@transaction.atomic
+def cluster_retry(*, cluster: Cluster, actor: Actor) -> Operation:
+    """Try a failed cluster again: the same desired state, a fresh attempt."""
+    cluster = Cluster.objects.select_for_update().get(pk=cluster.pk)
+    if cluster.state != ClusterState.FAILED:
+        raise Conflict(f"Only failed clusters are retried; this one is {cluster.state}")
+    operation = lifecycle.request_retry(cluster, actor=actor)
+    audit_record(
+        organization=cluster.organization, actor=actor, action="cluster.retried", target=cluster
+    )
+    return operation

@@ -1,0 +1,147 @@
+"""Writes of a cluster's topics: each one is a new generation of the cluster (lifecycle)."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from foundation.errors import Conflict, InvalidInput
+from tenants.audit import Actor, audit_record, snapshot
+
+from .. import lifecycle, validation
+from ..models import CleanupPolicy, Cluster, Operation, Topic, TopicPartitions
+from .clusters import writable_cluster
+from .quotas import exceeded, locked_quota
+
+
+def _check_partitions(cluster: Cluster, *, adding: int) -> None:
+    """The cluster's tier limit and the organization's quota, both; the caller holds the
+    organization's quota lock, so concurrent requests cannot both take the last partitions."""
+    quota = locked_quota(cluster.organization)
+    live = Topic.objects.filter(deleted_at__isnull=True)
+    in_cluster = live.filter(cluster=cluster).aggregate(n=Sum("partitions"))["n"] or 0
+    tier_limit = cluster.cluster_type.max_partitions * cluster.capacity_units
+    if in_cluster + adding > tier_limit:
+        raise exceeded(
+            limit="partitions_per_cluster", maximum=tier_limit, current=in_cluster, requested=adding
+        )
+    in_org = live.filter(organization=cluster.organization).aggregate(n=Sum("partitions"))["n"] or 0
+    if in_org + adding > quota.max_partitions:
+        raise exceeded(
+            limit="partitions", maximum=quota.max_partitions, current=in_org, requested=adding
+        )
+
+
+@transaction.atomic
+def topic_create(
+    *,
+    cluster: Cluster,
+    actor: Actor,
+    name: str,
+    partitions: int,
+    retention_ms: int | None = None,
+    cleanup_policy: str = "delete",
+    configs: dict | None = None,
+) -> tuple[Topic, Operation]:
+    cluster = writable_cluster(cluster)
+    name = validation.topic_name(cluster, name)
+    if partitions < 1:
+        raise InvalidInput("A topic has at least one partition", field="partitions")
+    if cleanup_policy not in CleanupPolicy.values:
+        raise InvalidInput(
+            f"cleanup_policy is one of {CleanupPolicy.values}", field="cleanup_policy"
+        )
+    retention = validation.retention_ms(cluster, retention_ms)
+    cleaned = validation.retention_bytes(cluster, validation.topic_configs(configs))
+    _check_partitions(cluster, adding=partitions)
+    if Topic.objects.filter(cluster=cluster, name=name, deleted_at__isnull=True).exists():
+        raise Conflict(f"A topic named {name!r} already exists", field="name")
+    topic = Topic.objects.create(
+        organization=cluster.organization,
+        cluster=cluster,
+        name=name,
+        partitions=partitions,
+        retention_ms=retention,
+        cleanup_policy=cleanup_policy,
+        configs=cleaned,
+    )
+    _record_partitions(topic)
+    audit_record(
+        organization=cluster.organization,
+        actor=actor,
+        action="topic.created",
+        target=cluster,
+        after={"topic": name, "partitions": partitions, "retention_ms": retention},
+    )
+    return topic, lifecycle.request_change(cluster, kind="topic.create", actor=actor)
+
+
+@transaction.atomic
+def topic_update(
+    *,
+    topic: Topic,
+    actor: Actor,
+    partitions: int | None = None,
+    retention_ms: int | None = None,
+    configs: dict | None = None,
+) -> tuple[Topic, Operation | None]:
+    """Change a topic; a request that changes nothing returns it with no Operation (and the
+    cluster's generation stays)."""
+    cluster = writable_cluster(topic.cluster)
+    topic = Topic.objects.select_for_update().get(pk=topic.pk)
+    before = snapshot(topic, ["partitions", "retention_ms", "configs"])
+    if partitions is not None:
+        if partitions < topic.partitions:
+            raise InvalidInput(
+                "Kafka cannot take partitions away from a topic: create a new topic instead",
+                field="partitions",
+            )
+        _check_partitions(cluster, adding=partitions - topic.partitions)
+        added = partitions > topic.partitions
+        topic.partitions = partitions
+    else:
+        added = False
+    if retention_ms is not None:
+        topic.retention_ms = validation.retention_ms(cluster, retention_ms)
+    if configs is not None:
+        topic.configs = validation.retention_bytes(cluster, validation.topic_configs(configs))
+    after = snapshot(topic, ["partitions", "retention_ms", "configs"])
+    if after == before:
+        return topic, None
+    topic.save()
+    if added:
+        _record_partitions(topic)
+    audit_record(
+        organization=cluster.organization,
+        actor=actor,
+        action="topic.updated",
+        target=cluster,
+        before={"topic": topic.name, **before},
+        after={"topic": topic.name, **after},
+    )
+    return topic, lifecycle.request_change(cluster, kind="topic.update", actor=actor)
+
+
+def _record_partitions(topic: Topic) -> None:
+    """Partition-hours are metered from this history (billing.metering)."""
+    TopicPartitions.objects.create(
+        organization_id=topic.organization_id,
+        topic=topic,
+        partitions=topic.partitions,
+        since=topic.updated_at,
+    )
+
+
+@transaction.atomic
+def topic_delete(*, topic: Topic, actor: Actor) -> Operation:
+    cluster = writable_cluster(topic.cluster)
+    Topic.objects.filter(pk=topic.pk).update(deleted_at=timezone.now())
+    audit_record(
+        organization=cluster.organization,
+        actor=actor,
+        action="topic.deleted",
+        target=cluster,
+        before={"topic": topic.name, "partitions": topic.partitions},
+    )
+    return lifecycle.request_change(cluster, kind="topic.delete", actor=actor)
