@@ -187,8 +187,8 @@ def request_deletion(cluster: Cluster, *, actor: Actor) -> Operation:
     """The first request marks the cluster for deletion (a new generation); a repeated one
     gets an Operation of its own that ends with the same deletion."""
     if cluster.delete_requested_at is None:
-        cluster.delete_requested_at = timezone.now()
         _new_generation(cluster, Event.DELETION)
+        cluster.delete_requested_at = timezone.now()
         cluster.save(update_fields=["delete_requested_at", "generation", "state", "updated_at"])
     else:
         next_state(cluster, Event.DELETION)  # deleting stays deleting; refused from deleted

@@ -17,7 +17,7 @@ from clusters import lifecycle, reconciler, services
 from clusters.drivers import driver_for
 from clusters.models import Cluster, Credential, Operation, SimulatedObject
 from clusters.reconciler import LeaseLost, Outcome
-from clusters.tasks import reconcile_fleet
+from clusters.tasks import reconcile_cluster, reconcile_fleet
 from controlplane.celery import app
 from tenants.audit import Actor
 from tenants.scoping import tenant_scope
@@ -167,6 +167,18 @@ def test_requests_for_a_queued_cluster_are_coalesced_and_a_stale_ticket_runs_not
     row = fresh(cluster)
     assert (row.reconcile_ticket, row.reconcile_due_at, row.lease_holder) == ("", None, "")
     assert reconciler.clusters_to_reconcile().count(cluster.pk) == 1
+
+
+@pytest.mark.django_db
+def test_a_run_queued_by_primary_key_before_runs_took_public_ids_still_runs():
+    organization = make_org(owner=UserFactory(), name="Queued before")
+    cluster, _ = make_cluster(organization)  # not committed: nothing queued yet
+    ticket = lifecycle.reserve_reconcile(cluster.pk)
+    run = reconcile_cluster.apply(args=(cluster.pk,), kwargs={"ticket": ticket})
+    assert run.get() == Outcome.CONVERGED
+    assert fresh(cluster).state == "ready"
+    gone = reconcile_cluster.apply(args=(cluster.pk + 1000,), kwargs={"ticket": ""})
+    assert gone.get() == Outcome.GONE
 
 
 # Fencing --------------------------------------------------------------------------------------
