@@ -8,7 +8,7 @@ data plane reports) call one function per transition; each looks its transition 
 TRANSITIONS and refuses one the table does not allow (a programming error: what a caller may
 not do is refused before, by the services, with a problem code).
 
-    from \\ by     change   reshape  deletion  retry  ready    pending  failure  deleted
+    state \\ on     change   reshape  deletion  retry  ready    pending  failure  deleted
     requested     =        U        D         -      R|U      P        F        -
     provisioning  =        U        D         -      R|U      P        F        -
     ready         U        U        D         -      R|U      U        F        -
@@ -20,6 +20,9 @@ not do is refused before, by the services, with a problem code).
 
     R ready, P provisioning (nothing converged yet), U updating, F failed, S suspended,
     D deleting, X deleted; "=" stays, "-" refused; where several are allowed the data decides.
+    The columns are the functions request_change, request_reshape, request_deletion,
+    request_retry (what a caller asks for), record_ready, record_pending, record_failure and
+    record_deleted (what the data plane reports).
 
 A cluster starts ``requested`` at generation 1. A run that applied a generation older than a
 deletion request leaves the cluster ``deleting``: only its deletion takes it out. ``suspended``

@@ -7,7 +7,8 @@ Interrupted after any write, the next run converges to the same state. One run p
 time, by a lease on the cluster row; a crashed holder's lease expires. The lease is fenced: each
 acquisition bumps the row's token, and a run writes to the database or the data plane only while
 the row still carries its token and the lease has not expired, so a run that outlived its lease
-cannot undo what a newer one did.
+cannot undo what a newer one did. What it records of the cluster's state goes through
+clusters.lifecycle, which owns the transitions.
 """
 
 from __future__ import annotations
