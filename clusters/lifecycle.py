@@ -169,21 +169,21 @@ def open_cluster(cluster: Cluster, *, actor: Actor) -> Operation:
     defaults): the Operation that follows its creation, and its first reconcile."""
     if cluster.state != REQUESTED or cluster.generation != 1:
         raise IllegalTransition(f"cluster {cluster.public_id} is not new")
-    return _follow(cluster, kind="cluster.create", actor=actor)
+    return _open_operation(cluster, kind="cluster.create", actor=actor)
 
 
 def request_change(cluster: Cluster, *, kind: str, actor: Actor) -> Operation:
     """What the cluster's data plane holds changed (a topic, a credential): a new generation."""
     _new_generation(cluster, Event.CHANGE)
     cluster.save(update_fields=["generation", "state", "updated_at"])
-    return _follow(cluster, kind=kind, actor=actor)
+    return _open_operation(cluster, kind=kind, actor=actor)
 
 
 def request_reshape(cluster: Cluster, *, actor: Actor) -> Operation:
     """The cluster's tier or capacity changed (the caller saved them): a new generation."""
     _new_generation(cluster, Event.RESHAPE)
     cluster.save(update_fields=["generation", "state", "updated_at"])
-    return _follow(cluster, kind="cluster.update", actor=actor)
+    return _open_operation(cluster, kind="cluster.update", actor=actor)
 
 
 def request_deletion(cluster: Cluster, *, actor: Actor) -> Operation:
@@ -195,7 +195,7 @@ def request_deletion(cluster: Cluster, *, actor: Actor) -> Operation:
         cluster.save(update_fields=["delete_requested_at", "generation", "state", "updated_at"])
     else:
         next_state(cluster, Event.DELETION)  # deleting stays deleting; refused from deleted
-    return _follow(cluster, kind="cluster.delete", actor=actor)
+    return _open_operation(cluster, kind="cluster.delete", actor=actor)
 
 
 def request_retry(cluster: Cluster, *, actor: Actor) -> Operation:
@@ -204,10 +204,11 @@ def request_retry(cluster: Cluster, *, actor: Actor) -> Operation:
     cluster.failure_reason = cluster.failure_message = ""
     cluster.reconcile_attempts = 0
     cluster.save()
-    return _follow(cluster, kind="cluster.retry", actor=actor)
+    return _open_operation(cluster, kind="cluster.retry", actor=actor)
 
 
-def _follow(cluster: Cluster, *, kind: str, actor: Actor) -> Operation:
+def _open_operation(cluster: Cluster, *, kind: str, actor: Actor) -> Operation:
+    """The Operation that follows a change, and a reconcile queued once the change commits."""
     # A newer change supersedes what an unfinished one asked for: the reconciler converges to
     # the latest generation, and the older operation ends when that one does.
     operation = Operation.objects.create(
