@@ -39,12 +39,12 @@ import uuid
 from datetime import timedelta
 from enum import StrEnum
 
-from celery import current_app
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerUnavailable
 
+from foundation.tasks import enqueue
 from tenants.audit import Actor, audit_record
 
 from .models import Cluster, ClusterState, Operation, OperationState
@@ -300,8 +300,7 @@ def _fail_operations(cluster: Cluster, *, code: str, message: str, generation: i
 
 # The reconcile queue ----------------------------------------------------------------------------
 
-# Sent by name: the task module calls the reconciler, which calls this module. The task is
-# registered in every process by ClustersConfig.ready (so tests' eager mode runs it inline).
+# Queued by name: the task module calls the reconciler, which calls this module.
 RECONCILE_TASK = "clusters.tasks.reconcile_cluster"
 
 # A queued run whose task has not started this long after it was due was lost (a broker or
@@ -356,7 +355,7 @@ def request_reconcile(cluster_pk: int) -> bool:
     if arguments is None:
         return False
     try:
-        current_app.tasks[RECONCILE_TASK].apply_async(kwargs=arguments)
+        enqueue(RECONCILE_TASK, **arguments)
     except BrokerUnavailable:
         log.warning(
             "cluster %s: the task broker refused its reconcile; the periodic resync queues it",

@@ -29,7 +29,7 @@ from foundation import secretbox
 from tenants.audit import Actor
 from tenants.scoping import tenant_scope
 
-from . import lifecycle, rendering
+from . import lifecycle, naming
 from .drivers import driver_for
 from .drivers.base import Observation
 from .models import GB, Cluster, ClusterType
@@ -119,7 +119,7 @@ def build_spec(cluster: Cluster, *, with_passwords: bool = True) -> ClusterSpec:
             CredentialSpec(
                 credential_id=credential.public_id,
                 username=credential.username,
-                password_secret=f"{rendering.resource_name(credential.public_id)}-scram",
+                password_secret=naming.password_secret_name(credential.public_id),
                 password=password,
                 producer_byte_rate=credential.producer_byte_rate,
                 consumer_byte_rate=credential.consumer_byte_rate,

@@ -12,7 +12,7 @@ from foundation import secretbox
 from foundation.errors import InvalidInput
 from tenants.audit import Actor, audit_record, snapshot
 
-from .. import lifecycle, rendering
+from .. import lifecycle, naming
 from ..models import MB, Cluster, Credential, Operation
 from .clusters import writable_cluster
 from .quotas import exceeded, locked_quota
@@ -78,7 +78,7 @@ def credential_create(
         )
     password = _new_password()
     credential = Credential(organization=cluster.organization, cluster=cluster, name=name, **rates)
-    credential.username = f"{rendering.resource_name(cluster.public_id)}-{credential.public_id[5:]}"
+    credential.username = naming.credential_username(cluster.public_id, credential.public_id)
     credential.password_encrypted = secretbox.seal(password)
     credential.save()
     audit_record(
