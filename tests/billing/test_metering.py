@@ -17,9 +17,8 @@ from confluent_kafka.admin import NewTopic
 from django.db import connection
 from django.utils import timezone
 
-from billing import metering
-from billing.deltas import HOUR
-from billing.metering import Window
+from billing import attribution, metering, prometheus
+from billing.deltas import HOUR, Window
 from billing.models import Dimension, MeteringCursor, UsageHour
 from clusters import services as cluster_services
 from clusters.models import Cell, Cluster, Topic, TopicPartitions
@@ -83,7 +82,7 @@ def test_partition_hours_follow_the_record_of_topics():
     add_topic(cluster, "payments", 2, created=T0)
     window = Window(int(T0.timestamp()), at(240).timestamp())
     hours = metering.partition_hours(
-        [c for c in metering.metered_clusters(cluster.cell, window) if c.pk == cluster.pk],
+        [c for c in attribution.metered_clusters(cluster.cell, window) if c.pk == cluster.pk],
         window,
     )
     start = int(T0.timestamp())
@@ -285,11 +284,9 @@ def test_ledger_bytes_equal_the_brokers_counters(kafka_environment, metered_cell
     assert ledger() == first
 
     # How a series that reappears is looked up: its topic matched literally, dots and all.
-    prometheus = metering.Prometheus(env.prometheus_url)
-    literal = metering.regex_literal(orders)
-    found = prometheus.latest(
-        f'{BYTES_IN}{{topic=~"{literal}"}}', before=now.timestamp(), lookback=600
-    )
+    reader = prometheus.Prometheus(env.prometheus_url)
+    literal = prometheus.regex_literal(orders)
+    found = reader.latest(f'{BYTES_IN}{{topic=~"{literal}"}}', before=now.timestamp(), lookback=600)
     assert list(found.values()) == [counted_in]
 
 

@@ -4,18 +4,11 @@ Prometheus API would have returned); tests/billing/test_metering.py reads a real
 
 from __future__ import annotations
 
-from billing.deltas import HOUR, Sample
-from billing.metering import (
-    Attribution,
-    MeteredCluster,
-    Readings,
-    Series,
-    Window,
-    regex_literal,
-    rollup,
-    scraped_hours,
-)
+from billing.attribution import Attribution, MeteredCluster
+from billing.deltas import HOUR, Sample, Window
+from billing.metering import rollup, scraped_hours
 from billing.models import Dimension
+from billing.prometheus import Readings, Series, regex_literal
 
 T0 = 1_795_000_000 // HOUR * HOUR  # the start of an hour
 SHARED = {"namespace": "sluice-shared", "strimzi_io_cluster": "shared"}
