@@ -26,7 +26,7 @@ from django.db.models import F, Q
 from django.db.models.functions import Greatest, Least
 from django.utils import timezone
 
-from clusters.models import Cell, Cluster, Topic, TopicPartitions
+from clusters.models import Cell, Cluster, Dimension, Topic, TopicPartitions
 
 from .attribution import (
     Attribution,
@@ -36,7 +36,7 @@ from .attribution import (
     source_of,
 )
 from .deltas import HOUR, HourUsage, Sample, Window, hour_start, hourly_usage
-from .models import Dimension, MeteringCursor
+from .models import MeteringCursor
 from .prometheus import (
     COUNTER_METRICS,
     Prometheus,

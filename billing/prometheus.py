@@ -27,8 +27,9 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
+from clusters.models import Dimension
+
 from .deltas import Sample, Window
-from .models import Dimension
 
 COUNTER_METRICS = {
     Dimension.INGRESS_BYTES: "kafka_server_brokertopicmetrics_bytesin_total",

@@ -19,9 +19,9 @@ from django.utils import timezone
 
 from billing import attribution, metering, prometheus
 from billing.deltas import HOUR, Window
-from billing.models import Dimension, MeteringCursor, UsageHour
+from billing.models import MeteringCursor, UsageHour
 from clusters import services as cluster_services
-from clusters.models import Cell, Cluster, Topic, TopicPartitions
+from clusters.models import Cell, Cluster, Dimension, Topic, TopicPartitions
 from clusters.rendering import serverless_prefix
 from tenants.audit import Actor
 from tenants.scoping import tenant_scope

@@ -7,8 +7,8 @@ from __future__ import annotations
 from billing.attribution import Attribution, MeteredCluster
 from billing.deltas import HOUR, Sample, Window
 from billing.metering import rollup, scraped_hours
-from billing.models import Dimension
 from billing.prometheus import Readings, Series, regex_literal
+from clusters.models import Dimension
 
 T0 = 1_795_000_000 // HOUR * HOUR  # the start of an hour
 SHARED = {"namespace": "sluice-shared", "strimzi_io_cluster": "shared"}
