@@ -84,16 +84,30 @@ class Prometheus:
             raise PrometheusError(f"{self.url}: {expr}: {answer.get('error')}")
         return answer["data"]
 
-    def samples(self, selector: str, *, start: float, end: float) -> list[Series]:
-        """Every raw sample of the selected series in ``[start, end]``."""
+    def _range(self, selector: str, start: float, end: float) -> list[dict]:
         seconds = max(1, math.ceil(end - start))
-        data = self._query(f"{selector}[{seconds}s]", end)
+        return self._query(f"{selector}[{seconds}s]", end)["result"]
+
+    def samples(self, selector: str, *, start: float, end: float) -> list[Series]:
+        """Every raw sample of the selected series in ``[start, end]``, as integers."""
         return [
             Series(
                 labels=series["metric"],
                 samples=[Sample(float(at), _integer(value)) for at, value in series["values"]],
             )
-            for series in data["result"]
+            for series in self._range(selector, start, end)
+        ]
+
+    def instants(
+        self, selector: str, *, start: float, end: float
+    ) -> list[tuple[dict[str, str], set[float]]]:
+        """The labels and distinct values of each selected series in ``[start, end]`` whose
+        values are instants (seconds since the epoch), to the millisecond: a broker that
+        started a fraction of a second after a scrape must not seem to have started before it,
+        or the bytes it had counted until then would be taken for part of its new count."""
+        return [
+            (series["metric"], {float(value) for _, value in series["values"]})
+            for series in self._range(selector, start, end)
         ]
 
     def latest(self, selector: str, *, before: float, lookback: float) -> dict[LabelSet, int]:
@@ -150,13 +164,11 @@ def read(prometheus: Prometheus, window: Window, *, max_gap: float) -> Readings:
         ),
         up=prometheus.samples(f"up{{{STRIMZI_SERIES}}}", start=start, end=end),
     )
-    for series in prometheus.samples(
+    for labels, instants in prometheus.instants(
         f"{PROCESS_START_METRIC}{{{STRIMZI_SERIES}}}", start=start, end=end
     ):
-        instants = {float(sample.value) for sample in series.samples}
-        readings.starts[instance_of(series.labels)] = sorted(
-            instants | set(readings.starts.get(instance_of(series.labels), []))
-        )
+        broker = instance_of(labels)
+        readings.starts[broker] = sorted(instants | set(readings.starts.get(broker, [])))
     # Series that first appear inside the window: were they there before it began?
     for dimension, metric in COUNTER_METRICS.items():
         late = {s.labels["topic"] for s in counters[dimension] if s.first_seen_after(window.start)}

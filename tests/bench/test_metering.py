@@ -487,11 +487,11 @@ class BenchCell:
 # Prometheus' answers as JSON ---------------------------------------------------------------
 
 
-def matrix_body(series_list: list[Series], value=str) -> bytes:
+def matrix_body(series_list: list[Series]) -> bytes:
     """A /api/v1/query answer to a range selector, as Prometheus writes it (compact JSON,
     timestamps as numbers in seconds, values as strings)."""
     result = [
-        {"metric": s.labels, "values": [[x.at, value(x.value)] for x in s.samples]}
+        {"metric": s.labels, "values": [[x.at, str(x.value)] for x in s.samples]}
         for s in series_list
     ]
     answer = {"status": "success", "data": {"resultType": "matrix", "result": result}}
@@ -516,8 +516,7 @@ class PrometheusAnswers:
             **{metric: matrix_body(series) for metric, series in metrics.items()},
             LOG_SIZE_METRIC: matrix_body(readings.log_sizes),
             "up": matrix_body(readings.up),
-            # the JMX exporter's start time has milliseconds; metering keeps whole seconds
-            PROCESS_START_METRIC: matrix_body(scrape.process_starts, value=lambda v: f"{v}.123"),
+            PROCESS_START_METRIC: matrix_body(scrape.process_starts),
         }
         self.cell = cell
         self.latest: dict[tuple[str, str], bytes] = {}

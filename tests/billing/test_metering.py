@@ -291,6 +291,23 @@ def test_ledger_bytes_equal_the_brokers_counters(kafka_environment, metered_cell
 
 
 @pytest.mark.kafka
+def test_a_brokers_start_is_read_to_the_millisecond(kafka_environment):
+    # A broker may start within the second of the last scrape of its predecessor: its start
+    # cut to the whole second would seem to come before that scrape (tests/billing/test_rollup.py).
+    env = kafka_environment
+    now = timezone.now().timestamp()
+    window = Window(int(now // HOUR * HOUR), now)
+    readings = prometheus.read(prometheus.Prometheus(env.prometheus_url), window, max_gap=90)
+    held = {
+        float(value)
+        for s in env.query("process_start_time_seconds[60s]")
+        for _, value in s["values"]
+    }
+    assert held
+    assert held <= {start for starts in readings.starts.values() for start in starts}
+
+
+@pytest.mark.kafka
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_runs_leave_the_same_ledger(kafka_environment, metered_cell):
     env = kafka_environment

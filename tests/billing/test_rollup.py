@@ -105,6 +105,25 @@ def test_a_restart_counts_the_new_counter_from_zero_even_when_it_passed_the_old_
     assert ingress(not_known, window)[1, 0][0] == 900  # what counting without it would miss
 
 
+def test_a_restart_in_the_second_of_the_last_scrape_before_it_is_still_seen():
+    # The old broker's last scrape at .856 of a second, its successor started at .963 of the
+    # same second and had counted more by its first scrape than the old one ever did.
+    window = Window(T0, T0 + HOUR)
+    points = [(T0, 0), (T0 + 1000.856, 20_543), (T0 + 1002.856, 51_083)]
+
+    def counted(start: float) -> int:
+        readings = Readings(
+            counters={Dimension.INGRESS_BYTES: [counter("kc_a.x", points)]},
+            starts={("kafka", "10.0.0.1:9404"): [T0 - 86400, start]},
+        )
+        return ingress(readings, window)[1, 0][0]
+
+    assert counted(T0 + 1000.963) == 20_543 + 51_083
+    # The start cut to its whole second falls before that last scrape: the bytes counted
+    # before the restart would be lost (billing.prometheus reads it to the millisecond).
+    assert counted(T0 + 1000) == 51_083
+
+
 def test_a_new_series_counts_from_zero_and_a_returning_one_from_its_last_value():
     window = Window(T0, T0 + HOUR)
     appearing = counter(
