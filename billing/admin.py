@@ -90,8 +90,8 @@ class MeteringCursorAdmin(admin.ModelAdmin):
 
     @admin.action(description="Collect usage now")
     def collect_now(self, request, queryset) -> None:
-        for cursor in queryset:
-            collect_cell_usage.delay(cursor.cell_id)
+        for cursor in queryset.select_related("cell"):
+            collect_cell_usage.delay(cell=cursor.cell.slug)
         self.message_user(request, f"Collection started for {queryset.count()} cell(s).")
 
     @admin.action(description="Reopen the last 24 hours (recomputed by the next collection)")

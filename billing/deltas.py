@@ -15,10 +15,14 @@ edges, which is fine for graphs and wrong for money):
   counter loses nothing while nobody looks, unless it was reset meanwhile), but every hour the
   gap touches is marked incomplete instead of pretending to know how the bytes were spread;
 - an hour is complete only when samples cover it from its start to its end.
+
+A metering run computes the hours of a Window: whole hours from its start, up to an end that
+may fall inside the last one.
 """
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -38,6 +42,22 @@ class Sample:
 class HourUsage:
     quantity: int = 0
     complete: bool = True
+
+
+@dataclass(frozen=True)
+class Window:
+    """Hours ``[start, end)`` by their starts (epoch seconds), computed from data up to ``end``.
+    ``start`` is on an hour; ``end`` need not be (the last hour is then still going on)."""
+
+    start: int
+    end: float
+
+    @property
+    def hours(self) -> range:
+        return range(self.start, math.ceil(self.end / HOUR) * HOUR, HOUR)
+
+    def over(self, hour: int) -> bool:
+        return hour + HOUR <= self.end
 
 
 def hour_start(moment: datetime) -> datetime:

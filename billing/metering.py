@@ -1,22 +1,11 @@
-"""Metering: each cell's usage, read from its Prometheus, rolled up into the ledger by hour.
+"""The metering run: each cell's usage rolled up into the ledger by hour.
 
-What is read (metric names and labels of Strimzi's JMX exporter rules and PodMonitor):
-
-- bytes in and out per topic and broker, ``kafka_server_brokertopicmetrics_bytes{in,out}_total``:
-  Kafka counts replication in separate meters (``replicationbytes*``), so these are client
-  traffic only; Kafka's own topics (``__consumer_offsets``, ``__transaction_state``…) are
-  skipped;
-- log size per partition and broker, ``kafka_log_log_size``: one copy is billed (the largest
-  replica's, the leader's), not the replication factor's worth;
-- ``process_start_time_seconds`` of each broker, to tell a restart from a counter that merely
-  went on (a restarted counter may have passed its old value by the next scrape);
-- ``up`` of each broker target: an hour whose scrapes failed or are missing is incomplete.
-
-Raw samples are read with range selectors on ``/api/v1/query``, never ``increase()`` (which
-extrapolates); deltas are exact integers (billing.deltas). Series belong to a cluster by where
-they come from: on a cell's shared Kafka by the topic's ``<cluster_id>.`` prefix, on a dedicated
-Kafka by its namespace and ``strimzi_io_cluster``. Partition-hours come from Sluice's own record
-of topics (clusters.TopicPartitions), not from Prometheus.
+What the samples read from the cell's Prometheus (billing.prometheus) add up to, per cluster
+(billing.attribution) and hour: bytes in and out from counter deltas (exact integers,
+reset-aware: billing.deltas); storage from log sizes, one copy billed (the largest replica's,
+the leader's), not the replication factor's worth; partition-hours from Sluice's own record of
+topics (clusters.TopicPartitions), not from Prometheus. An hour whose scrapes failed or are
+missing (``up``) is incomplete.
 
 A run covers the hours from the cell's watermark (MeteringCursor) to now, recomputes each whole
 and upserts the snapshots (billing.services.record_hours), so running it twice, or two at once,
@@ -25,15 +14,9 @@ leaves the same ledger.
 
 from __future__ import annotations
 
-import json
-import logging
-import math
-import urllib.error
-import urllib.parse
-import urllib.request
 from bisect import bisect_right
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 
@@ -43,169 +26,29 @@ from django.db.models import F, Q
 from django.db.models.functions import Greatest, Least
 from django.utils import timezone
 
-from clusters.models import Cell, Cluster, Topic, TopicPartitions
-from clusters.naming import dedicated_kafka, serverless_prefix, serverless_prefix_of
-from clusters.specs import Kind
+from clusters.models import Cell, Cluster, Dimension, Topic, TopicPartitions
 
-from .deltas import HOUR, HourUsage, Sample, hour_start, hourly_usage
-from .models import Dimension, MeteringCursor
+from .attribution import (
+    Attribution,
+    MeteredCluster,
+    metered_clusters,
+    shared_source,
+    source_of,
+)
+from .deltas import HOUR, HourUsage, Sample, Window, hour_start, hourly_usage
+from .models import MeteringCursor
+from .prometheus import (
+    COUNTER_METRICS,
+    Prometheus,
+    PrometheusError,
+    Readings,
+    Series,
+    instance_of,
+    read,
+)
 from .services import HourSnapshot, record_hours
 
-log = logging.getLogger(__name__)
-
-COUNTER_METRICS = {
-    Dimension.INGRESS_BYTES: "kafka_server_brokertopicmetrics_bytesin_total",
-    Dimension.EGRESS_BYTES: "kafka_server_brokertopicmetrics_bytesout_total",
-}
-LOG_SIZE_METRIC = "kafka_log_log_size"
-PROCESS_START_METRIC = "process_start_time_seconds"
-# Series of a Strimzi Kafka carry the PodMonitor's labels; anything else on the cell's
-# Prometheus is not read.
-STRIMZI_SERIES = 'strimzi_io_cluster!=""'
-TENANT_TOPICS = 'topic!="",topic!~"__.*"'
-INTERNAL_TOPIC_PREFIX = "__"
 MS_PER_HOUR = HOUR * 1000
-
-LabelSet = tuple[tuple[str, str], ...]
-
-
-class PrometheusError(RuntimeError):
-    """The cell's Prometheus could not answer; the run changes nothing and is tried again."""
-
-
-@dataclass
-class Series:
-    labels: dict[str, str]
-    samples: list[Sample]
-
-    @property
-    def key(self) -> LabelSet:
-        return tuple(sorted(self.labels.items()))
-
-
-class Prometheus:
-    """The few calls of the HTTP API metering makes."""
-
-    def __init__(self, url: str, *, timeout: float | None = None) -> None:
-        self.url = url.rstrip("/")
-        self.timeout = timeout or settings.SLUICE_PROMETHEUS_TIMEOUT_SECONDS
-
-    def _query(self, expr: str, at: float) -> dict:
-        body = urllib.parse.urlencode({"query": expr, "time": f"{at:.3f}"}).encode()
-        request = urllib.request.Request(f"{self.url}/api/v1/query", data=body)  # noqa: S310
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
-                answer = json.load(response)
-        except urllib.error.HTTPError as error:
-            raise PrometheusError(f"{self.url}: {expr}: {error.read()[:500]!r}") from error
-        except (OSError, ValueError) as error:
-            raise PrometheusError(f"{self.url}: {error}") from error
-        if answer.get("status") != "success":
-            raise PrometheusError(f"{self.url}: {expr}: {answer.get('error')}")
-        return answer["data"]
-
-    def samples(self, selector: str, *, start: float, end: float) -> list[Series]:
-        """Every raw sample of the selected series in ``[start, end]``."""
-        seconds = max(1, math.ceil(end - start))
-        data = self._query(f"{selector}[{seconds}s]", end)
-        return [
-            Series(
-                labels=series["metric"],
-                samples=[Sample(float(at), _integer(value)) for at, value in series["values"]],
-            )
-            for series in data["result"]
-        ]
-
-    def latest(self, selector: str, *, before: float, lookback: float) -> dict[LabelSet, int]:
-        """The last value of each selected series in the ``lookback`` seconds up to ``before``."""
-        expr = f"last_over_time({selector}[{max(1, math.ceil(lookback))}s])"
-        data = self._query(expr, before)
-        return {
-            tuple(sorted(series["metric"].items())): _integer(series["value"][1])
-            for series in data["result"]
-        }
-
-
-def _integer(value: str) -> int:
-    # Prometheus writes integral floats as plain digits up to 2^53 (9 PB on one counter): the
-    # common case is read as an integer directly, anything else through float.
-    try:
-        return int(value)
-    except ValueError:
-        number = float(value)
-        return int(number) if math.isfinite(number) else 0
-
-
-# Whose series is it --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class MeteredCluster:
-    pk: int
-    public_id: str
-    kind: str
-    created_at: float
-    deleted_at: float | None
-
-    def alive_in(self, hour: int) -> bool:
-        return self.created_at < hour + HOUR and (self.deleted_at is None or self.deleted_at > hour)
-
-    @property
-    def source(self) -> tuple[str, str] | None:
-        """The (namespace, Kafka) whose scrapes this cluster's completeness depends on."""
-        if self.kind == Kind.DEDICATED:
-            return dedicated_kafka(self.public_id)
-        return None  # the cell's shared Kafka
-
-
-class Attribution:
-    """Which cluster a series of the cell's Prometheus belongs to, if any."""
-
-    def __init__(self, cell: Cell, clusters: list[MeteredCluster]) -> None:
-        self.shared = (cell.shared_kafka_namespace, cell.shared_kafka_name)
-        self.by_prefix = {serverless_prefix(c.public_id): c.pk for c in clusters}
-        self.by_source = {dedicated_kafka(c.public_id): c.pk for c in clusters}
-
-    def cluster_of(self, labels: dict[str, str]) -> int | None:
-        topic = labels.get("topic", "")
-        if not topic or topic.startswith(INTERNAL_TOPIC_PREFIX):
-            return None
-        source = (labels.get("namespace", ""), labels.get("strimzi_io_cluster", ""))
-        if source == self.shared:
-            return self.by_prefix.get(serverless_prefix_of(topic))
-        return self.by_source.get(source)
-
-
-# The arithmetic -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Window:
-    """Hours ``[start, end)`` by their starts (epoch seconds), computed from data up to ``end``.
-    ``start`` is on an hour; ``end`` need not be (the last hour is then still going on)."""
-
-    start: int
-    end: float
-
-    @property
-    def hours(self) -> range:
-        return range(self.start, math.ceil(self.end / HOUR) * HOUR, HOUR)
-
-    def over(self, hour: int) -> bool:
-        return hour + HOUR <= self.end
-
-
-@dataclass
-class Readings:
-    """What a run read from Prometheus for one window (starting ``max_gap`` before it)."""
-
-    counters: dict[str, list[Series]] = field(default_factory=dict)
-    log_sizes: list[Series] = field(default_factory=list)
-    # (job, instance) -> sorted instants at which that broker process started
-    starts: dict[tuple[str, str], list[float]] = field(default_factory=dict)
-    up: list[Series] = field(default_factory=list)
-    # Series first seen inside the window that existed before it: their last earlier value.
-    earlier: dict[LabelSet, int] = field(default_factory=dict)
 
 
 def rollup(
@@ -220,7 +63,7 @@ def rollup(
             if pk is None or not series.samples:
                 continue
             samples, starts_at_zero = _with_baseline(series, readings, window, max_gap)
-            restarts = readings.starts.get(_instance(series.labels), ())
+            restarts = readings.starts.get(instance_of(series.labels), ())
             hours = hourly_usage(
                 samples,
                 max_gap=max_gap,
@@ -240,10 +83,6 @@ def rollup(
     return usage
 
 
-def _instance(labels: dict[str, str]) -> tuple[str, str]:
-    return labels.get("job", ""), labels.get("instance", "")
-
-
 def _with_baseline(
     series: Series, readings: Readings, window: Window, max_gap: float
 ) -> tuple[list[Sample], bool]:
@@ -253,16 +92,12 @@ def _with_baseline(
     at the window's start: what grew unseen lands in the window's hours (earlier hours are
     closed), and the gap marks them incomplete."""
     samples = series.samples
-    if not _first_seen_inside(series, window):
+    if not series.first_seen_after(window.start):
         return samples, False
     earlier = readings.earlier.get(series.key)
     if earlier is None:
         return samples, True
     return [Sample(window.start, earlier), *samples], False
-
-
-def _first_seen_inside(series: Series, window: Window) -> bool:
-    return bool(series.samples) and min(s.at for s in series.samples) > window.start
 
 
 def _storage_byte_ms(
@@ -307,8 +142,7 @@ def scraped_hours(up: list[Series], window: Window, *, max_gap: float) -> dict[t
     sample, with no two samples further apart than ``max_gap``."""
     by_source: dict[tuple[str, str], list[Series]] = defaultdict(list)
     for series in up:
-        source = (series.labels.get("namespace", ""), series.labels.get("strimzi_io_cluster", ""))
-        by_source[source].append(series)
+        by_source[source_of(series.labels)].append(series)
     covered: dict[tuple, set[int]] = {}
     for source, targets in by_source.items():
         hours = set(window.hours)
@@ -370,65 +204,6 @@ def partition_hours(clusters: list[MeteredCluster], window: Window) -> dict[tupl
 # A run ----------------------------------------------------------------------------------------
 
 
-def metered_clusters(cell: Cell, window: Window) -> list[MeteredCluster]:
-    start = datetime.fromtimestamp(window.start, UTC)
-    end = datetime.fromtimestamp(window.end, UTC)
-    rows = (
-        Cluster.unscoped_all_tenants.filter(cell=cell, created_at__lt=end)
-        .filter(Q(deleted_at__isnull=True) | Q(deleted_at__gt=start))
-        .values_list("pk", "public_id", "cluster_type__kind", "created_at", "deleted_at")
-    )
-    return [
-        MeteredCluster(
-            pk, public_id, kind, created.timestamp(), deleted.timestamp() if deleted else None
-        )
-        for pk, public_id, kind, created, deleted in rows
-    ]
-
-
-def read(prometheus: Prometheus, window: Window, *, max_gap: float) -> Readings:
-    """Every sample of the window (and ``max_gap`` before it) that metering uses."""
-    start, end = window.start - max_gap, window.end
-    counters = {
-        dimension: prometheus.samples(
-            f"{metric}{{{STRIMZI_SERIES},{TENANT_TOPICS}}}", start=start, end=end
-        )
-        for dimension, metric in COUNTER_METRICS.items()
-    }
-    readings = Readings(
-        counters=counters,
-        log_sizes=prometheus.samples(
-            f"{LOG_SIZE_METRIC}{{{STRIMZI_SERIES},{TENANT_TOPICS}}}", start=start, end=end
-        ),
-        up=prometheus.samples(f"up{{{STRIMZI_SERIES}}}", start=start, end=end),
-    )
-    for series in prometheus.samples(
-        f"{PROCESS_START_METRIC}{{{STRIMZI_SERIES}}}", start=start, end=end
-    ):
-        instants = {float(sample.value) for sample in series.samples}
-        readings.starts[_instance(series.labels)] = sorted(
-            instants | set(readings.starts.get(_instance(series.labels), []))
-        )
-    # Series that first appear inside the window: were they there before it began?
-    for dimension, metric in COUNTER_METRICS.items():
-        late = {s.labels["topic"] for s in counters[dimension] if _first_seen_inside(s, window)}
-        if late:
-            topics = "|".join(regex_literal(topic) for topic in sorted(late))
-            readings.earlier.update(
-                prometheus.latest(
-                    f'{metric}{{{STRIMZI_SERIES},topic=~"{topics}"}}',
-                    before=start,
-                    lookback=settings.SLUICE_METERING_HISTORY_SECONDS,
-                )
-            )
-    return readings
-
-
-def regex_literal(text: str) -> str:
-    """A topic name (letters, digits, ``._-``) matched literally by a PromQL regex."""
-    return "".join(f"\\\\{c}" if not c.isalnum() and c != "_" else c for c in text)
-
-
 def snapshots(
     cell: Cell,
     clusters: list[MeteredCluster],
@@ -445,7 +220,7 @@ def snapshots(
     if readings is not None:
         usage = rollup(readings, Attribution(cell, clusters), window, max_gap=max_gap)
         scraped = scraped_hours(readings.up, window, max_gap=max_gap)
-    shared = (cell.shared_kafka_namespace, cell.shared_kafka_name)
+    shared = shared_source(cell)
     result = []
     for cluster in clusters:
         covered = scraped.get(cluster.source or shared, set())

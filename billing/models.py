@@ -1,18 +1,9 @@
 from django.db import models
 from django.db.models import Q
 
-from clusters.models import Cell, Cluster
+from clusters.models import METERED_DIMENSION_CHOICES, Cell, Cluster
 from tenants.models import Organization
 from tenants.scoping import TenantOwnedModel
-
-
-class Dimension(models.TextChoices):
-    """What is metered, each in integer base units."""
-
-    INGRESS_BYTES = "ingress_bytes", "bytes written"
-    EGRESS_BYTES = "egress_bytes", "bytes read"
-    STORAGE_BYTE_HOURS = "storage_byte_hours", "byte-hours stored"
-    PARTITION_HOURS = "partition_hours", "partition-hours"
 
 
 class UsageHour(TenantOwnedModel):
@@ -26,7 +17,7 @@ class UsageHour(TenantOwnedModel):
 
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
     cluster = models.ForeignKey(Cluster, on_delete=models.PROTECT, related_name="usage_hours")
-    dimension = models.CharField(max_length=32, choices=Dimension.choices)
+    dimension = models.CharField(max_length=32, choices=METERED_DIMENSION_CHOICES)
     hour = models.DateTimeField(help_text="Start of the hour, UTC")
     quantity = models.BigIntegerField()
     complete = models.BooleanField(default=False)
@@ -60,7 +51,7 @@ class UsageAdjustment(TenantOwnedModel):
 
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
     cluster = models.ForeignKey(Cluster, on_delete=models.PROTECT, related_name="+")
-    dimension = models.CharField(max_length=32, choices=Dimension.choices)
+    dimension = models.CharField(max_length=32, choices=METERED_DIMENSION_CHOICES)
     hour = models.DateTimeField()
     quantity = models.BigIntegerField(help_text="Signed: what the final hour missed or overcounted")
     created_at = models.DateTimeField(auto_now_add=True)

@@ -44,13 +44,13 @@ from django.db.models import Count, F, Q, QuerySet, Sum
 from django.db.models.functions import TruncDay, TruncHour
 from django.utils import timezone
 
-from clusters.models import Cluster
+from clusters.models import METERED_DIMENSIONS, Cluster, Dimension
 from clusters.tiers import limits_of
 from foundation.errors import InvalidInput
 from tenants.models import Organization
 
 from .deltas import hour_start
-from .models import Dimension, UsageAdjustment, UsageHour
+from .models import UsageAdjustment, UsageHour
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
@@ -61,7 +61,7 @@ DEFAULT_SPAN = {"hour": timedelta(hours=24), "day": timedelta(days=30)}
 MAX_SPAN = {"hour": timedelta(days=31), "day": timedelta(days=400)}
 _TRUNC = {"hour": TruncHour, "day": TruncDay}
 
-DIMENSIONS: tuple[str, ...] = tuple(Dimension.values)
+DIMENSIONS: tuple[str, ...] = tuple(METERED_DIMENSIONS)
 UNITS = {
     Dimension.INGRESS_BYTES: "bytes",
     Dimension.EGRESS_BYTES: "bytes",

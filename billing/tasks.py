@@ -1,4 +1,10 @@
-"""Celery tasks of the billing app: thin, loading by id and calling the metering services."""
+"""Celery tasks of the billing app: thin, loading what they act on and calling metering.
+
+Metering works per cell, fleet-wide: a cell is not a tenant's object, so its task takes the
+cell's slug (its stable public name) and reads across tenants with the unscoped managers. A
+billing task that acts on one organization's objects takes public ids and runs inside that
+tenant's scope (tenants.tasks.TenantTask), as the tenancy layer's tasks do.
+"""
 
 from celery import shared_task
 
@@ -11,15 +17,14 @@ from . import metering
 def collect_usage() -> int:
     """Start a collection of every cell (one task each, so a slow Prometheus holds up only its
     own cell)."""
-    cell_pks = list(Cell.objects.values_list("pk", flat=True))
-    for cell_pk in cell_pks:
-        collect_cell_usage.delay(cell_pk)
-    return len(cell_pks)
+    slugs = list(Cell.objects.values_list("slug", flat=True))
+    for slug in slugs:
+        collect_cell_usage.delay(cell=slug)
+    return len(slugs)
 
 
 @shared_task(name="billing.tasks.collect_cell_usage")
-def collect_cell_usage(cell_pk: int) -> int:
+def collect_cell_usage(*, cell: str) -> int:
     """Recompute the cell's open hours into the ledger; a Prometheus that cannot answer leaves
     the watermark where it was, and the next beat tries again."""
-    cell = Cell.objects.get(pk=cell_pk)
-    return metering.collect_cell(cell).written
+    return metering.collect_cell(Cell.objects.get(slug=cell)).written

@@ -57,14 +57,28 @@ class ClusterType(models.Model):
 
 
 class Dimension(models.TextChoices):
-    """What is metered and priced. Quantities are integers in base units."""
+    """What is priced (TierPrice) and metered (billing's usage ledger): one name and one label
+    each, wherever it shows. Quantities are integers in base units: hours, bytes, byte-hours,
+    partition-hours."""
 
     CLUSTER_HOURS = "cluster_hours", "Cluster hours"
     CAPACITY_UNIT_HOURS = "capacity_unit_hours", "Capacity-unit hours"
-    INGRESS_BYTES = "ingress_bytes", "Ingress"
-    EGRESS_BYTES = "egress_bytes", "Egress"
+    INGRESS_BYTES = "ingress_bytes", "Ingress (written)"
+    EGRESS_BYTES = "egress_bytes", "Egress (read)"
     STORAGE_BYTE_HOURS = "storage_byte_hours", "Storage"
     PARTITION_HOURS = "partition_hours", "Partition hours"
+
+
+# The dimensions billing meters into its ledger, in this order: traffic and storage from the
+# cell's Prometheus, partition-hours from Sluice's record of topics. The time dimensions are
+# priced but not metered yet.
+METERED_DIMENSIONS: tuple[Dimension, ...] = (
+    Dimension.INGRESS_BYTES,
+    Dimension.EGRESS_BYTES,
+    Dimension.STORAGE_BYTE_HOURS,
+    Dimension.PARTITION_HOURS,
+)
+METERED_DIMENSION_CHOICES = [(dimension.value, dimension.label) for dimension in METERED_DIMENSIONS]
 
 
 class TierPrice(models.Model):

@@ -4,11 +4,11 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from clusters.models import METERED_DIMENSION_CHOICES
 from foundation.api import validation
 from foundation.errors import InvalidInput
 
 from .. import selectors
-from ..models import Dimension
 
 
 @extend_schema_field(OpenApiTypes.DATETIME)
@@ -75,7 +75,7 @@ class UsageBucketSerializer(serializers.Serializer):
 
 
 class DimensionUsageSerializer(serializers.Serializer):
-    dimension = serializers.ChoiceField(choices=Dimension.choices)
+    dimension = serializers.ChoiceField(choices=METERED_DIMENSION_CHOICES)
     unit = serializers.ChoiceField(choices=["bytes", "byte-hours", "partition-hours"])
     limit_per_bucket = Int64Field(
         allow_null=True,

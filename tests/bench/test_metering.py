@@ -12,7 +12,7 @@ broker's series; several in a row: a gap that leaves hours incomplete).
 
 Where the time goes (measured on 2 cores): the rollup is pure Python over every sample
 (billing.deltas), CPU-bound in this process (~7 s a round for the hour's 3.6 M samples), and
-metering.read's decoding of the same series from JSON costs about 1.7 times as much (json.loads
+prometheus.read's decoding of the same series from JSON costs about 1.7 times as much (json.loads
 alone ~4 s). This file's wall time, ~12 minutes, is dominated by the month: 1,000 clusters x 4
 dimensions x 720 hours are 2.88 M ledger rows, written by 144 runs of one upsert of 24,000 rows
 (~1 s a run, passed to PostgreSQL as seven arrays), twice, since the month is recomputed a
@@ -41,20 +41,26 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.db import connection
 
-from billing import metering
-from billing.deltas import HOUR, Sample
-from billing.metering import (
+from billing import metering, prometheus
+from billing.attribution import Attribution, MeteredCluster
+from billing.deltas import HOUR, Sample, Window
+from billing.models import MeteringCursor, UsageHour
+from billing.prometheus import (
     COUNTER_METRICS,
     LOG_SIZE_METRIC,
     PROCESS_START_METRIC,
-    Attribution,
-    MeteredCluster,
     Readings,
     Series,
-    Window,
 )
-from billing.models import Dimension, MeteringCursor, UsageHour
-from clusters.models import Cluster, ClusterState, ClusterType, Topic, TopicPartitions
+from clusters.models import (
+    METERED_DIMENSIONS,
+    Cluster,
+    ClusterState,
+    ClusterType,
+    Dimension,
+    Topic,
+    TopicPartitions,
+)
 from tests.bench.report import ROLLUP_SAMPLES_PER_SECOND_TARGET
 from tests.factories import make_cell, make_org
 
@@ -434,7 +440,7 @@ class SyntheticCell:
         return found
 
     def readings(self, window: Window, *, max_gap: float) -> Scrape:
-        """What ``metering.read`` returns for the window: its own reading of the same answers."""
+        """What ``prometheus.read`` returns for the window: its own reading of the same answers."""
         lo = window.start - max_gap
         scrape = self.scrape(lo, window.end)
         readings = scrape.readings
@@ -481,11 +487,11 @@ class BenchCell:
 # Prometheus' answers as JSON ---------------------------------------------------------------
 
 
-def matrix_body(series_list: list[Series], value=str) -> bytes:
+def matrix_body(series_list: list[Series]) -> bytes:
     """A /api/v1/query answer to a range selector, as Prometheus writes it (compact JSON,
     timestamps as numbers in seconds, values as strings)."""
     result = [
-        {"metric": s.labels, "values": [[x.at, value(x.value)] for x in s.samples]}
+        {"metric": s.labels, "values": [[x.at, str(x.value)] for x in s.samples]}
         for s in series_list
     ]
     answer = {"status": "success", "data": {"resultType": "matrix", "result": result}}
@@ -500,7 +506,7 @@ def vector_body(found: dict) -> bytes:
 
 class PrometheusAnswers:
     """Stands in for ``urllib.request.urlopen``: answers metering's queries with the JSON
-    bodies Prometheus would send for a synthetic cell's samples, so that ``metering.read`` runs
+    bodies Prometheus would send for a synthetic cell's samples, so that ``prometheus.read`` runs
     its own code (the queries, ``json.load``, the Series and Samples) without the network."""
 
     def __init__(self, cell: SyntheticCell, scrape: Scrape) -> None:
@@ -510,8 +516,7 @@ class PrometheusAnswers:
             **{metric: matrix_body(series) for metric, series in metrics.items()},
             LOG_SIZE_METRIC: matrix_body(readings.log_sizes),
             "up": matrix_body(readings.up),
-            # the JMX exporter's start time has milliseconds; metering keeps whole seconds
-            PROCESS_START_METRIC: matrix_body(scrape.process_starts, value=lambda v: f"{v}.123"),
+            PROCESS_START_METRIC: matrix_body(scrape.process_starts),
         }
         self.cell = cell
         self.latest: dict[tuple[str, str], bytes] = {}
@@ -650,15 +655,15 @@ def test_rollup_throughput(bench_report, monkeypatch):
     median_rate = statistics.median(rates)
     progress(f"metering: rollup {median_rate:,.0f} samples/s (median of {ROLLUP_ROUNDS} rounds)")
 
-    # The same series as Prometheus' JSON, decoded by metering.read.
+    # The same series as Prometheus' JSON, decoded by prometheus.read.
     answers = PrometheusAnswers(cell, scrape)
     monkeypatch.setattr(urllib.request, "urlopen", answers.urlopen)
-    prometheus = metering.Prometheus("http://prometheus.bench.invalid:9090")
+    reader = prometheus.Prometheus("http://prometheus.bench.invalid:9090")
     read_seconds, loads_seconds = [], []
     for round_ in range(DECODE_ROUNDS):
         gc.collect()
         started = time.perf_counter()
-        decoded = metering.read(prometheus, window, max_gap=max_gap)
+        decoded = prometheus.read(reader, window, max_gap=max_gap)
         read_seconds.append(time.perf_counter() - started)
         if round_ == 0:  # the same readings as generated: the bodies are equivalent
             assert decoded.counters == readings.counters
@@ -697,7 +702,7 @@ def test_rollup_throughput(bench_report, monkeypatch):
             "target_samples_per_second": ROLLUP_SAMPLES_PER_SECOND_TARGET,
             "target_met": median_rate >= ROLLUP_SAMPLES_PER_SECOND_TARGET,
             "decode": {
-                "what": "metering.read() over the JSON bodies (urlopen stood in for): "
+                "what": "prometheus.read() over the JSON bodies (urlopen stood in for): "
                 f"{queries_per_read} queries, json.load, Series and Samples built",
                 "body_megabytes": round(answers.body_bytes() / 1e6, 1),
                 "rounds": DECODE_ROUNDS,
@@ -803,7 +808,7 @@ def recompute_month(cell, synthetic: SyntheticCell, monkeypatch) -> dict:
     timers: dict[str, float] = defaultdict(float)
     counts: dict[str, int] = defaultdict(int)
 
-    def read(prometheus, window, *, max_gap):
+    def read(reader, window, *, max_gap):
         started = time.perf_counter()
         readings = synthetic.readings(window, max_gap=max_gap).readings
         timers["generate"] += time.perf_counter() - started
@@ -906,7 +911,7 @@ def test_month_of_ledger_recomputed(bench_report, settings, monkeypatch):
     first = recompute_month(cell, synthetic, monkeypatch)
     progress(f"metering: month recomputed in {first['seconds']}s ({first['split_seconds']})")
     summary = ledger_summary()
-    rows = shape.clusters * len(Dimension) * hours
+    rows = shape.clusters * len(METERED_DIMENSIONS) * hours
     assert sum(r for r, _, _ in summary.values()) == rows
     assert summary[Dimension.PARTITION_HOURS][1] == expected_partition_hours(synthetic)
     begin, end = MONTH_START.timestamp(), MONTH_END.timestamp()

@@ -9,8 +9,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.db import connection
 
-from billing.models import Dimension, UsageAdjustment, UsageHour
+from billing.models import UsageAdjustment, UsageHour
 from billing.services import HourSnapshot, record_hours
+from clusters.models import Dimension
 from tests.factories import UserFactory, make_cluster, make_org
 
 pytestmark = pytest.mark.django_db

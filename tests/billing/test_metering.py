@@ -17,12 +17,11 @@ from confluent_kafka.admin import NewTopic
 from django.db import connection
 from django.utils import timezone
 
-from billing import metering
-from billing.deltas import HOUR
-from billing.metering import Window
-from billing.models import Dimension, MeteringCursor, UsageHour
+from billing import attribution, metering, prometheus
+from billing.deltas import HOUR, Window
+from billing.models import MeteringCursor, UsageHour
 from clusters import services as cluster_services
-from clusters.models import Cell, Cluster, Topic, TopicPartitions
+from clusters.models import Cell, Cluster, Dimension, Topic, TopicPartitions
 from clusters.naming import serverless_prefix
 from tenants.audit import Actor
 from tenants.scoping import tenant_scope
@@ -83,7 +82,7 @@ def test_partition_hours_follow_the_record_of_topics():
     add_topic(cluster, "payments", 2, created=T0)
     window = Window(int(T0.timestamp()), at(240).timestamp())
     hours = metering.partition_hours(
-        [c for c in metering.metered_clusters(cluster.cell, window) if c.pk == cluster.pk],
+        [c for c in attribution.metered_clusters(cluster.cell, window) if c.pk == cluster.pk],
         window,
     )
     start = int(T0.timestamp())
@@ -301,12 +300,27 @@ def test_ledger_bytes_equal_the_brokers_counters(kafka_environment, metered_cell
     assert ledger() == first
 
     # How a series that reappears is looked up: its topic matched literally, dots and all.
-    prometheus = metering.Prometheus(env.prometheus_url)
-    literal = metering.regex_literal(orders)
-    found = prometheus.latest(
-        f'{BYTES_IN}{{topic=~"{literal}"}}', before=now.timestamp(), lookback=600
-    )
+    reader = prometheus.Prometheus(env.prometheus_url)
+    literal = prometheus.regex_literal(orders)
+    found = reader.latest(f'{BYTES_IN}{{topic=~"{literal}"}}', before=now.timestamp(), lookback=600)
     assert list(found.values()) == [counted_in]
+
+
+@pytest.mark.kafka
+def test_a_brokers_start_is_read_to_the_millisecond(kafka_environment):
+    # A broker may start within the second of the last scrape of its predecessor: its start
+    # cut to the whole second would seem to come before that scrape (tests/billing/test_rollup.py).
+    env = kafka_environment
+    now = timezone.now().timestamp()
+    window = Window(int(now // HOUR * HOUR), now)
+    readings = prometheus.read(prometheus.Prometheus(env.prometheus_url), window, max_gap=90)
+    held = {
+        float(value)
+        for s in env.query("process_start_time_seconds[60s]")
+        for _, value in s["values"]
+    }
+    assert held
+    assert held <= {start for starts in readings.starts.values() for start in starts}
 
 
 @pytest.mark.kafka

@@ -13,8 +13,8 @@ from confluent_kafka import Consumer, Producer
 from django.utils import timezone
 
 from billing import metering
-from billing.models import Dimension, UsageHour
-from clusters.models import Cluster
+from billing.models import UsageHour
+from clusters.models import Cluster, Dimension
 from tests.billing.test_metering import BYTES_IN, BYTES_OUT, wait_until_scraped
 from tests.factories import UserFactory, make_org
 from tests.support.clients import session_client

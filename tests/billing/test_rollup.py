@@ -4,18 +4,11 @@ Prometheus API would have returned); tests/billing/test_metering.py reads a real
 
 from __future__ import annotations
 
-from billing.deltas import HOUR, Sample
-from billing.metering import (
-    Attribution,
-    MeteredCluster,
-    Readings,
-    Series,
-    Window,
-    regex_literal,
-    rollup,
-    scraped_hours,
-)
-from billing.models import Dimension
+from billing.attribution import Attribution, MeteredCluster
+from billing.deltas import HOUR, Sample, Window
+from billing.metering import rollup, scraped_hours
+from billing.prometheus import Readings, Series, regex_literal
+from clusters.models import Dimension
 
 T0 = 1_795_000_000 // HOUR * HOUR  # the start of an hour
 SHARED = {"namespace": "sluice-shared", "strimzi_io_cluster": "shared"}
@@ -110,6 +103,25 @@ def test_a_restart_counts_the_new_counter_from_zero_even_when_it_passed_the_old_
     assert ingress(restarted, window) == {(1, 0): (1_400, True)}
     not_known = Readings(counters={Dimension.INGRESS_BYTES: [counter("kc_a.x", points)]})
     assert ingress(not_known, window)[1, 0][0] == 900  # what counting without it would miss
+
+
+def test_a_restart_in_the_second_of_the_last_scrape_before_it_is_still_seen():
+    # The old broker's last scrape at .856 of a second, its successor started at .963 of the
+    # same second and had counted more by its first scrape than the old one ever did.
+    window = Window(T0, T0 + HOUR)
+    points = [(T0, 0), (T0 + 1000.856, 20_543), (T0 + 1002.856, 51_083)]
+
+    def counted(start: float) -> int:
+        readings = Readings(
+            counters={Dimension.INGRESS_BYTES: [counter("kc_a.x", points)]},
+            starts={("kafka", "10.0.0.1:9404"): [T0 - 86400, start]},
+        )
+        return ingress(readings, window)[1, 0][0]
+
+    assert counted(T0 + 1000.963) == 20_543 + 51_083
+    # The start cut to its whole second falls before that last scrape: the bytes counted
+    # before the restart would be lost (billing.prometheus reads it to the millisecond).
+    assert counted(T0 + 1000) == 51_083
 
 
 def test_a_new_series_counts_from_zero_and_a_returning_one_from_its_last_value():

@@ -8,8 +8,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from billing.models import Dimension, UsageAdjustment, UsageHour
+from billing.models import UsageAdjustment, UsageHour
 from billing.services import HourSnapshot, record_hours
+from clusters.models import Dimension
 from tenants.roles import Role
 from tests.factories import UserFactory, add_member, make_cluster, make_org
 

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from billing.metering import Attribution, MeteredCluster
+from billing.attribution import Attribution, MeteredCluster
 from clusters import connection, naming, services
 from clusters.naming import (
     bootstrap_listener_name,

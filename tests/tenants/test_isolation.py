@@ -6,10 +6,10 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from billing.models import Dimension, UsageHour
+from billing.models import UsageHour
 from billing.services import HourSnapshot, record_hours
 from clusters import services as cluster_services
-from clusters.models import Cluster, Credential, Operation, Topic
+from clusters.models import Cluster, Credential, Dimension, Operation, Topic
 from tenants import selectors, services
 from tenants.audit import Actor
 from tenants.models import ApiKey, AuditEvent, Invitation, Membership, Organization
