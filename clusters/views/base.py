@@ -31,7 +31,6 @@ TRANSITIONAL_STATES = {
     ClusterState.UPDATING,
     ClusterState.DELETING,
 }
-RECENT_OPERATIONS = 10
 
 
 def render_page(

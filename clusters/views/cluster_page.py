@@ -20,7 +20,9 @@ from ..forms import (
 )
 from ..models import Cluster
 from ..panels import cluster_panels
-from .base import RECENT_OPERATIONS, TRANSITIONAL_STATES, render_page, type_choices
+from .base import TRANSITIONAL_STATES, render_page, type_choices
+
+RECENT_OPERATIONS = 10
 
 
 def status_context(access: OrganizationAccess, cluster: Cluster) -> dict:
