@@ -284,6 +284,32 @@ def test_anonymous_visitors_are_sent_to_log_in(client, org):
     assert response["Location"].startswith("/accounts/login/?next=/orgs/")
 
 
+TAB = re.compile(r'<a href="(/orgs/[^"]+)"( class="active" aria-current="page")?>([^<]+)</a>')
+
+
+def tabs(body: str) -> list[str]:
+    """The organization tabs, in order, the current one starred."""
+    nav = body.split('<nav class="tabs"', 1)[1].split("</nav>", 1)[0]
+    return [label + ("*" if current else "") for _url, current, label in TAB.findall(nav)]
+
+
+def test_the_tabs_of_each_app_show_in_order_to_whoever_may_open_them(owner_client, org):
+    # The apps register their tabs; the clusters tab comes first whatever the app order.
+    assert tabs(html(owner_client.get(org_url("audit", org)))) == [
+        "Clusters",
+        "Members",
+        "Invitations",
+        "API keys",
+        "Audit log*",
+    ]
+    viewer = make_user("viewer@acme.example")
+    add_member(org, viewer, Role.VIEWER)
+    assert tabs(html(client_for(viewer).get(org_url("members", org)))) == ["Clusters", "Members*"]
+    billing = make_user("billing@acme.example")
+    add_member(org, billing, Role.BILLING)
+    assert tabs(html(client_for(billing).get(org_url("members", org)))) == ["Members*"]
+
+
 # Invitations --------------------------------------------------------------------------------
 
 
