@@ -1,5 +1,14 @@
 from django.apps import AppConfig
 
+# The tabs of this app's organization pages, in order after those of the apps above it (from
+# position 20), with the scope each needs to be shown.
+ORGANIZATION_TABS = [
+    ("members", "Members", "members:read", "tenants:members"),
+    ("invitations", "Invitations", "invitations:read", "tenants:invitations"),
+    ("api_keys", "API keys", "apikeys:read", "tenants:api-keys"),
+    ("audit", "Audit log", "audit:read", "tenants:audit"),
+]
+
 
 class TenantsConfig(AppConfig):
     name = "tenants"
@@ -7,3 +16,7 @@ class TenantsConfig(AppConfig):
 
     def ready(self) -> None:
         from .api import schema  # noqa: F401 - registers the OpenAPI authentication scheme
+        from .navigation import OrganizationTab, register_organization_tab
+
+        for position, (key, label, scope, url_name) in enumerate(ORGANIZATION_TABS, start=20):
+            register_organization_tab(OrganizationTab(key, label, scope, url_name, position))

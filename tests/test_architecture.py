@@ -7,6 +7,7 @@ import pathlib
 import shutil
 import subprocess
 import sys
+import tomllib
 
 import pytest
 
@@ -85,3 +86,11 @@ def test_a_cycle_between_modules_of_one_app_breaks_the_acyclic_contract(source_c
     assert result.returncode == 1, result.stdout + result.stderr
     assert "No import cycle between the modules" in result.stdout
     assert "No cycles are allowed in billing." in result.stdout
+
+
+def test_no_contract_has_exceptions():
+    """Each contract holds for every import: none is waved through by an ignore list."""
+    config = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+    assert {contract["id"] for contract in config["contracts"]} == {"layers", "no-cycles"}
+    for contract in config["contracts"]:
+        assert not contract.get("ignore_imports"), contract["id"]

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from tenants.views import LoginView, home
+from tenants.views.accounts import LoginView, home
 
 from . import views
 

@@ -22,11 +22,17 @@ from foundation import ratelimit
 from foundation.api import secrets
 from foundation.api.pagination import CursorPage
 
-from .. import idempotency, selectors
+from .. import idempotency
+from ..access import (
+    MethodNotAllowed,
+    NotAMember,
+    OrganizationAccess,
+    ScopeNotGranted,
+    organization_access,
+)
 from ..audit import Actor
 from ..models import ApiKey, Organization
-from ..roles import scopes_of
-from ..scoping import enter_tenant_scope, leave_tenant_scope, tenant_scope
+from ..scoping import enter_tenant_scope, leave_tenant_scope
 
 ENFORCING_METHODS = frozenset(
     {
@@ -46,36 +52,28 @@ ENFORCING_METHODS = frozenset(
 )
 
 
-class OrganizationAccess(permissions.BasePermission):
-    """Member of the organization in the URL, with a role granting the method's scope."""
+class OrganizationMember(permissions.BasePermission):
+    """The tenancy gate (``tenants.access``) in DRF's terms: outsiders get 404, a method the
+    view lacks 405, a role without the method's scope 403."""
 
     def has_permission(self, request, view) -> bool:
-        if isinstance(request.auth, ApiKey):
-            # A key belongs to one organization, loaded with it: any other {org} is not found.
-            organization = request.auth.organization
-            if organization.public_id != view.kwargs.get("org"):
-                raise exceptions.NotFound()
-            role = selectors.api_key_role(api_key=request.auth)
-        else:
-            organization = Organization.objects.filter(public_id=view.kwargs.get("org")).first()
-            if organization is None:
-                raise exceptions.NotFound()
-            with tenant_scope(organization):
-                membership = selectors.membership_of(user=request.user, organization=organization)
-            if membership is None:
-                raise exceptions.NotFound()
-            role = membership.role
-        view._enter_organization(request, organization, role)
-        # A member learns which methods the URL has before whether their role may use them:
-        # 405 with Allow, as for any caller who can see the resource; outsiders got 404 above.
-        method = request.method.lower()
-        if method not in view.http_method_names or not hasattr(view, method):
-            raise exceptions.MethodNotAllowed(request.method)
-        needed = view.scope_map.get(request.method)
-        if needed is None or needed not in scopes_of(role):
-            raise exceptions.PermissionDenied(
-                f"Your role ({role}) does not grant {needed or request.method}"
+        api_key = request.auth if isinstance(request.auth, ApiKey) else None
+        try:
+            access = organization_access(
+                org=view.kwargs.get("org"), user=request.user, api_key=api_key
             )
+        except NotAMember:
+            raise exceptions.NotFound() from None
+        view._enter_organization(request, access)
+        allowed = {m.upper() for m in view.http_method_names if hasattr(view, m)}
+        try:
+            access.require(request.method, allowed=allowed, scope_map=view.scope_map)
+        except MethodNotAllowed:
+            raise exceptions.MethodNotAllowed(request.method) from None
+        except ScopeNotGranted as refusal:
+            raise exceptions.PermissionDenied(
+                f"Your role ({refusal.role}) does not grant {refusal.needed or request.method}"
+            ) from None
         return True
 
 
@@ -125,7 +123,7 @@ class _IdempotentReplay(Exception):
 
 
 class OrganizationScopedView(GenericAPIView):
-    permission_classes = [permissions.IsAuthenticated, OrganizationAccess]
+    permission_classes = [permissions.IsAuthenticated, OrganizationMember]
     throttle_classes = [OrganizationRateThrottle]
     pagination_class = CursorPage
     lookup_field = "public_id"
@@ -134,7 +132,8 @@ class OrganizationScopedView(GenericAPIView):
     model = None
     scope_map: dict[str, str] = {}
 
-    # Set for the request by OrganizationAccess.
+    # Set for the request by OrganizationMember.
+    access: OrganizationAccess
     organization: Organization
     role: str
     actor: Actor
@@ -236,10 +235,12 @@ class OrganizationScopedView(GenericAPIView):
             self._idempotency_record = None
         return response
 
-    def _enter_organization(self, request, organization: Organization, role: str) -> None:
+    def _enter_organization(self, request, access: OrganizationAccess) -> None:
+        organization = access.organization
+        self.access = access
         self.organization = organization
-        self.role = role
-        self.actor = Actor.from_request(request)
+        self.role = access.role
+        self.actor = access.actor(request)
         request.tenant = organization
         # Once per request: OPTIONS checks the permissions of each method it describes again,
         # and a second token would leave the first one's scope set after the request.

@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import pytest
+from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -12,12 +13,19 @@ from clusters import services as cluster_services
 from clusters.models import Cluster, Credential, Dimension, Operation, Topic
 from tenants import selectors, services
 from tenants.audit import Actor
-from tenants.models import ApiKey, AuditEvent, Invitation, Membership, Organization
+from tenants.models import ApiKey, AuditEvent, Invitation, Membership, Organization, User
 from tenants.roles import Role
 from tenants.scoping import tenant_scope
 from tests.factories import UserFactory, add_member, make_api_key, make_cluster, make_org
 from tests.support.clients import key_client, session_client
-from tests.support.isolation import Outsider, Victim, api_routes, find_violations
+from tests.support.isolation import (
+    Outsider,
+    Victim,
+    api_routes,
+    find_violations,
+    find_web_violations,
+    web_routes,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -124,7 +132,9 @@ def victim_state(victim: Victim) -> dict:
             "keys": sorted(ApiKey.objects.values_list("public_id", "revoked_at")),
             "audit": AuditEvent.objects.count(),
             "clusters": sorted(
-                Cluster.objects.values_list("public_id", "name", "generation", "deleted_at")
+                Cluster.objects.values_list(
+                    "public_id", "name", "generation", "delete_requested_at", "deleted_at"
+                )
             ),
             "topics": sorted(Topic.objects.values_list("name", "partitions", "deleted_at")),
             "credentials": sorted(
@@ -205,3 +215,105 @@ def test_a_view_cannot_override_the_scoping_methods():
 
         class Unscoped(OrganizationScopedView):
             pass
+
+
+# Posted to every page, filled in so that a page left unguarded would act on it.
+def web_form_data(victim: Victim) -> dict[str, str]:
+    return {
+        "name": "x",
+        "email": "x@elsewhere.example",
+        "role": Role.VIEWER,
+        "type": "serverless",
+        "region": "eu-west-1",
+        "rename-name": "stolen",
+        "resize-capacity_units": "2",
+        "type-type": "standard",
+        "delete-confirm_name": victim.objects_by_model[Cluster].name,
+        "topic-name": "t",
+        "topic-partitions": "1",
+        "partitions": "9",
+        "credential-name": "c",
+    }
+
+
+def build_web_outsider() -> Outsider:
+    """The outsider with a web session, and a cluster of their own to name in the URLs."""
+    outsider = build_outsider()
+    user = User.objects.get(email="outsider@elsewhere.example")
+    outsider.web = Client()
+    outsider.web.force_login(user)
+    own_cluster, _ = make_cluster(outsider.organization, name="mine")
+    outsider.objects_by_model[Cluster] = own_cluster
+    return outsider
+
+
+def outsider_state(outsider: Outsider) -> dict:
+    with tenant_scope(outsider.organization):
+        return {
+            "clusters": sorted(Cluster.objects.values_list("name", "generation", "deleted_at")),
+            "topics": Topic.objects.count(),
+            "credentials": Credential.objects.count(),
+            "invitations": Invitation.objects.count(),
+            "keys": ApiKey.objects.count(),
+        }
+
+
+def test_every_web_page_of_an_organization_is_isolated_between_organizations():
+    victim, outsider = build_victim(), build_web_outsider()
+    before, own_before = victim_state(victim), outsider_state(outsider)
+
+    violations, requests = find_web_violations(
+        urlconf=None,
+        anonymous=Client(),
+        outsider=outsider,
+        victim=victim,
+        form_data=web_form_data(victim),
+    )
+
+    assert violations == [], "\n".join(violations)
+    assert requests > 100  # the walk really covered the web UI
+    assert victim_state(victim) == before  # and changed nothing
+    assert outsider_state(outsider) == own_before  # not even in the outsider's organization
+
+
+def test_the_web_walk_finds_every_organization_page():
+    names = {route.name for route in web_routes()}
+    assert {
+        "tenants:members",
+        "tenants:leave",
+        "tenants:member-role",
+        "tenants:member-remove",
+        "tenants:invitations",
+        "tenants:invitation-revoke",
+        "tenants:api-keys",
+        "tenants:api-key-revoke",
+        "tenants:audit",
+        "clusters:list",
+        "clusters:detail",
+        "clusters:rename",
+        "clusters:resize",
+        "clusters:change-type",
+        "clusters:retry",
+        "clusters:delete",
+        "clusters:topic-create",
+        "clusters:topic-partitions",
+        "clusters:topic-delete",
+        "clusters:credential-create",
+        "clusters:credential-rotate",
+        "clusters:credential-delete",
+    } <= names
+
+
+def test_a_page_written_without_the_gate_is_caught():
+    victim, outsider = build_victim(), build_web_outsider()
+    violations, _ = find_web_violations(
+        urlconf="tests.support.leaky_web_urls",
+        anonymous=Client(),
+        outsider=outsider,
+        victim=victim,
+        form_data=web_form_data(victim),
+    )
+    leaky = [v for v in violations if "leaky-web" in v]
+    assert any("is not wrapped by organization_view" in v for v in leaky), violations
+    assert any("outsider GET leaky-web[victim org]: 200 leaks" in v for v in leaky), leaky
+    assert len(violations) == len(leaky)  # everything else is still clean

@@ -1,0 +1,35 @@
+"""Billing's panel on a cluster's page: the last 24 hours of its usage, by hour, per
+dimension, with the tier's limit (``templates/billing/_cluster_usage.html``)."""
+
+from __future__ import annotations
+
+from clusters.models import Cluster
+from clusters.panels import ClusterPanel, register_cluster_panel
+
+from . import selectors
+from .presentation import usage_row
+
+
+def cluster_usage_panel(cluster: Cluster) -> dict:
+    """The cluster's usage, from the same selector as the API's usage endpoint."""
+    usage = selectors.cluster_usage(
+        cluster=cluster, window=selectors.usage_window(granularity="hour")
+    )
+    return {
+        "rows": [usage_row(dimension) for dimension in usage.dimensions],
+        "start": usage.start,
+        "end": usage.end,
+    }
+
+
+def register() -> None:
+    # Every role has usage:read: any member who sees the cluster sees its usage.
+    register_cluster_panel(
+        ClusterPanel(
+            key="usage",
+            template="billing/_cluster_usage.html",
+            scope="usage:read",
+            context=cluster_usage_panel,
+            position=10,
+        )
+    )

@@ -1,0 +1,75 @@
+"""How a cluster's page charts its usage: each dimension's last 24 hours as table cells and
+the geometry of an inline SVG bar chart, amounts in decimal units as billed."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from clusters.models import GB, MB, Dimension
+from clusters.presentation import plain
+
+from .selectors import DimensionUsage
+
+# The usage chart on a cluster's page: one bar per hour of the last 24.
+CHART_HEIGHT = 40
+BAR_STEP, BAR_WIDTH = 10, 8
+
+
+def usage_amount(quantity: int, unit: str) -> str:
+    """e.g. "1.5 GB", "1.08 TB", "360 GB-hours", "48 partition-hours": decimal units, as
+    billed, to three significant digits."""
+    if unit == "partition-hours":
+        return f"{quantity:,} partition-hour{'s' if quantity != 1 else ''}"
+    suffix = "-hours" if unit == "byte-hours" else ""
+    for size, name in ((10**15, "PB"), (10**12, "TB"), (GB, "GB"), (MB, "MB"), (10**3, "kB")):
+        if quantity >= size:
+            value = Decimal(quantity) / size
+            places = 0 if value >= 100 else 1 if value >= 10 else 2
+            return f"{plain(round(value, places))} {name}{suffix}"
+    return f"{quantity:,} B{suffix}"
+
+
+def _share(part: int, whole: int) -> str:
+    percent = Decimal(part * 100) / whole
+    if part and percent < Decimal("0.1"):
+        return "< 0.1%"
+    return f"{plain(round(percent, 1))}%"
+
+
+def usage_row(usage: DimensionUsage) -> dict:
+    """One dimension's last 24 hours as table cells and the geometry of an inline SVG bar
+    chart. Bars are scaled to the busiest hour; the limit is drawn too (and sets the scale)
+    once usage comes within a tenth of it, where it is worth seeing."""
+    buckets = usage.buckets
+    peak = max((bucket.quantity for bucket in buckets), default=0)
+    limit = usage.limit_per_bucket
+    show_limit = bool(limit) and peak * 10 >= limit
+    top = max(peak, limit) if show_limit else peak
+    bars = []
+    for index, bucket in enumerate(buckets):
+        height = bucket.quantity * CHART_HEIGHT / top if top else 0
+        if bucket.quantity > 0:
+            height = max(height, 1.0)  # used, however little: visible
+        amount = usage_amount(bucket.quantity, usage.unit)
+        bars.append(
+            {
+                "x": index * BAR_STEP,
+                "y": f"{CHART_HEIGHT - height:.1f}",
+                "height": f"{height:.1f}",
+                "complete": bucket.complete,
+                "title": f"{bucket.start:%Y-%m-%d %H}:00 UTC: {amount}"
+                + ("" if bucket.complete else " (not complete yet)"),
+            }
+        )
+    return {
+        "label": Dimension(usage.dimension).label,
+        "total": usage_amount(sum(bucket.quantity for bucket in buckets), usage.unit),
+        "peak": usage_amount(peak, usage.unit),
+        "limit": usage_amount(limit, usage.unit) if limit else "",
+        "peak_share": _share(peak, limit) if limit else "",
+        "bars": bars,
+        "width": len(buckets) * BAR_STEP - (BAR_STEP - BAR_WIDTH),
+        "height": CHART_HEIGHT,
+        "bar_width": BAR_WIDTH,
+        "limit_y": f"{CHART_HEIGHT - limit * CHART_HEIGHT / top:.1f}" if show_limit else "",
+    }

@@ -1,0 +1,120 @@
+"""How the clusters pages show prices, limits, durations and quotas: money in dollars from
+micro-dollars, a tier's card (limits and prices in the order of the dimensions), retention in
+hours, days or years, client quotas in MB/s."""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+
+from .forms import HOUR_MS
+from .models import GB, MB, ClusterType, Credential, Dimension, TierPrice
+
+HOURLY_DIMENSIONS = {"cluster_hours", "capacity_unit_hours"}
+HOURS_PER_MONTH = 730
+DIMENSION_ORDER = {dimension: index for index, dimension in enumerate(Dimension.values)}
+
+
+def usd(micros: int) -> str:
+    """Micro-dollars as dollars, with cents always and more digits only when they matter."""
+    whole, _, fraction = f"{Decimal(micros) / 1_000_000:f}".partition(".")
+    return f"${whole}.{fraction.rstrip('0').ljust(2, '0')}"
+
+
+def _quantity(per_units: int, single: str, plural: str) -> str:
+    return single if per_units == 1 else f"{per_units:,} {plural}"
+
+
+def price_label(price: TierPrice) -> str:
+    """e.g. "$0.08 / GB written", "$1.50 / capacity-unit-hour"."""
+    if price.dimension in {"ingress_bytes", "egress_bytes", "storage_byte_hours"}:
+        if price.per_units % GB == 0:
+            amount = "GB" if price.per_units == GB else f"{price.per_units // GB:,} GB"
+        else:
+            amount = f"{price.per_units:,} bytes"
+        unit = {
+            "ingress_bytes": f"{amount} written",
+            "egress_bytes": f"{amount} read",
+            "storage_byte_hours": f"{amount}-hour stored",
+        }[price.dimension]
+        label = f"{usd(price.micros)} / {unit}"
+        if price.dimension == "storage_byte_hours" and price.per_units == GB:
+            monthly = (Decimal(price.micros * HOURS_PER_MONTH) / 1_000_000).quantize(
+                Decimal("0.01"), rounding=ROUND_HALF_UP
+            )
+            label += f" (≈ ${monthly} / GB-month)"
+        return label
+    unit = {
+        "cluster_hours": _quantity(price.per_units, "cluster-hour", "cluster-hours"),
+        "capacity_unit_hours": _quantity(
+            price.per_units, "capacity-unit-hour", "capacity-unit-hours"
+        ),
+        "partition_hours": _quantity(price.per_units, "partition-hour", "partition-hours"),
+    }.get(price.dimension, price.get_dimension_display())
+    return f"{usd(price.micros)} / {unit}"
+
+
+def hours_label(hours: int) -> str:
+    if hours % (24 * 365) == 0:
+        years = hours // (24 * 365)
+        return f"{years:,} year{'s' if years != 1 else ''}"
+    if hours % 24 == 0:
+        days = hours // 24
+        return f"{days:,} day{'s' if days != 1 else ''}"
+    return f"{hours:,} hour{'s' if hours != 1 else ''}"
+
+
+def duration_label(ms: int) -> str:
+    if ms % HOUR_MS == 0:
+        return hours_label(ms // HOUR_MS)
+    if ms % 60_000 == 0:
+        minutes = ms // 60_000
+        return f"{minutes:,} minute{'s' if minutes != 1 else ''}"
+    return f"{ms:,} ms"
+
+
+def plain(value: Decimal) -> str:
+    """A decimal without trailing zeros or exponent: 99.5, 2, 0.25."""
+    text = f"{value:f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _limits(tier: ClusterType) -> list[str]:
+    return [
+        f"{tier.ingress_mbps:,} MB/s in · {tier.egress_mbps:,} MB/s out",
+        f"{tier.max_partitions:,} partitions",
+        f"{tier.max_storage_gb:,} GB storage",
+        f"{hours_label(tier.max_retention_hours)} retention",
+        f"{tier.max_connections:,} connections",
+        f"{tier.max_credentials:,} credentials",
+    ]
+
+
+def tier_card(tier: ClusterType) -> dict:
+    # In the order of the dimensions: hourly prices first, then traffic, storage, partitions.
+    prices = sorted(
+        getattr(tier, "current_prices", []),
+        key=lambda price: DIMENSION_ORDER.get(price.dimension, len(DIMENSION_ORDER)),
+    )
+    return {
+        "tier": tier,
+        "sla": plain(tier.sla_percent),
+        "limits": _limits(tier),
+        "limits_per": "per capacity unit" if tier.is_dedicated else "per cluster",
+        "prices": [price_label(price) for price in prices],
+        "hourly": any(price.dimension in HOURLY_DIMENSIONS for price in prices),
+    }
+
+
+def _mbps(bytes_per_second: int) -> str:
+    return f"{plain(Decimal(bytes_per_second) / MB)} MB/s"
+
+
+def credential_quotas(credential: Credential) -> list[str]:
+    quotas = []
+    if credential.producer_byte_rate is not None:
+        quotas.append(f"produce ≤ {_mbps(credential.producer_byte_rate)}")
+    if credential.consumer_byte_rate is not None:
+        quotas.append(f"consume ≤ {_mbps(credential.consumer_byte_rate)}")
+    if credential.request_percentage is not None:
+        quotas.append(f"requests ≤ {credential.request_percentage}%")
+    return quotas

@@ -1,0 +1,80 @@
+"""What every page of the clusters web UI shares: the scope each method needs, rendering in the
+organization's frame, and finding the cluster, topic or credential named in the URL.
+
+Every view is wrapped by ``tenants.views.base.organization_view``: non-members get 404, reading
+needs ``clusters:read`` and changing ``clusters:write``, and every object named in the URL is
+looked up through the tenant-scoped managers, so another organization's ids are 404. Views call
+the services and selectors; a ``DomainError`` becomes a form error or a page message."""
+
+from __future__ import annotations
+
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+
+from tenants.access import OrganizationAccess
+from tenants.views.base import organization_page_context
+
+from .. import selectors
+from ..models import Cluster, ClusterState, ClusterType, Credential, Topic
+
+READ = {"GET": "clusters:read"}
+READ_WRITE = {"GET": "clusters:read", "POST": "clusters:write"}
+WRITE = {"POST": "clusters:write"}
+# A confirmation page is only useful to whoever may then confirm.
+CONFIRM = {"GET": "clusters:write", "POST": "clusters:write"}
+
+# While the data plane is still working, the pages poll for the outcome.
+TRANSITIONAL_STATES = {
+    ClusterState.REQUESTED,
+    ClusterState.PROVISIONING,
+    ClusterState.UPDATING,
+    ClusterState.DELETING,
+}
+
+
+def render_page(
+    request: HttpRequest,
+    access: OrganizationAccess,
+    template: str,
+    context: dict,
+    status: int = 200,
+) -> HttpResponse:
+    context = {
+        **organization_page_context(access, "clusters"),
+        "can_write": access.can("clusters:write"),
+        **context,
+    }
+    return render(request, template, context, status=status)
+
+
+def is_htmx(request: HttpRequest) -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def to_cluster(access: OrganizationAccess, cluster: Cluster, anchor: str = "") -> HttpResponse:
+    url = reverse("clusters:detail", args=[access.organization.public_id, cluster.public_id])
+    return redirect(f"{url}#{anchor}" if anchor else url)
+
+
+def live_cluster_or_none(access: OrganizationAccess, cluster_id: str) -> Cluster | None:
+    return selectors.live_cluster(organization=access.organization, public_id=cluster_id)
+
+
+def live_cluster(access: OrganizationAccess, cluster_id: str) -> Cluster:
+    cluster = live_cluster_or_none(access, cluster_id)
+    if cluster is None:
+        raise Http404("No such cluster")
+    return cluster
+
+
+def live_topic(cluster: Cluster, topic_name: str) -> Topic:
+    return get_object_or_404(selectors.live_topics(cluster=cluster), name=topic_name)
+
+
+def live_credential(cluster: Cluster, credential_id: str) -> Credential:
+    return get_object_or_404(selectors.live_credentials(cluster=cluster), public_id=credential_id)
+
+
+def type_choices(tiers: list[ClusterType]) -> list[tuple[str, str]]:
+    return [(tier.slug, tier.name) for tier in tiers]

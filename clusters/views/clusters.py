@@ -1,0 +1,226 @@
+"""The organization's clusters (the list, the tiers and the create form) and a cluster's own
+changes: its page, renaming, resizing, changing type, retrying and deletion."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.cache import patch_vary_headers
+
+from foundation.errors import DomainError
+from tenants.access import OrganizationAccess
+from tenants.views.base import organization_view
+
+from .. import presentation, selectors, services
+from ..forms import (
+    ChangeTypeForm,
+    ClusterCreateForm,
+    ClusterDeleteForm,
+    RenameForm,
+    ResizeForm,
+    add_domain_error,
+    explain,
+)
+from ..models import Cluster
+from .base import (
+    READ,
+    READ_WRITE,
+    TRANSITIONAL_STATES,
+    WRITE,
+    is_htmx,
+    live_cluster,
+    live_cluster_or_none,
+    render_page,
+    to_cluster,
+    type_choices,
+)
+from .cluster_page import cluster_page, status_context
+
+
+def _cluster_rows(access: OrganizationAccess) -> tuple[list[Cluster], bool]:
+    clusters = list(selectors.clusters(organization=access.organization))
+    return clusters, any(cluster.state in TRANSITIONAL_STATES for cluster in clusters)
+
+
+@organization_view(scopes=READ_WRITE)
+def cluster_list(request: HttpRequest, access: OrganizationAccess) -> HttpResponse:
+    if request.method == "GET" and is_htmx(request):
+        clusters, polling = _cluster_rows(access)
+        response = render(
+            request,
+            "clusters/_cluster_table.html",
+            {"organization": access.organization, "clusters": clusters, "polling": polling},
+        )
+        patch_vary_headers(response, ["HX-Request"])
+        return response
+    tiers = selectors.catalog()
+    regions = selectors.regions()
+    form = ClusterCreateForm(
+        request.POST or None,
+        type_choices=type_choices(tiers),
+        region_choices=[(region, region) for region in regions],
+    )
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                cluster, _operation = services.cluster_create(
+                    organization=access.organization,
+                    actor=access.actor(request),
+                    name=data["name"],
+                    type_slug=data["type"],
+                    region=data["region"],
+                    capacity_units=data["capacity_units"],
+                )
+            except DomainError as error:
+                add_domain_error(form, error)
+            else:
+                messages.success(request, f"Cluster {cluster.name} was requested.")
+                return to_cluster(access, cluster)
+        status = 400
+    clusters, polling = _cluster_rows(access)
+    dedicated = [tier for tier in tiers if tier.is_dedicated]
+    context = {
+        "form": form,
+        "clusters": clusters,
+        "polling": polling,
+        "tier_cards": [presentation.tier_card(tier) for tier in tiers],
+        "regions": regions,
+        "unit_range": (
+            (
+                min(tier.min_capacity_units for tier in dedicated),
+                max(tier.max_capacity_units for tier in dedicated),
+            )
+            if dedicated
+            else None
+        ),
+    }
+    response = render_page(request, access, "clusters/cluster_list.html", context, status=status)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+@organization_view(scopes=READ)
+def cluster_detail(request: HttpRequest, access: OrganizationAccess, cluster_id: str):
+    cluster = live_cluster_or_none(access, cluster_id)
+    if is_htmx(request):
+        if cluster is None:
+            return _cluster_gone(request, access, cluster_id)
+        response = render(request, "clusters/_cluster_poll.html", status_context(access, cluster))
+        patch_vary_headers(response, ["HX-Request"])
+        return response
+    if cluster is None:
+        raise Http404("No such cluster")
+    return cluster_page(request, access, cluster)
+
+
+def _cluster_gone(request: HttpRequest, access: OrganizationAccess, cluster_id: str):
+    """The polled status of a cluster that no longer exists: send the page to the list."""
+    deleted = selectors.deleted_cluster(organization=access.organization, public_id=cluster_id)
+    if deleted is not None:
+        messages.success(request, f"Cluster {deleted.name} was deleted.")
+    response = HttpResponse(status=404)
+    response["HX-Redirect"] = reverse("clusters:list", args=[access.organization.public_id])
+    return response
+
+
+def _change_cluster(
+    request: HttpRequest,
+    access: OrganizationAccess,
+    cluster_id: str,
+    *,
+    form_key: str,
+    form,
+    change: Callable[[dict], dict],
+) -> HttpResponse:
+    """Run one of the cluster's changes (rename, resize, change type) through the service."""
+    cluster = live_cluster(access, cluster_id)
+    if form.is_valid():
+        try:
+            cluster, operation = services.cluster_update(
+                cluster=cluster, actor=access.actor(request), **change(form.cleaned_data)
+            )
+        except DomainError as error:
+            add_domain_error(form, error)
+        else:
+            if operation is None:
+                messages.success(request, f"The cluster is now called {cluster.name}.")
+            else:
+                messages.success(
+                    request,
+                    f"{cluster.name} is changing to {cluster.cluster_type.name}, "
+                    f"{cluster.capacity_units} capacity unit"
+                    f"{'s' if cluster.capacity_units != 1 else ''}: this page follows it.",
+                )
+            return to_cluster(access, cluster)
+    return cluster_page(request, access, cluster, bound={form_key: form}, status=400)
+
+
+@organization_view(scopes=WRITE)
+def cluster_rename(request: HttpRequest, access: OrganizationAccess, cluster_id: str):
+    return _change_cluster(
+        request,
+        access,
+        cluster_id,
+        form_key="rename_form",
+        form=RenameForm(request.POST, prefix="rename"),
+        change=lambda data: {"name": data["name"]},
+    )
+
+
+@organization_view(scopes=WRITE)
+def cluster_resize(request: HttpRequest, access: OrganizationAccess, cluster_id: str):
+    return _change_cluster(
+        request,
+        access,
+        cluster_id,
+        form_key="resize_form",
+        form=ResizeForm(request.POST, prefix="resize"),
+        change=lambda data: {"capacity_units": data["capacity_units"]},
+    )
+
+
+@organization_view(scopes=WRITE)
+def cluster_change_type(request: HttpRequest, access: OrganizationAccess, cluster_id: str):
+    return _change_cluster(
+        request,
+        access,
+        cluster_id,
+        form_key="type_form",
+        form=ChangeTypeForm(
+            request.POST, prefix="type", type_choices=type_choices(selectors.catalog())
+        ),
+        change=lambda data: {"type_slug": data["type"], "capacity_units": data["capacity_units"]},
+    )
+
+
+@organization_view(scopes=WRITE)
+def cluster_retry(request: HttpRequest, access: OrganizationAccess, cluster_id: str):
+    cluster = live_cluster(access, cluster_id)
+    try:
+        services.cluster_retry(cluster=cluster, actor=access.actor(request))
+    except DomainError as error:
+        messages.error(request, explain(error))
+    else:
+        messages.success(request, f"Trying {cluster.name} again: this page follows it.")
+    return to_cluster(access, cluster)
+
+
+@organization_view(scopes=WRITE)
+def cluster_delete(request: HttpRequest, access: OrganizationAccess, cluster_id: str):
+    cluster = live_cluster(access, cluster_id)
+    form = ClusterDeleteForm(request.POST, prefix="delete", cluster_name=cluster.name)
+    if not form.is_valid():
+        return cluster_page(request, access, cluster, bound={"delete_form": form}, status=400)
+    try:
+        services.cluster_delete(cluster=cluster, actor=access.actor(request))
+    except DomainError as error:
+        messages.error(request, explain(error))
+        return to_cluster(access, cluster)
+    messages.success(request, f"Cluster {cluster.name} is being deleted.")
+    return redirect("clusters:list", org=access.organization.public_id)

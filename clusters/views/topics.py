@@ -1,0 +1,93 @@
+"""A cluster's topics: creating one, adding partitions, and deleting one (after a confirmation
+page)."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpRequest
+
+from foundation.errors import DomainError
+from tenants.access import OrganizationAccess
+from tenants.views.base import organization_view
+
+from .. import connection, services
+from ..forms import PartitionsForm, TopicCreateForm, add_domain_error, explain
+from .base import CONFIRM, WRITE, live_cluster, live_topic, render_page, to_cluster
+from .cluster_page import cluster_page
+
+
+@organization_view(scopes=WRITE)
+def topic_create(request: HttpRequest, access: OrganizationAccess, cluster_id: str):
+    cluster = live_cluster(access, cluster_id)
+    form = TopicCreateForm(request.POST, prefix="topic")
+    if form.is_valid():
+        try:
+            topic, _operation = services.topic_create(
+                cluster=cluster,
+                actor=access.actor(request),
+                name=form.cleaned_data["name"],
+                partitions=form.cleaned_data["partitions"],
+                retention_ms=form.retention_ms,
+                cleanup_policy=form.cleaned_data["cleanup_policy"],
+            )
+        except DomainError as error:
+            add_domain_error(form, error)
+        else:
+            messages.success(request, f"Topic {topic.name} was created.")
+            return to_cluster(access, cluster, "topics")
+    return cluster_page(request, access, cluster, bound={"topic_form": form}, status=400)
+
+
+@organization_view(scopes=WRITE)
+def topic_partitions(
+    request: HttpRequest, access: OrganizationAccess, cluster_id: str, topic_name: str
+):
+    cluster = live_cluster(access, cluster_id)
+    topic = live_topic(cluster, topic_name)
+    form = PartitionsForm(request.POST)
+    if not form.is_valid():
+        problem = "; ".join(str(e) for errors in form.errors.values() for e in errors)
+        return cluster_page(request, access, cluster, grow_errors={topic.name: problem}, status=400)
+    try:
+        topic, _operation = services.topic_update(
+            topic=topic, actor=access.actor(request), partitions=form.cleaned_data["partitions"]
+        )
+    except DomainError as error:
+        return cluster_page(
+            request, access, cluster, grow_errors={topic.name: explain(error)}, status=400
+        )
+    messages.success(request, f"Topic {topic.name} now has {topic.partitions} partitions.")
+    return to_cluster(access, cluster, "topics")
+
+
+@organization_view(scopes=CONFIRM)
+def topic_delete(
+    request: HttpRequest, access: OrganizationAccess, cluster_id: str, topic_name: str
+):
+    cluster = live_cluster(access, cluster_id)
+    topic = live_topic(cluster, topic_name)
+    if request.method == "GET":
+        return render_page(
+            request,
+            access,
+            "clusters/confirm.html",
+            {
+                "cluster": cluster,
+                "title": f"Delete topic {topic.name}?",
+                "explanation": (
+                    f"The topic {connection.kafka_topic_name(cluster, topic.name)} and every "
+                    "message in it "
+                    f"({topic.partitions} partitions) are deleted from {cluster.name}. "
+                    "This cannot be undone."
+                ),
+                "action": "Delete topic",
+                "danger": True,
+            },
+        )
+    try:
+        services.topic_delete(topic=topic, actor=access.actor(request))
+    except DomainError as error:
+        messages.error(request, explain(error))
+    else:
+        messages.success(request, f"Topic {topic.name} was deleted.")
+    return to_cluster(access, cluster, "topics")

@@ -1,0 +1,146 @@
+"""An organization's members and invitations pages: roles, removal, leaving, inviting and
+revoking invitations."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+
+from foundation.errors import DomainError
+
+from .. import selectors, services
+from ..access import OrganizationAccess
+from ..forms import InvitationForm, MemberRoleForm, add_domain_error, grantable_role_choices
+from ..models import Invitation, Membership
+from ..roles import Role, can_grant
+from .base import back_to, organization_view, render_section
+
+
+@organization_view(scopes={"GET": "members:read"})
+def members(request: HttpRequest, access: OrganizationAccess) -> HttpResponse:
+    return _members_page(request, access)
+
+
+def _members_page(
+    request: HttpRequest, access: OrganizationAccess, leave_error: str = "", status: int = 200
+) -> HttpResponse:
+    may_manage = access.can("members:write")
+    rows = [
+        {
+            "membership": membership,
+            "is_me": membership.pk == access.membership.pk,
+            # Only a hint for what to show: the services decide.
+            "manageable": may_manage
+            and membership.pk != access.membership.pk
+            and can_grant(access.role, membership.role),
+        }
+        for membership in selectors.members(organization=access.organization)
+    ]
+    context = {
+        "rows": rows,
+        "role_choices": grantable_role_choices(access.role),
+        "leave_error": leave_error,
+    }
+    return render_section(request, access, "members", context, status=status)
+
+
+@organization_view(scopes={"POST": "members:write"})
+def member_change_role(
+    request: HttpRequest, access: OrganizationAccess, member_id: str
+) -> HttpResponse:
+    membership = get_object_or_404(Membership.objects.select_related("user"), public_id=member_id)
+    form = MemberRoleForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose one of the listed roles.")
+        return back_to(access, "tenants:members")
+    try:
+        services.membership_change_role(
+            membership=membership,
+            role=form.cleaned_data["role"],
+            actor=access.actor(request),
+            actor_role=access.role,
+        )
+    except DomainError as error:
+        messages.error(request, error.detail)
+    else:
+        role = Role(form.cleaned_data["role"]).label
+        messages.success(request, f"{membership.user.email} is now {role.lower()}.")
+    return back_to(access, "tenants:members")
+
+
+@organization_view(scopes={"POST": "members:write"})
+def member_remove(request: HttpRequest, access: OrganizationAccess, member_id: str) -> HttpResponse:
+    membership = get_object_or_404(Membership.objects.select_related("user"), public_id=member_id)
+    try:
+        services.membership_remove(
+            membership=membership, actor=access.actor(request), actor_role=access.role
+        )
+    except DomainError as error:
+        messages.error(request, error.detail)
+        return back_to(access, "tenants:members")
+    if membership.pk == access.membership.pk:
+        messages.success(request, f"You left {access.organization.name}.")
+        return redirect("home")
+    messages.success(request, f"{membership.user.email} was removed.")
+    return back_to(access, "tenants:members")
+
+
+# Leaving needs no more than membership: any member may leave (the last owner excepted).
+@organization_view(scopes={"POST": "org:read"})
+def leave(request: HttpRequest, access: OrganizationAccess) -> HttpResponse:
+    try:
+        services.membership_remove(
+            membership=access.membership, actor=access.actor(request), actor_role=access.role
+        )
+    except DomainError as error:
+        return _members_page(request, access, leave_error=error.detail, status=error.status)
+    messages.success(request, f"You left {access.organization.name}.")
+    return redirect("home")
+
+
+# Invitations --------------------------------------------------------------------------------
+
+
+@organization_view(scopes={"GET": "invitations:read", "POST": "invitations:write"})
+def invitations(request: HttpRequest, access: OrganizationAccess) -> HttpResponse:
+    form = InvitationForm(request.POST or None, granter_role=access.role)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                invitation, _token = services.invitation_create(
+                    organization=access.organization,
+                    email=form.cleaned_data["email"],
+                    role=form.cleaned_data["role"],
+                    actor=access.actor(request),
+                    actor_role=access.role,
+                    accept_url_base=request.build_absolute_uri("/invitations/"),
+                )
+            except DomainError as error:
+                add_domain_error(form, error)
+            else:
+                messages.success(request, f"Invitation sent to {invitation.email}.")
+                return back_to(access, "tenants:invitations")
+        status = 400
+    return render_section(
+        request,
+        access,
+        "invitations",
+        {"form": form, "invitations": selectors.invitations(organization=access.organization)},
+        status=status,
+    )
+
+
+@organization_view(scopes={"POST": "invitations:write"})
+def invitation_revoke(
+    request: HttpRequest, access: OrganizationAccess, invitation_id: str
+) -> HttpResponse:
+    invitation = get_object_or_404(Invitation.objects, public_id=invitation_id)
+    try:
+        services.invitation_revoke(invitation=invitation, actor=access.actor(request))
+    except DomainError as error:
+        messages.error(request, error.detail)
+    else:
+        messages.success(request, f"The invitation to {invitation.email} was revoked.")
+    return back_to(access, "tenants:invitations")
