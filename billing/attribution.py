@@ -9,7 +9,6 @@ Series belong to a cluster by where they come from: on a cell's shared Kafka by 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from django.db.models import Q
 
@@ -54,8 +53,7 @@ class MeteredCluster:
 
 def metered_clusters(cell: Cell, window: Window) -> list[MeteredCluster]:
     """The cell's clusters that existed at some moment of the window."""
-    start = datetime.fromtimestamp(window.start, UTC)
-    end = datetime.fromtimestamp(window.end, UTC)
+    start, end = window.datetimes
     rows = (
         Cluster.unscoped_all_tenants.filter(cell=cell, created_at__lt=end)
         .filter(Q(deleted_at__isnull=True) | Q(deleted_at__gt=start))

@@ -59,6 +59,11 @@ class Window:
     def over(self, hour: int) -> bool:
         return hour + HOUR <= self.end
 
+    @property
+    def datetimes(self) -> tuple[datetime, datetime]:
+        """The window's bounds as UTC datetimes, for queries on the database's records."""
+        return datetime.fromtimestamp(self.start, UTC), datetime.fromtimestamp(self.end, UTC)
+
 
 def hour_start(moment: datetime) -> datetime:
     """The start of the (UTC) hour a moment falls in."""

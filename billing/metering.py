@@ -174,8 +174,7 @@ def partition_hours(clusters: list[MeteredCluster], window: Window) -> dict[tupl
     existed at any moment of an hour counts that hour (partitions are only ever added, so the
     most an hour saw is the count in force at its end)."""
     pks = [c.pk for c in clusters]
-    start = datetime.fromtimestamp(window.start, UTC)
-    end = datetime.fromtimestamp(window.end, UTC)
+    start, end = window.datetimes
     topics = list(
         Topic.unscoped_all_tenants.filter(cluster_id__in=pks, created_at__lt=end)
         .filter(Q(deleted_at__isnull=True) | Q(deleted_at__gt=start))

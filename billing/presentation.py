@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from clusters.models import GB, MB, Dimension
 from clusters.presentation import plain
+from foundation.text import counted
 
 from .selectors import DimensionUsage
 
@@ -19,7 +20,7 @@ def usage_amount(quantity: int, unit: str) -> str:
     """e.g. "1.5 GB", "1.08 TB", "360 GB-hours", "48 partition-hours": decimal units, as
     billed, to three significant digits."""
     if unit == "partition-hours":
-        return f"{quantity:,} partition-hour{'s' if quantity != 1 else ''}"
+        return counted(quantity, "partition-hour")
     suffix = "-hours" if unit == "byte-hours" else ""
     for size, name in ((10**15, "PB"), (10**12, "TB"), (GB, "GB"), (MB, "MB"), (10**3, "kB")):
         if quantity >= size:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
 
+from foundation.text import counted
+
 from .forms import HOUR_MS
 from .models import GB, MB, ClusterType, Credential, Dimension, TierPrice
 
@@ -56,11 +58,11 @@ def price_label(price: TierPrice) -> str:
 def hours_label(hours: int) -> str:
     if hours % (24 * 365) == 0:
         years = hours // (24 * 365)
-        return f"{years:,} year{'s' if years != 1 else ''}"
+        return counted(years, "year")
     if hours % 24 == 0:
         days = hours // 24
-        return f"{days:,} day{'s' if days != 1 else ''}"
-    return f"{hours:,} hour{'s' if hours != 1 else ''}"
+        return counted(days, "day")
+    return counted(hours, "hour")
 
 
 def duration_label(ms: int) -> str:
@@ -68,7 +70,7 @@ def duration_label(ms: int) -> str:
         return hours_label(ms // HOUR_MS)
     if ms % 60_000 == 0:
         minutes = ms // 60_000
-        return f"{minutes:,} minute{'s' if minutes != 1 else ''}"
+        return counted(minutes, "minute")
     return f"{ms:,} ms"
 
 

@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from foundation.errors import DomainError
+from foundation.text import counted
 
 from .models import User
 from .roles import Role, can_grant
@@ -37,7 +38,7 @@ class LockoutMessageMixin:
             minutes = math.ceil(locked_for / 60)
             return ValidationError(
                 "Too many failed sign-ins for this account or from your network: try again in"
-                f" {minutes} minute{'s' if minutes != 1 else ''}, or reset your password.",
+                f" {counted(minutes, 'minute')}, or reset your password.",
                 code="locked_out",
             )
         return super().get_invalid_login_error()

@@ -4,8 +4,9 @@ manager, status read back from the Strimzi resources, deletion that waits until 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import cache
+from typing import Any
 
 from django.conf import settings
 from kubernetes import client, config, dynamic
@@ -99,12 +100,16 @@ class KubernetesDriver:
         """Delete what Sluice wrote for this cluster earlier but no longer renders: a deleted
         topic or credential, or everything of its old placement after a change of type. It
         looks in every namespace, by the cluster's label."""
+        for api_version, kind, item in self._written_for(spec):
+            if (kind, item.metadata.namespace or "", item.metadata.name) not in keep:
+                guard()
+                self._delete(api_version, kind, item.metadata.name, item.metadata.namespace)
+
+    def _written_for(self, spec: ClusterSpec) -> Iterator[tuple[str, str, Any]]:
+        """Every object of a prunable kind Sluice wrote for the cluster, in any namespace."""
         for api_version, kind in PRUNABLE:
             for item in self._labelled(api_version, kind, None, spec):
-                key = (kind, item.metadata.namespace or "", item.metadata.name)
-                if key not in keep:
-                    guard()
-                    self._delete(api_version, kind, item.metadata.name, item.metadata.namespace)
+                yield api_version, kind, item
 
     def _labelled(
         self, api_version: str, kind: str, namespace: str | None, spec: ClusterSpec
@@ -200,12 +205,11 @@ class KubernetesDriver:
         is left (terminating namespaces and topics held by the topic operator's finalizer are
         still there, so the caller looks again)."""
         remaining = False
-        for api_version, kind in PRUNABLE:
-            for item in self._labelled(api_version, kind, None, spec):
-                remaining = True
-                if item.metadata.deletionTimestamp is None:
-                    guard()
-                    self._delete(api_version, kind, item.metadata.name, item.metadata.namespace)
+        for api_version, kind, item in self._written_for(spec):
+            remaining = True
+            if item.metadata.deletionTimestamp is None:
+                guard()
+                self._delete(api_version, kind, item.metadata.name, item.metadata.namespace)
         return not remaining
 
 

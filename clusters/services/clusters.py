@@ -5,13 +5,14 @@ Operation that follows each change are the lifecycle's."""
 from __future__ import annotations
 
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from foundation.errors import Conflict, InvalidInput
 from tenants.audit import Actor, audit_record, snapshot
 from tenants.models import Organization
 
 from .. import lifecycle
-from ..models import Cluster, ClusterState, ClusterType, Operation
+from ..models import Cluster, ClusterState, ClusterType, Credential, Operation, Topic
 from ..specs import Kind
 from .placement import ensure_cell_room, place
 from .quotas import exceeded, locked_quota
@@ -42,11 +43,16 @@ def _units(tier: ClusterType, capacity_units: int | None) -> int:
     return units
 
 
-def _clean_cluster_name(name: str) -> str:
+def clean_name(name: str, *, of: str, longest: int) -> str:
+    """A display name as given, trimmed; ``of`` names what it names in the error."""
     name = (name or "").strip()
-    if not 1 <= len(name) <= 64:
-        raise InvalidInput("Cluster names are 1 to 64 characters", field="name")
+    if not 1 <= len(name) <= longest:
+        raise InvalidInput(f"{of} names are 1 to {longest} characters", field="name")
     return name
+
+
+def _clean_cluster_name(name: str) -> str:
+    return clean_name(name, of="Cluster", longest=64)
 
 
 def writable_cluster(cluster: Cluster) -> Cluster:
@@ -60,6 +66,28 @@ def writable_cluster(cluster: Cluster) -> Cluster:
     if cluster.delete_requested_at is not None:
         raise Conflict("The cluster is being deleted")
     return cluster
+
+
+def writable_item(item: Topic | Credential) -> tuple[Cluster, Topic | Credential]:
+    """A topic or credential to change, locked with its writable cluster (cluster first, as
+    every write of the cluster's contents locks them)."""
+    cluster = writable_cluster(item.cluster)
+    return cluster, type(item).objects.select_for_update().get(pk=item.pk)
+
+
+def retire_item(
+    item: Topic | Credential, *, actor: Actor, action: str, kind: str, before: dict
+) -> Operation:
+    """Delete a topic or credential (kept, marked deleted, for metering and the audit trail)
+    and have the data plane follow. A topic has no id of its own: its cluster is the audit
+    target, as for every topic event."""
+    cluster = writable_cluster(item.cluster)
+    type(item).objects.filter(pk=item.pk).update(deleted_at=timezone.now())
+    target = item if isinstance(item, Credential) else cluster
+    audit_record(
+        organization=cluster.organization, actor=actor, action=action, target=target, before=before
+    )
+    return lifecycle.request_change(cluster, kind=kind, actor=actor)
 
 
 @transaction.atomic

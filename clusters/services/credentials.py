@@ -14,7 +14,7 @@ from tenants.audit import Actor, audit_record, snapshot
 
 from .. import lifecycle, naming
 from ..models import MB, Cluster, Credential, Operation
-from .clusters import writable_cluster
+from .clusters import clean_name, retire_item, writable_cluster, writable_item
 from .quotas import exceeded, locked_quota
 
 
@@ -50,9 +50,7 @@ def credential_create(
     """A SCRAM-SHA-512 principal. Returns it with its password (shown once) and the Operation
     that puts it in the data plane."""
     cluster = writable_cluster(cluster)
-    name = (name or "").strip()
-    if not 1 <= len(name) <= 100:
-        raise InvalidInput("Credential names are 1 to 100 characters", field="name")
+    name = clean_name(name, of="Credential", longest=100)
     rates = _check_rates(
         cluster,
         {
@@ -94,8 +92,7 @@ def credential_create(
 
 @transaction.atomic
 def credential_rotate(*, credential: Credential, actor: Actor) -> tuple[Credential, str, Operation]:
-    cluster = writable_cluster(credential.cluster)
-    credential = Credential.objects.select_for_update().get(pk=credential.pk)
+    cluster, credential = writable_item(credential)
     password = _new_password()
     credential.password_encrypted = secretbox.seal(password)
     credential.rotated_at = timezone.now()
@@ -114,8 +111,7 @@ def credential_rotate(*, credential: Credential, actor: Actor) -> tuple[Credenti
 def credential_update_quotas(
     *, credential: Credential, actor: Actor, **rates: int | None
 ) -> tuple[Credential, Operation]:
-    cluster = writable_cluster(credential.cluster)
-    credential = Credential.objects.select_for_update().get(pk=credential.pk)
+    cluster, credential = writable_item(credential)
     before = snapshot(credential, list(rates))
     for field, value in _check_rates(cluster, rates).items():
         setattr(credential, field, value)
@@ -133,13 +129,10 @@ def credential_update_quotas(
 
 @transaction.atomic
 def credential_delete(*, credential: Credential, actor: Actor) -> Operation:
-    cluster = writable_cluster(credential.cluster)
-    Credential.objects.filter(pk=credential.pk).update(deleted_at=timezone.now())
-    audit_record(
-        organization=cluster.organization,
+    return retire_item(
+        credential,
         actor=actor,
         action="credential.deleted",
-        target=credential,
+        kind="credential.delete",
         before={"name": credential.name, "username": credential.username},
     )
-    return lifecycle.request_change(cluster, kind="credential.delete", actor=actor)

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from django.db import transaction
 from django.db.models import Sum
-from django.utils import timezone
 
 from foundation.errors import Conflict, InvalidInput
 from tenants.audit import Actor, audit_record, snapshot
 
 from .. import lifecycle, validation
 from ..models import CleanupPolicy, Cluster, Operation, Topic, TopicPartitions
-from .clusters import writable_cluster
+from .clusters import retire_item, writable_cluster, writable_item
 from .quotas import exceeded, locked_quota
 
 
@@ -88,8 +87,7 @@ def topic_update(
 ) -> tuple[Topic, Operation | None]:
     """Change a topic; a request that changes nothing returns it with no Operation (and the
     cluster's generation stays)."""
-    cluster = writable_cluster(topic.cluster)
-    topic = Topic.objects.select_for_update().get(pk=topic.pk)
+    cluster, topic = writable_item(topic)
     before = snapshot(topic, ["partitions", "retention_ms", "configs"])
     if partitions is not None:
         if partitions < topic.partitions:
@@ -135,13 +133,10 @@ def _record_partitions(topic: Topic) -> None:
 
 @transaction.atomic
 def topic_delete(*, topic: Topic, actor: Actor) -> Operation:
-    cluster = writable_cluster(topic.cluster)
-    Topic.objects.filter(pk=topic.pk).update(deleted_at=timezone.now())
-    audit_record(
-        organization=cluster.organization,
+    return retire_item(
+        topic,
         actor=actor,
         action="topic.deleted",
-        target=cluster,
+        kind="topic.delete",
         before={"topic": topic.name, "partitions": topic.partitions},
     )
-    return lifecycle.request_change(cluster, kind="topic.delete", actor=actor)

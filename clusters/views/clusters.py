@@ -9,7 +9,7 @@ from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.cache import patch_vary_headers
+from django.views.decorators.vary import vary_on_headers
 
 from foundation.errors import DomainError
 from tenants.access import OrganizationAccess
@@ -47,16 +47,15 @@ def _cluster_rows(access: OrganizationAccess) -> tuple[list[Cluster], bool]:
 
 
 @organization_view(scopes=READ_WRITE)
+@vary_on_headers("HX-Request")  # the same URL answers htmx with a fragment
 def cluster_list(request: HttpRequest, access: OrganizationAccess) -> HttpResponse:
     if request.method == "GET" and is_htmx(request):
         clusters, polling = _cluster_rows(access)
-        response = render(
+        return render(
             request,
             "clusters/_cluster_table.html",
             {"organization": access.organization, "clusters": clusters, "polling": polling},
         )
-        patch_vary_headers(response, ["HX-Request"])
-        return response
     tiers = selectors.catalog()
     regions = selectors.regions()
     form = ClusterCreateForm(
@@ -100,20 +99,17 @@ def cluster_list(request: HttpRequest, access: OrganizationAccess) -> HttpRespon
             else None
         ),
     }
-    response = render_page(request, access, "clusters/cluster_list.html", context, status=status)
-    patch_vary_headers(response, ["HX-Request"])
-    return response
+    return render_page(request, access, "clusters/cluster_list.html", context, status=status)
 
 
 @organization_view(scopes=READ)
+@vary_on_headers("HX-Request")
 def cluster_detail(request: HttpRequest, access: OrganizationAccess, cluster_id: str):
     cluster = live_cluster_or_none(access, cluster_id)
     if is_htmx(request):
         if cluster is None:
             return _cluster_gone(request, access, cluster_id)
-        response = render(request, "clusters/_cluster_poll.html", status_context(access, cluster))
-        patch_vary_headers(response, ["HX-Request"])
-        return response
+        return render(request, "clusters/_cluster_poll.html", status_context(access, cluster))
     if cluster is None:
         raise Http404("No such cluster")
     return cluster_page(request, access, cluster)
