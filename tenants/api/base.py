@@ -241,7 +241,6 @@ class OrganizationScopedView(GenericAPIView):
         self.organization = organization
         self.role = access.role
         self.actor = access.actor(request)
-        request.tenant = organization
         # Once per request: OPTIONS checks the permissions of each method it describes again,
         # and a second token would leave the first one's scope set after the request.
         if self._scope_token is None:
