@@ -2,6 +2,7 @@
 
 import json
 import textwrap
+import tomllib
 
 from tests.support.processes import REPO_ROOT, clean_environment, run_python
 
@@ -50,3 +51,25 @@ def test_controlplane_is_importable_outside_the_repository(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == str(REPO_ROOT)
+
+
+def test_every_package_is_installed():
+    """A non-editable install (the image) takes the packages pyproject.toml lists: each folder
+    with an __init__.py under the five packages is one of them."""
+    listed = set(
+        tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    roots = {
+        "foundation": REPO_ROOT / "platform" / "foundation",
+        "controlplane": REPO_ROOT / "platform" / "controlplane",
+        "tenants": REPO_ROOT / "tenants",
+        "clusters": REPO_ROOT / "clusters",
+        "billing": REPO_ROOT / "billing",
+    }
+    found = {
+        ".".join((name, *init.parent.relative_to(root).parts))
+        for name, root in roots.items()
+        for init in root.rglob("__init__.py")
+        if "__pycache__" not in init.parts
+    }
+    assert found == listed
