@@ -48,6 +48,27 @@ def render_page(
     return render(request, template, context, status=status)
 
 
+def confirm_page(
+    request: HttpRequest,
+    access: OrganizationAccess,
+    cluster: Cluster,
+    *,
+    title: str,
+    explanation: str,
+    action: str,
+    danger: bool,
+) -> HttpResponse:
+    """The page that asks before a change that cannot be taken back; it posts to its own URL."""
+    context = {
+        "cluster": cluster,
+        "title": title,
+        "explanation": explanation,
+        "action": action,
+        "danger": danger,
+    }
+    return render_page(request, access, "clusters/confirm.html", context)
+
+
 def is_htmx(request: HttpRequest) -> bool:
     return request.headers.get("HX-Request") == "true"
 

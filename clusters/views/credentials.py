@@ -14,7 +14,15 @@ from tenants.views.base import organization_view
 from .. import connection, services
 from ..forms import CredentialCreateForm, add_domain_error, explain
 from ..models import Credential
-from .base import CONFIRM, WRITE, live_cluster, live_credential, render_page, to_cluster
+from .base import (
+    CONFIRM,
+    WRITE,
+    confirm_page,
+    live_cluster,
+    live_credential,
+    render_page,
+    to_cluster,
+)
 from .cluster_page import cluster_page
 
 
@@ -75,21 +83,18 @@ def credential_rotate(
     cluster = live_cluster(access, cluster_id)
     credential = live_credential(cluster, credential_id)
     if request.method == "GET":
-        return render_page(
+        return confirm_page(
             request,
             access,
-            "clusters/confirm.html",
-            {
-                "cluster": cluster,
-                "title": f"Rotate the password of {credential.name}?",
-                "explanation": (
-                    f"{credential.username} gets a new password, shown once on the next page. "
-                    "Clients still using the old one are refused once the cluster has applied "
-                    "the change."
-                ),
-                "action": "Rotate password",
-                "danger": False,
-            },
+            cluster,
+            title=f"Rotate the password of {credential.name}?",
+            explanation=(
+                f"{credential.username} gets a new password, shown once on the next page. "
+                "Clients still using the old one are refused once the cluster has applied "
+                "the change."
+            ),
+            action="Rotate password",
+            danger=False,
         )
     try:
         credential, password, _operation = services.credential_rotate(
@@ -108,20 +113,17 @@ def credential_delete(
     cluster = live_cluster(access, cluster_id)
     credential = live_credential(cluster, credential_id)
     if request.method == "GET":
-        return render_page(
+        return confirm_page(
             request,
             access,
-            "clusters/confirm.html",
-            {
-                "cluster": cluster,
-                "title": f"Delete the credential {credential.name}?",
-                "explanation": (
-                    f"Clients logging in as {credential.username} are refused once the cluster "
-                    "has applied the change. This cannot be undone."
-                ),
-                "action": "Delete credential",
-                "danger": True,
-            },
+            cluster,
+            title=f"Delete the credential {credential.name}?",
+            explanation=(
+                f"Clients logging in as {credential.username} are refused once the cluster "
+                "has applied the change. This cannot be undone."
+            ),
+            action="Delete credential",
+            danger=True,
         )
     try:
         services.credential_delete(credential=credential, actor=access.actor(request))

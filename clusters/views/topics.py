@@ -12,7 +12,7 @@ from tenants.views.base import organization_view
 
 from .. import connection, services
 from ..forms import PartitionsForm, TopicCreateForm, add_domain_error, explain
-from .base import CONFIRM, WRITE, live_cluster, live_topic, render_page, to_cluster
+from .base import CONFIRM, WRITE, confirm_page, live_cluster, live_topic, to_cluster
 from .cluster_page import cluster_page
 
 
@@ -67,22 +67,19 @@ def topic_delete(
     cluster = live_cluster(access, cluster_id)
     topic = live_topic(cluster, topic_name)
     if request.method == "GET":
-        return render_page(
+        return confirm_page(
             request,
             access,
-            "clusters/confirm.html",
-            {
-                "cluster": cluster,
-                "title": f"Delete topic {topic.name}?",
-                "explanation": (
-                    f"The topic {connection.kafka_topic_name(cluster, topic.name)} and every "
-                    "message in it "
-                    f"({topic.partitions} partitions) are deleted from {cluster.name}. "
-                    "This cannot be undone."
-                ),
-                "action": "Delete topic",
-                "danger": True,
-            },
+            cluster,
+            title=f"Delete topic {topic.name}?",
+            explanation=(
+                f"The topic {connection.kafka_topic_name(cluster, topic.name)} and every "
+                "message in it "
+                f"({topic.partitions} partitions) are deleted from {cluster.name}. "
+                "This cannot be undone."
+            ),
+            action="Delete topic",
+            danger=True,
         )
     try:
         services.topic_delete(topic=topic, actor=access.actor(request))
