@@ -274,12 +274,16 @@ class KafkaBroker(Server):
             )
 
     def wait_until_ready(self) -> None:
-        wait_for(
-            self._serves_the_admin,
-            timeout=120,
-            what=f"the Kafka broker (log: {self.log_path})",
-            process=self.process,
-        )
+        try:
+            wait_for(
+                self._serves_the_admin,
+                timeout=120,
+                what=f"the Kafka broker (log: {self.log_path})",
+                process=self.process,
+            )
+        except (TimeoutError, RuntimeError) as error:
+            # The working directory goes with the environment: keep what the broker said.
+            raise type(error)(f"{error}\n--- the end of its log ---\n{self.log_tail(60)}") from None
         wait_for(
             lambda: http_ok(self.exporter_url),
             timeout=30,
