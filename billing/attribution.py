@@ -57,7 +57,7 @@ def metered_clusters(cell: Cell, window: Window) -> list[MeteredCluster]:
     rows = (
         Cluster.unscoped_all_tenants.filter(cell=cell, created_at__lt=end)
         .filter(Q(deleted_at__isnull=True) | Q(deleted_at__gt=start))
-        .values_list("pk", "public_id", "cluster_type__kind", "created_at", "deleted_at")
+        .values_list("pk", "public_id", "tier__kind", "created_at", "deleted_at")
     )
     return [
         MeteredCluster(

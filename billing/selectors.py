@@ -187,7 +187,7 @@ def limits_per_bucket(*, cluster: Cluster, granularity: str) -> dict[str, int]:
     """The most ``cluster`` may use of each dimension in one bucket, at its tier's limits."""
     length = BUCKET_LENGTH[granularity]
     seconds, hours = int(length.total_seconds()), length // HOUR
-    limits = limits_of(cluster.cluster_type, cluster.capacity_units)
+    limits = limits_of(cluster.tier, cluster.capacity_units)
     return {
         Dimension.INGRESS_BYTES: limits.ingress_bytes_per_second * seconds,
         Dimension.EGRESS_BYTES: limits.egress_bytes_per_second * seconds,

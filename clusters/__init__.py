@@ -1,2 +1,2 @@
-"""Cluster types, cells, clusters, topics, credentials, quotas, the reconciler and the
+"""Tiers, cells, clusters, topics, credentials, quotas, the reconciler and the
 data-plane drivers."""

@@ -12,9 +12,9 @@ from .models import (
     Cell,
     Cluster,
     ClusterState,
-    ClusterType,
     Operation,
     OrganizationQuota,
+    Tier,
     TierPrice,
 )
 from .specs import Kind
@@ -29,8 +29,8 @@ class TierPriceInline(admin.TabularInline):
         return False  # a price changes by a new version with a later effective date
 
 
-@admin.register(ClusterType)
-class ClusterTypeAdmin(admin.ModelAdmin):
+@admin.register(Tier)
+class TierAdmin(admin.ModelAdmin):
     list_display = [
         "name",
         "slug",
@@ -58,7 +58,7 @@ class CellAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         alive = Q(clusters__deleted_at__isnull=True)
-        dedicated = Q(clusters__cluster_type__kind=Kind.DEDICATED)
+        dedicated = Q(clusters__tier__kind=Kind.DEDICATED)
         return (
             super()
             .get_queryset(request)
@@ -83,19 +83,19 @@ class ClusterAdmin(admin.ModelAdmin):
         "name",
         "public_id",
         "organization",
-        "cluster_type",
+        "tier",
         "cell",
         "state",
         "failure_reason",
         "updated_at",
     ]
-    list_filter = ["state", "cluster_type", "cell"]
+    list_filter = ["state", "tier", "cell"]
     search_fields = ["name", "public_id", "organization__name", "organization__public_id"]
     readonly_fields = [f.name for f in Cluster._meta.fields]
     actions = ["retry_failed"]
 
     def get_queryset(self, request):
-        return Cluster.unscoped_all_tenants.select_related("organization", "cluster_type", "cell")
+        return Cluster.unscoped_all_tenants.select_related("organization", "tier", "cell")
 
     def has_add_permission(self, request) -> bool:
         return False  # clusters are made by tenants, through placement and quotas

@@ -1,5 +1,5 @@
-"""The initial catalog of cluster types and their prices, grounded on the peers' published
-tiers (see README). Operators edit both in the admin; a price change is a new TierPrice with a
+"""The initial catalog of tiers and their prices, grounded on the peers' published
+offerings (see README). Operators edit both in the admin; a price change is a new TierPrice with a
 later effective date, never an edit."""
 
 from datetime import UTC, datetime
@@ -112,16 +112,17 @@ REGIONS = (
 )
 
 
-def seed_catalog(cluster_type_model, tier_price_model) -> None:
+def seed_catalog(tier_model, tier_price_model) -> None:
     """Create or refresh the catalog (idempotent) in these models: the migration's historical
-    ones, or clusters.models.ClusterType and TierPrice. This module names no model: the models
-    take their choices from it."""
+    ones, or clusters.models.Tier and TierPrice. This module names no model: the models
+    take their choices from it. The prices (rows of tier_price_model) are made through the
+    tier's ``prices`` relation: its name is the same in every version of the models, the name
+    of the price's key to its tier is not."""
     for entry in CATALOG:
         fields = {k: v for k, v in entry.items() if k not in ("slug", "prices")}
-        tier, _ = cluster_type_model.objects.get_or_create(slug=entry["slug"], defaults=fields)
+        tier, _ = tier_model.objects.get_or_create(slug=entry["slug"], defaults=fields)
         for dimension, (micros, per_units) in entry["prices"].items():
-            tier_price_model.objects.get_or_create(
-                cluster_type=tier,
+            tier.prices.get_or_create(
                 dimension=dimension,
                 effective_from=EFFECTIVE,
                 defaults={"micros": micros, "per_units": per_units},

@@ -38,7 +38,8 @@ def add_domain_error(form: forms.Form, error: DomainError) -> None:
 
 class ClusterCreateForm(forms.Form):
     name = forms.CharField(label="Cluster name", max_length=64)
-    type = forms.ChoiceField(label="Cluster type", widget=forms.RadioSelect)
+    # Posted as `type`, the API's name for it, which the services' refusals name too.
+    type = forms.ChoiceField(label="Tier", widget=forms.RadioSelect)
     region = forms.ChoiceField(label="Region")
     capacity_units = forms.IntegerField(
         label="Capacity units",
@@ -47,12 +48,12 @@ class ClusterCreateForm(forms.Form):
         help_text="Dedicated clusters only; empty means the smallest size.",
     )
 
-    def __init__(self, *args, type_choices, region_choices, **kwargs) -> None:
+    def __init__(self, *args, tier_choices, region_choices, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["type"].choices = type_choices
+        self.fields["type"].choices = tier_choices
         self.fields["region"].choices = region_choices
-        if type_choices:
-            self.fields["type"].initial = type_choices[0][0]
+        if tier_choices:
+            self.fields["type"].initial = tier_choices[0][0]
 
 
 class RenameForm(forms.Form):
@@ -63,18 +64,18 @@ class ResizeForm(forms.Form):
     capacity_units = forms.IntegerField(label="Capacity units", min_value=1)
 
 
-class ChangeTypeForm(forms.Form):
-    type = forms.ChoiceField(label="Cluster type")
+class ChangeTierForm(forms.Form):
+    type = forms.ChoiceField(label="Tier")
     capacity_units = forms.IntegerField(
         label="Capacity units",
         min_value=1,
         required=False,
-        help_text="For a dedicated type; empty keeps the current number.",
+        help_text="For a dedicated tier; empty keeps the current number.",
     )
 
-    def __init__(self, *args, type_choices, **kwargs) -> None:
+    def __init__(self, *args, tier_choices, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["type"].choices = type_choices
+        self.fields["type"].choices = tier_choices
 
 
 class ClusterDeleteForm(forms.Form):

@@ -17,7 +17,7 @@ MB = 1_000_000
 GB = 1_000_000_000
 
 
-class ClusterType(models.Model):
+class Tier(models.Model):
     """A tier: what a cluster may do and what it costs. Operators edit these; prices are
     versioned by effective date (TierPrice)."""
 
@@ -86,22 +86,22 @@ class TierPrice(models.Model):
     Money is integer micro-dollars; ``per_units`` is how many base units the price is for
     (e.g. 10^9 bytes for a price per GB)."""
 
-    cluster_type = models.ForeignKey(ClusterType, on_delete=models.CASCADE, related_name="prices")
+    tier = models.ForeignKey(Tier, on_delete=models.CASCADE, related_name="prices")
     dimension = models.CharField(max_length=32, choices=Dimension.choices)
     micros = models.BigIntegerField(help_text="Price in millionths of a US dollar")
     per_units = models.BigIntegerField(default=1)
     effective_from = models.DateTimeField()
 
     class Meta:
-        ordering = ["cluster_type", "dimension", "-effective_from"]
+        ordering = ["tier", "dimension", "-effective_from"]
         constraints = [
             models.UniqueConstraint(
-                fields=["cluster_type", "dimension", "effective_from"], name="one_price_version"
+                fields=["tier", "dimension", "effective_from"], name="one_price_version"
             )
         ]
 
     def __str__(self) -> str:
-        return f"{self.cluster_type.slug} {self.dimension} from {self.effective_from:%Y-%m-%d}"
+        return f"{self.tier.slug} {self.dimension} from {self.effective_from:%Y-%m-%d}"
 
 
 class Cell(models.Model):
@@ -196,7 +196,7 @@ class Cluster(TenantOwnedModel):
     public_id = models.CharField(max_length=32, unique=True, default=new_cluster_id)
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
     name = models.CharField(max_length=64)
-    cluster_type = models.ForeignKey(ClusterType, on_delete=models.PROTECT, related_name="+")
+    tier = models.ForeignKey(Tier, on_delete=models.PROTECT, related_name="+")
     cell = models.ForeignKey(Cell, on_delete=models.PROTECT, related_name="clusters")
     capacity_units = models.PositiveSmallIntegerField(default=1)
     kafka_version = models.CharField(max_length=16, default=default_kafka_version)
@@ -258,11 +258,11 @@ class Cluster(TenantOwnedModel):
     # takes the place of the cached value.
     @cached_property
     def kind(self) -> str:
-        return self.cluster_type.kind
+        return self.tier.kind
 
     @cached_property
-    def type_slug(self) -> str:
-        return self.cluster_type.slug
+    def tier_slug(self) -> str:
+        return self.tier.slug
 
     @cached_property
     def region(self) -> str:

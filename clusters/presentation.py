@@ -9,7 +9,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from foundation.text import counted
 
 from .forms import HOUR_MS
-from .models import GB, MB, ClusterType, Credential, Dimension, TierPrice
+from .models import GB, MB, Credential, Dimension, Tier, TierPrice
 
 HOURLY_DIMENSIONS = {"cluster_hours", "capacity_unit_hours"}
 HOURS_PER_MONTH = 730
@@ -80,7 +80,7 @@ def plain(value: Decimal) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
-def _limits(tier: ClusterType) -> list[str]:
+def _limits(tier: Tier) -> list[str]:
     return [
         f"{tier.ingress_mbps:,} MB/s in · {tier.egress_mbps:,} MB/s out",
         f"{tier.max_partitions:,} partitions",
@@ -91,7 +91,7 @@ def _limits(tier: ClusterType) -> list[str]:
     ]
 
 
-def tier_card(tier: ClusterType) -> dict:
+def tier_card(tier: Tier) -> dict:
     # In the order of the dimensions: hourly prices first, then traffic, storage, partitions.
     prices = sorted(
         getattr(tier, "current_prices", []),

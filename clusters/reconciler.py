@@ -32,7 +32,7 @@ from tenants.scoping import tenant_scope
 from . import lifecycle, naming
 from .drivers import driver_for
 from .drivers.base import Observation
-from .models import GB, Cluster, ClusterType
+from .models import GB, Cluster, Tier
 from .specs import ClusterSpec, CredentialSpec, Kind, SharedKafka, Sizing, TopicSpec
 from .tiers import limits_of
 
@@ -59,7 +59,7 @@ class LeaseLost(Exception):
 # The desired state, as plain values -----------------------------------------------------------
 
 
-def sizing_of(tier: ClusterType, units: int) -> Sizing | None:
+def sizing_of(tier: Tier, units: int) -> Sizing | None:
     if tier.kind != Kind.DEDICATED:
         return None
     brokers = max(3, tier.brokers_per_unit * units)
@@ -90,7 +90,7 @@ def build_spec(cluster: Cluster, *, with_passwords: bool = True) -> ClusterSpec:
     """The desired state. ``with_passwords=False`` leaves the credentials' passwords out (what
     deletion needs: it never opens a sealed value). With passwords, a credential no key opens
     raises CredentialUnreadable."""
-    tier = cluster.cluster_type
+    tier = cluster.tier
     kind = Kind(tier.kind)
     replicas = REPLICATION
     topics = tuple(
@@ -193,7 +193,7 @@ def reconcile(
     outcome = None
     try:
         cluster = (
-            Cluster.unscoped_all_tenants.select_related("cluster_type", "cell", "organization")
+            Cluster.unscoped_all_tenants.select_related("tier", "cell", "organization")
             .filter(pk=cluster_pk)
             .first()
         )

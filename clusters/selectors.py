@@ -5,14 +5,14 @@ from django.utils import timezone
 
 from tenants.models import Organization
 
-from .models import Cell, Cluster, ClusterType, Credential, Operation, TierPrice, Topic
+from .models import Cell, Cluster, Credential, Operation, Tier, TierPrice, Topic
 
 
 def clusters(*, organization: Organization) -> QuerySet[Cluster]:
-    """The organization's live clusters (not deleted), with their type and cell."""
+    """The organization's live clusters (not deleted), with their tier and cell."""
     return Cluster.objects.filter(
         organization=organization, deleted_at__isnull=True
-    ).select_related("cluster_type", "cell")
+    ).select_related("tier", "cell")
 
 
 def live_cluster(*, organization: Organization, public_id: str) -> Cluster | None:
@@ -28,7 +28,7 @@ def deleted_cluster(*, organization: Organization, public_id: str) -> Cluster | 
 def live_topics(*, cluster: Cluster) -> QuerySet[Topic]:
     return (
         Topic.objects.filter(cluster=cluster, deleted_at__isnull=True)
-        .select_related("cluster__cluster_type")
+        .select_related("cluster__tier")
         .order_by("name")
     )
 
@@ -36,7 +36,7 @@ def live_topics(*, cluster: Cluster) -> QuerySet[Topic]:
 def live_credentials(*, cluster: Cluster) -> QuerySet[Credential]:
     return (
         Credential.objects.filter(cluster=cluster, deleted_at__isnull=True)
-        .select_related("cluster__cluster_type")
+        .select_related("cluster__tier")
         .order_by("-created_at", "-id")
     )
 
@@ -62,12 +62,12 @@ CLUSTER_SUMMARY_COLUMNS = (
 
 
 def cluster_summaries(queryset: QuerySet[Cluster]) -> QuerySet[Cluster]:
-    """``queryset`` narrowed to the columns of a cluster's representation, with its type and
-    region joined in as values (``Cluster.kind``, ``.type_slug``, ``.region``) rather than as
+    """``queryset`` narrowed to the columns of a cluster's representation, with its tier and
+    region joined in as values (``Cluster.kind``, ``.tier_slug``, ``.region``) rather than as
     instances: three model instances a row were most of a page's cost. For reading only (a
     deferred field would cost a query per row)."""
     return queryset.only(*CLUSTER_SUMMARY_COLUMNS).annotate(
-        kind=F("cluster_type__kind"), type_slug=F("cluster_type__slug"), region=F("cell__region")
+        kind=F("tier__kind"), tier_slug=F("tier__slug"), region=F("cell__region")
     )
 
 
@@ -80,16 +80,16 @@ def current_prices(*, at=None) -> dict[int, list[TierPrice]]:
     at = at or timezone.now()
     in_force: dict[tuple[int, str], TierPrice] = {}
     for price in TierPrice.objects.filter(effective_from__lte=at).order_by("effective_from"):
-        in_force[(price.cluster_type_id, price.dimension)] = price
+        in_force[(price.tier_id, price.dimension)] = price
     by_tier: dict[int, list[TierPrice]] = {}
     for (tier_id, _), price in sorted(in_force.items()):
         by_tier.setdefault(tier_id, []).append(price)
     return by_tier
 
 
-def catalog() -> list[ClusterType]:
+def catalog() -> list[Tier]:
     prices = current_prices()
-    tiers = list(ClusterType.objects.filter(offered=True))
+    tiers = list(Tier.objects.filter(offered=True))
     for tier in tiers:
         tier.current_prices = prices.get(tier.pk, [])
     return tiers

@@ -95,7 +95,7 @@ class ClusterSpec:
     organization_id: str  # org_…
     name: str
     kind: Kind
-    tier: str  # the cluster type's slug
+    tier: str  # the tier's slug
     generation: int
     kafka_version: str
     limits: Limits

@@ -3,11 +3,11 @@ data plane, the API checks requests against, and usage charts draw."""
 
 from __future__ import annotations
 
-from .models import GB, MB, ClusterType
+from .models import GB, MB, Tier
 from .specs import Kind, Limits
 
 
-def limits_of(tier: ClusterType, units: int) -> Limits:
+def limits_of(tier: Tier, units: int) -> Limits:
     return Limits(
         ingress_bytes_per_second=tier.ingress_mbps * MB * units,
         egress_bytes_per_second=tier.egress_mbps * MB * units,

@@ -82,7 +82,7 @@ TOPIC_CONFIG_SCHEMAS = {key: rule.schema for key, rule in TOPIC_CONFIGS.items()}
 def topic_name(cluster: Cluster, name: str) -> str:
     name = (name or "").strip()
     room = KAFKA_TOPIC_NAME_MAX
-    if cluster.cluster_type.kind == Kind.SERVERLESS:
+    if cluster.tier.kind == Kind.SERVERLESS:
         room -= len(cluster.public_id) + 1  # the "<cluster id>." prefix on the shared Kafka
     if not name or name in {".", ".."} or not TOPIC_NAME.fullmatch(name) or len(name) > room:
         raise InvalidInput(
@@ -95,13 +95,12 @@ def topic_name(cluster: Cluster, name: str) -> str:
 
 
 def retention_ms(cluster: Cluster, value: int | None) -> int:
-    maximum = cluster.cluster_type.max_retention_hours * 3_600_000
+    maximum = cluster.tier.max_retention_hours * 3_600_000
     if value is None:
         return min(DEFAULT_RETENTION_MS, maximum)
     if value < MIN_RETENTION_MS or value > maximum:
         raise InvalidInput(
-            f"retention_ms is {MIN_RETENTION_MS} to {maximum} on "
-            f"{cluster.cluster_type.name} clusters",
+            f"retention_ms is {MIN_RETENTION_MS} to {maximum} on {cluster.tier.name} clusters",
             field="retention_ms",
         )
     return value
@@ -125,9 +124,9 @@ def retention_bytes(cluster: Cluster, configs: dict[str, str]) -> dict[str, str]
     """On a shared Kafka a partition keeps at most the tier's storage shared out over its
     partition limit (``Limits.max_partition_retention_bytes``): ``retention.bytes`` is that when
     unset, and more (or -1, unlimited) is refused. A dedicated cluster's storage is its own."""
-    if cluster.cluster_type.kind != Kind.SERVERLESS:
+    if cluster.tier.kind != Kind.SERVERLESS:
         return configs
-    tier = cluster.cluster_type
+    tier = cluster.tier
     ceiling = limits_of(tier, cluster.capacity_units).max_partition_retention_bytes
     value = configs.get("retention.bytes")
     if value is None:

@@ -67,17 +67,17 @@ def make_api_key(
 
 def make_cell(region: str = "eu-west-1", slug: str | None = None, **fields):
     from clusters.catalog import seed_catalog
-    from clusters.models import Cell, ClusterType, TierPrice
+    from clusters.models import Cell, Tier, TierPrice
 
     # A transactional test before this one may have emptied the tables.
-    seed_catalog(ClusterType, TierPrice)
+    seed_catalog(Tier, TierPrice)
 
     slug = slug or f"{region}-a"
     return Cell.objects.get_or_create(slug=slug, defaults={"region": region, **fields})[0]
 
 
 def make_cluster(
-    organization: Organization, *, type_slug: str = "serverless", name: str = "events"
+    organization: Organization, *, tier_slug: str = "serverless", name: str = "events"
 ):
     from clusters import services as cluster_services
 
@@ -87,6 +87,6 @@ def make_cluster(
             organization=organization,
             actor=Actor(system="tests"),
             name=name,
-            type_slug=type_slug,
+            tier_slug=tier_slug,
             region="eu-west-1",
         )

@@ -43,7 +43,7 @@ def test_the_ui_runs_under_the_policy_in_a_real_browser(live_server, monkeypatch
     organization = make_org(owner=owner, name="Policy Co")
     make_cell()
     ready, _ = make_cluster(organization, name="events")
-    provisioning, _ = make_cluster(organization, name="big", type_slug="dedicated")
+    provisioning, _ = make_cluster(organization, name="big", tier_slug="dedicated")
     operator = UserFactory(is_staff=True, is_superuser=True)
     with tenant_scope(organization):
         assert Cluster.objects.get(pk=provisioning.pk).state == "provisioning"  # it polls

@@ -1,12 +1,12 @@
 from datetime import UTC, datetime
 
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
 from foundation.api.fields import NameField, PatternValidator
 
 from .. import catalog, connection, validation
-from ..models import Cluster, ClusterState, ClusterType, Credential, Operation, TierPrice, Topic
+from ..models import Cluster, ClusterState, Credential, Operation, Tier, TierPrice, Topic
 from ..specs import Kind
 
 
@@ -32,12 +32,14 @@ class TierPriceSerializer(serializers.ModelSerializer):
         return f"{price.micros / 1_000_000:.6f}".rstrip("0").rstrip(".")
 
 
-class ClusterTypeSerializer(serializers.ModelSerializer):
+# The schema keeps the name clients know it by, as the catalog keeps its `cluster_types` key.
+@extend_schema_serializer(component_name="ClusterType")
+class TierSerializer(serializers.ModelSerializer):
     prices = TierPriceSerializer(source="current_prices", many=True, read_only=True)
     limits_per = serializers.SerializerMethodField()
 
     class Meta:
-        model = ClusterType
+        model = Tier
         fields = [
             "slug",
             "name",
@@ -58,13 +60,13 @@ class ClusterTypeSerializer(serializers.ModelSerializer):
             "prices",
         ]
 
-    def get_limits_per(self, tier: ClusterType) -> str:
+    def get_limits_per(self, tier: Tier) -> str:
         return "capacity unit" if tier.kind == Kind.DEDICATED else "cluster"
 
 
 class CatalogSerializer(serializers.Serializer):
     regions = serializers.ListField(child=serializers.CharField())
-    cluster_types = ClusterTypeSerializer(many=True)
+    cluster_types = TierSerializer(many=True)
 
 
 class OperationSerializer(serializers.ModelSerializer):
@@ -96,7 +98,7 @@ class OperationSerializer(serializers.ModelSerializer):
 
 class ClusterSerializer(serializers.ModelSerializer):
     id = serializers.CharField(source="public_id", read_only=True)
-    type = serializers.CharField(source="type_slug", read_only=True)
+    type = serializers.CharField(source="tier_slug", read_only=True)
     region = serializers.CharField(read_only=True)
     failure = serializers.SerializerMethodField()
     connection = serializers.SerializerMethodField()
@@ -143,7 +145,7 @@ class ClusterSerializer(serializers.ModelSerializer):
         return {
             "id": cluster.public_id,
             "name": cluster.name,
-            "type": cluster.type_slug,
+            "type": cluster.tier_slug,
             "region": cluster.region,
             "capacity_units": cluster.capacity_units,
             "kafka_version": cluster.kafka_version,

@@ -27,7 +27,7 @@ class CatalogView(APIView):
         return Response(
             {
                 "regions": selectors.regions(),
-                "cluster_types": s.ClusterTypeSerializer(selectors.catalog(), many=True).data,
+                "cluster_types": s.TierSerializer(selectors.catalog(), many=True).data,
             }
         )
 
@@ -55,7 +55,7 @@ class ClusterViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Organizat
         queryset = queryset.filter(deleted_at__isnull=True)
         if self.request.method in SAFE_METHODS:
             return selectors.cluster_summaries(queryset)
-        return queryset.select_related("cluster_type", "cell")  # changes need whole rows
+        return queryset.select_related("tier", "cell")  # changes need whole rows
 
     @extend_schema(
         request=s.ClusterCreateSerializer, responses={202: s.AcceptedSerializer, 503: NO_CAPACITY}
@@ -66,7 +66,7 @@ class ClusterViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Organizat
             organization=self.organization,
             actor=self.actor,
             name=data["name"],
-            type_slug=data["type"],
+            tier_slug=data["type"],
             region=data["region"],
             capacity_units=data.get("capacity_units"),
         )
@@ -84,7 +84,7 @@ class ClusterViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Organizat
             cluster=cluster,
             actor=self.actor,
             name=data.get("name"),
-            type_slug=data.get("type"),
+            tier_slug=data.get("type"),
             capacity_units=data.get("capacity_units"),
         )
         if operation is None:
@@ -126,9 +126,7 @@ class _ClusterChildViewSet(OrganizationScopedViewSet):
     def scope_queryset(self, queryset):
         # The cluster in the URL must be one of this organization's live clusters: any other
         # id is 404, for lists too, rather than an empty page that confirms nothing.
-        return queryset.filter(cluster=self.parent_cluster()).select_related(
-            "cluster__cluster_type"
-        )
+        return queryset.filter(cluster=self.parent_cluster()).select_related("cluster__tier")
 
     def parent_cluster(self) -> Cluster:
         cluster = selectors.live_cluster(

@@ -98,7 +98,7 @@ class KubernetesDriver:
         self, spec: ClusterSpec, keep: set[tuple[str, str, str]], guard: Callable[[], None]
     ) -> None:
         """Delete what Sluice wrote for this cluster earlier but no longer renders: a deleted
-        topic or credential, or everything of its old placement after a change of type. It
+        topic or credential, or everything of its old placement after a change of tier. It
         looks in every namespace, by the cluster's label."""
         for api_version, kind, item in self._written_for(spec):
             if (kind, item.metadata.namespace or "", item.metadata.name) not in keep:

@@ -12,21 +12,21 @@ from tenants.audit import Actor, audit_record, snapshot
 from tenants.models import Organization
 
 from .. import lifecycle
-from ..models import Cluster, ClusterState, ClusterType, Credential, Operation, Topic
+from ..models import Cluster, ClusterState, Credential, Operation, Tier, Topic
 from ..specs import Kind
 from .placement import ensure_cell_room, place
 from .quotas import exceeded, locked_quota
 
 
-def _tier(slug: str) -> ClusterType:
-    tier = ClusterType.objects.filter(slug=slug, offered=True).first()
+def _tier(slug: str) -> Tier:
+    tier = Tier.objects.filter(slug=slug, offered=True).first()
     if tier is None:
-        offered = ", ".join(ClusterType.objects.filter(offered=True).values_list("slug", flat=True))
-        raise Conflict(f"Cluster type {slug!r} is not offered (offered: {offered})", field="type")
+        offered = ", ".join(Tier.objects.filter(offered=True).values_list("slug", flat=True))
+        raise Conflict(f"Tier {slug!r} is not offered (offered: {offered})", field="type")
     return tier
 
 
-def _units(tier: ClusterType, capacity_units: int | None) -> int:
+def _units(tier: Tier, capacity_units: int | None) -> int:
     if tier.kind != Kind.DEDICATED:
         if capacity_units not in (None, 1):
             raise InvalidInput(
@@ -60,7 +60,7 @@ def writable_cluster(cluster: Cluster) -> Cluster:
     credentials); refused while it is being deleted."""
     cluster = (
         Cluster.objects.select_for_update()
-        .select_related("cluster_type", "organization")
+        .select_related("tier", "organization")
         .get(pk=cluster.pk)
     )
     if cluster.delete_requested_at is not None:
@@ -96,12 +96,12 @@ def cluster_create(
     organization: Organization,
     actor: Actor,
     name: str,
-    type_slug: str,
+    tier_slug: str,
     region: str,
     capacity_units: int | None = None,
 ) -> tuple[Cluster, Operation]:
     name = _clean_cluster_name(name)
-    tier = _tier(type_slug)
+    tier = _tier(tier_slug)
     units = _units(tier, capacity_units)
     alive = Cluster.objects.filter(organization=organization, deleted_at__isnull=True)
     if alive.filter(name=name).exists():
@@ -113,7 +113,7 @@ def cluster_create(
             cluster = Cluster.objects.create(
                 organization=organization,
                 name=name,
-                cluster_type=tier,
+                tier=tier,
                 cell=cell,
                 capacity_units=units,
             )
@@ -147,17 +147,17 @@ def cluster_update(
     cluster: Cluster,
     actor: Actor,
     name: str | None = None,
-    type_slug: str | None = None,
+    tier_slug: str | None = None,
     capacity_units: int | None = None,
 ) -> tuple[Cluster, Operation | None]:
-    """Rename (no data-plane change), resize, or change type. Resizing and type changes are
+    """Rename (no data-plane change), resize, or change tier. Resizing and tier changes are
     asynchronous: they return the Operation that follows them."""
-    cluster = Cluster.objects.select_for_update().select_related("cluster_type").get(pk=cluster.pk)
+    cluster = Cluster.objects.select_for_update().select_related("tier").get(pk=cluster.pk)
     if cluster.delete_requested_at is not None:
         raise Conflict("The cluster is being deleted")
     before = {
         "name": cluster.name,
-        "type": cluster.cluster_type.slug,
+        "type": cluster.tier.slug,
         "capacity_units": cluster.capacity_units,
     }
     if name is not None and _clean_cluster_name(name) != cluster.name:
@@ -170,20 +170,20 @@ def cluster_update(
             .exists()
         ):
             raise Conflict(f"A cluster named {cluster.name!r} already exists", field="name")
-    tier = _tier(type_slug) if type_slug else cluster.cluster_type
+    tier = _tier(tier_slug) if tier_slug else cluster.tier
     units = _units(
         tier,
         capacity_units
         if capacity_units is not None
         else (cluster.capacity_units if tier.kind == Kind.DEDICATED else None),
     )
-    reshaped = tier.pk != cluster.cluster_type_id or units != cluster.capacity_units
+    reshaped = tier.pk != cluster.tier_id or units != cluster.capacity_units
     if reshaped:
         if tier.kind == Kind.DEDICATED and (
-            cluster.cluster_type.kind != Kind.DEDICATED or units > cluster.capacity_units
+            cluster.tier.kind != Kind.DEDICATED or units > cluster.capacity_units
         ):
             ensure_cell_room(cluster, tier, units)
-        cluster.cluster_type = tier
+        cluster.tier = tier
         cluster.capacity_units = units
     cluster.save()
     operation = lifecycle.request_reshape(cluster, actor=actor) if reshaped else None

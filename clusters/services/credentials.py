@@ -23,7 +23,7 @@ def _new_password() -> str:
 
 
 def _check_rates(cluster: Cluster, rates: dict) -> dict:
-    tier = cluster.cluster_type
+    tier = cluster.tier
     ceilings = {
         "producer_byte_rate": tier.ingress_mbps * MB * cluster.capacity_units,
         "consumer_byte_rate": tier.egress_mbps * MB * cluster.capacity_units,
@@ -62,10 +62,10 @@ def credential_create(
     quota = locked_quota(cluster.organization)
     live = Credential.objects.filter(deleted_at__isnull=True)
     in_cluster = live.filter(cluster=cluster).count()
-    if in_cluster + 1 > cluster.cluster_type.max_credentials:
+    if in_cluster + 1 > cluster.tier.max_credentials:
         raise exceeded(
             limit="credentials_per_cluster",
-            maximum=cluster.cluster_type.max_credentials,
+            maximum=cluster.tier.max_credentials,
             current=in_cluster,
             requested=1,
         )

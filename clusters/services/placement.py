@@ -6,7 +6,7 @@ from django.db.models import Count, Q, Sum
 
 from foundation.errors import DomainError
 
-from ..models import Cell, Cluster, ClusterType
+from ..models import Cell, Cluster, Tier
 from ..specs import Kind
 
 
@@ -18,7 +18,7 @@ class CapacityUnavailable(DomainError):
 
 def place(
     *,
-    tier: ClusterType,
+    tier: Tier,
     capacity_units: int,
     region: str,
     lock: bool = True,
@@ -59,7 +59,7 @@ def cell_usage(
 ) -> dict[int, tuple[int, int]]:
     """Per cell: live shared (serverless, standard) clusters, and capacity units of dedicated
     ones. One grouped count over the live clusters of these cells (a partial index)."""
-    dedicated = Q(cluster_type__kind=Kind.DEDICATED)
+    dedicated = Q(tier__kind=Kind.DEDICATED)
     live = Cluster.unscoped_all_tenants.filter(cell__in=cells, deleted_at__isnull=True)
     if excluding is not None:
         live = live.exclude(pk=excluding.pk)
@@ -75,7 +75,7 @@ def cell_usage(
     return usage
 
 
-def ensure_cell_room(cluster: Cluster, tier: ClusterType, units: int) -> None:
+def ensure_cell_room(cluster: Cluster, tier: Tier, units: int) -> None:
     """The cluster's own cell (locked) has room for it to grow to ``units`` of ``tier``."""
     cell = Cell.objects.select_for_update().get(pk=cluster.cell_id)
     _shared, used = cell_usage([cell], excluding=cluster)[cell.pk]

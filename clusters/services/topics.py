@@ -20,7 +20,7 @@ def _check_partitions(cluster: Cluster, *, adding: int) -> None:
     quota = locked_quota(cluster.organization)
     live = Topic.objects.filter(deleted_at__isnull=True)
     in_cluster = live.filter(cluster=cluster).aggregate(n=Sum("partitions"))["n"] or 0
-    tier_limit = cluster.cluster_type.max_partitions * cluster.capacity_units
+    tier_limit = cluster.tier.max_partitions * cluster.capacity_units
     if in_cluster + adding > tier_limit:
         raise exceeded(
             limit="partitions_per_cluster", maximum=tier_limit, current=in_cluster, requested=adding

@@ -16,7 +16,7 @@ from tenants.access import OrganizationAccess
 from tenants.views.base import organization_page_context
 
 from .. import selectors
-from ..models import Cluster, ClusterState, ClusterType, Credential, Topic
+from ..models import Cluster, ClusterState, Credential, Tier, Topic
 
 READ = {"GET": "clusters:read"}
 READ_WRITE = {"GET": "clusters:read", "POST": "clusters:write"}
@@ -97,5 +97,5 @@ def live_credential(cluster: Cluster, credential_id: str) -> Credential:
     return get_object_or_404(selectors.live_credentials(cluster=cluster), public_id=credential_id)
 
 
-def type_choices(tiers: list[ClusterType]) -> list[tuple[str, str]]:
+def tier_choices(tiers: list[Tier]) -> list[tuple[str, str]]:
     return [(tier.slug, tier.name) for tier in tiers]

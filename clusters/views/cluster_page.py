@@ -11,7 +11,7 @@ from tenants.access import OrganizationAccess
 
 from .. import connection, presentation, selectors
 from ..forms import (
-    ChangeTypeForm,
+    ChangeTierForm,
     ClusterDeleteForm,
     CredentialCreateForm,
     RenameForm,
@@ -20,7 +20,7 @@ from ..forms import (
 )
 from ..models import Cluster
 from ..panels import cluster_panels
-from .base import TRANSITIONAL_STATES, render_page, type_choices
+from .base import TRANSITIONAL_STATES, render_page, tier_choices
 
 RECENT_OPERATIONS = 10
 
@@ -60,10 +60,10 @@ def cluster_page(
         "resize_form": ResizeForm(
             prefix="resize", initial={"capacity_units": cluster.capacity_units}
         ),
-        "type_form": ChangeTypeForm(
+        "tier_form": ChangeTierForm(
             prefix="type",
-            type_choices=type_choices(tiers),
-            initial={"type": cluster.cluster_type.slug},
+            tier_choices=tier_choices(tiers),
+            initial={"type": cluster.tier.slug},
         ),
         "delete_form": ClusterDeleteForm(prefix="delete", cluster_name=cluster.name),
         **bound,
@@ -85,11 +85,11 @@ def cluster_page(
     context = {
         **status_context(access, cluster),
         **forms,
-        "tier": presentation.tier_card(cluster.cluster_type),
+        "tier": presentation.tier_card(cluster.tier),
         "being_deleted": cluster.delete_requested_at is not None,
         "topics": topics,
         "credentials": credentials,
-        "max_retention": presentation.hours_label(cluster.cluster_type.max_retention_hours),
+        "max_retention": presentation.hours_label(cluster.tier.max_retention_hours),
         "panels": [
             {"template": panel.template, "context": panel.context(cluster)}
             for panel in cluster_panels()

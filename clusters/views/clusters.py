@@ -1,5 +1,5 @@
 """The organization's clusters (the list, the tiers and the create form) and a cluster's own
-changes: its page, renaming, resizing, changing type, retrying and deletion."""
+changes: its page, renaming, resizing, changing tier, retrying and deletion."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from tenants.views.base import organization_view
 
 from .. import presentation, selectors, services
 from ..forms import (
-    ChangeTypeForm,
+    ChangeTierForm,
     ClusterCreateForm,
     ClusterDeleteForm,
     RenameForm,
@@ -35,8 +35,8 @@ from .base import (
     live_cluster,
     live_cluster_or_none,
     render_page,
+    tier_choices,
     to_cluster,
-    type_choices,
 )
 from .cluster_page import cluster_page, status_context
 
@@ -60,7 +60,7 @@ def cluster_list(request: HttpRequest, access: OrganizationAccess) -> HttpRespon
     regions = selectors.regions()
     form = ClusterCreateForm(
         request.POST or None,
-        type_choices=type_choices(tiers),
+        tier_choices=tier_choices(tiers),
         region_choices=[(region, region) for region in regions],
     )
     status = 200
@@ -72,7 +72,7 @@ def cluster_list(request: HttpRequest, access: OrganizationAccess) -> HttpRespon
                     organization=access.organization,
                     actor=access.actor(request),
                     name=data["name"],
-                    type_slug=data["type"],
+                    tier_slug=data["type"],
                     region=data["region"],
                     capacity_units=data["capacity_units"],
                 )
@@ -134,7 +134,7 @@ def _change_cluster(
     form,
     change: Callable[[dict], dict],
 ) -> HttpResponse:
-    """Run one of the cluster's changes (rename, resize, change type) through the service."""
+    """Run one of the cluster's changes (rename, resize, change tier) through the service."""
     cluster = live_cluster(access, cluster_id)
     if form.is_valid():
         try:
@@ -149,7 +149,7 @@ def _change_cluster(
             else:
                 messages.success(
                     request,
-                    f"{cluster.name} is changing to {cluster.cluster_type.name}, "
+                    f"{cluster.name} is changing to {cluster.tier.name}, "
                     f"{cluster.capacity_units} capacity unit"
                     f"{'s' if cluster.capacity_units != 1 else ''}: this page follows it.",
                 )
@@ -182,16 +182,16 @@ def cluster_resize(request: HttpRequest, access: OrganizationAccess, cluster_id:
 
 
 @organization_view(scopes=WRITE)
-def cluster_change_type(request: HttpRequest, access: OrganizationAccess, cluster_id: str):
+def cluster_change_tier(request: HttpRequest, access: OrganizationAccess, cluster_id: str):
     return _change_cluster(
         request,
         access,
         cluster_id,
-        form_key="type_form",
-        form=ChangeTypeForm(
-            request.POST, prefix="type", type_choices=type_choices(selectors.catalog())
+        form_key="tier_form",
+        form=ChangeTierForm(
+            request.POST, prefix="type", tier_choices=tier_choices(selectors.catalog())
         ),
-        change=lambda data: {"type_slug": data["type"], "capacity_units": data["capacity_units"]},
+        change=lambda data: {"tier_slug": data["type"], "capacity_units": data["capacity_units"]},
     )
 
 

@@ -89,10 +89,10 @@ def serverless_cell(kube, strimzi_emulator):
     """The region's only cell, on the test API server, room for many shared clusters, and its
     shared Kafka Ready (the emulator answers at once)."""
     from clusters.catalog import seed_catalog
-    from clusters.models import Cell, ClusterType, TierPrice
+    from clusters.models import Cell, Tier, TierPrice
     from tests.support.shared_kafka import create_shared_kafka
 
-    seed_catalog(ClusterType, TierPrice)
+    seed_catalog(Tier, TierPrice)
     namespace = f"sluice-bench-{uuid.uuid4().hex[:8]}"
     Cell.objects.filter(region=REGION).update(accepting=False)
     cell, _ = Cell.objects.update_or_create(

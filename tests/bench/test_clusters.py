@@ -109,7 +109,7 @@ def test_cluster_list_against_a_bare_view(web_server, bench_report, settings):
                 organization=organization,
                 actor=Actor(system="bench"),
                 name=f"listed-{index:02}",
-                type_slug="serverless",
+                tier_slug="serverless",
                 region=REGION,
             )
 

@@ -56,8 +56,8 @@ from clusters.models import (
     METERED_DIMENSIONS,
     Cluster,
     ClusterState,
-    ClusterType,
     Dimension,
+    Tier,
     Topic,
     TopicPartitions,
 )
@@ -743,14 +743,14 @@ def month_cell(shape: Shape, cluster_ids: list[str]) -> SyntheticCell:
 
 def create_month_rows(cell, synthetic: SyntheticCell) -> list[int]:
     """The clusters, topics and partition history of the synthetic cell, as rows, in bulk."""
-    serverless = ClusterType.objects.get(slug="serverless")
+    serverless = Tier.objects.get(slug="serverless")
     organizations = [make_org(name=f"Metered {i:02}") for i in range(ORGANIZATIONS)]
     clusters = Cluster.unscoped_all_tenants.bulk_create(
         Cluster(
             public_id=public_id,
             organization=organizations[index % ORGANIZATIONS],
             name=f"metered-{index:04}",
-            cluster_type=serverless,
+            tier=serverless,
             cell=cell,
             state=ClusterState.READY,
             observed_generation=1,

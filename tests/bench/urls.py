@@ -12,7 +12,7 @@ from controlplane.urls import urlpatterns as real_urlpatterns
 BARE_FIELDS = (
     "public_id",
     "name",
-    "cluster_type__slug",
+    "tier__slug",
     "cell__region",
     "capacity_units",
     "kafka_version",

@@ -230,9 +230,9 @@ def test_the_limit_per_bucket_is_the_tier_limit_over_the_bucket(cluster):
 
 
 def test_a_dedicated_clusters_limits_scale_with_its_capacity_units(org):
-    cluster, _ = make_cluster(org, type_slug="dedicated", name="big")
+    cluster, _ = make_cluster(org, tier_slug="dedicated", name="big")
     Cluster.unscoped_all_tenants.filter(pk=cluster.pk).update(capacity_units=3)
-    cluster = Cluster.unscoped_all_tenants.select_related("cluster_type").get(pk=cluster.pk)
+    cluster = Cluster.unscoped_all_tenants.select_related("tier").get(pk=cluster.pk)
     # Dedicated, per capacity unit: 60 MB/s in, 180 MB/s out, 4,500 partitions, 10,000 GB.
     limits = selectors.limits_per_bucket(cluster=cluster, granularity="hour")
     assert limits == {

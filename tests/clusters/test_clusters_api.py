@@ -310,7 +310,7 @@ def test_every_representation_of_a_cluster_is_the_declared_fields(
         Cluster.objects.filter(name="pending-dedicated").update(
             state="ready", bootstrap_servers="kc-x-kafka-bootstrap.kc-x.svc:9093"
         )
-        clusters = list(Cluster.objects.select_related("cluster_type", "cell"))
+        clusters = list(Cluster.objects.select_related("tier", "cell"))
     assert len(clusters) == 3
     for cluster in clusters:
         fast = ClusterSerializer(cluster).data

@@ -255,8 +255,8 @@ def test_metering_reads_the_prefix_back_from_any_topic_of_a_serverless_cluster(c
 def test_usage_on_the_shared_kafka_is_attributed_to_the_cluster_whose_prefix_it_carries():
     organization = make_org()
     serverless, _ = make_cluster(organization, name="events")
-    standard, _ = make_cluster(organization, type_slug="standard", name="orders")
-    dedicated, _ = make_cluster(organization, type_slug="dedicated", name="ledger")
+    standard, _ = make_cluster(organization, tier_slug="standard", name="orders")
+    dedicated, _ = make_cluster(organization, tier_slug="dedicated", name="ledger")
     cell = serverless.cell
     attribution = Attribution(
         cell,

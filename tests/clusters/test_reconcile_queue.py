@@ -60,7 +60,7 @@ def test_a_cluster_held_pending_has_one_reconcile_chain_however_often_the_fleet_
     worker = start_celery_worker(SLUICE_SIMULATED_DEDICATED_READY_SECONDS="3600")
     organization = make_org(owner=UserFactory(), name="Held")
     started = time.monotonic()
-    cluster, _ = make_cluster(organization, type_slug="dedicated")  # queued on commit
+    cluster, _ = make_cluster(organization, tier_slug="dedicated")  # queued on commit
     try:
         wait_for(lambda: fresh(cluster).reconcile_attempts >= 1, timeout=30, what="a first run")
     except TimeoutError:

@@ -57,14 +57,14 @@ def labelled(kube, cluster_id: str) -> list[tuple[str, str, str]]:
     return sorted(found)
 
 
-def new_cluster(type_slug: str = "dedicated", **fields) -> tuple[Cluster, Operation]:
+def new_cluster(tier_slug: str = "dedicated", **fields) -> tuple[Cluster, Operation]:
     organization = make_org(owner=UserFactory(), name="Kube Corp")
     with tenant_scope(organization):
         return services.cluster_create(
             organization=organization,
             actor=ACTOR,
             name="events",
-            type_slug=type_slug,
+            tier_slug=tier_slug,
             region="eu-west-1",
             **fields,
         )
@@ -99,7 +99,7 @@ def test_resize_and_type_change_converge(kube, dataplane):
 
     with tenant_scope(cluster.organization):
         cluster, _ = services.cluster_update(
-            cluster=cluster, actor=ACTOR, type_slug="dedicated", capacity_units=1
+            cluster=cluster, actor=ACTOR, tier_slug="dedicated", capacity_units=1
         )
     cluster = converge(cluster)
     assert (cluster.state, cluster.observed_generation) == ("ready", 2)

@@ -31,7 +31,7 @@ def topics_url(cluster) -> str:
 
 
 def partition_ceiling(cluster) -> int:
-    tier = cluster.cluster_type
+    tier = cluster.tier
     return tier.max_storage_gb * GB // tier.max_partitions
 
 
@@ -61,8 +61,8 @@ def add_credential(cluster, name: str, **rates):
 def test_every_credential_is_re_rendered_with_its_share_when_one_comes_or_goes(serverless):
     cluster, _ = serverless
     Cell.objects.filter(pk=cluster.cell_id).update(shared_kafka_brokers=2)
-    ingress = cluster.cluster_type.ingress_mbps * MB
-    egress = cluster.cluster_type.egress_mbps * MB
+    ingress = cluster.tier.ingress_mbps * MB
+    egress = cluster.tier.egress_mbps * MB
 
     first = add_credential(cluster, "app")
     assert applied_quotas(cluster) == {
@@ -96,7 +96,7 @@ def test_every_credential_is_re_rendered_with_its_share_when_one_comes_or_goes(s
 def test_an_own_quota_is_capped_to_the_credentials_share(serverless):
     cluster, _ = serverless
     Cell.objects.filter(pk=cluster.cell_id).update(shared_kafka_brokers=1)
-    ingress = cluster.cluster_type.ingress_mbps * MB
+    ingress = cluster.tier.ingress_mbps * MB
     # Each asks for the whole cluster's ingress (the most the API allows one credential).
     greedy = [add_credential(cluster, f"greedy-{n}", producer_byte_rate=ingress) for n in range(4)]
     modest = add_credential(cluster, "modest", producer_byte_rate=1000)
@@ -167,7 +167,7 @@ def test_a_dedicated_cluster_keeps_what_its_own_volumes_hold(db):
     owner = UserFactory()
     organization = make_org(owner=owner, name="Own Iron")
     make_cell()
-    cluster, _ = make_cluster(organization, type_slug="dedicated")
+    cluster, _ = make_cluster(organization, tier_slug="dedicated")
     client = session_client(owner)
     unlimited = client.post(
         topics_url(cluster),

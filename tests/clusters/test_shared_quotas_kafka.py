@@ -13,7 +13,7 @@ import pytest
 from confluent_kafka import KafkaException, Producer
 from confluent_kafka.admin import ConfigResource
 
-from clusters.models import GB, MB, ClusterType
+from clusters.models import GB, MB, Tier
 from tests.billing.test_metering import BYTES_IN, exporter_value
 from tests.factories import UserFactory, make_org
 from tests.support.clients import session_client
@@ -40,7 +40,7 @@ BATCH_BYTES = 65_536
 def throttled_tier(db):
     """The Serverless tier at limits the test broker can be driven past (the API offers only
     the catalog's tiers; the change is rolled back with the test)."""
-    tier = ClusterType.objects.get(slug="serverless")
+    tier = Tier.objects.get(slug="serverless")
     limits = {
         "ingress_mbps": INGRESS_MBPS,
         "egress_mbps": INGRESS_MBPS,

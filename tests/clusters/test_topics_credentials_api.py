@@ -130,7 +130,7 @@ class TestTopics:
 
     def test_the_tier_partition_limit(self, cluster):
         cluster, client = cluster
-        limit = cluster.cluster_type.max_partitions
+        limit = cluster.tier.max_partitions
         ok = client.post(
             f"{base(cluster)}/topics/", {"name": "big", "partitions": limit - 1}, format="json"
         )
@@ -277,7 +277,7 @@ def test_list_endpoints_read_a_fixed_number_of_rows_whatever_the_page(cluster):
                 organization=organization,
                 actor=actor,
                 name=f"more-{index}",
-                type_slug="serverless",
+                tier_slug="serverless",
                 region="eu-west-1",
             )
 

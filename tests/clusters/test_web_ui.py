@@ -114,7 +114,7 @@ def test_creating_a_serverless_cluster_makes_it_ready(
     assert response.status_code == 302
     assert response["Location"] == cluster_url("detail", cluster)
     cluster.refresh_from_db()
-    assert (cluster.name, cluster.cluster_type.slug, cluster.state) == (
+    assert (cluster.name, cluster.tier.slug, cluster.state) == (
         "orders",
         "serverless",
         "ready",
@@ -203,8 +203,8 @@ def test_a_full_region_says_so(owner_client, org):
 # The cluster page -----------------------------------------------------------------------------
 
 
-def test_rename_resize_and_change_type(owner_client, org):
-    cluster, _ = make_cluster(org, type_slug="dedicated")
+def test_rename_resize_and_change_tier(owner_client, org):
+    cluster, _ = make_cluster(org, tier_slug="dedicated")
     response = owner_client.post(cluster_url("rename", cluster), {"rename-name": "payments"})
     assert response.status_code == 302
     cluster.refresh_from_db()
@@ -221,9 +221,9 @@ def test_rename_resize_and_change_type(owner_client, org):
     assert refused.status_code == 400
     assert "Dedicated clusters have 1 to 24 capacity units" in html(refused)
 
-    owner_client.post(cluster_url("change-type", cluster), {"type-type": "standard"})
+    owner_client.post(cluster_url("change-tier", cluster), {"type-type": "standard"})
     cluster.refresh_from_db()
-    assert (cluster.cluster_type.slug, cluster.capacity_units) == ("standard", 1)
+    assert (cluster.tier.slug, cluster.capacity_units) == ("standard", 1)
     with tenant_scope(org):
         kinds = list(Operation.objects.filter(cluster=cluster).values_list("kind", flat=True))
     assert kinds.count("cluster.update") == 2
@@ -495,7 +495,7 @@ def test_a_viewer_reads_but_sees_no_forms_and_is_refused(org, ready_cluster):
         url("list", org): {"name": "x", "type": "serverless", "region": "eu-west-1"},
         cluster_url("rename", ready_cluster): {"rename-name": "renamed"},
         cluster_url("resize", ready_cluster): {"resize-capacity_units": "2"},
-        cluster_url("change-type", ready_cluster): {"type-type": "standard"},
+        cluster_url("change-tier", ready_cluster): {"type-type": "standard"},
         cluster_url("retry", ready_cluster): {},
         cluster_url("delete", ready_cluster): {"delete-confirm_name": ready_cluster.name},
         cluster_url("topic-create", ready_cluster): {"topic-name": "t", "topic-partitions": "1"},

@@ -292,7 +292,7 @@ def test_the_web_walk_finds_every_organization_page():
         "clusters:detail",
         "clusters:rename",
         "clusters:resize",
-        "clusters:change-type",
+        "clusters:change-tier",
         "clusters:retry",
         "clusters:delete",
         "clusters:topic-create",
