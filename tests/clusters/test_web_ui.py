@@ -205,6 +205,10 @@ def test_a_full_region_says_so(owner_client, org):
 
 def test_rename_resize_and_change_tier(owner_client, org):
     cluster, _ = make_cluster(org, tier_slug="dedicated")
+    page = html(owner_client.get(cluster_url("detail", cluster)))
+    # One word for it on every page: tier.
+    assert "Change tier" in page
+    assert not re.search(r"(?i)cluster type|change type", page)
     response = owner_client.post(cluster_url("rename", cluster), {"rename-name": "payments"})
     assert response.status_code == 302
     cluster.refresh_from_db()
