@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.views.decorators.vary import vary_on_headers
 
 from foundation.errors import DomainError
+from foundation.text import counted
 from tenants.access import OrganizationAccess
 from tenants.views.base import organization_view
 
@@ -150,8 +151,7 @@ def _change_cluster(
                 messages.success(
                     request,
                     f"{cluster.name} is changing to {cluster.tier.name}, "
-                    f"{cluster.capacity_units} capacity unit"
-                    f"{'s' if cluster.capacity_units != 1 else ''}: this page follows it.",
+                    f"{counted(cluster.capacity_units, 'capacity unit')}: this page follows it.",
                 )
             return to_cluster(access, cluster)
     return cluster_page(request, access, cluster, bound={form_key: form}, status=400)
