@@ -8,9 +8,13 @@ instead keeps the dependency one way (tasks -> services). Task names are stable 
 
 from __future__ import annotations
 
+import threading
+
 from celery import current_app
 from celery.result import AsyncResult
 from django.db import transaction
+
+_discovering = threading.Lock()
 
 
 def enqueue(task_name: str, /, *args, **kwargs) -> AsyncResult:
@@ -18,8 +22,12 @@ def enqueue(task_name: str, /, *args, **kwargs) -> AsyncResult:
     with the task's own options, and run inline when the calling process runs tasks eagerly."""
     app = current_app
     if task_name not in app.tasks:
-        # Nothing in this process has imported the task's module yet: import every app's.
-        app.autodiscover_tasks(force=True)
+        # Nothing in this process has imported the task's module yet: import every app's, once.
+        # A web worker's threads get here together on their first requests: the others wait
+        # for the one importing, or they would look a task up in a module still being imported.
+        with _discovering:
+            if task_name not in app.tasks:
+                app.autodiscover_tasks(force=True)
     return app.tasks[task_name].apply_async(args, kwargs)
 
 
