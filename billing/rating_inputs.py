@@ -2,9 +2,9 @@
 organization's ledger rows of a period, streamed.
 
 The rows come as ``(cluster id, dimension, hour, quantity)`` tuples in server-side chunks,
-ordered by cluster, dimension and hour (the order of the ledger's unique index, so the database
-walks the index instead of sorting a month), and are never all in memory: ``rating.rate``
-folds them into one total per line as they arrive. Quantities leave the database as they are;
+ordered by cluster, dimension and hour (the columns of the ledger's unique index), and are
+never all in memory: ``rating.rate`` folds them into one running total per line as they arrive.
+Read with the organization in tenant scope. Quantities leave the database as they are;
 every multiplication happens in ``rating``.
 """
 
