@@ -16,6 +16,7 @@ from django.db.migrations.executor import MigrationExecutor
 
 from billing import metering, selectors
 from billing.models import UsageHour
+from billing.panels import cluster_usage_panel
 from billing.presentation import usage_amount
 from clusters import services as cluster_services
 from clusters.models import Cluster, ClusterSize, Dimension, Tier, TierPrice
@@ -233,3 +234,21 @@ def test_usage_reads_the_time_dimensions_with_their_units_and_completeness():
 
     assert usage_amount(10, "capacity-unit-hours") == "10 capacity-unit-hours"
     assert usage_amount(1, "cluster-hours") == "1 cluster-hour"
+
+
+def test_the_usage_panel_shows_a_time_dimension_the_cluster_has():
+    cluster, _ = make_cluster(make_org(owner=UserFactory()), tier_slug="standard")
+    metering.collect_cell(cluster.cell)  # now: the current hour, 1 cluster-hour so far
+
+    with tenant_scope(cluster.organization):
+        panel = cluster_usage_panel(cluster)
+
+    labels = [row["label"] for row in panel["rows"]]
+    assert labels == [
+        "Ingress (written)",
+        "Egress (read)",
+        "Storage",
+        "Partition hours",
+        "Cluster hours",
+    ]
+    assert panel["rows"][-1]["total"] == "1 cluster-hour"
