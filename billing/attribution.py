@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
 from clusters.models import Cell, Cluster
 from clusters.naming import dedicated_kafka, serverless_prefix, serverless_prefix_of
@@ -54,11 +54,16 @@ class MeteredCluster:
 def metered_clusters(cell: Cell, window: Window) -> list[MeteredCluster]:
     """The cell's clusters that existed at some moment of the window."""
     start, end = window.datetimes
-    rows = (
-        Cluster.unscoped_all_tenants.filter(cell=cell, created_at__lt=end)
-        .filter(Q(deleted_at__isnull=True) | Q(deleted_at__gt=start))
-        .values_list("pk", "public_id", "tier__kind", "created_at", "deleted_at")
+    return as_metered(
+        Cluster.unscoped_all_tenants.filter(cell=cell, created_at__lt=end).filter(
+            Q(deleted_at__isnull=True) | Q(deleted_at__gt=start)
+        )
     )
+
+
+def as_metered(clusters: QuerySet[Cluster]) -> list[MeteredCluster]:
+    """The clusters of a query as metering sees them (reading only these columns)."""
+    rows = clusters.values_list("pk", "public_id", "tier__kind", "created_at", "deleted_at")
     return [
         MeteredCluster(
             pk, public_id, kind, created.timestamp(), deleted.timestamp() if deleted else None

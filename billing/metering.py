@@ -4,8 +4,10 @@ What the samples read from the cell's Prometheus (billing.prometheus) add up to,
 (billing.attribution) and hour: bytes in and out from counter deltas (exact integers,
 reset-aware: billing.deltas); storage from log sizes, one copy billed (the largest replica's,
 the leader's), not the replication factor's worth; partition-hours from Sluice's own record of
-topics (clusters.TopicPartitions), not from Prometheus. An hour whose scrapes failed or are
-missing (``up``) is incomplete.
+topics (clusters.TopicPartitions), and cluster-hours and capacity-unit-hours from its record
+of cluster sizes (billing.time_dimensions), not from Prometheus. An hour whose scrapes failed or
+are missing (``up``) is incomplete; those Sluice records itself are complete once the hour is
+over.
 
 A run covers the hours from the cell's watermark (MeteringCursor) to now, recomputes each whole
 and upserts the snapshots (billing.services.record_hours), so running it twice, or two at once,
@@ -26,7 +28,7 @@ from django.db.models import F, Q
 from django.db.models.functions import Greatest, Least
 from django.utils import timezone
 
-from clusters.models import Cell, Cluster, Dimension, Topic, TopicPartitions
+from clusters.models import TIME_DIMENSIONS, Cell, Cluster, Dimension, Topic, TopicPartitions
 
 from .attribution import (
     Attribution,
@@ -47,6 +49,7 @@ from .prometheus import (
     read,
 )
 from .services import HourSnapshot, record_hours
+from .time_dimensions import time_hours
 
 MS_PER_HOUR = HOUR * 1000
 
@@ -213,8 +216,10 @@ def snapshots(
 ) -> list[HourSnapshot]:
     """Every (cluster, dimension, hour) of the window, zeros included: a zero row says "measured
     nothing", an absent one "not measured". Without readings (a cell without Prometheus) only
-    partition-hours, which Sluice knows itself."""
+    partition-hours and the time dimensions, which Sluice knows itself. A time dimension a
+    cluster's tier is not priced by has no row (not zero: it does not apply)."""
     partitions = partition_hours(clusters, window)
+    timed = time_hours(clusters, window)
     usage, scraped = {}, {}
     if readings is not None:
         usage = rollup(readings, Attribution(cell, clusters), window, max_gap=max_gap)
@@ -237,6 +242,10 @@ def snapshots(
                     over,
                 )
             )
+            for dimension in TIME_DIMENSIONS:
+                quantity = timed.get((cluster.pk, dimension, hour))
+                if quantity is not None:
+                    result.append(HourSnapshot(cluster.pk, dimension, at, quantity, over))
             if readings is None:
                 continue
             for dimension in (*COUNTER_METRICS, Dimension.STORAGE_BYTE_HOURS):

@@ -3,7 +3,7 @@ dimension, with the tier's limit (``templates/billing/_cluster_usage.html``)."""
 
 from __future__ import annotations
 
-from clusters.models import Cluster
+from clusters.models import TIME_DIMENSIONS, Cluster
 from clusters.panels import ClusterPanel, register_cluster_panel
 
 from . import selectors
@@ -11,12 +11,21 @@ from .presentation import usage_row
 
 
 def cluster_usage_panel(cluster: Cluster) -> dict:
-    """The cluster's usage, from the same selector as the API's usage endpoint."""
+    """The cluster's usage, from the same selector as the API's usage endpoint. A time
+    dimension shows when the cluster has some in the window: a Serverless cluster never has
+    cluster-hours, a Standard one never capacity-unit-hours, and a row of zeros would say it
+    might."""
     usage = selectors.cluster_usage(
         cluster=cluster, window=selectors.usage_window(granularity="hour")
     )
+    shown = [
+        dimension
+        for dimension in usage.dimensions
+        if dimension.dimension not in TIME_DIMENSIONS
+        or any(bucket.quantity for bucket in dimension.buckets)
+    ]
     return {
-        "rows": [usage_row(dimension) for dimension in usage.dimensions],
+        "rows": [usage_row(dimension) for dimension in shown],
         "start": usage.start,
         "end": usage.end,
     }

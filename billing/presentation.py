@@ -15,12 +15,19 @@ from .selectors import DimensionUsage
 CHART_HEIGHT = 40
 BAR_STEP, BAR_WIDTH = 10, 8
 
+# Units that are counts of hours, and how one of them reads.
+COUNTED_HOURS = {
+    "partition-hours": "partition-hour",
+    "cluster-hours": "cluster-hour",
+    "capacity-unit-hours": "capacity-unit-hour",
+}
+
 
 def usage_amount(quantity: int, unit: str) -> str:
-    """e.g. "1.5 GB", "1.08 TB", "360 GB-hours", "48 partition-hours": decimal units, as
-    billed, to three significant digits."""
-    if unit == "partition-hours":
-        return counted(quantity, "partition-hour")
+    """e.g. "1.5 GB", "1.08 TB", "360 GB-hours", "48 partition-hours", "96 capacity-unit-hours":
+    decimal units, as billed, to three significant digits; counts of hours as they are."""
+    if unit in COUNTED_HOURS:
+        return counted(quantity, COUNTED_HOURS[unit])
     suffix = "-hours" if unit == "byte-hours" else ""
     for size, name in ((10**15, "PB"), (10**12, "TB"), (GB, "GB"), (MB, "MB"), (10**3, "kB")):
         if quantity >= size:

@@ -12,22 +12,26 @@ What a chart gets, per dimension, per bucket of the window:
   hour, or the last 30 days by day, up to and including the current (unfinished) bucket. One
   request may span at most 31 days of hours (744 buckets) or 400 days of days.
 - **quantity** is the sum of the ledger's hours in the bucket, in the dimension's base unit
-  (bytes, byte-hours, partition-hours), *with adjustments folded in*: an hour that changed
-  after it was invoiced keeps its invoiced row and gets a ``UsageAdjustment`` billed on the
-  next invoice; a chart shows what was used, so the adjustment counts in the bucket of the hour
-  it corrects. ``adjustment`` says how much of ``quantity`` came from adjustments.
+  (bytes, byte-hours, partition-hours, cluster-hours, capacity-unit-hours), *with adjustments
+  folded in*: an hour that changed after it was invoiced keeps its invoiced row and gets a
+  ``UsageAdjustment`` billed on the next invoice; a chart shows what was used, so the
+  adjustment counts in the bucket of the hour it corrects. ``adjustment`` says how much of
+  ``quantity`` came from adjustments.
 - **complete** is true when no more usage is expected to land in the bucket: every hour of it
   during which the cluster existed (from the hour it was created, to the hour it was deleted)
   has a ledger row, and every row is ``complete``. Hours before a cluster existed or after it
   was deleted are not expected, so a cluster's first day can be complete; the current hour,
   future hours and hours with missing samples are not, so the bucket holding them is not. For
   an organization, a bucket is complete when it is for each of its clusters (deleted ones
-  included, for the hours they lived).
+  included, for the hours they lived). A time dimension (cluster-hours, capacity-unit-hours) is
+  expected only for the hours a cluster's tier was priced by it (billing.time_dimensions): a
+  Dedicated cluster's cluster-hours are not missing, they do not apply.
 - **limit_per_bucket** is the most a cluster's tier lets it use in one bucket, from its
   current tier and capacity units (``clusters.tiers.limits_of``, the limits the data plane
   enforces): ingress / egress bytes per second times the bucket's seconds; the partition limit
   times the bucket's hours (partition-hours); the storage limit times the bucket's hours
-  (byte-hours).
+  (byte-hours). The time dimensions have ``None``: a tier limits what a cluster does, not how
+  long it lives.
   An organization's usage has ``None``: tier limits bind each cluster on its own, and their sum
   is no limit anything enforces (the organization's own quotas count clusters and partitions,
   not usage), so no line is better than a misleading one.
@@ -44,13 +48,15 @@ from django.db.models import Count, F, Q, QuerySet, Sum
 from django.db.models.functions import TruncDay, TruncHour
 from django.utils import timezone
 
-from clusters.models import METERED_DIMENSIONS, Cluster, Dimension
+from clusters.models import METERED_DIMENSIONS, TIME_DIMENSIONS, Cluster, ClusterSize, Dimension
 from clusters.tiers import limits_of
 from foundation.errors import InvalidInput
 from tenants.models import Organization
 
-from .deltas import hour_start
+from .attribution import MeteredCluster, as_metered
+from .deltas import Window, hour_start
 from .models import UsageAdjustment, UsageHour
+from .time_dimensions import time_hours
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
@@ -67,6 +73,8 @@ UNITS = {
     Dimension.EGRESS_BYTES: "bytes",
     Dimension.STORAGE_BYTE_HOURS: "byte-hours",
     Dimension.PARTITION_HOURS: "partition-hours",
+    Dimension.CLUSTER_HOURS: "cluster-hours",
+    Dimension.CAPACITY_UNIT_HOURS: "capacity-unit-hours",
 }
 
 
@@ -215,7 +223,7 @@ def cluster_usage(
         dimensions=dimensions,
         rows=rows,
         adjustments=adjustments,
-        lives=[(cluster.created_at, cluster.deleted_at)],
+        lives=as_metered(Cluster.objects.filter(pk=cluster.pk)),
         limits=limits,
     )
 
@@ -234,7 +242,7 @@ def organization_usage(
         dimensions=dimensions,
         rows=UsageHour.objects.filter(organization=organization),
         adjustments=UsageAdjustment.objects.filter(organization=organization),
-        lives=list(lived.values_list("created_at", "deleted_at")),
+        lives=as_metered(lived),
         limits={},
     )
 
@@ -246,7 +254,7 @@ def _usage(
     dimensions: list[str],
     rows: QuerySet[UsageHour],
     adjustments: QuerySet[UsageAdjustment],
-    lives: list[tuple[datetime, datetime | None]],
+    lives: list[MeteredCluster],
     limits: dict[str, int],
 ) -> Usage:
     bucket = _TRUNC[window.granularity]("hour", tzinfo=UTC)
@@ -276,6 +284,7 @@ def _usage(
     by_key = {(r["dimension"], r["bucket"]): r for r in recorded}
     adjustment_by_key = {(r["dimension"], r["bucket"]): r["quantity"] for r in adjusted}
     expected = _expected_hours(window, lives)
+    expected_time = _expected_time_hours(window, lives, dimensions)
     usage = []
     for dimension in dimensions:
         buckets = []
@@ -283,10 +292,14 @@ def _usage(
             row = by_key.get((dimension, start))
             adjustment = adjustment_by_key.get((dimension, start), 0)
             ledger = row["quantity"] if row else 0
-            if row is None:
-                complete = expected[start] == 0  # nothing lived then: nothing is missing
+            if dimension in TIME_DIMENSIONS:
+                hours = expected_time.get((dimension, start), 0)
             else:
-                complete = row["incomplete"] == 0 and row["lived"] == expected[start]
+                hours = expected[start]
+            if row is None:
+                complete = hours == 0  # nothing lived then: nothing is missing
+            else:
+                complete = row["incomplete"] == 0 and row["lived"] == hours
             buckets.append(
                 UsageBucket(
                     start=start,
@@ -312,11 +325,17 @@ def _usage(
     )
 
 
-def _expected_hours(
-    window: UsageWindow, lives: list[tuple[datetime, datetime | None]]
-) -> dict[datetime, int]:
+def _expected_hours(window: UsageWindow, lives: list[MeteredCluster]) -> dict[datetime, int]:
     """Per bucket, how many cluster-hours the ledger should hold (per dimension)."""
-    spans = [(_floor(born, "hour"), _ceil(died, "hour") if died else None) for born, died in lives]
+    spans = [
+        (
+            _floor(datetime.fromtimestamp(life.created_at, UTC), "hour"),
+            _ceil(datetime.fromtimestamp(life.deleted_at, UTC), "hour")
+            if life.deleted_at
+            else None,
+        )
+        for life in lives
+    ]
     expected: dict[datetime, int] = defaultdict(int)
     for start in window.bucket_starts():
         end = start + window.bucket_length
@@ -324,4 +343,22 @@ def _expected_hours(
             lo, hi = max(start, born), min(end, died) if died else end
             if hi > lo:
                 expected[start] += (hi - lo) // HOUR
+    return expected
+
+
+def _expected_time_hours(
+    window: UsageWindow, lives: list[MeteredCluster], dimensions: list[str]
+) -> dict[tuple[str, datetime], int]:
+    """Per time dimension and bucket, how many hours the ledger should hold: those the
+    clusters' tiers were priced by the dimension."""
+    if not lives or not any(dimension in TIME_DIMENSIONS for dimension in dimensions):
+        return {}
+    hours = time_hours(
+        lives,
+        Window(int(window.start.timestamp()), window.end.timestamp()),
+        history=ClusterSize.objects.all(),
+    )
+    expected: dict[tuple[str, datetime], int] = defaultdict(int)
+    for _cluster, dimension, hour in hours:
+        expected[dimension, _floor(datetime.fromtimestamp(hour, UTC), window.granularity)] += 1
     return expected

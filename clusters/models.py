@@ -70,14 +70,18 @@ class Dimension(models.TextChoices):
 
 
 # The dimensions billing meters into its ledger, in this order: traffic and storage from the
-# cell's Prometheus, partition-hours from Sluice's record of topics. The time dimensions are
-# priced but not metered yet.
+# cell's Prometheus, partition-hours from Sluice's record of topics, the time dimensions from
+# its record of cluster sizes (ClusterSize).
 METERED_DIMENSIONS: tuple[Dimension, ...] = (
     Dimension.INGRESS_BYTES,
     Dimension.EGRESS_BYTES,
     Dimension.STORAGE_BYTE_HOURS,
     Dimension.PARTITION_HOURS,
+    Dimension.CLUSTER_HOURS,
+    Dimension.CAPACITY_UNIT_HOURS,
 )
+# The dimensions billed by the time a cluster lives at a tier (and size), not by what it uses.
+TIME_DIMENSIONS: tuple[Dimension, ...] = (Dimension.CLUSTER_HOURS, Dimension.CAPACITY_UNIT_HOURS)
 METERED_DIMENSION_CHOICES = [(dimension.value, dimension.label) for dimension in METERED_DIMENSIONS]
 
 
@@ -323,6 +327,24 @@ class TopicPartitions(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.topic_id}: {self.partitions} from {self.since:%Y-%m-%d %H:%M:%S}"
+
+
+class ClusterSize(TenantOwnedModel):
+    """A cluster's tier and capacity units from ``since`` on: a row at creation and one at every
+    reshape, the record cluster-hours and capacity-unit-hours are metered from."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    cluster = models.ForeignKey(Cluster, on_delete=models.PROTECT, related_name="size_history")
+    tier = models.ForeignKey(Tier, on_delete=models.PROTECT, related_name="+")
+    capacity_units = models.PositiveSmallIntegerField()
+    since = models.DateTimeField()
+
+    class Meta(TenantOwnedModel.Meta):
+        ordering = ["cluster_id", "since", "id"]
+        indexes = [models.Index(fields=["cluster", "since"], name="cluster_size_since")]
+
+    def __str__(self) -> str:
+        return f"{self.cluster_id}: {self.capacity_units} x tier {self.tier_id} from {self.since}"
 
 
 class Credential(TenantOwnedModel):

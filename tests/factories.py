@@ -77,7 +77,11 @@ def make_cell(region: str = "eu-west-1", slug: str | None = None, **fields):
 
 
 def make_cluster(
-    organization: Organization, *, tier_slug: str = "serverless", name: str = "events"
+    organization: Organization,
+    *,
+    tier_slug: str = "serverless",
+    name: str = "events",
+    capacity_units: int | None = None,
 ):
     from clusters import services as cluster_services
 
@@ -89,4 +93,5 @@ def make_cluster(
             name=name,
             tier_slug=tier_slug,
             region="eu-west-1",
+            capacity_units=capacity_units,
         )

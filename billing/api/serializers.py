@@ -76,13 +76,14 @@ class UsageBucketSerializer(serializers.Serializer):
 
 class DimensionUsageSerializer(serializers.Serializer):
     dimension = serializers.ChoiceField(choices=METERED_DIMENSION_CHOICES)
-    unit = serializers.ChoiceField(choices=["bytes", "byte-hours", "partition-hours"])
+    unit = serializers.ChoiceField(choices=list(dict.fromkeys(selectors.UNITS.values())))
     limit_per_bucket = Int64Field(
         allow_null=True,
         help_text="The most the cluster's tier (times its capacity units) allows in one "
         "bucket: ingress/egress bytes per second times the bucket's seconds, partitions or "
-        "storage bytes times its hours. Null for an organization's usage: tier limits bind "
-        "each cluster on its own",
+        "storage bytes times its hours. Null for an organization's usage (tier limits bind "
+        "each cluster on its own) and for cluster-hours and capacity-unit-hours (a tier "
+        "limits what a cluster does, not how long it lives)",
     )
     buckets = UsageBucketSerializer(many=True)
 

@@ -1,6 +1,7 @@
 """Writes of clusters themselves: creation (placed in a cell, within the organization's quota),
 rename, reshape (tier, capacity), deletion and retry. The state, the generation and the
-Operation that follows each change are the lifecycle's."""
+Operation that follows each change are the lifecycle's; the record of sizes (ClusterSize, what
+the time dimensions are metered from) is written here, with the creation or reshape itself."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from tenants.audit import Actor, audit_record, snapshot
 from tenants.models import Organization
 
 from .. import lifecycle
-from ..models import Cluster, ClusterState, Credential, Operation, Tier, Topic
+from ..models import Cluster, ClusterSize, ClusterState, Credential, Operation, Tier, Topic
 from ..specs import Kind
 from .placement import ensure_cell_room, place
 from .quotas import exceeded, locked_quota
@@ -41,6 +42,16 @@ def _units(tier: Tier, capacity_units: int | None) -> int:
             field="capacity_units",
         )
     return units
+
+
+def _record_size(cluster: Cluster, *, since) -> None:
+    ClusterSize.objects.create(
+        organization_id=cluster.organization_id,
+        cluster=cluster,
+        tier_id=cluster.tier_id,
+        capacity_units=cluster.capacity_units,
+        since=since,
+    )
 
 
 def clean_name(name: str, *, of: str, longest: int) -> str:
@@ -119,6 +130,7 @@ def cluster_create(
             )
     except IntegrityError:
         raise Conflict(f"A cluster named {name!r} already exists", field="name") from None
+    _record_size(cluster, since=cluster.created_at)
     operation = lifecycle.open_cluster(cluster, actor=actor)
     audit_record(
         organization=organization,
@@ -186,6 +198,8 @@ def cluster_update(
         cluster.tier = tier
         cluster.capacity_units = units
     cluster.save()
+    if reshaped:  # billed from the moment it is asked for, as it is at creation
+        _record_size(cluster, since=cluster.updated_at)
     operation = lifecycle.request_reshape(cluster, actor=actor) if reshaped else None
     audit_record(
         organization=cluster.organization,

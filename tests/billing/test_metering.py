@@ -108,7 +108,8 @@ def test_the_watermark_closes_hours_and_reopening_recomputes_them(settings):
         at(0): (4, True),
         at(60): (4, False),  # still going on
     }
-    # Nothing but partition-hours from a cell without Prometheus: not measured is not zero.
+    # Nothing but partition-hours from a cell without Prometheus (and no time dimension: a
+    # Serverless tier is not priced by the hour): not measured is not zero.
     assert set(UsageHour.unscoped_all_tenants.values_list("dimension", flat=True)) == {
         Dimension.PARTITION_HOURS
     }

@@ -104,8 +104,22 @@ def test_hours_and_days_sum_across_a_utc_day_boundary(cluster):
 
     by_day = of_cluster(cluster, "day", NOV1, NOV3)
     assert series(by_day, INGRESS) == [(NOV1, 3_000, False), (NOV2, 12_000, False)]
-    assert [d.dimension for d in by_day.dimensions] == [INGRESS, EGRESS, STORAGE, PARTITIONS]
-    assert {d.unit for d in by_day.dimensions} == {"bytes", "byte-hours", "partition-hours"}
+    assert [d.dimension for d in by_day.dimensions] == [
+        INGRESS,
+        EGRESS,
+        STORAGE,
+        PARTITIONS,
+        Dimension.CLUSTER_HOURS,
+        Dimension.CAPACITY_UNIT_HOURS,
+    ]
+    assert [d.unit for d in by_day.dimensions] == [
+        "bytes",
+        "bytes",
+        "byte-hours",
+        "partition-hours",
+        "cluster-hours",
+        "capacity-unit-hours",
+    ]
 
 
 def test_the_window_is_widened_to_whole_buckets():
@@ -219,6 +233,9 @@ def test_the_limit_per_bucket_is_the_tier_limit_over_the_bucket(cluster):
         EGRESS: 300 * 10**6 * 3600,
         STORAGE: 5_000 * GB * 1,
         PARTITIONS: 2_048 * 1,
+        # A tier limits what a cluster does, not how long it lives.
+        Dimension.CLUSTER_HOURS: None,
+        Dimension.CAPACITY_UNIT_HOURS: None,
     }
     by_day = of_cluster(cluster, "day", NOV1, NOV2).dimensions
     assert {d.dimension: d.limit_per_bucket for d in by_day} == {
@@ -226,6 +243,8 @@ def test_the_limit_per_bucket_is_the_tier_limit_over_the_bucket(cluster):
         EGRESS: 300 * 10**6 * 86_400,
         STORAGE: 5_000 * GB * 24,
         PARTITIONS: 2_048 * 24,
+        Dimension.CLUSTER_HOURS: None,
+        Dimension.CAPACITY_UNIT_HOURS: None,
     }
 
 

@@ -37,12 +37,11 @@ SPECTACULAR_SETTINGS = {
     # A PATCH body is described as its serializer validates it: fields it requires (a member's
     # role, an organization's name) are required, not made optional for "partial" updates.
     "COMPONENT_SPLIT_PATCH": False,
-    # The metered dimensions (billing's ledger) are a subset of the priced ones (one Dimension
-    # enum): named apart, the priced ones keeping the name they had. The tiers' slugs keep the
-    # name the schema gave them when tiers were called cluster types, as the API's fields do.
+    # One Dimension enum, priced and metered alike (every priced dimension is metered: the
+    # usage endpoints name it too). The tiers' slugs keep the name the schema gave them when
+    # tiers were called cluster types, as the API's fields do.
     "ENUM_NAME_OVERRIDES": {
         "DimensionEnum": "clusters.models.Dimension",
-        "UsageDimensionEnum": "clusters.models.METERED_DIMENSION_CHOICES",
         "ClusterTypeSlugEnum": "clusters.catalog.TIER_SLUGS",
         "RegionEnum": "clusters.catalog.REGIONS",
     },
