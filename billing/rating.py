@@ -25,12 +25,13 @@ preview, a replay and a benchmark all rate the same way.
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 MICROS_PER_CENT = 10_000
+HOUR = timedelta(hours=1)
 USAGE = "usage"
 ADJUSTMENT = "adjustment"
 KIND_ORDER = {USAGE: 0, ADJUSTMENT: 1}
@@ -123,26 +124,47 @@ class TierHistory:
         """Each cluster on one tier for all time."""
         return cls({cluster: [(BEGINNING, tier)] for cluster, tier in tiers.items()})
 
-    def span(self, cluster: Hashable, hour: datetime) -> tuple[datetime, datetime, Hashable]:
-        """``(start, end, tier)``: the tier ``cluster`` had at ``hour`` and for how long."""
-        starts = self._starts[cluster]
-        index = bisect_right(starts, hour)
-        if index == 0:
+    def during(self, cluster: Hashable, hour: datetime) -> list[tuple[datetime, Hashable]]:
+        """``(until, tier)`` for each tier ``cluster`` had at any moment of the hour starting
+        at ``hour``, in order: one, or several when its tier changed inside the hour."""
+        starts, changes = self._starts[cluster], self._changes[cluster]
+        first = max(bisect_right(starts, hour) - 1, 0)
+        last = bisect_left(starts, hour + HOUR)  # the changes before the hour ends
+        if last <= first and not (starts and starts[first] <= hour):
             raise LookupError(f"cluster {cluster} has no tier at {hour:%Y-%m-%d %H:%M}")
-        end = starts[index] if index < len(starts) else END_OF_TIME
-        return starts[index - 1], end, self._changes[cluster][index - 1][1]
+        return [
+            (starts[index + 1] if index + 1 < len(starts) else END_OF_TIME, changes[index][1])
+            for index in range(first, max(last, first + 1))
+        ]
 
 
 def price_spans(prices: PriceBook, tiers: TierHistory) -> Callable[..., Span]:
     """The price of a cluster's dimension at an hour: its tier's then, as a span that holds
-    while neither its tier nor that price changes."""
+    while neither its tier nor that price changes. In an hour the cluster changed tier, each
+    dimension is priced by the latest tier of that hour that prices it, as metering counts it
+    (a Standard cluster made Dedicated at 11:40 has a cluster-hour at Standard's price and
+    capacity-unit-hours at Dedicated's for the hour of 11)."""
 
     def span(cluster: Hashable, dimension: str, hour: datetime) -> Span:
-        tier_start, tier_end, tier = tiers.span(cluster, hour)
-        price = prices.span(tier, dimension, hour)
-        return Span(max(tier_start, price.start), min(tier_end, price.end), price.price)
+        in_force = tiers.during(cluster, hour)
+        if len(in_force) == 1:
+            [(tier_end, tier)] = in_force
+            price = prices.span(tier, dimension, hour)
+            # Holds up to the hour in which the tier changes (an hour of two tiers is its own).
+            return Span(hour, min(_hour_of(tier_end), price.end), price.price)
+        for _until, tier in reversed(in_force):
+            price = prices.span(tier, dimension, hour).price
+            if price is not None:
+                return Span(hour, hour + HOUR, price)
+        return Span(hour, hour + HOUR, None)
 
     return span
+
+
+def _hour_of(moment: datetime) -> datetime:
+    if moment == END_OF_TIME:
+        return moment
+    return moment.replace(minute=0, second=0, microsecond=0)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime
 
-from clusters.models import Cluster, TierPrice
+from clusters.models import ClusterSize, TierPrice
 from tenants.models import Organization
 
 from .models import UsageAdjustment, UsageHour
@@ -32,13 +32,19 @@ def price_book() -> PriceBook:
 
 
 def tier_history(*, organization: Organization) -> TierHistory:
-    """The tier of each of the organization's clusters, deleted ones included.
-
-    Each cluster's current tier, for all of its life: the record of a cluster's size over time
-    takes its place as the source of tier changes.
-    """
-    clusters = Cluster.objects.filter(organization=organization).values_list("pk", "tier_id")
-    return TierHistory.constant(dict(clusters))
+    """The tiers of each of the organization's clusters over time, deleted clusters included,
+    from the record of their sizes (a resize that keeps the tier is no change of tier)."""
+    changes: dict[int, list[tuple[datetime, int]]] = {}
+    rows = (
+        ClusterSize.objects.filter(organization=organization)
+        .order_by("cluster_id", "since", "pk")
+        .values_list("cluster_id", "since", "tier_id")
+    )
+    for cluster, since, tier in rows.iterator(chunk_size=CHUNK_SIZE):
+        found = changes.setdefault(cluster, [])
+        if not found or found[-1][1] != tier:
+            found.append((since, tier))
+    return TierHistory(changes)
 
 
 def usage_rows(

@@ -14,7 +14,7 @@ from billing.models import UsageAdjustment
 from billing.rating import ADJUSTMENT, USAGE, price_spans, rate
 from billing.rating_inputs import adjustment_rows, price_book, tier_history, usage_rows
 from billing.services import HourSnapshot, record_hours
-from clusters.models import Dimension, Tier, TierPrice
+from clusters.models import ClusterSize, Dimension, Tier, TierPrice
 from tenants.scoping import tenant_scope
 from tests.factories import UserFactory, make_cluster, make_org
 
@@ -22,6 +22,8 @@ pytestmark = pytest.mark.django_db
 
 GB = 10**9
 HOUR = timedelta(hours=1)
+MINUTE = timedelta(minutes=1)
+SEPTEMBER = datetime(2026, 9, 1, tzinfo=UTC)
 NOVEMBER = datetime(2026, 11, 1, tzinfo=UTC)
 DECEMBER = datetime(2026, 12, 1, tzinfo=UTC)
 PRICE_CUT = datetime(2026, 11, 15, tzinfo=UTC)
@@ -45,6 +47,10 @@ def clusters(organization):
     first, _ = make_cluster(organization, name="first")
     second, _ = make_cluster(organization, name="second")
     elsewhere, _ = make_cluster(make_org(owner=UserFactory(), name="Other"), name="first")
+    # Made in September, as the ledger hours below need: their tier is on record from then.
+    ClusterSize.unscoped_all_tenants.filter(cluster__in=[first, second, elsewhere]).update(
+        since=SEPTEMBER
+    )
     record_hours(
         [
             ingress(second, NOVEMBER - HOUR, 9 * GB),  # October: not in the period
@@ -124,3 +130,58 @@ def test_adjustments_outside_the_window_are_not_given(organization, clusters):
             organization=organization, created_from=later, created_until=later + HOUR
         )
         assert list(rows) == []
+
+
+def test_a_change_of_tier_inside_an_hour_bills_each_dimension_at_the_tier_that_metered_it(
+    organization,
+):
+    # Standard from 10:20, Dedicated (2 units) from 11:40 on 2 November, as metering counts it:
+    # cluster-hours for the hours of 10 and 11 at Standard's $0.75 = 1,500,000 micro-dollars;
+    # capacity-unit-hours 2 for the hours of 11 and 12 at Dedicated's $1.50 = 6,000,000; 1 GB
+    # written in the hour of 11 at the latest tier of that hour pricing ingress, Standard's
+    # $0.05 = 50,000 (Dedicated prices no ingress). A resize within Dedicated is no new tier.
+    standard, dedicated = Tier.objects.get(slug="standard"), Tier.objects.get(slug="dedicated")
+    cluster, _ = make_cluster(organization, tier_slug="standard", name="moving")
+    day = datetime(2026, 11, 2, tzinfo=UTC)
+    with tenant_scope(organization):
+        ClusterSize.objects.filter(cluster=cluster).update(since=day + 10 * HOUR + 20 * MINUTE)
+        for since, tier, units in (
+            (day + 11 * HOUR + 40 * MINUTE, dedicated, 2),
+            (day + 12 * HOUR + 30 * MINUTE, dedicated, 3),
+        ):
+            ClusterSize.objects.create(
+                organization=organization,
+                cluster=cluster,
+                tier=tier,
+                capacity_units=units,
+                since=since,
+            )
+
+        def hour(at, dimension, quantity):
+            return HourSnapshot(
+                cluster_id=cluster.pk,
+                dimension=dimension,
+                hour=at,
+                quantity=quantity,
+                complete=True,
+            )
+
+        record_hours(
+            [
+                hour(day + 10 * HOUR, Dimension.CLUSTER_HOURS, 1),
+                hour(day + 11 * HOUR, Dimension.CLUSTER_HOURS, 1),
+                hour(day + 11 * HOUR, Dimension.CAPACITY_UNIT_HOURS, 2),
+                hour(day + 12 * HOUR, Dimension.CAPACITY_UNIT_HOURS, 2),
+                hour(day + 11 * HOUR, INGRESS, GB),
+            ]
+        )
+        lines = rate(
+            usage_rows(organization=organization, start=NOVEMBER, end=DECEMBER),
+            price_spans(price_book(), tier_history(organization=organization)),
+        )
+
+    assert [(line.dimension, line.price.tier, line.quantity, line.micros) for line in lines] == [
+        (Dimension.CAPACITY_UNIT_HOURS, dedicated.pk, 4, 6_000_000),
+        (Dimension.CLUSTER_HOURS, standard.pk, 2, 1_500_000),
+        (INGRESS, standard.pk, GB, 50_000),
+    ]
