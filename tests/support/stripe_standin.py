@@ -366,7 +366,7 @@ def _serve(answer) -> ThreadingHTTPServer:
 
     server = ThreadingHTTPServer((LOOPBACK, 0), Handler)
     server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     return server
 
 
@@ -448,11 +448,10 @@ class FaultProxy:
         fault = self._take_rule(method, urllib.parse.urlsplit(target).path)
         self.log.append(ProxiedRequest(method, target, dict(headers.items()), fault))
         if fault is Fault.SERVER_ERROR:
-            error = {"type": "api_error", "message": "An unknown error occurred (injected)."}
-            return 500, {}, json.dumps({"error": error}).encode()
+            return _error(_Refused(500, "An unknown error occurred (injected).", type_="api_error"))
         if fault is Fault.RATE_LIMITED:
-            error = {"type": "invalid_request_error", "code": "rate_limit", "message": "Slow down"}
-            return 429, {"Retry-After": str(self.retry_after)}, json.dumps({"error": error}).encode()
+            status, _, payload = _error(_Refused(429, "Too many requests.", code="rate_limit"))
+            return status, {"Retry-After": str(self.retry_after)}, payload
         if fault is Fault.TIMEOUT:
             self._stopping.wait(self.hold_seconds)
             return None
