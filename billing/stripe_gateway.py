@@ -26,8 +26,8 @@ from django.conf import settings
 CURRENCY = "usd"
 COLLECTION_METHODS = ("charge_automatically", "send_invoice")
 IDEMPOTENCY_KEY_MAX_LENGTH = 255  # Stripe's limit
-# Statuses Stripe answers to be retried: a conflicting request with the same key still running
-# (409), rate limiting (429), and its own failures (5xx).
+# Besides its own failures (5xx), what Stripe answers to be retried: another request with the
+# same key still running (409), and rate limiting (429).
 RETRYABLE_STATUSES = frozenset({409, 429})
 
 T = TypeVar("T")

@@ -15,6 +15,7 @@ from billing.stripe_gateway import (
     StripeInvoice,
     StripeInvoiceItem,
     StripeNotConfigured,
+    classify,
     idempotency_key,
 )
 from tests.support.stripe_mock import API_KEY
@@ -109,25 +110,30 @@ def test_find_invoice_lists_the_customers_invoices(gateway, proxy):
     assert "customer=cus_contract" in sent(proxy, "GET", "/v1/invoices").path
 
 
-def test_stripe_mock_refuses_a_parameter_stripe_does_not_have(gateway):
-    # What the contract tests rely on: a wrong name is a failure, not a fixture.
-    with pytest.raises(PermanentStripeError) as refused:
-        gateway._call(
-            lambda: gateway._client.v1.invoice_items.create(
-                params={"customer": "cus_contract", "amount_in_cents": 100}
-            )
-        )
-    assert refused.value.status == 400
+def client_of(stripe_mock, **options) -> stripe.StripeClient:
+    return stripe.StripeClient(
+        API_KEY, base_addresses={"api": stripe_mock.url}, max_network_retries=0, **options
+    )
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"customer": "cus_contract", "amount_in_cents": 100},  # a name Stripe does not have
+        {"customer": "cus_contract", "amount": "12.34", "currency": "usd"},  # not an integer
+    ],
+)
+def test_stripe_mock_refuses_what_stripe_would(stripe_mock, params):
+    # What the contract tests rely on: a wrong request is a failure, not a fixture.
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        client_of(stripe_mock).v1.invoice_items.create(params=params)
+    assert refused.value.http_status == 400
+    assert isinstance(classify(refused.value), PermanentStripeError)
 
 
 def test_stripe_mock_refuses_another_api_version(stripe_mock):
     # It runs with -strict-version-check: upgrading the library alone fails the tests.
-    client = stripe.StripeClient(
-        API_KEY,
-        base_addresses={"api": stripe_mock.url},
-        stripe_version="2020-08-27",
-        max_network_retries=0,
-    )
+    client = client_of(stripe_mock, stripe_version="2020-08-27")
     with pytest.raises(stripe.InvalidRequestError, match="doesn't match version"):
         client.v1.customers.create(params={})
 

@@ -4,6 +4,7 @@ billing.stripe_gateway (which thereby talks to a Stripe that keeps state). Real 
 reached from the tests; stripe-mock keeps no state, hence the stand-in."""
 
 import pytest
+import stripe
 
 from billing.stripe_gateway import PermanentStripeError, RetryableStripeError, StripeGateway
 from tests.support.stripe_standin import API_KEY, IDEMPOTENCY_WINDOW_SECONDS, Fault
@@ -154,13 +155,12 @@ def test_the_plan_applies_in_order_to_matching_requests_only(
     ]
 
 
-def test_the_stand_in_refuses_what_stripe_refuses(gateway, draft):
-    with pytest.raises(PermanentStripeError, match="unknown parameter: amount_in_cents"):
-        gateway._call(
-            lambda: gateway._client.v1.invoice_items.create(
-                params={"customer": draft[0], "amount_in_cents": 1}
-            )
-        )
+def test_the_stand_in_refuses_what_stripe_refuses(gateway, stripe_standin, draft):
+    client = stripe.StripeClient(
+        API_KEY, base_addresses={"api": stripe_standin.url}, max_network_retries=0
+    )
+    with pytest.raises(stripe.InvalidRequestError, match="unknown parameter: amount_in_cents"):
+        client.v1.invoice_items.create(params={"customer": draft[0], "amount_in_cents": 1})
     with pytest.raises(PermanentStripeError, match="No such customer") as refused:
         gateway.create_invoice(customer="cus_missing", sluice_invoice_id="inv_2")
     assert refused.value.status == 400
