@@ -27,11 +27,13 @@ run: $(INSTALLED)
 system-packages:
 	@bash tests/support/install-system-packages.sh
 
-# The Kubernetes test servers, built from their Go modules once per version, and the Kafka test
-# broker's jars, fetched from Maven Central once per version; both cached outside the repository
-# (tests/support/k8s/build.sh and tests/support/kafka/build.sh say where).
+# The Kubernetes test servers and stripe-mock, built from their Go modules once per version, and
+# the Kafka test broker's jars, fetched from Maven Central once per version; all cached outside
+# the repository (tests/support/k8s/build.sh, tests/support/stripe/build.sh and
+# tests/support/kafka/build.sh say where).
 test-servers:
 	@bash tests/support/k8s/build.sh
+	@bash tests/support/stripe/build.sh
 	@bash tests/support/kafka/build.sh
 
 test: system-packages test-servers $(INSTALLED)

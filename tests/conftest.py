@@ -134,3 +134,37 @@ def kafka_environment(request):
                 f"({environment.timings['ready']:.1f}s to start)"
             )
         yield environment
+
+
+# Stripe ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def stripe_mock(request):
+    """stripe-mock (Stripe's mock of its API, which checks every request against the API
+    description) for the whole session, started on the first test that needs it."""
+    from tests.support.stripe_mock import StripeMockServer
+
+    with StripeMockServer() as server:
+        reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(f"stripe-mock on {server.url}")
+        yield server
+
+
+@pytest.fixture
+def stripe_standin():
+    """A fresh stateful Stripe stand-in for one test (tests/support/stripe_standin.py)."""
+    from tests.support.stripe_standin import StripeStandIn
+
+    with StripeStandIn() as standin:
+        yield standin
+
+
+@pytest.fixture
+def stripe_fault_proxy(stripe_standin):
+    """The fault-injecting proxy in front of the stand-in; ``plan()`` the faults."""
+    from tests.support.stripe_standin import FaultProxy
+
+    with FaultProxy(stripe_standin.url) as proxy:
+        yield proxy

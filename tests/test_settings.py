@@ -171,6 +171,64 @@ def test_production_does_not_fall_back_on_a_development_default(unset, message):
     assert message in result.stderr
 
 
+STRIPE_SETTINGS = (
+    "print(json.dumps({'key': settings.STRIPE_API_KEY, 'secret': settings.STRIPE_WEBHOOK_SECRET, "
+    "'base': settings.STRIPE_API_BASE, 'live': settings.STRIPE_LIVE_MODE}))"
+)
+
+
+def test_stripe_is_not_configured_by_default(tmp_path):
+    """No key: Sluice rates and shows invoices but sends nothing to Stripe."""
+    result = start(
+        {"DJANGO_SETTINGS_MODULE": "controlplane.settings.local", "SLUICE_DATA_DIR": str(tmp_path)},
+        STRIPE_SETTINGS,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {
+        "key": "",
+        "secret": "",
+        "base": "https://api.stripe.com",
+        "live": False,
+    }
+
+
+@pytest.mark.parametrize(
+    ("key", "live"),
+    [("sk_live_51abc", True), ("rk_live_51abc", True), ("sk_test_51abc", False)],
+)
+def test_production_takes_a_live_or_test_mode_stripe_key_with_its_webhook_secret(key, live):
+    """A test-mode key is allowed: staging runs the production settings on Stripe's test mode."""
+    env = {**GOOD_PRODUCTION, "STRIPE_API_KEY": key, "STRIPE_WEBHOOK_SECRET": "whsec_abc"}
+    result = start(env, STRIPE_SETTINGS)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["live"] is live
+
+
+@pytest.mark.parametrize(
+    ("stripe", "message"),
+    [
+        (
+            {"STRIPE_API_KEY": "sk_live_51abc"},
+            "STRIPE_WEBHOOK_SECRET is required with STRIPE_API_KEY",
+        ),
+        (
+            {"STRIPE_API_KEY": "pk_live_51abc", "STRIPE_WEBHOOK_SECRET": "whsec_abc"},
+            "STRIPE_API_KEY is not a secret key",
+        ),
+        (
+            {"STRIPE_API_KEY": "sk_live_51abc", "STRIPE_WEBHOOK_SECRET": "abc"},
+            "STRIPE_WEBHOOK_SECRET is not a webhook signing secret",
+        ),
+        ({"STRIPE_API_BASE": "http://127.0.0.1:12111"}, "STRIPE_API_BASE must be an https://"),
+    ],
+)
+def test_production_refuses_an_unfit_stripe_setting(stripe, message):
+    result = start({**GOOD_PRODUCTION, **stripe})
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert "51abc" not in result.stderr  # the key itself is never printed
+
+
 DEPLOY_CHECK = (
     "from django.core.management import execute_from_command_line; "
     "execute_from_command_line(['manage.py', 'check', '--deploy', '--fail-level', 'WARNING'])"

@@ -8,3 +8,4 @@ from .database import *
 from .dataplane import *
 from .logs import *
 from .metering import *
+from .stripe import *

@@ -1,6 +1,7 @@
 """Production: refuses to start without a secret key, a secrets key ring, a PostgreSQL database,
 Redis and the host names it serves, and with the development defaults (debug, mail that is only
-printed, the simulated data plane), naming what is missing or wrong."""
+printed, the simulated data plane) or a Stripe key without its webhook secret, naming what is
+missing or wrong."""
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -49,6 +50,16 @@ if not REDIS_URL.startswith(("redis://", "rediss://")):
     raise ImproperlyConfigured("REDIS_URL must be a redis:// or rediss:// URL")
 if "*" in ALLOWED_HOSTS:
     raise ImproperlyConfigured("DJANGO_ALLOWED_HOSTS must list host names, not '*'")
+# Stripe is optional (without a key nothing is pushed), and a test-mode key is allowed: a
+# staging installation runs these settings against Stripe's test mode (STRIPE_LIVE_MODE says
+# which). But invoices pushed without their webhook would never be seen paid.
+if STRIPE_API_KEY and not STRIPE_WEBHOOK_SECRET:
+    raise ImproperlyConfigured(
+        "STRIPE_WEBHOOK_SECRET is required with STRIPE_API_KEY: without Stripe's events Sluice"
+        " never learns that an invoice was paid"
+    )
+if not STRIPE_API_BASE.startswith("https://"):
+    raise ImproperlyConfigured("STRIPE_API_BASE must be an https:// URL in production")
 
 # Static files are collected into the image at build time and served by the web process.
 MIDDLEWARE.insert(
