@@ -45,6 +45,10 @@ SPECTACULAR_SETTINGS = {
         "UsageDimensionEnum": "clusters.models.METERED_DIMENSION_CHOICES",
         "ClusterTypeSlugEnum": "clusters.catalog.TIER_SLUGS",
         "RegionEnum": "clusters.catalog.REGIONS",
+        "CurrencyEnum": "billing.models.Currency",
+        "InvoiceStateEnum": "billing.models.InvoiceState",
+        "InvoiceLineKindEnum": "billing.models.InvoiceLineKind",
+        "PaymentStatusEnum": "billing.models.PaymentStatus",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
