@@ -234,7 +234,8 @@ def test_the_list_is_newest_month_first_without_lines_and_filters_by_state_and_m
     assert client.get(base(org), {"period": "2026-12"}).json()["results"] == []
 
     one_per_page = client.get(base(org), {"limit": "1"}).json()
-    assert len(one_per_page["results"]) == 1 and one_per_page["next"]
+    assert len(one_per_page["results"]) == 1
+    assert one_per_page["next"]
 
 
 @pytest.mark.parametrize(
@@ -312,7 +313,8 @@ def test_the_state_only_moves_forward_and_each_move_is_audited(org):
             with pytest.raises(Conflict):
                 invoice_move(invoice=invoice, state=backwards, actor=SYSTEM)
         invoice.refresh_from_db()
-        assert invoice.state == "paid" and invoice.paid_at == paid_at
+        assert invoice.state == "paid"
+        assert invoice.paid_at == paid_at
         assert invoice.finalized_at is not None
         moves = AuditEvent.objects.filter(target_id=invoice.public_id).order_by("created_at")
         assert [(e.action, e.before, e.after) for e in moves] == [
