@@ -219,15 +219,24 @@ def operations() -> list[Operation]:
 
 
 def resolve_schema(schema: dict) -> dict:
-    """The schema with its ``$ref`` (and a lone ``allOf``) followed, one level at a time."""
+    """The schema with its ``$ref`` (and a lone ``allOf``) followed, one level at a time; for a
+    value that may also be blank (``oneOf`` it and the empty string), the value's."""
     while True:
         if "$ref" in schema:
             name = schema["$ref"].rsplit("/", 1)[-1]
             schema = openapi()["components"]["schemas"][name]
         elif list(schema) == ["allOf"] and len(schema["allOf"]) == 1:
             schema = schema["allOf"][0]
+        elif len(schema.get("oneOf", [])) == 2 and any(map(_is_blank, schema["oneOf"])):
+            schema = next(s for s in schema["oneOf"] if not _is_blank(s))
         else:
             return schema
+
+
+def _is_blank(schema: dict) -> bool:
+    """Only the empty string: how the description writes "or blank"."""
+    schema = resolve_schema(schema)
+    return schema.get("maxLength") == 0 or schema.get("enum") == [""]
 
 
 def concrete_path(template: str, world: World) -> str:
