@@ -9,6 +9,7 @@ import pytest
 from django.db import IntegrityError, transaction
 
 from billing import invoices
+from billing.accounts import billing_account_of
 from billing.invoices import LineRecord, dollars, invoice_move, invoice_record, month_period
 from billing.models import Invoice, InvoiceLine, InvoiceState
 from foundation.errors import Conflict, InvalidInput
@@ -370,3 +371,57 @@ def test_the_billing_tab_lists_invoices_with_their_csv(org):
     assert "October 2026" in html
     assert "$3.85" in html
     assert f'href="{base(org)}invc_october/lines.csv"' in html
+
+
+# Admin ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def operator_client(client):
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    return client
+
+
+def test_operators_read_invoices_and_their_lines_and_change_no_money(org, operator_client):
+    invoice = october(org)
+
+    listed = operator_client.get("/admin/billing/invoice/").content.decode()
+    assert "invc_october" in listed
+    assert "3.85" in listed
+    page = operator_client.get(f"/admin/billing/invoice/{invoice.pk}/change/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "invl_three" in html
+    assert "-493200" in html
+    assert 'name="total_micros"' not in html  # shown, not editable
+    assert 'name="lines-0-amount_micros"' not in html
+    assert operator_client.post(f"/admin/billing/invoice/{invoice.pk}/delete/").status_code == 403
+
+
+def test_operators_correct_an_account_through_the_audited_service(org, operator_client):
+    with tenant_scope(org):
+        account = billing_account_of(organization=org)
+    url = f"/admin/billing/billingaccount/{account.pk}/change/"
+    form = {
+        "email": "",
+        "name": "Acme Inc",
+        "address_line1": "",
+        "address_line2": "",
+        "city": "Boston",
+        "postal_code": "",
+        "country": "US",
+        "tax_id": "",
+        "currency": "usd",
+    }
+
+    response = operator_client.post(url, form)
+
+    assert response.status_code == 302, response.content.decode()[:2000]
+    account.refresh_from_db()
+    assert (account.name, account.city, account.country) == ("Acme Inc", "Boston", "US")
+    with tenant_scope(org):
+        event = AuditEvent.objects.get(action="billing_account.updated")
+    assert event.after == {"name": "Acme Inc", "city": "Boston", "country": "US"}
+    html = operator_client.get(url).content.decode()
+    assert 'name="stripe_customer_id"' not in html
+    assert 'name="payment_status"' not in html
