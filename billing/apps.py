@@ -11,7 +11,7 @@ class BillingConfig(AppConfig):
         from .panels import register
 
         register()
-        # After the clusters' tab, before the tenants' own (members, keys, audit: from 20).
+        # The last tab: after the tenants' own (members, invitations, keys, audit: 20 to 23).
         register_organization_tab(
-            OrganizationTab("billing", "Billing", "billing:read", "billing:account", position=15)
+            OrganizationTab("billing", "Billing", "billing:read", "billing:account", position=40)
         )
