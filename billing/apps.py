@@ -6,6 +6,12 @@ class BillingConfig(AppConfig):
     verbose_name = "Billing"
 
     def ready(self) -> None:
+        from tenants.navigation import OrganizationTab, register_organization_tab
+
         from .panels import register
 
         register()
+        # The last tab: after the tenants' own (members, invitations, keys, audit: 20 to 23).
+        register_organization_tab(
+            OrganizationTab("billing", "Billing", "billing:read", "billing:account", position=40)
+        )

@@ -3,8 +3,8 @@ from the checked-in description (valid ones, and ones it forbids) for every oper
 sequences of calls along the links the description declares and those schemathesis infers,
 and runs every check on the answers of the real application (in process, on the test
 PostgreSQL and Redis), called as an organization owner's API key on an organization with a
-cluster, a topic, a credential, a second member, an invitation and a second key, so that every
-path names something that exists.
+cluster, a topic, a credential, a second member, an invitation, a second key and an invoice,
+so that every path names something that exists.
 
 Every request runs in a savepoint rolled back after it (every scenario of the stateful part in
 one), so each one meets the same seeded organization; generation is derandomized, so a run is
@@ -23,6 +23,7 @@ from django.core.signals import request_finished, request_started
 from django.db import close_old_connections, transaction
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
+from billing.invoices import invoice_record
 from clusters import catalog
 from clusters import services as cluster_services
 from tenants import services as tenant_services
@@ -38,6 +39,7 @@ from tests.factories import (
     make_cluster,
     make_org,
 )
+from tests.support.abuse import sample_line
 from tests.support.processes import REPO_ROOT
 
 pytestmark = pytest.mark.django_db
@@ -144,6 +146,7 @@ IDS = {
     "event": "evt_conformance",
     "operation": "op_conformance",
     "credential": "cred_conformance",
+    "invoice": "invc_conformance",
 }
 
 
@@ -165,6 +168,7 @@ CONFIG = schemathesis.Config.from_dict(
             _path_ids("audit-events", IDS["event"]),
             _path_ids("operations", IDS["operation"]),
             _path_ids("credentials", IDS["credential"]),
+            _path_ids("invoices", IDS["invoice"]),
             {"include-path-regex": r"/clusters/\{id\}/", "parameters": {"id": IDS["cluster"]}},
             {
                 # 503 `capacity_unavailable` is documented: no cell of the region has room.
@@ -202,6 +206,9 @@ def owner_key(in_process) -> dict:
             accept_url_base="http://testserver/invitations/",
         )
         spare_key, _ = make_api_key(organization, role=Role.VIEWER)
+        invoice = invoice_record(
+            organization=organization, year=2026, month=10, lines=[sample_line(cluster)]
+        )
         seeded = {
             "org": organization,
             "cluster": cluster,
@@ -210,6 +217,7 @@ def owner_key(in_process) -> dict:
             "api_key": spare_key,
             "operation": cluster.operations.order_by("created_at").first(),
             "credential": credential,
+            "invoice": invoice,
         }
         for name, obj in seeded.items():
             type(obj)._default_manager.filter(pk=obj.pk).update(public_id=IDS[name])

@@ -4,11 +4,14 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from clusters.models import METERED_DIMENSION_CHOICES
+from clusters.models import METERED_DIMENSION_CHOICES, Dimension
 from foundation.api import validation
 from foundation.errors import InvalidInput
 
 from .. import selectors
+from ..accounts import EDITABLE_FIELDS
+from ..countries import COUNTRY_CODES
+from ..models import BillingAccount, Currency, InvoiceLineKind, InvoiceState, PaymentStatus
 
 
 @extend_schema_field(OpenApiTypes.DATETIME)
@@ -99,3 +102,116 @@ class UsageSerializer(serializers.Serializer):
 
     def get_cluster(self, usage: selectors.Usage) -> str | None:
         return usage.cluster.public_id if usage.cluster is not None else None
+
+
+# The billing account -------------------------------------------------------------------------
+
+
+@extend_schema_field({"type": "string", "enum": ["", *COUNTRY_CODES]})
+class CountryField(serializers.ChoiceField):
+    """An ISO 3166-1 alpha-2 code in capitals, or blank (the 249 codes, without their names)."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(choices=COUNTRY_CODES, allow_blank=True, **kwargs)
+
+
+class BillingAccountSerializer(serializers.ModelSerializer):
+    email = serializers.EmailField(
+        read_only=True, allow_blank=True, help_text="Where invoices are sent, or blank"
+    )
+    country = CountryField(read_only=True, help_text="ISO 3166-1 alpha-2, or blank")
+    stripe_customer_id = serializers.CharField(
+        read_only=True, help_text="Blank until the account is created in Stripe; set by Sluice"
+    )
+    payment_status = serializers.ChoiceField(
+        choices=PaymentStatus.choices,
+        read_only=True,
+        help_text="What Stripe last said about paying: `none` until a payment method is on "
+        "file, `past_due` after a failed payment; set by Sluice",
+    )
+    updated_at = Rfc3339Field(read_only=True)
+
+    class Meta:
+        model = BillingAccount
+        fields = [*EDITABLE_FIELDS, "stripe_customer_id", "payment_status", "updated_at"]
+        read_only_fields = fields
+
+
+class BillingAccountInputSerializer(serializers.Serializer):
+    """Every field a tenant sets (PUT): blank clears one."""
+
+    email = serializers.EmailField(
+        max_length=254, allow_blank=True, help_text="Where invoices are sent"
+    )
+    name = serializers.CharField(
+        max_length=200, allow_blank=True, help_text="The person or company billed"
+    )
+    address_line1 = serializers.CharField(max_length=200, allow_blank=True)
+    address_line2 = serializers.CharField(max_length=200, allow_blank=True)
+    city = serializers.CharField(max_length=100, allow_blank=True)
+    postal_code = serializers.CharField(max_length=20, allow_blank=True)
+    country = CountryField(
+        help_text="ISO 3166-1 alpha-2, in capitals (US, DE, FR), or blank",
+    )
+    tax_id = serializers.CharField(
+        max_length=64, allow_blank=True, help_text="A VAT or other tax number, as issued"
+    )
+    currency = serializers.ChoiceField(
+        choices=Currency.choices, help_text="Sluice bills in US dollars only"
+    )
+
+
+class BillingAccountPatchSerializer(BillingAccountInputSerializer):
+    """Any of the fields (PATCH): the others keep their values."""
+
+    def get_fields(self) -> dict:
+        fields = super().get_fields()
+        for field in fields.values():
+            field.required = False
+        return fields
+
+
+# Invoices ------------------------------------------------------------------------------------
+
+
+class InvoiceSerializer(serializers.Serializer):
+    id = serializers.CharField(source="public_id")
+    period_start = Rfc3339Field(help_text="The month's first instant (UTC)")
+    period_end = Rfc3339Field(help_text="The next month's first instant (exclusive)")
+    state = serializers.ChoiceField(
+        choices=InvoiceState.choices,
+        help_text="`draft`: the month so far, recomputed until the month closes; `open`: "
+        "final and due; then `paid`, `uncollectible` or `void`",
+    )
+    currency = serializers.ChoiceField(choices=Currency.choices)
+    total_micros = Int64Field(help_text="The lines' amounts added up, in micro-dollars")
+    total_cents = Int64Field(help_text="The lines' amounts in cents added up: what is charged")
+    created_at = Rfc3339Field()
+    finalized_at = Rfc3339Field(allow_null=True)
+    paid_at = Rfc3339Field(allow_null=True)
+
+
+class InvoiceLineSerializer(serializers.Serializer):
+    id = serializers.CharField(source="public_id")
+    kind = serializers.ChoiceField(
+        choices=InvoiceLineKind.choices,
+        help_text="`usage` of the month, or an `adjustment`: usage of an invoiced hour found "
+        "later (signed)",
+    )
+    cluster_id = serializers.CharField(source="cluster_public_id")
+    cluster_name = serializers.CharField(help_text="The cluster's name when it was billed")
+    dimension = serializers.ChoiceField(choices=Dimension.choices)
+    segment_start = Rfc3339Field(help_text="When this price started to apply in the month")
+    segment_end = Rfc3339Field(help_text="When it stopped (exclusive)")
+    quantity = Int64Field(help_text="In the dimension's base unit")
+    unit_price_micros = Int64Field(help_text="Micro-dollars per `per_units` base units")
+    per_units = Int64Field()
+    amount_micros = Int64Field(
+        help_text="quantity * unit_price_micros / per_units, rounded down to the micro-dollar"
+    )
+    amount_cents = Int64Field(help_text="amount_micros in cents, rounded half to even")
+    remainder_micros = Int64Field(help_text="amount_micros - amount_cents * 10,000")
+
+
+class InvoiceDetailSerializer(InvoiceSerializer):
+    lines = InvoiceLineSerializer(many=True, source="lines.all")

@@ -1,6 +1,10 @@
-from django.urls import path
+from django.urls import include, path
+from rest_framework.routers import SimpleRouter
 
 from . import views
+
+router = SimpleRouter(trailing_slash=True)
+router.register("invoices", views.InvoiceViewSet, basename="invoice")
 
 urlpatterns = [
     path(
@@ -12,5 +16,16 @@ urlpatterns = [
         "orgs/<public_id:org>/clusters/<public_id:cluster>/usage/",
         views.ClusterUsageView.as_view(),
         name="cluster-usage",
+    ),
+    path(
+        "orgs/<public_id:org>/billing-account/",
+        views.BillingAccountView.as_view(),
+        name="billing-account",
+    ),
+    path("orgs/<public_id:org>/", include(router.urls)),
+    path(
+        "orgs/<public_id:org>/invoices/<public_id:id>/lines.csv",
+        views.InvoiceLinesCsvView.as_view(),
+        name="invoice-lines-csv",
     ),
 ]

@@ -1,14 +1,22 @@
+from django.http import HttpResponse
+from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins
 from rest_framework.exceptions import NotFound
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from clusters import selectors as cluster_selectors
+from foundation.api.renderers import CsvRenderer
 from foundation.api.validation import validated_data
-from tenants.api.base import OrganizationScopedView
+from tenants.api.base import OrganizationScopedView, OrganizationScopedViewSet
+from tenants.roles import read_write_scope_map
 
-from .. import selectors
+from .. import accounts, invoices, selectors
+from ..models import Invoice
 from . import serializers as s
+from .filters import InvoiceFilter
 
 # Any member may read usage (every role has usage:read).
 USAGE_SCOPES = {"GET": "usage:read", "HEAD": "usage:read", "OPTIONS": "usage:read"}
@@ -97,3 +105,87 @@ class ClusterUsageView(_UsageView):
             cluster=found, window=query["window"], dimensions=query["dimension"]
         )
         return Response(s.UsageSerializer(usage).data)
+
+
+# The billing account and invoices -------------------------------------------------------------
+
+BILLING_SCOPES = read_write_scope_map("billing")
+
+
+class BillingAccountView(OrganizationScopedView):
+    """Who the organization's invoices are addressed to. Owners and billing members change it;
+    admins read it."""
+
+    scope_map = BILLING_SCOPES
+    serializer_class = s.BillingAccountSerializer
+
+    def get(self, request, org):
+        return Response(self._body(accounts.billing_account_of(organization=self.organization)))
+
+    @extend_schema(
+        request=s.BillingAccountInputSerializer,
+        responses=s.BillingAccountSerializer,
+        description="Set every field a tenant may set (blank clears one). The Stripe customer "
+        "id and the payment status are Sluice's to set.",
+    )
+    def put(self, request, org):
+        return self._update(s.BillingAccountInputSerializer)
+
+    @extend_schema(
+        request=s.BillingAccountPatchSerializer,
+        responses=s.BillingAccountSerializer,
+        description="Set some fields; the others keep their values.",
+    )
+    def patch(self, request, org):
+        return self._update(s.BillingAccountPatchSerializer)
+
+    def _update(self, serializer_class) -> Response:
+        data = validated_data(serializer_class, self.request.data)
+        account = accounts.billing_account_update(
+            organization=self.organization, actor=self.actor, **data
+        )
+        return Response(self._body(account))
+
+    def _body(self, account) -> dict:
+        return s.BillingAccountSerializer(account).data
+
+
+class InvoiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OrganizationScopedViewSet):
+    """The organization's invoices, newest month first: one per calendar month (UTC). The
+    current month's is a `draft`, recomputed as usage comes in, until the month closes."""
+
+    model = Invoice
+    scope_map = BILLING_SCOPES
+    serializer_class = s.InvoiceSerializer
+    ordering = ("-period_start", "-id")
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = InvoiceFilter
+
+    def get_serializer_class(self):
+        return s.InvoiceDetailSerializer if self.action == "retrieve" else s.InvoiceSerializer
+
+    def scope_queryset(self, queryset):
+        if self.action == "retrieve":
+            return queryset.prefetch_related("lines")
+        return queryset
+
+
+class InvoiceLinesCsvView(OrganizationScopedView):
+    """An invoice's lines as CSV."""
+
+    model = Invoice
+    scope_map = BILLING_SCOPES
+    renderer_classes = [JSONRenderer, CsvRenderer]
+
+    @extend_schema(
+        responses={(200, "text/csv"): OpenApiTypes.STR},
+        description="One row per line after a header row (RFC 4180, CRLF line ends): "
+        + ", ".join(f"`{column}`" for column in invoices.CSV_COLUMNS)
+        + ". Amounts are decimal US dollars: `unit_price_usd` and `amount_usd` to the "
+        "micro-dollar, `billed_usd` the line's cents (the amounts the total adds up).",
+    )
+    def get(self, request, *args, **kwargs):
+        invoice = self.get_object()
+        response = HttpResponse(invoices.lines_csv(invoice), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{invoices.csv_filename(invoice)}"'
+        return response

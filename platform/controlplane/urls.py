@@ -14,6 +14,7 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("", include("tenants.urls")),
     path("", include("clusters.urls")),
+    path("", include("billing.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("controlplane.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

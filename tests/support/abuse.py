@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from django.apps import apps
 from django.db import transaction
@@ -23,6 +24,8 @@ from django.urls import resolve
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.mixins import ListModelMixin
 
+from billing.invoices import LineRecord, invoice_record
+from billing.models import Invoice
 from clusters import services as cluster_services
 from clusters.models import Cluster, Credential, Topic
 from clusters.models import Operation as ClusterOperation
@@ -81,6 +84,18 @@ BASE_BODIES = {
     "PATCH /api/v1/orgs/{org}/clusters/{cluster}/topics/{name}/": {"partitions": 4},
     "POST /api/v1/orgs/{org}/invitations/": {"email": "new@example.com", "role": "viewer"},
     "PATCH /api/v1/orgs/{org}/members/{id}/": {"role": "viewer"},
+    "PUT /api/v1/orgs/{org}/billing-account/": {
+        "email": "ap@example.com",
+        "name": "Abused Corp",
+        "address_line1": "1 Main Street",
+        "address_line2": "",
+        "city": "Springfield",
+        "postal_code": "12345",
+        "country": "US",
+        "tax_id": "",
+        "currency": "usd",
+    },
+    "PATCH /api/v1/orgs/{org}/billing-account/": {"city": "Shelbyville"},
 }
 # Bases that cannot succeed in a test (an invitation's token comes by e-mail): their fields are
 # still judged, against the 404 the base gets.
@@ -123,6 +138,10 @@ def build_world() -> World:
         )
         cluster_services.credential_create(cluster=cluster, actor=actor, name="other-app")
         event = AuditEvent.objects.first()
+        invoice = invoice_record(
+            organization=organization, year=2026, month=10, lines=[sample_line(cluster)]
+        )
+        invoice_record(organization=organization, year=2026, month=11, lines=[])
     client = session_client(owner)
     client.raise_request_exception = False  # a server error is an answer to report here
     return World(
@@ -137,8 +156,27 @@ def build_world() -> World:
             ClusterOperation: operation,
             Topic: topic,
             Credential: credential,
+            Invoice: invoice,
         },
         url_values={"org": organization.public_id, "cluster": cluster.public_id},
+    )
+
+
+def sample_line(cluster) -> LineRecord:
+    """An invoice line of the cluster: 1,000 partition-hours at $0.0015 = $1.50."""
+    start = datetime(2026, 10, 1, tzinfo=UTC)
+    return LineRecord(
+        cluster_public_id=cluster.public_id,
+        cluster_name=cluster.name,
+        dimension="partition_hours",
+        segment_start=start,
+        segment_end=start + timedelta(days=31),
+        quantity=1_000,
+        unit_price_micros=1_500,
+        per_units=1,
+        amount_micros=1_500_000,
+        amount_cents=150,
+        remainder_micros=0,
     )
 
 
@@ -181,15 +219,24 @@ def operations() -> list[Operation]:
 
 
 def resolve_schema(schema: dict) -> dict:
-    """The schema with its ``$ref`` (and a lone ``allOf``) followed, one level at a time."""
+    """The schema with its ``$ref`` (and a lone ``allOf``) followed, one level at a time; for a
+    value that may also be blank (``oneOf`` it and the empty string), the value's."""
     while True:
         if "$ref" in schema:
             name = schema["$ref"].rsplit("/", 1)[-1]
             schema = openapi()["components"]["schemas"][name]
         elif list(schema) == ["allOf"] and len(schema["allOf"]) == 1:
             schema = schema["allOf"][0]
+        elif len(schema.get("oneOf", [])) == 2 and any(map(_is_blank, schema["oneOf"])):
+            schema = next(s for s in schema["oneOf"] if not _is_blank(s))
         else:
             return schema
+
+
+def _is_blank(schema: dict) -> bool:
+    """Only the empty string: how the description writes "or blank"."""
+    schema = resolve_schema(schema)
+    return schema.get("maxLength") == 0 or schema.get("enum") == [""]
 
 
 def concrete_path(template: str, world: World) -> str:

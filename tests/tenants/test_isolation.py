@@ -7,7 +7,9 @@ from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from billing.models import UsageHour
+from billing import accounts
+from billing.invoices import LineRecord, invoice_record
+from billing.models import BillingAccount, Invoice, UsageHour
 from billing.services import HourSnapshot, record_hours
 from clusters import services as cluster_services
 from clusters.models import Cluster, Credential, Dimension, Operation, Topic
@@ -82,6 +84,34 @@ def build_victim() -> Victim:
     # Usage in the ledger, so a usage endpoint that leaked it would show the cluster's id.
     last_hour = timezone.now().replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
     record_hours([HourSnapshot(cluster.pk, Dimension.INGRESS_BYTES, last_hour, 123_456_789, True)])
+    with tenant_scope(organization):
+        accounts.billing_account_update(
+            organization=organization,
+            actor=Actor(user=owner),
+            email="payables@victim.example",
+            tax_id="VICTIM-TAX-42",
+        )
+        invoice = invoice_record(
+            organization=organization,
+            year=last_hour.year,
+            month=last_hour.month,
+            lines=[
+                LineRecord(
+                    cluster_public_id=cluster.public_id,
+                    cluster_name=cluster.name,
+                    dimension=Dimension.INGRESS_BYTES,
+                    segment_start=last_hour,
+                    segment_end=last_hour + timedelta(hours=1),
+                    quantity=123_456_789,
+                    unit_price_micros=80_000,
+                    per_units=10**9,
+                    amount_micros=9_876,
+                    amount_cents=1,
+                    remainder_micros=-124,
+                )
+            ],
+        )
+        line = invoice.lines.get()
     return Victim(
         organization=organization,
         objects_by_model={
@@ -93,6 +123,7 @@ def build_victim() -> Victim:
             Operation: operation,
             Topic: topic,
             Credential: credential,
+            Invoice: invoice,
         },
         identifiers=[
             organization.public_id,
@@ -108,6 +139,10 @@ def build_victim() -> Victim:
             "victim-orders",
             credential.public_id,
             credential.username,
+            "payables@victim.example",
+            "VICTIM-TAX-42",
+            invoice.public_id,
+            line.public_id,
         ],
     )
 
@@ -141,6 +176,8 @@ def victim_state(victim: Victim) -> dict:
                 Credential.objects.values_list("public_id", "password_encrypted", "deleted_at")
             ),
             "usage": sorted(UsageHour.objects.values_list("dimension", "hour", "quantity")),
+            "billing account": list(BillingAccount.objects.values()),
+            "invoices": sorted(Invoice.objects.values_list("public_id", "state", "total_micros")),
         }
 
 
@@ -176,6 +213,10 @@ def test_the_walk_finds_every_organization_route():
         "audit-event-detail",
         "organization-usage",
         "cluster-usage",
+        "billing-account",
+        "invoice-list",
+        "invoice-detail",
+        "invoice-lines-csv",
     } <= names
 
 
@@ -233,6 +274,10 @@ def web_form_data(victim: Victim) -> dict[str, str]:
         "topic-partitions": "1",
         "partitions": "9",
         "credential-name": "c",
+        # The billing account's form, complete and valid.
+        "city": "Stolen",
+        "country": "FR",
+        "currency": "usd",
     }
 
 
@@ -255,6 +300,7 @@ def outsider_state(outsider: Outsider) -> dict:
             "credentials": Credential.objects.count(),
             "invitations": Invitation.objects.count(),
             "keys": ApiKey.objects.count(),
+            "billing account": list(BillingAccount.objects.values("city")),
         }
 
 
@@ -301,6 +347,7 @@ def test_the_web_walk_finds_every_organization_page():
         "clusters:credential-create",
         "clusters:credential-rotate",
         "clusters:credential-delete",
+        "billing:account",
     } <= names
 
 

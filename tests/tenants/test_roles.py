@@ -8,6 +8,7 @@ import itertools
 import pytest
 from django.urls import reverse
 
+from billing.invoices import invoice_record
 from tenants import services
 from tenants.audit import Actor
 from tenants.models import AuditEvent
@@ -22,6 +23,7 @@ pytestmark = pytest.mark.django_db
 ALL = set(Role.values)
 MANAGERS = {Role.OWNER, Role.ADMIN}
 BUILDERS = {Role.OWNER, Role.ADMIN, Role.DEVELOPER}
+BILLERS = {Role.OWNER, Role.BILLING}
 
 # (route, method) -> (roles allowed, status when allowed)
 MATRIX = {
@@ -65,6 +67,13 @@ MATRIX = {
     # Usage is for every member: the billing role reads it too (it explains the invoice).
     ("organization-usage", "get"): (ALL, 200),
     ("cluster-usage", "get"): (ALL, 200),
+    # Billing: owners and billing members; admins read.
+    ("billing-account", "get"): (BILLERS | {Role.ADMIN}, 200),
+    ("billing-account", "put"): (BILLERS, 200),
+    ("billing-account", "patch"): (BILLERS, 200),
+    ("invoice-list", "get"): (BILLERS | {Role.ADMIN}, 200),
+    ("invoice-detail", "get"): (BILLERS | {Role.ADMIN}, 200),
+    ("invoice-lines-csv", "get"): (BILLERS | {Role.ADMIN}, 200),
 }
 
 
@@ -109,6 +118,10 @@ class Target:
             if name.startswith(("topic-", "credential-")):
                 child = self.child(name.split("-")[0])
                 return child.name if name.startswith("topic-") else child.public_id
+            if name.startswith("invoice-"):
+                month = next(self.counter) % 12 + 1
+                invoice = invoice_record(organization=org, year=2025, month=month, lines=[])
+                return invoice.public_id
             if name.startswith(("cluster-", "operation-")):
                 cluster, operation = make_cluster(org, name=f"c{next(self.counter)}")
                 return (cluster if name.startswith("cluster-") else operation).public_id
@@ -150,6 +163,18 @@ class Target:
             ("topic-detail", "patch"): {"partitions": 2},
             ("credential-list", "post"): {"name": f"app {n}"},
             ("credential-detail", "patch"): {"producer_byte_rate": 1_000_000},
+            ("billing-account", "put"): {
+                "email": f"ap{n}@example.com",
+                "name": "Acme",
+                "address_line1": "1 Main Street",
+                "address_line2": "",
+                "city": "Springfield",
+                "postal_code": "12345",
+                "country": "US",
+                "tax_id": "",
+                "currency": "usd",
+            },
+            ("billing-account", "patch"): {"city": f"Springfield {n}"},
         }.get((name, method), {})
 
 
@@ -168,7 +193,8 @@ def test_role_matrix(role, principal, org_with_owner):
         kwargs = {"org": organization.public_id}
         if name.startswith(("topic-", "credential-")) or name == "cluster-usage":
             kwargs["cluster"] = target.cluster.public_id
-        if name.endswith(("-detail", "-retry", "-rotate")) and name != "organization-detail":
+        suffixes = ("-detail", "-retry", "-rotate", "-lines-csv")
+        if name.endswith(suffixes) and name != "organization-detail":
             key = "name" if name.startswith("topic-") else "id"
             with tenant_scope(organization):
                 kwargs[key] = target.id_for(name)

@@ -301,13 +301,14 @@ def test_the_tabs_of_each_app_show_in_order_to_whoever_may_open_them(owner_clien
         "Invitations",
         "API keys",
         "Audit log*",
+        "Billing",
     ]
     viewer = make_user("viewer@acme.example")
     add_member(org, viewer, Role.VIEWER)
     assert tabs(html(client_for(viewer).get(org_url("members", org)))) == ["Clusters", "Members*"]
     billing = make_user("billing@acme.example")
     add_member(org, billing, Role.BILLING)
-    assert tabs(html(client_for(billing).get(org_url("members", org)))) == ["Members*"]
+    assert tabs(html(client_for(billing).get(org_url("members", org)))) == ["Members*", "Billing"]
 
 
 # Invitations --------------------------------------------------------------------------------

@@ -44,6 +44,10 @@ SPECTACULAR_SETTINGS = {
         "DimensionEnum": "clusters.models.Dimension",
         "ClusterTypeSlugEnum": "clusters.catalog.TIER_SLUGS",
         "RegionEnum": "clusters.catalog.REGIONS",
+        "CurrencyEnum": "billing.models.Currency",
+        "InvoiceStateEnum": "billing.models.InvoiceState",
+        "InvoiceLineKindEnum": "billing.models.InvoiceLineKind",
+        "PaymentStatusEnum": "billing.models.PaymentStatus",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

@@ -1,0 +1,9 @@
+from django.urls import path
+
+from . import views
+
+app_name = "billing"
+
+urlpatterns = [
+    path("orgs/<str:org>/billing/", views.billing, name="account"),
+]

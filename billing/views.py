@@ -1,0 +1,60 @@
+"""The organization's Billing tab: its billing account (owners and billing members change it,
+admins read it) and its invoices, each with its lines as CSV."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+
+from foundation.errors import DomainError
+from tenants.access import OrganizationAccess
+from tenants.forms import add_domain_error
+from tenants.views.base import organization_page_context, organization_view
+
+from . import accounts, invoices
+from .forms import BillingAccountForm
+
+
+@organization_view(scopes={"GET": "billing:read", "POST": "billing:write"})
+def billing(request: HttpRequest, access: OrganizationAccess) -> HttpResponse:
+    organization = access.organization
+    account = accounts.billing_account_of(organization=organization)
+    may_edit = access.can("billing:write")
+    initial = {name: getattr(account, name) for name in accounts.EDITABLE_FIELDS}
+    form = BillingAccountForm(request.POST or None, initial=initial, read_only=not may_edit)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                accounts.billing_account_update(
+                    organization=organization, actor=access.actor(request), **form.cleaned_data
+                )
+            except DomainError as error:
+                add_domain_error(form, error)
+            else:
+                messages.success(request, "The billing account is saved.")
+                return redirect("billing:account", org=organization.public_id)
+        status = 400
+    context = {
+        **organization_page_context(access, "billing"),
+        "form": form,
+        "account": account,
+        "may_edit": may_edit,
+        "invoices": [
+            _invoice_row(organization, invoice)
+            for invoice in invoices.invoices_of(organization=organization)
+        ],
+    }
+    return render(request, "billing/org_billing.html", context, status=status)
+
+
+def _invoice_row(organization, invoice) -> dict:
+    return {
+        "invoice": invoice,
+        "total": f"${invoices.dollars(invoice.total_cents, places=2)}",
+        "csv_url": reverse(
+            "invoice-lines-csv", kwargs={"org": organization.public_id, "id": invoice.public_id}
+        ),
+    }
