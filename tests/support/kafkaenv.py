@@ -165,11 +165,25 @@ class KafkaBroker(Server):
         )
 
     def restart(self) -> None:
-        """Stop the broker (a clean shutdown) and start it again on the same ports and data."""
+        """Stop the broker (a clean shutdown) and start it again on the same ports and data.
+
+        Now and then (about one full run in three on two busy cores) the restarted broker
+        refuses every SCRAM sign-in, the administrator's included, as if its credential cache
+        had not been loaded from the metadata log, while its controller runs. Not understood
+        yet: the log of such a start is printed, and the broker is restarted once more, with
+        the same data, before the restart counts as failed."""
+        self._stop_and_launch()
+        try:
+            self.wait_until_ready(timeout=60)
+        except TimeoutError as error:
+            print(f"Kafka test broker: restarting once more after a start that {error}")
+            self._stop_and_launch()
+            self.wait_until_ready()
+
+    def _stop_and_launch(self) -> None:
         if self.process is not None:
             stop_process(self.process, sig=signal.SIGTERM, timeout=60)
         self.launch()
-        self.wait_until_ready()
 
     def _java(self, main: str, *args: str, agent: bool = False) -> list[str]:
         argv = [
@@ -273,11 +287,11 @@ class KafkaBroker(Server):
                 f"formatting the Kafka storage failed:\n{result.stdout}{result.stderr}"
             )
 
-    def wait_until_ready(self) -> None:
+    def wait_until_ready(self, timeout: float = 120) -> None:
         try:
             wait_for(
                 self._serves_the_admin,
-                timeout=120,
+                timeout=timeout,
                 what=f"the Kafka broker (log: {self.log_path})",
                 process=self.process,
             )
