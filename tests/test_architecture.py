@@ -11,20 +11,13 @@ import tomllib
 
 import pytest
 
-from tests.support.processes import REPO_ROOT, clean_environment
+from tests.support.processes import PACKAGE_FOLDERS, REPO_ROOT, clean_environment
 
 LINT_IMPORTS = [
     str(pathlib.Path(sys.executable).with_name("lint-imports")),
     "--no-logo",
     "--no-cache",
 ]
-PACKAGES = {
-    "foundation": REPO_ROOT / "platform" / "foundation",
-    "controlplane": REPO_ROOT / "platform" / "controlplane",
-    "tenants": REPO_ROOT / "tenants",
-    "clusters": REPO_ROOT / "clusters",
-    "billing": REPO_ROOT / "billing",
-}
 
 
 def lint_imports(root) -> subprocess.CompletedProcess:
@@ -44,7 +37,7 @@ def source_copy(tmp_path):
     """The five packages and pyproject.toml copied side by side, where a test may add a module
     without touching the repository."""
     shutil.copy(REPO_ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
-    for name, folder in PACKAGES.items():
+    for name, folder in PACKAGE_FOLDERS.items():
         shutil.copytree(folder, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
     return tmp_path
 

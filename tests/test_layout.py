@@ -4,7 +4,7 @@ import json
 import textwrap
 import tomllib
 
-from tests.support.processes import REPO_ROOT, clean_environment, run_python
+from tests.support.processes import PACKAGE_FOLDERS, REPO_ROOT, clean_environment, run_python
 
 
 def test_platform_folder_is_not_a_package():
@@ -59,16 +59,9 @@ def test_every_package_is_installed():
     listed = set(
         tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
     )
-    roots = {
-        "foundation": REPO_ROOT / "platform" / "foundation",
-        "controlplane": REPO_ROOT / "platform" / "controlplane",
-        "tenants": REPO_ROOT / "tenants",
-        "clusters": REPO_ROOT / "clusters",
-        "billing": REPO_ROOT / "billing",
-    }
     found = {
         ".".join((name, *init.parent.relative_to(root).parts))
-        for name, root in roots.items()
+        for name, root in PACKAGE_FOLDERS.items()
         for init in root.rglob("__init__.py")
         if "__pycache__" not in init.parts
     }

@@ -9,6 +9,14 @@ import sys
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+# Sluice's five packages and their folders: the two under platform/ are mapped by pyproject.toml.
+PACKAGE_FOLDERS = {
+    "foundation": REPO_ROOT / "platform" / "foundation",
+    "controlplane": REPO_ROOT / "platform" / "controlplane",
+    "tenants": REPO_ROOT / "tenants",
+    "clusters": REPO_ROOT / "clusters",
+    "billing": REPO_ROOT / "billing",
+}
 
 # Variables a test may not inherit by accident from the harness.
 _SLUICE_VARIABLES = (
