@@ -44,6 +44,7 @@ class LineRecord:
     amount_cents: int
     remainder_micros: int
     kind: str = InvoiceLineKind.USAGE
+    estimated: bool = False
 
 
 def month_period(year: int, month: int) -> tuple[datetime, datetime]:
@@ -88,6 +89,8 @@ def invoice_record(
     else:
         invoice.lines.all().delete()
     invoice.state = state
+    invoice.estimated = any(line.estimated for line in lines)
+    invoice.rated_at = timezone.now()
     invoice.total_micros = sum(line.amount_micros for line in lines)
     invoice.total_cents = sum(line.amount_cents for line in lines)
     invoice.finalized_at = timezone.now() if state == InvoiceState.OPEN else None

@@ -58,11 +58,17 @@ class UsageAdjustment(TenantOwnedModel):
     hour = models.DateTimeField()
     quantity = models.BigIntegerField(help_text="Signed: what the final hour missed or overcounted")
     created_at = models.DateTimeField(auto_now_add=True)
+    # The month whose invoice carries it (the first to close after it was made): kept on the
+    # adjustment, not the invoice, so replaying a month from the ledger finds the same lines.
+    billed_period_start = models.DateTimeField(null=True, blank=True)
 
     class Meta(TenantOwnedModel.Meta):
         ordering = ["created_at"]
         indexes = [
-            models.Index(fields=["cluster", "dimension", "hour"], name="usage_adjustment_hour")
+            models.Index(fields=["cluster", "dimension", "hour"], name="usage_adjustment_hour"),
+            models.Index(
+                fields=["organization", "billed_period_start"], name="usage_adjustment_billed"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -182,7 +188,15 @@ class Invoice(TenantOwnedModel):
     total_micros = models.BigIntegerField(default=0)
     total_cents = models.BigIntegerField(default=0)
     stripe_invoice_id = models.CharField(max_length=255, blank=True)
+    estimated = models.BooleanField(
+        default=False,
+        help_text="Closed over hours that were still incomplete after the grace period",
+    )
+    payment_failed_at = models.DateTimeField(
+        null=True, blank=True, help_text="Stripe's last failed attempt to collect it"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
+    rated_at = models.DateTimeField(null=True, blank=True, help_text="When its lines were rated")
     finalized_at = models.DateTimeField(null=True, blank=True)
     paid_at = models.DateTimeField(null=True, blank=True)
 
@@ -239,7 +253,11 @@ class InvoiceLine(TenantOwnedModel):
     amount_micros = models.BigIntegerField()
     amount_cents = models.BigIntegerField()
     remainder_micros = models.BigIntegerField()
+    estimated = models.BooleanField(
+        default=False, help_text="Some of its hours were incomplete when the month closed"
+    )
     position = models.PositiveIntegerField(help_text="The line's place on its invoice")
+    stripe_invoice_item_id = models.CharField(max_length=255, blank=True)
 
     class Meta(TenantOwnedModel.Meta):
         ordering = ["invoice_id", "position"]
@@ -258,3 +276,85 @@ class InvoiceLine(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.public_id} {self.cluster_public_id} {self.dimension}"
+
+
+# Pushing to Stripe --------------------------------------------------------------------------
+
+
+class OutboxState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed (needs an operator)"
+
+
+class StripeOutbox(TenantOwnedModel):
+    """One closed invoice to push to Stripe: written in the transaction that closes the
+    invoice, so a closed invoice is never forgotten and never pushed without being closed.
+
+    A worker claims a due row (``SELECT … FOR UPDATE SKIP LOCKED``), takes a lease
+    (``claim_token`` until ``claimed_until``) and runs the push's steps, each with its own
+    Idempotency-Key, saving each Stripe id on the invoice, its lines and the account as it
+    returns; a worker that dies loses its lease and the next one goes on from the ids saved.
+    Retryable failures come back at ``next_attempt_at`` (backing off); a refusal (4xx) makes
+    the row ``failed`` until an operator retries it."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    invoice = models.OneToOneField(Invoice, on_delete=models.PROTECT, related_name="outbox")
+    state = models.CharField(
+        max_length=16, choices=OutboxState.choices, default=OutboxState.PENDING
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    claim_token = models.CharField(max_length=32, blank=True)
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    done_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta(TenantOwnedModel.Meta):
+        ordering = ["created_at", "id"]
+        verbose_name = "Stripe outbox item"
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(state="pending"),
+                name="stripe_outbox_due",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"push {self.invoice_id} ({self.state})"
+
+
+class AlertKind(models.TextChoices):
+    ESTIMATED_CLOSE = "estimated_close", "Month closed over incomplete hours"
+    STRIPE_REFUSED = "stripe_refused", "Stripe refused a push"
+    STRIPE_WEBHOOK = "stripe_webhook", "A Stripe event could not be applied"
+
+
+class BillingAlert(models.Model):
+    """Something about money an operator must look at: shown in the admin until resolved, and
+    logged at ERROR (``sluice.billing.alerts``) for whatever watches the logs. At most one open
+    alert per kind and subject, so a job that runs every minute does not bury the list."""
+
+    kind = models.CharField(max_length=32, choices=AlertKind.choices)
+    subject = models.CharField(max_length=64, help_text="What it is about: an invoice's id, …")
+    organization = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    message = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "subject"],
+                condition=Q(resolved_at__isnull=True),
+                name="billing_alert_one_open",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.subject}"
