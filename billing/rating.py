@@ -111,6 +111,10 @@ class PriceBook:
             return Span(BEGINNING, end, None)
         return Span(starts[index - 1], end, self._versions[(tier, dimension)][index - 1])
 
+    def changes_between(self, start: datetime, end: datetime) -> set[datetime]:
+        """The instants inside ``(start, end)`` at which some price changes."""
+        return {at for starts in self._starts.values() for at in starts if start < at < end}
+
 
 class TierHistory:
     """Which tier each cluster had when: per cluster, ``(since, tier)`` changes."""
@@ -123,6 +127,15 @@ class TierHistory:
     def constant(cls, tiers: Mapping[Hashable, Hashable]) -> TierHistory:
         """Each cluster on one tier for all time."""
         return cls({cluster: [(BEGINNING, tier)] for cluster, tier in tiers.items()})
+
+    def changed_between(self, start: datetime, end: datetime) -> set[Hashable]:
+        """The clusters whose tier changed inside ``(start, end)`` (not counting the tier a
+        cluster was created with)."""
+        return {
+            cluster
+            for cluster, starts in self._starts.items()
+            if any(start < at < end for at in starts[1:])
+        }
 
     def during(self, cluster: Hashable, hour: datetime) -> list[tuple[datetime, Hashable]]:
         """``(until, tier)`` for each tier ``cluster`` had at any moment of the hour starting
@@ -170,7 +183,8 @@ def _hour_of(moment: datetime) -> datetime:
 @dataclass(frozen=True)
 class Line:
     """One line of an invoice: the usage (or adjustments) of one cluster's dimension at one
-    price version, and what it costs."""
+    price version, and what it costs; ``first_hour`` and ``last_hour`` are the earliest and
+    latest hours it holds (its segment is ``[first_hour, last_hour + 1 h)``)."""
 
     kind: str
     cluster: Hashable
@@ -180,20 +194,41 @@ class Line:
     micros: int
     cents: int
     remainder_micros: int
+    first_hour: datetime
+    last_hour: datetime
 
     @classmethod
     def priced(
-        cls, kind: str, cluster: Hashable, dimension: str, price: PriceVersion, quantity: int
+        cls,
+        kind: str,
+        cluster: Hashable,
+        dimension: str,
+        price: PriceVersion,
+        quantity: int,
+        first_hour: datetime,
+        last_hour: datetime,
     ) -> Line:
         micros = amount_micros(quantity, price.micros, price.per_units)
         cents, remainder = to_cents(micros)
-        return cls(kind, cluster, dimension, price, quantity, micros, cents, remainder)
+        return cls(
+            kind,
+            cluster,
+            dimension,
+            price,
+            quantity,
+            micros,
+            cents,
+            remainder,
+            first_hour,
+            last_hour,
+        )
 
 
 def _segment_totals(
     rows: Iterable[LedgerRow], kind: str, span_of: Callable[..., Span], totals: dict
 ) -> None:
-    """Add ``rows`` into ``totals`` per (kind, cluster, dimension, price version).
+    """Add ``rows`` into ``totals`` per (kind, cluster, dimension, price version), each total
+    ``[quantity, first hour, last hour]``.
 
     The hot loop of a month close: rows in the ledger's order (by cluster, dimension, hour)
     add into one running sum while the segment holds; any other order gives the same totals,
@@ -201,22 +236,36 @@ def _segment_totals(
     holds."""
     spans: dict[tuple[Hashable, str], Span] = {}
     cluster_now = dimension_now = key = None
-    start = end = BEGINNING
+    start = end = first = last = BEGINNING
     running = 0
     for cluster, dimension, hour, quantity in rows:
         if start <= hour < end and cluster == cluster_now and dimension == dimension_now:
             running += quantity
+            if hour > last:
+                last = hour
+            elif hour < first:
+                first = hour
             continue
         if key is not None:
-            totals[key] = totals.get(key, 0) + running
+            _add(totals, key, running, first, last)
         span = spans.get((cluster, dimension))
         if span is None or not span.start <= hour < span.end:
             span = spans[(cluster, dimension)] = span_of(cluster, dimension, hour)
         cluster_now, dimension_now, start, end = cluster, dimension, span.start, span.end
         key = None if span.price is None else (kind, cluster, dimension, span.price)
-        running = quantity
+        running, first, last = quantity, hour, hour
     if key is not None:
-        totals[key] = totals.get(key, 0) + running
+        _add(totals, key, running, first, last)
+
+
+def _add(totals: dict, key: tuple, quantity: int, first: datetime, last: datetime) -> None:
+    found = totals.get(key)
+    if found is None:
+        totals[key] = [quantity, first, last]
+    else:
+        found[0] += quantity
+        found[1] = min(found[1], first)
+        found[2] = max(found[2], last)
 
 
 def rate(
@@ -226,10 +275,10 @@ def rate(
 ) -> list[Line]:
     """The lines of ``usage`` and ``adjustments`` at the prices ``span_of`` gives (usually
     ``price_spans(prices, tiers)``): usage lines first, then by cluster, dimension, price."""
-    totals: dict[tuple[str, Hashable, str, PriceVersion], int] = {}
+    totals: dict[tuple[str, Hashable, str, PriceVersion], list] = {}
     _segment_totals(usage, USAGE, span_of, totals)
     _segment_totals(adjustments, ADJUSTMENT, span_of, totals)
-    lines = [Line.priced(*key, quantity) for key, quantity in totals.items()]
+    lines = [Line.priced(*key, *total) for key, total in totals.items()]
     lines.sort(
         key=lambda line: (
             KIND_ORDER[line.kind],

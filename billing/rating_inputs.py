@@ -10,8 +10,11 @@ every multiplication happens in ``rating``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
+
+from django.db.models import Case, Count, IntegerField, Max, Min, Q, Sum, Value, When
 
 from clusters.models import ClusterSize, TierPrice
 from tenants.models import Organization
@@ -62,19 +65,86 @@ def usage_rows(
 def adjustment_rows(
     *,
     organization: Organization,
-    created_from: datetime,
-    created_until: datetime,
+    billed_period_start: datetime | None,
     chunk_size: int = CHUNK_SIZE,
 ) -> Iterator[LedgerRow]:
-    """The organization's adjustments made in ``[created_from, created_until)``, each at the
-    hour it corrects (and so rated at that hour's price), whatever the invoice they go on."""
+    """The organization's adjustments billed on the invoice of the month starting at
+    ``billed_period_start`` (``None``: those no closed invoice carries yet), each at the hour it
+    corrects, and so rated at that hour's price, whatever the invoice they go on."""
     return (
         UsageAdjustment.objects.filter(
-            organization=organization,
-            created_at__gte=created_from,
-            created_at__lt=created_until,
+            organization=organization, billed_period_start=billed_period_start
         )
         .order_by("cluster_id", "dimension", "hour")
         .values_list(*ROW_FIELDS)
         .iterator(chunk_size=chunk_size)
     )
+
+
+@dataclass
+class SummedUsage:
+    """An organization's usage of a period as rating reads it at a month close: ``rows`` in
+    the ledger's order, and the (cluster, dimension, hour) of each stretch that holds an
+    incomplete hour (``incomplete``: the hour is that stretch's first)."""
+
+    rows: list[LedgerRow]
+    incomplete: list[tuple[int, str, datetime]]
+
+
+def usage_summed(
+    *,
+    organization: Organization,
+    start: datetime,
+    end: datetime,
+    boundaries: Iterable[datetime],
+    hourly_clusters: Collection[int],
+) -> SummedUsage:
+    """The organization's ledger hours in ``[start, end)``, summed by the database into one
+    stretch per cluster, dimension and interval between ``boundaries`` (the instants a price
+    changes): within a stretch, the price is the same every hour, so rating the sum at the
+    stretch's first hour is rating every hour. Each stretch comes as two rows, its sum at its
+    first hour and 0 at its last (so a line knows its segment). Clusters whose tier changed
+    inside the period (``hourly_clusters``) are read hour by hour instead: their price may change
+    at any hour. Only additions happen in SQL (PostgreSQL sums bigints as numeric: no overflow);
+    every multiplication is rating's."""
+    edges = sorted({b for b in boundaries if start < b < end})
+    stretch = (
+        Case(
+            *(When(hour__lt=edge, then=Value(index)) for index, edge in enumerate(edges)),
+            default=Value(len(edges)),
+            output_field=IntegerField(),
+        )
+        if edges
+        else Value(0, output_field=IntegerField())
+    )
+    period = UsageHour.objects.filter(organization=organization, hour__gte=start, hour__lt=end)
+    summed = (
+        period.exclude(cluster_id__in=hourly_clusters)
+        .annotate(stretch=stretch)
+        .values("cluster_id", "dimension", "stretch")
+        .annotate(
+            total=Sum("quantity"),
+            first=Min("hour"),
+            last=Max("hour"),
+            incomplete=Count("pk", filter=Q(complete=False)),
+        )
+        .order_by("cluster_id", "dimension", "stretch")
+        .values_list("cluster_id", "dimension", "first", "last", "total", "incomplete")
+    )
+    rows: list[LedgerRow] = []
+    incomplete: list[tuple[int, str, datetime]] = []
+    for cluster, dimension, first, last, total, missing in summed.iterator(chunk_size=CHUNK_SIZE):
+        rows.append((cluster, dimension, first, int(total)))
+        if last != first:
+            rows.append((cluster, dimension, last, 0))
+        if missing:
+            incomplete.append((cluster, dimension, first))
+    if hourly_clusters:
+        hourly = period.filter(cluster_id__in=hourly_clusters).order_by(
+            "cluster_id", "dimension", "hour"
+        )
+        rows.extend(hourly.values_list(*ROW_FIELDS).iterator(chunk_size=CHUNK_SIZE))
+        incomplete.extend(
+            hourly.filter(complete=False).values_list("cluster_id", "dimension", "hour")
+        )
+    return SummedUsage(rows, incomplete)

@@ -29,6 +29,16 @@ app.conf.beat_schedule = {
         "schedule": 60.0,
         "options": {"expires": 55},
     },
+    "refresh-invoice-drafts": {
+        "task": "billing.tasks.refresh_drafts",
+        "schedule": 900.0,
+        "options": {"expires": 600},
+    },
+    "close-months": {
+        "task": "billing.tasks.close_months",
+        "schedule": 900.0,
+        "options": {"expires": 600},
+    },
     "purge-idempotency-records": {
         "task": "tenants.tasks.purge_idempotency_records",
         "schedule": 3600.0,

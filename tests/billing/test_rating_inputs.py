@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.utils import timezone
 
 from billing.models import UsageAdjustment
 from billing.rating import ADJUSTMENT, USAGE, price_spans, rate
@@ -90,7 +89,6 @@ def test_november_rated_from_the_database(organization, clusters):
     # (32 cents). An adjustment of -1 GB to first's 1 November hour, made now, is rated at that
     # hour's $0.08: -80,000 (-8 cents).
     first, second = clusters
-    now = timezone.now()
     with tenant_scope(organization):
         UsageAdjustment.objects.create(
             organization=organization, cluster=first, dimension=INGRESS, hour=NOVEMBER, quantity=-GB
@@ -99,11 +97,7 @@ def test_november_rated_from_the_database(organization, clusters):
         lines = rate(
             usage_rows(organization=organization, start=NOVEMBER, end=DECEMBER),
             spans,
-            adjustment_rows(
-                organization=organization,
-                created_from=now - HOUR,
-                created_until=now + HOUR,
-            ),
+            adjustment_rows(organization=organization, billed_period_start=None),
         )
 
     assert [
@@ -119,17 +113,25 @@ def test_november_rated_from_the_database(organization, clusters):
     assert {line.remainder_micros for line in lines} == {0}
 
 
-def test_adjustments_outside_the_window_are_not_given(organization, clusters):
+def test_adjustments_billed_on_another_month_are_not_given(organization, clusters):
     first, _ = clusters
     with tenant_scope(organization):
         UsageAdjustment.objects.create(
-            organization=organization, cluster=first, dimension=INGRESS, hour=NOVEMBER, quantity=GB
+            organization=organization,
+            cluster=first,
+            dimension=INGRESS,
+            hour=NOVEMBER,
+            quantity=GB,
+            billed_period_start=DECEMBER,
         )
-        later = timezone.now() + HOUR
-        rows = adjustment_rows(
-            organization=organization, created_from=later, created_until=later + HOUR
-        )
-        assert list(rows) == []
+        assert list(adjustment_rows(organization=organization, billed_period_start=None)) == []
+        assert list(adjustment_rows(organization=organization, billed_period_start=NOVEMBER)) == []
+        assert [
+            quantity
+            for *_, quantity in adjustment_rows(
+                organization=organization, billed_period_start=DECEMBER
+            )
+        ] == [GB]
 
 
 def test_a_change_of_tier_inside_an_hour_bills_each_dimension_at_the_tier_that_metered_it(

@@ -17,3 +17,11 @@ SLUICE_METERING_MAX_WINDOW_HOURS = env.int("SLUICE_METERING_MAX_WINDOW_HOURS", d
 SLUICE_METERING_HISTORY_SECONDS = env.int("SLUICE_METERING_HISTORY_SECONDS", default=7 * 86400)
 # Seconds to wait for one answer of a cell's Prometheus.
 SLUICE_PROMETHEUS_TIMEOUT_SECONDS = env.float("SLUICE_PROMETHEUS_TIMEOUT_SECONDS", default=30.0)
+
+# The month close waits until every cell's watermark is this far past the month's end.
+SLUICE_BILLING_CLOSE_GRACE_SECONDS = env.int("SLUICE_BILLING_CLOSE_GRACE_SECONDS", default=3600)
+# An organization whose month still has incomplete hours waits this long after the month's end
+# for them, then closes with what is known (lines marked estimated, operators alerted).
+SLUICE_BILLING_INCOMPLETE_GRACE_SECONDS = env.int(
+    "SLUICE_BILLING_INCOMPLETE_GRACE_SECONDS", default=48 * 3600
+)
