@@ -7,9 +7,11 @@ lines are money as rated: read-only too. A billing account's address may be corr
 tenant, through the same service (and audit) as the tenant's own changes; its Stripe customer
 id and payment status are Sluice's."""
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 from django.contrib import admin
+from django.db.models import Exists, OuterRef
+from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
 from foundation.admin import ReadOnlyAdminMixin
@@ -18,12 +20,30 @@ from tenants.audit import Actor
 from tenants.scoping import tenant_scope
 
 from . import accounts, invoices, metering
-from .models import BillingAccount, Invoice, InvoiceLine, MeteringCursor, UsageAdjustment, UsageHour
+from .models import (
+    BillingAccount,
+    ClosedMonth,
+    Invoice,
+    InvoiceLine,
+    MeteringCursor,
+    UsageAdjustment,
+    UsageHour,
+)
 from .tasks import collect_cell_usage
 
 
+def _month_closed():
+    """Whether the row's month is closed for its organization (its hours are final)."""
+    return Exists(
+        ClosedMonth.unscoped_all_tenants.filter(
+            organization_id=OuterRef("organization_id"),
+            period_start=OuterRef("month"),
+        )
+    )
+
+
 class FinalListFilter(admin.SimpleListFilter):
-    title = "final (invoiced)"
+    title = "final (month closed)"
     parameter_name = "final"
 
     def lookups(self, request, model_admin):
@@ -31,7 +51,7 @@ class FinalListFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         if self.value() in ("yes", "no"):
-            return queryset.filter(final_at__isnull=self.value() == "no")
+            return queryset.filter(**{"month_closed": self.value() == "yes"})
         return queryset
 
 
@@ -58,10 +78,18 @@ class UsageHourAdmin(ReadOnlyLedgerAdmin):
         "quantity",
         "complete",
         "computed_at",
-        "final_at",
+        "final",
     ]
     list_filter = ["dimension", "complete", FinalListFilter]
     ordering = ["-hour", "cluster_id", "dimension"]
+
+    def get_queryset(self, request):
+        rows = super().get_queryset(request).annotate(month=TruncMonth("hour", tzinfo=UTC))
+        return rows.annotate(month_closed=_month_closed())
+
+    @admin.display(description="final", boolean=True)
+    def final(self, row) -> bool:
+        return row.month_closed
 
 
 @admin.register(UsageAdjustment)

@@ -8,15 +8,20 @@ that it closes with what is known, its lines holding an incomplete hour are mark
 and the operators get an alert. Whatever metering learns later about a final hour becomes an
 adjustment on the next invoice.
 
-What, in one transaction, holding the organization's billing account locked (two closes at
-once: the second waits, then finds the invoice closed and does nothing):
+What, in one transaction per batch of organizations (``SLUICE_BILLING_CLOSE_BATCH``), holding
+their rows locked (metering's writes to them wait; a second close waits, then finds the months
+closed and does nothing), for each organization:
 
-1. every hour of the month is marked final (``final_at``) first, so that from then on a
-   recomputation cannot change what is being rated (it becomes an adjustment instead);
+1. the month is marked closed (``ClosedMonth``): from then on every hour of it is final, and
+   whatever metering learns about one becomes an adjustment instead;
 2. the adjustments no closed invoice carries yet are claimed for this month's invoice;
-3. the month is rated (``billing.rating.rate``, the one rating function) and recorded as the
-   ``open`` invoice (``billing.invoices.invoice_record``), replacing the month-to-date draft;
+3. the month is rated (``billing.rating.rate``, the one rating function) from the ledger as
+   PostgreSQL sums it (one query for the whole batch) and recorded as the ``open`` invoice
+   (``billing.invoices.invoice_record``), replacing the month-to-date draft;
 4. its push to Stripe is queued in the outbox (``billing.outbox.outbox_add``).
+
+An organization that fails (a cluster with no tier on record, say) is rolled back alone (a
+savepoint), alerted, and tried again by the next run.
 
 The month-to-date draft is the same rating over the provisional ledger, recomputed by beat
 (``refresh_draft``). ``month_rated`` is also what replays a closed month from the ledger: the
@@ -40,22 +45,22 @@ from clusters.models import Cell, Cluster
 from foundation.errors import Conflict
 from tenants.audit import Actor, audit_record
 from tenants.models import Organization
+from tenants.scoping import tenant_scope
 
 from .accounts import billing_account_of
 from .alerts import alert_raise
 from .invoices import LineRecord, invoice_record, month_period
 from .models import (
     AlertKind,
-    BillingAccount,
+    ClosedMonth,
     Invoice,
     InvoiceState,
     MeteringCursor,
     UsageAdjustment,
-    UsageHour,
 )
 from .outbox import outbox_add
 from .rating import HOUR, Line, price_spans, rate
-from .rating_inputs import adjustment_rows, price_book, tier_history, usage_summed
+from .rating_inputs import adjustment_rows, price_book, tier_histories, usage_summed
 
 CLOSER = Actor(system="month-close")
 Gap = tuple[int, str, datetime]  # (cluster, dimension, hour) of an incomplete hour
@@ -68,6 +73,10 @@ class Outcome(enum.StrEnum):
     WAITING = "waiting-for-incomplete-hours"
     NOTHING = "nothing-to-bill"
     ALREADY = "already-closed"
+    FAILED = "failed"
+
+
+CLOSED_OUTCOMES = frozenset({Outcome.CLOSED, Outcome.ESTIMATED})
 
 
 def month_start_of(moment: datetime) -> datetime:
@@ -104,22 +113,56 @@ def month_rated(
     """The lines of the organization's month: its ledger hours, and the adjustments billed on
     the month starting at ``adjustments_billed_on``, or (``unbilled_adjustments``, for a
     preview) those no closed invoice carries yet."""
-    start, end = period_of(period_start)
-    prices, tiers = price_book(), tier_history(organization=organization)
-    usage = usage_summed(
-        organization=organization,
-        start=start,
-        end=end,
-        boundaries=prices.changes_between(start, end),
-        hourly_clusters=tiers.changed_between(start, end),
+    [(_, reader)] = _MonthReader(period_start, [organization.pk]).each()
+    return reader(
+        organization,
+        adjustments_billed_on=adjustments_billed_on,
+        unbilled_adjustments=unbilled_adjustments,
     )
-    adjustments = (
-        adjustment_rows(organization=organization, billed_period_start=adjustments_billed_on)
-        if adjustments_billed_on is not None or unbilled_adjustments
-        else ()
-    )
-    lines = rate(usage.rows, price_spans(prices, tiers), adjustments)
-    return RatedMonth(_records(lines, usage.incomplete))
+
+
+class _MonthReader:
+    """A month of several organizations' ledger, read in one go, rated one at a time."""
+
+    def __init__(self, period_start: datetime, organization_ids: list[int]) -> None:
+        self.start, self.end = period_of(period_start)
+        self.prices = price_book()
+        self.tiers = tier_histories(organization_ids=organization_ids)
+        hourly = set().union(
+            *(t.changed_between(self.start, self.end) for t in self.tiers.values())
+        )
+        self.usage = usage_summed(
+            organization_ids=organization_ids,
+            start=self.start,
+            end=self.end,
+            boundaries=self.prices.changes_between(self.start, self.end),
+            hourly_clusters=hourly,
+        )
+        self.organization_ids = organization_ids
+
+    def each(self):
+        for pk in self.organization_ids:
+            yield pk, self.rated
+
+    def incomplete(self, organization_id: int) -> bool:
+        return bool(self.usage[organization_id].incomplete)
+
+    def rated(
+        self,
+        organization: Organization,
+        *,
+        adjustments_billed_on: datetime | None = None,
+        unbilled_adjustments: bool = False,
+    ) -> RatedMonth:
+        usage = self.usage[organization.pk]
+        adjustments = (
+            adjustment_rows(organization=organization, billed_period_start=adjustments_billed_on)
+            if adjustments_billed_on is not None or unbilled_adjustments
+            else ()
+        )
+        tiers = self.tiers[organization.pk]
+        lines = rate(usage.rows, price_spans(self.prices, tiers), adjustments)
+        return RatedMonth(_records(lines, usage.incomplete))
 
 
 def _records(lines: list[Line], incomplete: Iterable[Gap]) -> list[LineRecord]:
@@ -180,33 +223,23 @@ def closable_month(now: datetime) -> datetime | None:
     return latest
 
 
-def organizations_to_close(period_start: datetime) -> list[str]:
-    """Public ids of the organizations with something to bill for the month (a cluster that
-    lived in it, or an adjustment no invoice carries) and no closed invoice for it."""
+def organizations_to_close(period_start: datetime) -> list[int]:
+    """The organizations with something to bill for the month (a cluster that lived in it, or
+    an adjustment no invoice carries) whose month is not closed yet (those waiting for
+    incomplete hours included)."""
     start, end = period_of(period_start)
     lived = Cluster.unscoped_all_tenants.filter(created_at__lt=end).filter(
         Q(deleted_at__isnull=True) | Q(deleted_at__gte=start)
     )
     unbilled = UsageAdjustment.unscoped_all_tenants.filter(billed_period_start__isnull=True)
-    closed = Invoice.unscoped_all_tenants.filter(period_start=start).exclude(
-        state__in=(InvoiceState.DRAFT, InvoiceState.VOID)
-    )
+    closed = ClosedMonth.unscoped_all_tenants.filter(period_start=start)
     return list(
         Organization.objects.filter(
             Q(pk__in=lived.values("organization_id")) | Q(pk__in=unbilled.values("organization_id"))
         )
         .exclude(pk__in=closed.values("organization_id"))
         .order_by("pk")
-        .values_list("public_id", flat=True)
-    )
-
-
-def waiting_drafts(before: datetime) -> list[tuple[str, datetime]]:
-    """Drafts of months that ended before ``before``: closes still waiting for their hours."""
-    return list(
-        Invoice.unscoped_all_tenants.filter(state=InvoiceState.DRAFT, period_end__lte=before)
-        .order_by("period_start", "pk")
-        .values_list("organization__public_id", "period_start")
+        .values_list("pk", flat=True)
     )
 
 
@@ -216,90 +249,153 @@ def waiting_drafts(before: datetime) -> list[tuple[str, datetime]]:
 def invoice_close(
     *, organization: Organization, period_start: datetime, now: datetime | None = None
 ) -> Outcome:
-    """Close the organization's month (see the module's docstring); safe to run twice, or
+    """Close one organization's month (see the module's docstring); safe to run twice, or
     twice at once."""
+    return month_close(period_start=period_start, organization_ids=[organization.pk], now=now)[
+        organization.pk
+    ]
+
+
+def month_close(
+    *,
+    period_start: datetime,
+    organization_ids: Iterable[int],
+    now: datetime | None = None,
+    batch_size: int | None = None,
+) -> dict[int, Outcome]:
+    """Close the month of each organization, a batch per transaction."""
     now = now or timezone.now()
-    start, end = period_of(period_start)
-    billing_account_of(organization=organization)
+    start, _ = period_of(period_start)
+    batch_size = batch_size or settings.SLUICE_BILLING_CLOSE_BATCH
+    pending = sorted(set(organization_ids))
+    outcomes: dict[int, Outcome] = {}
+    for index in range(0, len(pending), batch_size):
+        outcomes.update(_close_batch(start, pending[index : index + batch_size], now))
+    return outcomes
+
+
+def _close_batch(start: datetime, organization_ids: list[int], now: datetime) -> dict[int, Outcome]:
+    outcomes: dict[int, Outcome] = {}
     with transaction.atomic():
-        BillingAccount.objects.select_for_update().get(organization=organization)
-        invoice = (
-            Invoice.objects.filter(organization=organization, period_start=start)
-            .exclude(state=InvoiceState.VOID)
-            .first()
+        organizations = list(
+            Organization.objects.select_for_update(no_key=True)
+            .filter(pk__in=organization_ids)
+            .order_by("pk")
         )
-        if invoice is not None and invoice.state != InvoiceState.DRAFT:
-            return Outcome.ALREADY
-        hours = UsageHour.objects.filter(organization=organization, hour__gte=start, hour__lt=end)
-        waited = now - end >= timedelta(seconds=settings.SLUICE_BILLING_INCOMPLETE_GRACE_SECONDS)
-        if not waited and hours.filter(complete=False).exists():
-            return Outcome.WAITING
-        hours.filter(final_at__isnull=True).update(final_at=now)
-        UsageAdjustment.objects.filter(organization=organization, billed_period_start=None).update(
-            billed_period_start=start
+        closed = set(
+            ClosedMonth.unscoped_all_tenants.filter(
+                organization_id__in=organization_ids, period_start=start
+            ).values_list("organization_id", flat=True)
         )
-        rated = month_rated(
-            organization=organization, period_start=start, adjustments_billed_on=start
-        )
-        if not rated.lines:
-            if invoice is not None:
-                invoice.delete()  # a draft of nothing: no invoice for a month with no usage
-            return Outcome.NOTHING
-        invoice = invoice_record(
-            organization=organization,
-            year=start.year,
-            month=start.month,
-            lines=rated.lines,
-            state=InvoiceState.OPEN,
-        )
-        outbox_add(invoice=invoice)
-        audit_record(
-            organization=organization,
-            actor=CLOSER,
-            action="invoice.closed",
-            target=invoice,
-            before={"state": InvoiceState.DRAFT},
-            after={
-                "state": InvoiceState.OPEN,
-                "total_cents": invoice.total_cents,
-                "lines": len(rated.lines),
-                "estimated": invoice.estimated,
-            },
-        )
-        if not rated.estimated:
-            return Outcome.CLOSED
-        alert_raise(
-            kind=AlertKind.ESTIMATED_CLOSE,
-            subject=invoice.public_id,
-            organization=organization,
-            message=(
-                f"The invoice of {start:%Y-%m} for {organization.public_id} was closed with"
-                f" hours still incomplete {settings.SLUICE_BILLING_INCOMPLETE_GRACE_SECONDS} s"
-                " after the month's end; its estimated lines are marked."
-            ),
-        )
-        return Outcome.ESTIMATED
+        for pk in closed:
+            outcomes[pk] = Outcome.ALREADY
+        todo = [o for o in organizations if o.pk not in closed]
+        if not todo:
+            return outcomes
+        reader = _MonthReader(start, [o.pk for o in todo])
+        for organization in todo:
+            try:
+                with transaction.atomic(), tenant_scope(organization):
+                    outcomes[organization.pk] = _close_one(organization, reader, now)
+            except Exception as error:  # one organization's failure must not stop the others
+                alert_raise(
+                    kind=AlertKind.CLOSE_FAILED,
+                    subject=f"{organization.public_id}:{start:%Y-%m}",
+                    organization=organization,
+                    message=f"The month close of {start:%Y-%m} failed: {error!r}",
+                )
+                outcomes[organization.pk] = Outcome.FAILED
+    return outcomes
+
+
+def _close_one(organization: Organization, reader: _MonthReader, now: datetime) -> Outcome:
+    start, end = reader.start, reader.end
+    waited = now - end >= timedelta(seconds=settings.SLUICE_BILLING_INCOMPLETE_GRACE_SECONDS)
+    if not waited and reader.incomplete(organization.pk):
+        return Outcome.WAITING
+    billing_account_of(organization=organization)
+    estimated = reader.incomplete(organization.pk)
+    ClosedMonth.objects.create(
+        organization=organization, period_start=start, closed_at=now, estimated=estimated
+    )
+    UsageAdjustment.objects.filter(billed_period_start=None).update(billed_period_start=start)
+    rated = reader.rated(organization, adjustments_billed_on=start)
+    draft = Invoice.objects.filter(period_start=start, state=InvoiceState.DRAFT).first()
+    if not rated.lines:
+        if draft is not None:
+            draft.delete()  # a draft of nothing: no invoice for a month with nothing to bill
+        return Outcome.NOTHING
+    invoice = invoice_record(
+        organization=organization,
+        year=start.year,
+        month=start.month,
+        lines=rated.lines,
+        state=InvoiceState.OPEN,
+    )
+    outbox_add(invoice=invoice)
+    audit_record(
+        organization=organization,
+        actor=CLOSER,
+        action="invoice.closed",
+        target=invoice,
+        before={"state": InvoiceState.DRAFT},
+        after={
+            "state": InvoiceState.OPEN,
+            "total_cents": invoice.total_cents,
+            "lines": len(rated.lines),
+            "estimated": invoice.estimated,
+        },
+    )
+    if not rated.estimated:
+        return Outcome.CLOSED
+    alert_raise(
+        kind=AlertKind.ESTIMATED_CLOSE,
+        subject=invoice.public_id,
+        organization=organization,
+        message=(
+            f"The invoice of {start:%Y-%m} for {organization.public_id} was closed with hours"
+            f" still incomplete {settings.SLUICE_BILLING_INCOMPLETE_GRACE_SECONDS} s after the"
+            " month's end; its estimated lines are marked."
+        ),
+    )
+    return Outcome.ESTIMATED
+
+
+def drafts_refresh(
+    *, period_start: datetime, organization_ids: Iterable[int], batch_size: int | None = None
+) -> int:
+    """Recompute the month-to-date draft of each organization's month (provisional: the
+    ledger as it is now), a batch of organizations per read; returns how many drafts were
+    written. A month closed meanwhile is left alone. A draft shows the adjustments no invoice
+    carries yet when it is the organization's oldest month still open to them."""
+    start, _ = period_of(period_start)
+    batch_size = batch_size or settings.SLUICE_BILLING_CLOSE_BATCH
+    pending = sorted(set(organization_ids))
+    written = 0
+    for index in range(0, len(pending), batch_size):
+        batch = pending[index : index + batch_size]
+        reader = _MonthReader(start, batch)
+        for organization in Organization.objects.filter(pk__in=batch).order_by("pk"):
+            with tenant_scope(organization):
+                written += _draft_one(organization, reader) is not None
+    return written
 
 
 def draft_refresh(*, organization: Organization, period_start: datetime) -> Invoice | None:
-    """Recompute the organization's month-to-date draft of the month; ``None`` when the month
-    is closed already or has nothing to bill. The draft shows the adjustments no invoice
-    carries yet when it is the organization's oldest month still open to them."""
-    start, _ = period_of(period_start)
-    billing_account_of(organization=organization)
+    """Recompute one organization's draft of the month (``drafts_refresh``)."""
+    return _draft_one(organization, _MonthReader(period_of(period_start)[0], [organization.pk]))
+
+
+def _draft_one(organization: Organization, reader: _MonthReader) -> Invoice | None:
+    start = reader.start
     with transaction.atomic():
-        BillingAccount.objects.select_for_update().get(organization=organization)
-        invoices = Invoice.objects.filter(organization=organization).exclude(
-            state=InvoiceState.VOID
-        )
-        if invoices.filter(period_start=start).exclude(state=InvoiceState.DRAFT).exists():
+        Organization.objects.select_for_update(no_key=True).get(pk=organization.pk)
+        if ClosedMonth.objects.filter(period_start=start).exists():
             return None
-        earlier_draft = invoices.filter(state=InvoiceState.DRAFT, period_start__lt=start)
-        rated = month_rated(
-            organization=organization,
-            period_start=start,
-            unbilled_adjustments=not earlier_draft.exists(),
-        )
+        earlier_draft = Invoice.objects.filter(
+            state=InvoiceState.DRAFT, period_start__lt=start
+        ).exists()
+        rated = reader.rated(organization, unbilled_adjustments=not earlier_draft)
         if not rated.lines:
             return None
         try:

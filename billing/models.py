@@ -14,8 +14,9 @@ class UsageHour(TenantOwnedModel):
 
     Written only as a whole recomputed snapshot (an upsert), never incremented, so computing an
     hour again, twice or concurrently, leaves the same row. ``complete`` is False while samples
-    are missing (a gap, or the hour still going on); a recomputation may change an hour until
-    it is ``final_at`` (invoiced), after which a change becomes a UsageAdjustment instead.
+    are missing (a gap, or the hour still going on). A recomputation may change an hour until
+    the organization's month is closed (``ClosedMonth``): from then on the row is final, and a
+    change becomes a UsageAdjustment instead.
     """
 
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
@@ -25,7 +26,6 @@ class UsageHour(TenantOwnedModel):
     quantity = models.BigIntegerField()
     complete = models.BooleanField(default=False)
     computed_at = models.DateTimeField()
-    final_at = models.DateTimeField(null=True, blank=True)
 
     class Meta(TenantOwnedModel.Meta):
         ordering = ["hour", "cluster_id", "dimension"]
@@ -37,12 +37,6 @@ class UsageHour(TenantOwnedModel):
         ]
         indexes = [
             models.Index(fields=["organization", "hour"], name="usage_hour_by_org"),
-            # Every ledger write looks for invoiced hours among the ones it rewrites: few rows.
-            models.Index(
-                fields=["cluster", "hour"],
-                condition=Q(final_at__isnull=False),
-                name="usage_hour_final",
-            ),
         ]
 
     def __str__(self) -> str:
@@ -73,6 +67,32 @@ class UsageAdjustment(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.cluster_id} {self.dimension} {self.hour:%Y-%m-%d %H}:00 {self.quantity:+}"
+
+
+class ClosedMonth(TenantOwnedModel):
+    """An organization's calendar month (UTC) that the month close has frozen: every ledger
+    hour of it is final from ``closed_at``. One row per organization and month, not a mark on
+    each of its hours: a month of 10,000 clusters is some 30 million rows, and marking each
+    would rewrite them all. Kept when invoices are voided or replayed: it is the ledger's
+    state, not the invoice's."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    period_start = models.DateTimeField(help_text="The first instant of the month, UTC")
+    closed_at = models.DateTimeField()
+    estimated = models.BooleanField(
+        default=False, help_text="Closed over hours still incomplete after the grace period"
+    )
+
+    class Meta(TenantOwnedModel.Meta):
+        ordering = ["-period_start", "organization_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "period_start"], name="closed_month_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.organization_id} {self.period_start:%Y-%m} closed at {self.closed_at}"
 
 
 class MeteringCursor(models.Model):
@@ -328,6 +348,7 @@ class StripeOutbox(TenantOwnedModel):
 
 class AlertKind(models.TextChoices):
     ESTIMATED_CLOSE = "estimated_close", "Month closed over incomplete hours"
+    CLOSE_FAILED = "close_failed", "A month close failed"
     STRIPE_REFUSED = "stripe_refused", "Stripe refused a push"
     STRIPE_WEBHOOK = "stripe_webhook", "A Stripe event could not be applied"
 

@@ -11,7 +11,7 @@ every multiplication happens in ``rating``.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db.models import Case, Count, IntegerField, Max, Min, Q, Sum, Value, When
@@ -87,26 +87,42 @@ class SummedUsage:
     the ledger's order, and the (cluster, dimension, hour) of each stretch that holds an
     incomplete hour (``incomplete``: the hour is that stretch's first)."""
 
-    rows: list[LedgerRow]
-    incomplete: list[tuple[int, str, datetime]]
+    rows: list[LedgerRow] = field(default_factory=list)
+    incomplete: list[tuple[int, str, datetime]] = field(default_factory=list)
+
+
+def tier_histories(*, organization_ids: Collection[int]) -> dict[int, TierHistory]:
+    """``tier_history`` of several organizations, in one query."""
+    changes: dict[int, dict[int, list[tuple[datetime, int]]]] = {pk: {} for pk in organization_ids}
+    rows = (
+        ClusterSize.unscoped_all_tenants.filter(organization_id__in=organization_ids)
+        .order_by("organization_id", "cluster_id", "since", "pk")
+        .values_list("organization_id", "cluster_id", "since", "tier_id")
+    )
+    for organization, cluster, since, tier in rows.iterator(chunk_size=CHUNK_SIZE):
+        found = changes[organization].setdefault(cluster, [])
+        if not found or found[-1][1] != tier:
+            found.append((since, tier))
+    return {pk: TierHistory(found) for pk, found in changes.items()}
 
 
 def usage_summed(
     *,
-    organization: Organization,
+    organization_ids: Collection[int],
     start: datetime,
     end: datetime,
     boundaries: Iterable[datetime],
     hourly_clusters: Collection[int],
-) -> SummedUsage:
-    """The organization's ledger hours in ``[start, end)``, summed by the database into one
-    stretch per cluster, dimension and interval between ``boundaries`` (the instants a price
-    changes): within a stretch, the price is the same every hour, so rating the sum at the
-    stretch's first hour is rating every hour. Each stretch comes as two rows, its sum at its
-    first hour and 0 at its last (so a line knows its segment). Clusters whose tier changed
-    inside the period (``hourly_clusters``) are read hour by hour instead: their price may change
-    at any hour. Only additions happen in SQL (PostgreSQL sums bigints as numeric: no overflow);
-    every multiplication is rating's."""
+) -> dict[int, SummedUsage]:
+    """The ledger hours in ``[start, end)`` of each organization, summed by the database into
+    one stretch per cluster, dimension and interval between ``boundaries`` (the instants a price
+    changes): within a stretch the price is the same every hour, so rating the sum at the
+    stretch's first hour is rating every hour. A stretch comes as two rows, its sum at its first
+    hour and 0 at its last (so a line knows its segment). Clusters whose tier changed inside
+    the period (``hourly_clusters``) are read hour by hour instead: their price may change at
+    any hour. Only additions happen in SQL (PostgreSQL sums bigints as numeric: no overflow);
+    every multiplication is rating's. One query for all the organizations (and one more for
+    the hourly clusters), read in chunks."""
     edges = sorted({b for b in boundaries if start < b < end})
     stretch = (
         Case(
@@ -117,34 +133,43 @@ def usage_summed(
         if edges
         else Value(0, output_field=IntegerField())
     )
-    period = UsageHour.objects.filter(organization=organization, hour__gte=start, hour__lt=end)
+    period = UsageHour.unscoped_all_tenants.filter(
+        organization_id__in=organization_ids, hour__gte=start, hour__lt=end
+    )
     summed = (
         period.exclude(cluster_id__in=hourly_clusters)
         .annotate(stretch=stretch)
-        .values("cluster_id", "dimension", "stretch")
+        .values("organization_id", "cluster_id", "dimension", "stretch")
         .annotate(
             total=Sum("quantity"),
             first=Min("hour"),
             last=Max("hour"),
             incomplete=Count("pk", filter=Q(complete=False)),
         )
-        .order_by("cluster_id", "dimension", "stretch")
-        .values_list("cluster_id", "dimension", "first", "last", "total", "incomplete")
+        .order_by("organization_id", "cluster_id", "dimension", "stretch")
+        .values_list(
+            "organization_id", "cluster_id", "dimension", "first", "last", "total", "incomplete"
+        )
     )
-    rows: list[LedgerRow] = []
-    incomplete: list[tuple[int, str, datetime]] = []
-    for cluster, dimension, first, last, total, missing in summed.iterator(chunk_size=CHUNK_SIZE):
-        rows.append((cluster, dimension, first, int(total)))
+    usage = {pk: SummedUsage() for pk in organization_ids}
+    for organization, cluster, dimension, first, last, total, missing in summed.iterator(
+        chunk_size=CHUNK_SIZE
+    ):
+        found = usage[organization]
+        found.rows.append((cluster, dimension, first, int(total)))
         if last != first:
-            rows.append((cluster, dimension, last, 0))
+            found.rows.append((cluster, dimension, last, 0))
         if missing:
-            incomplete.append((cluster, dimension, first))
+            found.incomplete.append((cluster, dimension, first))
     if hourly_clusters:
         hourly = period.filter(cluster_id__in=hourly_clusters).order_by(
-            "cluster_id", "dimension", "hour"
+            "organization_id", "cluster_id", "dimension", "hour"
         )
-        rows.extend(hourly.values_list(*ROW_FIELDS).iterator(chunk_size=CHUNK_SIZE))
-        incomplete.extend(
-            hourly.filter(complete=False).values_list("cluster_id", "dimension", "hour")
-        )
-    return SummedUsage(rows, incomplete)
+        fields = ("organization_id", *ROW_FIELDS, "complete")
+        for organization, cluster, dimension, hour, quantity, complete in hourly.values_list(
+            *fields
+        ).iterator(chunk_size=CHUNK_SIZE):
+            usage[organization].rows.append((cluster, dimension, hour, quantity))
+            if not complete:
+                usage[organization].incomplete.append((cluster, dimension, hour))
+    return usage

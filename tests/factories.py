@@ -1,6 +1,9 @@
 """Test data, made through the services so every object is as the product makes it."""
 
+from datetime import datetime
+
 import factory
+from django.utils import timezone
 from factory.django import DjangoModelFactory
 
 from tenants import services
@@ -95,3 +98,15 @@ def make_cluster(
             region="eu-west-1",
             capacity_units=capacity_units,
         )
+
+
+def close_month_of(organization: Organization, moment: datetime) -> None:
+    """Mark the organization's month holding ``moment`` closed: its ledger hours final, as the
+    month close leaves them (without the invoice)."""
+    from billing.models import ClosedMonth
+
+    ClosedMonth.unscoped_all_tenants.create(
+        organization=organization,
+        period_start=moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0),
+        closed_at=timezone.now(),
+    )

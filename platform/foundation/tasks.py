@@ -12,7 +12,6 @@ import threading
 
 from celery import current_app
 from celery.result import AsyncResult
-from django.core.cache import cache
 from django.db import transaction
 
 _discovering = threading.Lock()
@@ -36,24 +35,3 @@ def enqueue_on_commit(task_name: str, /, *args, **kwargs) -> None:
     """Queue the task once the current transaction commits (at once outside one), so a worker
     never reads rows that are not there yet, and a rolled-back change queues nothing."""
     transaction.on_commit(lambda: enqueue(task_name, *args, **kwargs))
-
-
-def enqueue_coalesced(task_name: str, /, *, key: str, hold_seconds: int, **kwargs) -> bool:
-    """Queue the task unless a run for ``key`` is pending already: at most one pending run per
-    object, however often a periodic job asks. The run releases the key when it starts
-    (``coalesced_start``); a run lost with its worker frees it after ``hold_seconds``. True
-    when queued."""
-    if not cache.add(_coalescing_key(key), "pending", timeout=hold_seconds):
-        return False
-    enqueue(task_name, **kwargs)
-    return True
-
-
-def coalesced_start(key: str) -> None:
-    """Called first by a coalesced run: a request from now on queues a new run, which will see
-    whatever changed after this one started."""
-    cache.delete(_coalescing_key(key))
-
-
-def _coalescing_key(key: str) -> str:
-    return f"coalesced-run:{key}"

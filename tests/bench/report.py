@@ -119,6 +119,8 @@ class BenchReport:
             out += ["", *self._rollup_lines(self.sections["metering_rollup"])]
         if "metering_month" in self.sections:
             out += ["", *self._month_lines(self.sections["metering_month"])]
+        if "month_close" in self.sections:
+            out += ["", *self._close_lines(self.sections["month_close"])]
         out += ["", f"wall time of the run: {time.monotonic() - self.started:.0f}s"]
         return out
 
@@ -237,6 +239,22 @@ class BenchReport:
             f"[{decode['read_samples_per_second']['min']:,.0f} - "
             f"{decode['read_samples_per_second']['max']:,.0f}]; json.loads of the bodies alone "
             f"{decode['json_loads_seconds']['median']:.2f} s",
+        ]
+
+    def _close_lines(self, data: dict) -> list[str]:
+        return [
+            "Month close (billing.closing.month_close, a batch of organizations per "
+            "transaction), in one process, against one bare pass over the same ledger rows "
+            "(a server-side cursor)",
+            f"({data['clusters']:,} clusters in {data['organizations']:,} organizations, "
+            f"{data['ledger_rows']:,} ledger rows of 744 hours, {data['tier_changes']} tier "
+            f"changes, a price change mid-month; {data['lines']:,} invoice lines; generating "
+            f"the ledger {data['generate_seconds_not_counted']:.0f} s, not counted)",
+            f"bare pass {data['baseline_bare_pass_seconds']:.1f} s; close "
+            f"{data['close_seconds']:.1f} s = {data['ratio_to_bare_pass']:.2f} x the bare pass; "
+            f"target < {data['target_seconds']:.0f} s: {met(data['met'])}",
+            f"peak RSS {data['peak_rss_mb_before_close']:.0f} MB before the close, "
+            f"{data['peak_rss_mb_after_close']:.0f} MB after",
         ]
 
     def _month_lines(self, data: dict) -> list[str]:

@@ -12,7 +12,7 @@ from django.db import connection
 from billing.models import UsageAdjustment, UsageHour
 from billing.services import HourSnapshot, record_hours
 from clusters.models import Dimension
-from tests.factories import UserFactory, make_cluster, make_org
+from tests.factories import UserFactory, close_month_of, make_cluster, make_org
 
 pytestmark = pytest.mark.django_db
 
@@ -89,7 +89,7 @@ def test_concurrent_recording_leaves_one_row_per_hour(cluster):
 
 def test_an_invoiced_hour_takes_an_adjustment_once(cluster):
     record_hours(snapshots(cluster, quantity=100))
-    UsageHour.unscoped_all_tenants.update(final_at=HOUR + timedelta(days=30))
+    close_month_of(cluster.organization, HOUR)
     record_hours(snapshots(cluster, quantity=130))  # late samples: 30 more in every hour
     record_hours(snapshots(cluster, quantity=130))  # the same again: nothing more
     assert sorted(UsageHour.unscoped_all_tenants.values_list("quantity", flat=True)) == [

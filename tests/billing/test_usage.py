@@ -10,12 +10,19 @@ import pytest
 from django.utils import timezone
 
 from billing import selectors
-from billing.models import UsageAdjustment, UsageHour
+from billing.models import UsageAdjustment
 from billing.services import HourSnapshot, record_hours
 from clusters.models import METERED_DIMENSIONS, Cluster, Dimension
 from tenants.roles import Role
 from tenants.scoping import tenant_scope
-from tests.factories import UserFactory, add_member, make_api_key, make_cluster, make_org
+from tests.factories import (
+    UserFactory,
+    add_member,
+    close_month_of,
+    make_api_key,
+    make_cluster,
+    make_org,
+)
 from tests.support.clients import key_client, session_client
 
 pytestmark = pytest.mark.django_db
@@ -210,7 +217,7 @@ def test_hours_after_a_cluster_was_deleted_are_not_expected(org):
 def test_adjustments_are_folded_into_the_bucket_of_the_hour_they_correct(cluster):
     hour = NOV1 + 10 * H
     record(cluster, INGRESS, {hour: 100, hour + H: 50})
-    UsageHour.unscoped_all_tenants.filter(cluster=cluster).update(final_at=timezone.now())
+    close_month_of(cluster.organization, hour)
     record(cluster, INGRESS, {hour: 130})  # late data for an invoiced hour
     assert list(UsageAdjustment.unscoped_all_tenants.values_list("quantity", flat=True)) == [30]
 

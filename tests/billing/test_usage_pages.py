@@ -12,7 +12,7 @@ from billing.models import UsageAdjustment, UsageHour
 from billing.services import HourSnapshot, record_hours
 from clusters.models import Dimension
 from tenants.roles import Role
-from tests.factories import UserFactory, add_member, make_cluster, make_org
+from tests.factories import UserFactory, add_member, close_month_of, make_cluster, make_org
 
 pytestmark = pytest.mark.django_db
 
@@ -97,9 +97,7 @@ def ledger(cluster):
             HourSnapshot(other.pk, Dimension.INGRESS_BYTES, hour, 7, True),
         ]
     )
-    UsageHour.unscoped_all_tenants.filter(cluster=cluster, dimension="ingress_bytes").update(
-        final_at=timezone.now()
-    )
+    close_month_of(cluster.organization, hour)
     record_hours([HourSnapshot(cluster.pk, Dimension.INGRESS_BYTES, hour, 130, True)])
     return cluster, other
 

@@ -25,3 +25,5 @@ SLUICE_BILLING_CLOSE_GRACE_SECONDS = env.int("SLUICE_BILLING_CLOSE_GRACE_SECONDS
 SLUICE_BILLING_INCOMPLETE_GRACE_SECONDS = env.int(
     "SLUICE_BILLING_INCOMPLETE_GRACE_SECONDS", default=48 * 3600
 )
+# Organizations closed (or their drafts recomputed) per transaction and ledger read.
+SLUICE_BILLING_CLOSE_BATCH = env.int("SLUICE_BILLING_CLOSE_BATCH", default=100)
