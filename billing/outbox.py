@@ -55,8 +55,10 @@ PUSH_TASK = "billing.tasks.push_to_stripe"
 SYSTEM = Actor(system="stripe-outbox")
 BACKOFF_FIRST = timedelta(seconds=30)
 BACKOFF_CAP = timedelta(hours=1)
-# How many rows one run pushes at most before it ends (beat starts the next).
+# How many rows one run pushes at most, and for how long it claims new ones, before it ends
+# (beat starts the next): well inside the tasks' time limit.
 PUSHES_PER_RUN = 50
+CLAIMING_FOR = timedelta(seconds=120)
 
 
 def outbox_add(*, invoice: Invoice) -> StripeOutbox:
@@ -107,15 +109,19 @@ def outbox_claim() -> Claim | None:
 
 
 def outbox_push_due(*, limit: int = PUSHES_PER_RUN) -> int:
-    """Push due rows, one claim at a time, until none is due or ``limit`` were tried; how many
-    were pushed to the end. Without a Stripe key nothing is claimed: 0."""
+    """Push due rows, one claim at a time, until none is due, ``limit`` were tried or
+    ``CLAIMING_FOR`` has passed; how many were pushed to the end. Without a Stripe key nothing
+    is claimed: 0."""
     try:
         gateway = StripeGateway.from_settings()
     except StripeNotConfigured:
         log.info("Stripe is not configured (no STRIPE_API_KEY): no invoice is pushed")
         return 0
     pushed = 0
+    stop_claiming_at = timezone.now() + CLAIMING_FOR
     for _ in range(limit):
+        if timezone.now() >= stop_claiming_at:
+            break
         claim = outbox_claim()
         if claim is None:
             break

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from django.db import transaction
 from django.test import override_settings
 from django.utils import timezone
 
@@ -15,7 +16,7 @@ from billing.models import Invoice, InvoiceLine, InvoiceState, StripeOutbox
 from tenants.audit import Actor
 from tenants.models import Organization
 from tenants.scoping import tenant_scope
-from tests.support.stripe_standin import API_KEY, StripeStandIn
+from tests.support.stripe_standin import API_KEY, Fault, StripeStandIn
 
 OCT_1, NOV_1 = datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 11, 1, tzinfo=UTC)
 SEP_30_23H = datetime(2026, 9, 30, 23, tzinfo=UTC)
@@ -67,8 +68,9 @@ TOTAL_CENTS = 56_086
 
 
 def closed_invoice(organization: Organization) -> Invoice:
-    """October's invoice, closed (open) with its outbox row, as the month close leaves it."""
-    with tenant_scope(organization):
+    """October's invoice, closed (open) with its outbox row, as the month close leaves it (in
+    one transaction, on whose commit the push is queued)."""
+    with transaction.atomic(), tenant_scope(organization):
         billing_account_update(
             organization=organization,
             actor=Actor(system="tests"),
@@ -80,6 +82,22 @@ def closed_invoice(organization: Organization) -> Invoice:
         )
         outbox.outbox_add(invoice=invoice)
     return invoice
+
+
+# The steps of a push as the proxy sees them: (method, path prefix, requests of that kind let
+# through before the faulty one).
+STEPS = {
+    "customer": ("POST", "/v1/customers", 0),
+    "invoice": ("POST", "/v1/invoices", 0),  # the create: it comes before the finalize
+    "second item": ("POST", "/v1/invoiceitems", 1),
+    "reading the draft": ("GET", "/v1/invoices/", 0),
+    "finalize": ("POST", "/v1/invoices/", 0),
+}
+
+
+def plan(proxy, step: str, fault: Fault) -> None:
+    method, prefix, passing = STEPS[step]
+    proxy.plan(*[None] * passing, fault, method=method, path_prefix=prefix)
 
 
 def stripe_at(url: str, *, timeout: float = 0.5):

@@ -16,32 +16,20 @@ from tests.factories import UserFactory, make_org
 from tests.support.stripe_standin import Fault
 
 from .outbox_support import (
+    STEPS,
     assert_pushed_exactly_once,
     closed_invoice,
+    plan,
     push_until_settled,
     row_of,
     stripe_at,
     time_passes,
 )
 
-# (method, path prefix, requests of that kind let through before the faulty one)
-STEPS = {
-    "customer": ("POST", "/v1/customers", 0),
-    "invoice": ("POST", "/v1/invoices", 0),  # the create: it comes before the finalize
-    "second item": ("POST", "/v1/invoiceitems", 1),
-    "reading the draft": ("GET", "/v1/invoices/", 0),
-    "finalize": ("POST", "/v1/invoices/", 0),
-}
-
 
 @pytest.fixture
 def invoice(db):
     return closed_invoice(make_org(owner=UserFactory(), name="Acme"))
-
-
-def plan(proxy, step: str, fault: Fault) -> None:
-    method, prefix, passing = STEPS[step]
-    proxy.plan(*[None] * passing, fault, method=method, path_prefix=prefix)
 
 
 @pytest.mark.django_db
