@@ -11,7 +11,7 @@ is resolved through ``alerts.alert_resolve``."""
 
 from datetime import timedelta
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.utils import timezone
 
 from foundation.admin import ReadOnlyAdminMixin
@@ -31,6 +31,7 @@ from .models import (
     UsageAdjustment,
     UsageHour,
 )
+from .stripe_gateway import stripe_configured
 from .tasks import collect_cell_usage
 
 
@@ -243,6 +244,8 @@ def outbox_summary(row: StripeOutbox) -> str:
         return f"pushed {row.done_at:%Y-%m-%d %H:%M} UTC"
     if row.state == OutboxState.FAILED:
         return f"failed: {row.last_error[:120]}"
+    if not stripe_configured():
+        return "pending: Stripe is not configured (no STRIPE_API_KEY), nothing is pushed"
     if row.attempts:
         return f"pending: {row.attempts} failed attempt(s), next {row.next_attempt_at:%H:%M:%S}"
     return "pending"
@@ -269,6 +272,16 @@ class StripeOutboxAdmin(ReadOnlyAdminMixin, AllTenantsMixin, admin.ModelAdmin):
     search_help_text = "An invoice id (invc_…) or an organization id (org_…)"
     ordering = ["-created_at", "-id"]
     actions = ["retry_now"]
+
+    def changelist_view(self, request, extra_context=None):
+        if not stripe_configured():
+            self.message_user(
+                request,
+                "Stripe is not configured (no STRIPE_API_KEY): nothing is pushed, and pending"
+                " pushes wait for a key.",
+                level=messages.WARNING,
+            )
+        return super().changelist_view(request, extra_context)
 
     @admin.display(description="invoice", ordering="invoice__public_id")
     def invoice_id_display(self, row: StripeOutbox) -> str:

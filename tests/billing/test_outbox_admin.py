@@ -101,3 +101,12 @@ def test_invoices_show_their_stripe_sync_state(operator_client, refused, stripe_
     assert refused.stripe_invoice_id in page
     line = refused.lines.model.unscoped_all_tenants.filter(invoice=refused).first()
     assert line.stripe_invoice_item_id in page
+
+
+@override_settings(STRIPE_API_KEY="")
+def test_without_a_stripe_key_the_admin_says_nothing_is_pushed(operator_client):
+    invoice = closed_invoice(make_org(owner=UserFactory(), name="Acme"))
+    listed = operator_client.get("/admin/billing/stripeoutbox/").content.decode()
+    assert "Stripe is not configured (no STRIPE_API_KEY): nothing is pushed" in listed
+    page = operator_client.get(f"/admin/billing/invoice/{invoice.pk}/change/").content.decode()
+    assert "pending: Stripe is not configured (no STRIPE_API_KEY), nothing is pushed" in page
