@@ -5,7 +5,7 @@ runs out, a worker that lost its claim writing nothing. The fault matrix is in
 test_outbox_faults.py, real workers killed mid-push in test_outbox_worker.py."""
 
 import threading
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import connection, transaction
@@ -13,18 +13,29 @@ from django.test import override_settings
 from django.utils import timezone
 
 from billing import outbox
-from billing.models import AlertKind, BillingAccount, BillingAlert, InvoiceLine, StripeOutbox
+from billing.invoices import invoice_record
+from billing.models import (
+    AlertKind,
+    BillingAccount,
+    BillingAlert,
+    InvoiceLine,
+    InvoiceState,
+    StripeOutbox,
+)
 from billing.stripe_gateway import StripeGateway
 from billing.stripe_push import item_description
 from tenants.audit import Actor
 from tenants.models import AuditEvent
+from tenants.scoping import tenant_scope
 from tests.factories import UserFactory, make_org
 from tests.support.stripe_standin import API_KEY, Fault, FaultProxy
 
 from .outbox_support import (
+    OCT_1,
     TOTAL_CENTS,
     assert_pushed_exactly_once,
     closed_invoice,
+    line,
     push_until_settled,
     row_of,
     stripe_at,
@@ -32,6 +43,7 @@ from .outbox_support import (
 )
 
 OPERATOR = Actor(system="tests-operator")
+SEP_1 = datetime(2026, 9, 1, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -217,6 +229,45 @@ def test_a_stripe_total_that_is_not_sluices_is_not_finalized(invoice, stripe_sta
     assert stripe_standin.invoices[draft]["status"] == "draft"
     assert "totals 57086 cents, Sluice's" in row_of(invoice).last_error
     assert BillingAlert.objects.filter(subject=invoice.public_id, resolved_at=None).exists()
+
+
+def push_in_thread(barrier: threading.Barrier) -> None:
+    try:
+        barrier.wait(timeout=10)
+        outbox.outbox_push_due(limit=1)
+    finally:
+        connection.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_invoices_of_one_organization_pushed_at_once_share_one_customer(stripe_standin):
+    organization = make_org(owner=UserFactory(), name="Acme")
+    october = closed_invoice(organization)
+    # September: 720 cluster-hours at 750,000 micros = 540,000,000 micros = 54,000 cents.
+    september_line = line(
+        "cluster_hours", 720, 750_000, 1, 540_000_000, 54_000, 0, start=SEP_1, end=OCT_1
+    )
+    with transaction.atomic(), tenant_scope(organization):
+        september = invoice_record(
+            organization=organization,
+            year=2026,
+            month=9,
+            lines=[september_line],
+            state=InvoiceState.OPEN,
+        )
+        outbox.outbox_add(invoice=september)
+    barrier = threading.Barrier(2)
+    workers = [threading.Thread(target=push_in_thread, args=(barrier,)) for _ in range(2)]
+    with stripe_at(stripe_standin.url):  # settings are the process's: set once, not per thread
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(timeout=30)
+
+    assert [row_of(invoice).state for invoice in (october, september)] == ["done", "done"]
+    (customer,) = stripe_standin.customers
+    assert {i["customer"] for i in stripe_standin.invoices.values()} == {customer}
+    assert sorted(i["total"] for i in stripe_standin.invoices.values()) == [54_000, TOTAL_CENTS]
 
 
 # Claiming -------------------------------------------------------------------------------------
