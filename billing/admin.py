@@ -1,15 +1,17 @@
 """The operators' view of billing: the usage ledger (every tenant's hours and adjustments),
-billing accounts and invoices.
+billing accounts, invoices with their Stripe sync state, the Stripe outbox, and billing alerts.
 
 The ledger is written only by metering (``services.record_hours``): an hour edited by hand
 would be billed without a trace, so the admin shows it and changes nothing. Invoices and their
 lines are money as rated: read-only too. A billing account's address may be corrected for a
 tenant, through the same service (and audit) as the tenant's own changes; its Stripe customer
-id and payment status are Sluice's."""
+id and payment status are Sluice's. The outbox is the system's too: an operator sees each
+push's state and last error and may retry it (``outbox.outbox_retry``), nothing else; an alert
+is resolved through ``alerts.alert_resolve``."""
 
 from datetime import UTC, timedelta
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import Exists, OuterRef
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
@@ -19,16 +21,20 @@ from tenants.admin import AllTenantsMixin
 from tenants.audit import Actor
 from tenants.scoping import tenant_scope
 
-from . import accounts, invoices, metering
+from . import accounts, alerts, invoices, metering, outbox
 from .models import (
     BillingAccount,
+    BillingAlert,
     ClosedMonth,
     Invoice,
     InvoiceLine,
     MeteringCursor,
+    OutboxState,
+    StripeOutbox,
     UsageAdjustment,
     UsageHour,
 )
+from .stripe_gateway import stripe_configured
 from .tasks import collect_cell_usage
 
 
@@ -188,6 +194,7 @@ class InvoiceLineInline(admin.TabularInline):
         "amount_micros",
         "amount_cents",
         "remainder_micros",
+        "stripe_invoice_item_id",
     ]
     extra = 0
     can_delete = False
@@ -201,9 +208,17 @@ class InvoiceLineInline(admin.TabularInline):
 
 @admin.register(Invoice)
 class InvoiceAdmin(ReadOnlyAdminMixin, AllTenantsMixin, admin.ModelAdmin):
-    list_display = ["public_id", "organization", "month", "state", "total", "stripe_invoice_id"]
-    list_filter = ["state"]
-    list_select_related = ["organization"]
+    list_display = [
+        "public_id",
+        "organization",
+        "month",
+        "state",
+        "total",
+        "stripe_invoice_id",
+        "stripe_sync",
+    ]
+    list_filter = ["state", "outbox__state"]
+    list_select_related = ["organization", "outbox"]
     search_fields = ["=public_id", "=organization__public_id", "=stripe_invoice_id"]
     search_help_text = "An invoice id (invc_…), an organization id (org_…) or a Stripe invoice id"
     date_hierarchy = "period_start"
@@ -233,3 +248,117 @@ class InvoiceAdmin(ReadOnlyAdminMixin, AllTenantsMixin, admin.ModelAdmin):
     @admin.display(description="total (USD)", ordering="total_cents")
     def total(self, invoice: Invoice) -> str:
         return invoices.dollars(invoice.total_cents, places=2)
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*super().get_readonly_fields(request, obj), "stripe_sync"]
+
+    @admin.display(description="Stripe sync")
+    def stripe_sync(self, invoice: Invoice) -> str:
+        row = getattr(invoice, "outbox", None)
+        if row is None:
+            return "not closed: nothing to push"
+        return outbox_summary(row)
+
+
+def outbox_summary(row: StripeOutbox) -> str:
+    if row.state == OutboxState.DONE:
+        return f"pushed {row.done_at:%Y-%m-%d %H:%M} UTC"
+    if row.state == OutboxState.FAILED:
+        return f"failed: {row.last_error[:120]}"
+    if not stripe_configured():
+        return "pending: Stripe is not configured (no STRIPE_API_KEY), nothing is pushed"
+    if row.attempts:
+        return f"pending: {row.attempts} failed attempt(s), next {row.next_attempt_at:%H:%M:%S}"
+    return "pending"
+
+
+@admin.register(StripeOutbox)
+class StripeOutboxAdmin(ReadOnlyAdminMixin, AllTenantsMixin, admin.ModelAdmin):
+    """Every closed invoice's push to Stripe. Read-only: only the push's worker writes a row;
+    an operator may retry one (a failed row after its cause was fixed, or a pending one now
+    instead of after its backoff)."""
+
+    list_display = [
+        "invoice_id_display",
+        "organization",
+        "state",
+        "attempts",
+        "next_attempt_at",
+        "last_error_summary",
+        "done_at",
+    ]
+    list_filter = ["state"]
+    list_select_related = ["invoice", "organization"]
+    search_fields = ["=invoice__public_id", "=organization__public_id"]
+    search_help_text = "An invoice id (invc_…) or an organization id (org_…)"
+    ordering = ["-created_at", "-id"]
+    actions = ["retry_now"]
+
+    def changelist_view(self, request, extra_context=None):
+        if not stripe_configured():
+            self.message_user(
+                request,
+                "Stripe is not configured (no STRIPE_API_KEY): nothing is pushed, and pending"
+                " pushes wait for a key.",
+                level=messages.WARNING,
+            )
+        return super().changelist_view(request, extra_context)
+
+    @admin.display(description="invoice", ordering="invoice__public_id")
+    def invoice_id_display(self, row: StripeOutbox) -> str:
+        return row.invoice.public_id
+
+    @admin.display(description="last error")
+    def last_error_summary(self, row: StripeOutbox) -> str:
+        return row.last_error[:120]
+
+    @admin.action(description="Retry now")
+    def retry_now(self, request, queryset) -> None:
+        actor = Actor(user=request.user)
+        retried = sum(outbox.outbox_retry(outbox=row, actor=actor) for row in queryset)
+        self.message_user(
+            request,
+            f"{retried} push(es) queued again; pushed ones, and ones a worker holds, are left"
+            " as they are.",
+        )
+
+
+class OpenAlertFilter(admin.SimpleListFilter):
+    title = "open"
+    parameter_name = "open"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Open"), ("no", "Resolved")]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("yes", "no"):
+            return queryset.filter(resolved_at__isnull=self.value() == "yes")
+        return queryset
+
+
+@admin.register(BillingAlert)
+class BillingAlertAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "kind",
+        "subject",
+        "organization",
+        "message_summary",
+        "created_at",
+        "resolved_at",
+    ]
+    list_filter = [OpenAlertFilter, "kind"]
+    list_select_related = ["organization"]
+    search_fields = ["=subject", "=organization__public_id"]
+    actions = ["resolve"]
+
+    @admin.display(description="message")
+    def message_summary(self, alert: BillingAlert) -> str:
+        return alert.message[:160]
+
+    @admin.action(description="Mark resolved")
+    def resolve(self, request, queryset) -> None:
+        resolved = sum(
+            alerts.alert_resolve(kind=alert.kind, subject=alert.subject)
+            for alert in queryset.filter(resolved_at=None)
+        )
+        self.message_user(request, f"{resolved} alert(s) resolved.")

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from clusters.models import Cell
 
-from . import closing, metering
+from . import closing, metering, outbox
 
 
 @shared_task(name="billing.tasks.collect_usage")
@@ -57,3 +57,11 @@ def refresh_drafts() -> int:
             period_start=start, organization_ids=closing.organizations_to_close(start)
         )
     return written
+
+
+@shared_task(name="billing.tasks.push_to_stripe")
+def push_to_stripe(*, limit: int = outbox.PUSHES_PER_RUN) -> int:
+    """Push due invoices to Stripe (fleet-wide: the outbox claims rows across tenants and enters
+    each invoice's tenant itself); queued when an invoice closes, and by beat for retries. Safe
+    to run many at once: each row is claimed by one run."""
+    return outbox.outbox_push_due(limit=limit)

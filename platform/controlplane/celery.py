@@ -39,6 +39,13 @@ app.conf.beat_schedule = {
         "schedule": 900.0,
         "options": {"expires": 600},
     },
+    # Retries of Stripe pushes that backed off, and rows whose worker died (a closed invoice
+    # queues its own push on commit).
+    "push-to-stripe": {
+        "task": "billing.tasks.push_to_stripe",
+        "schedule": 30.0,
+        "options": {"expires": 25},
+    },
     "purge-idempotency-records": {
         "task": "tenants.tasks.purge_idempotency_records",
         "schedule": 3600.0,

@@ -3,6 +3,8 @@ exactly-once tests rely on: they are test support, so they are tested here, thro
 billing.stripe_gateway (which thereby talks to a Stripe that keeps state). Real Stripe cannot be
 reached from the tests; stripe-mock keeps no state, hence the stand-in."""
 
+import time
+
 import pytest
 import stripe
 
@@ -167,3 +169,18 @@ def test_the_stand_in_refuses_what_stripe_refuses(gateway, stripe_standin, draft
     with pytest.raises(PermanentStripeError, match="No such invoice") as missing:
         gateway.retrieve_invoice("in_missing")
     assert missing.value.status == 404
+
+
+def test_a_held_response_comes_late_and_stripe_acted_before_it(
+    stripe_standin, stripe_fault_proxy, draft
+):
+    # What the killed-worker test relies on: while the response is held, the object exists.
+    stripe_fault_proxy.hold_seconds = 1
+    stripe_fault_proxy.plan(Fault.RESPONSE_HELD, method="POST", path_prefix="/v1/invoiceitems")
+    patient = StripeGateway(api_key=API_KEY, api_base=stripe_fault_proxy.url, timeout_seconds=5)
+    started = time.monotonic()
+
+    item = add_line(patient, draft, "line_1", 900)
+
+    assert time.monotonic() - started >= 1
+    assert list(stripe_standin.invoice_items) == [item.id]

@@ -14,7 +14,8 @@ key never run at once (Stripe would answer the second 409).
 ``FaultProxy`` sits between the client and a server and, by a plan of the test's, answers a
 request 500 or 429 (with Retry-After) without forwarding it, holds it past the client's timeout
 without forwarding it, or forwards it and drops the response: the request took effect, and the
-client cannot know.
+client cannot know. It can also forward a request and hold its response, so a test can kill the
+client after Stripe acted and before the client heard of it.
 """
 
 from __future__ import annotations
@@ -384,6 +385,7 @@ class Fault(enum.Enum):
     RATE_LIMITED = "429 with Retry-After, not forwarded"
     TIMEOUT = "held past the client's timeout, not forwarded"
     RESPONSE_LOST = "forwarded, then the connection closed without the response"
+    RESPONSE_HELD = "forwarded, then the response held for hold_seconds before it is sent"
 
 
 @dataclass
@@ -456,6 +458,8 @@ class FaultProxy:
             self._stopping.wait(self.hold_seconds)
             return None
         answered = self._forward(method, target, headers, body)
+        if fault is Fault.RESPONSE_HELD:
+            self._stopping.wait(self.hold_seconds)
         return None if fault is Fault.RESPONSE_LOST else answered
 
     def _forward(self, method: str, target: str, headers, body: bytes):

@@ -13,6 +13,10 @@ STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com").rstrip("/")
 # Seconds to wait for one answer of Stripe's API (no answer is retried later, with the same key).
 SLUICE_STRIPE_TIMEOUT_SECONDS = env.float("SLUICE_STRIPE_TIMEOUT_SECONDS", default=30.0)
+# How long a worker holds an invoice's push between two of its steps (each step renews it): a
+# worker that dies loses it after this, and another goes on. Several times the timeout, so a
+# worker still waiting for Stripe keeps it.
+SLUICE_STRIPE_OUTBOX_LEASE_SECONDS = env.float("SLUICE_STRIPE_OUTBOX_LEASE_SECONDS", default=120.0)
 
 STRIPE_SECRET_KEY_PREFIXES = ("sk_live_", "sk_test_", "rk_live_", "rk_test_")
 if STRIPE_API_KEY and not STRIPE_API_KEY.startswith(STRIPE_SECRET_KEY_PREFIXES):
