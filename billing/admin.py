@@ -1,5 +1,5 @@
 """The operators' view of billing: the usage ledger (every tenant's hours and adjustments),
-billing accounts and invoices.
+billing accounts and invoices, and the events Stripe delivered.
 
 The ledger is written only by metering (``services.record_hours``): an hour edited by hand
 would be billed without a trace, so the admin shows it and changes nothing. Invoices and their
@@ -18,7 +18,15 @@ from tenants.audit import Actor
 from tenants.scoping import tenant_scope
 
 from . import accounts, invoices, metering
-from .models import BillingAccount, Invoice, InvoiceLine, MeteringCursor, UsageAdjustment, UsageHour
+from .models import (
+    BillingAccount,
+    Invoice,
+    InvoiceLine,
+    MeteringCursor,
+    StripeEvent,
+    UsageAdjustment,
+    UsageHour,
+)
 from .tasks import collect_cell_usage
 
 
@@ -205,3 +213,26 @@ class InvoiceAdmin(ReadOnlyAdminMixin, AllTenantsMixin, admin.ModelAdmin):
     @admin.display(description="total (USD)", ordering="total_cents")
     def total(self, invoice: Invoice) -> str:
         return invoices.dollars(invoice.total_cents, places=2)
+
+
+@admin.register(StripeEvent)
+class StripeEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """What Stripe delivered and what became of it: read-only, as Stripe sent it."""
+
+    list_display = [
+        "event_id",
+        "type",
+        "object_id",
+        "organization",
+        "livemode",
+        "occurred_at",
+        "received_at",
+        "outcome",
+        "processed_at",
+    ]
+    list_filter = ["outcome", "type", "livemode"]
+    list_select_related = ["organization"]
+    search_fields = ["=event_id", "=object_id", "=organization__public_id"]
+    search_help_text = "An event id (evt_…), a Stripe invoice or customer id, or an organization id"
+    date_hierarchy = "received_at"
+    ordering = ["-received_at", "-id"]
