@@ -304,7 +304,8 @@ def webhook_event(payload: bytes, signature: str | None, secret: str) -> Webhook
         event = stripe.Webhook.construct_event(payload, signature, secret)
     except stripe.SignatureVerificationError as error:
         raise _signature_refused(payload, signature, secret, error) from None
-    except ValueError as error:  # not UTF-8, or not JSON
+    except (ValueError, TypeError, AttributeError, KeyError) as error:
+        # Not UTF-8, not JSON, or JSON that is not an object (the library fails in building it)
         raise WebhookRejected("malformed_event", f"The body is not a JSON event: {error}") from None
     return _webhook_event(_fields(event))
 
