@@ -7,11 +7,11 @@ stand-in keeps customers, invoices and invoice items, answers just the endpoints
 (billing/stripe_gateway.py) in Stripe's shapes, and honours Idempotency-Key as Stripe documents
 it: the first response to a key is replayed for 24 hours of the stand-in's clock (``advance``
 moves it), and the same key with another method, path or parameters is a 400
-``idempotency_error``. What Stripe does on its own (collecting an invoice, a customer adding
-a card) a test plays with ``invoice_status_set`` and ``customer_payment_method_set``. As
-Stripe, it saves no response for a request it refused before acting
+``idempotency_error``. As Stripe, it saves no response for a request it refused before acting
 (validation errors). Unlike Stripe, it handles one request at a time, so two requests with one
-key never run at once (Stripe would answer the second 409).
+key never run at once (Stripe would answer the second 409). What Stripe does on its own
+(collecting an invoice, a customer changing their card) a test plays with
+``invoice_status_set`` and ``customer_payment_method_set``.
 
 ``FaultProxy`` sits between the client and a server and, by a plan of the test's, answers a
 request 500 or 429 (with Retry-After) without forwarding it, holds it past the client's timeout
