@@ -18,6 +18,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.test import Client
 from django.utils import timezone
 
 from billing import stripe_events
@@ -311,8 +312,6 @@ def test_only_post_is_taken(client):
 
 
 def test_no_session_or_csrf_token_is_needed(october):
-    from django.test import Client
-
     strict = Client(enforce_csrf_checks=True)
     body = event("invoice.voided", stripe_invoice("in_october", "void"), event_id="evt_csrf")
 
@@ -612,6 +611,24 @@ def test_an_event_pending_for_an_hour_alerts(in_stripe, stripe_fault_proxy, sett
     alert = BillingAlert.objects.get()
     assert alert.kind == AlertKind.STRIPE_WEBHOOK
     assert "still pending" in alert.message
+
+
+def test_operators_see_the_events_read_only(deliver, october):
+    deliver(event("invoice.paid", stripe_invoice("in_october", "paid"), event_id="evt_admin"))
+    operator = Client()
+    operator.force_login(UserFactory(is_staff=True, is_superuser=True))
+    stored = StripeEvent.objects.get()
+
+    listed = operator.get("/admin/billing/stripeevent/", {"q": "evt_admin"})
+
+    assert listed.status_code == 200
+    assert "evt_admin" in listed.content.decode()
+    assert operator.get("/admin/billing/stripeevent/add/").status_code == 403
+    change = operator.post(f"/admin/billing/stripeevent/{stored.pk}/change/", {"outcome": "failed"})
+    assert change.status_code == 403
+    delete = operator.post(f"/admin/billing/stripeevent/{stored.pk}/delete/", {"post": "yes"})
+    assert delete.status_code == 403
+    assert StripeEvent.objects.get().outcome == StripeEventOutcome.APPLIED
 
 
 # The forward path --------------------------------------------------------------------------
