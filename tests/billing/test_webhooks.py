@@ -15,9 +15,11 @@ import hashlib
 import hmac
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
@@ -184,13 +186,18 @@ def october(org):
 # Verification: nothing unsigned is kept ------------------------------------------------------
 
 
-def test_a_signed_event_is_applied_and_a_second_delivery_does_nothing(deliver, october):
+def test_a_signed_event_is_applied_and_a_second_delivery_does_nothing(
+    client, deliver, october, django_capture_on_commit_callbacks
+):
     body = event(
         "invoice.paid", stripe_invoice("in_october", "paid", paid_at=PAID), event_id="evt_paid"
     )
 
     first = deliver(body)
-    again = deliver(body)
+    with django_capture_on_commit_callbacks() as queued:
+        again = post(client, body, signature(body))
+
+    assert queued == []  # the repeat queues no task
 
     assert first.json() == {"id": "evt_paid", "received": True, "repeat": False}
     assert again.json() == {"id": "evt_paid", "received": True, "repeat": True}
@@ -209,6 +216,28 @@ def test_a_signed_event_is_applied_and_a_second_delivery_does_nothing(deliver, o
     assert (invoice.state, invoice.paid_at) == (InvoiceState.PAID, PAID)
     moves = AuditEvent.unscoped_all_tenants.filter(action="invoice.paid")
     assert [m.actor_label for m in moves] == ["system:stripe-event evt_paid (invoice.paid)"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_deliveries_of_one_event_at_once_store_it_once():
+    org = make_org(owner=UserFactory(), name="Acme")
+    set_customer(org, "cus_acme", PaymentStatus.OK)
+    invoice = open_invoice(org, stripe_id="in_october")
+    body = event("invoice.paid", stripe_invoice("in_october", "paid"), event_id="evt_twice")
+
+    def deliver_once(_):
+        try:
+            return post(Client(), body, signature(body)).status_code
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        statuses = list(pool.map(deliver_once, range(4)))
+
+    assert statuses == [200] * 4
+    assert StripeEvent.objects.filter(event_id="evt_twice").count() == 1
+    assert reload(invoice).state == InvoiceState.PAID
+    assert AuditEvent.unscoped_all_tenants.filter(action="invoice.paid").count() == 1
 
 
 def test_the_stored_event_holds_no_personal_details(deliver, october):
