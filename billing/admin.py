@@ -217,7 +217,7 @@ class InvoiceAdmin(ReadOnlyAdminMixin, AllTenantsMixin, admin.ModelAdmin):
 
 @admin.register(StripeEvent)
 class StripeEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    """What Stripe delivered and what became of it: read-only, as Stripe sent it."""
+    """What Stripe delivered and what became of it: read-only, a record of what happened."""
 
     list_display = [
         "event_id",
