@@ -1,5 +1,6 @@
 """The operators' view of billing: the usage ledger (every tenant's hours and adjustments),
-billing accounts, invoices with their Stripe sync state, the Stripe outbox, and billing alerts.
+billing accounts, invoices with their Stripe sync state, the Stripe outbox, billing alerts,
+and the events Stripe delivered.
 
 The ledger is written only by metering (``services.record_hours``): an hour edited by hand
 would be billed without a trace, so the admin shows it and changes nothing. Invoices and their
@@ -30,6 +31,7 @@ from .models import (
     InvoiceLine,
     MeteringCursor,
     OutboxState,
+    StripeEvent,
     StripeOutbox,
     UsageAdjustment,
     UsageHour,
@@ -362,3 +364,26 @@ class BillingAlertAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             for alert in queryset.filter(resolved_at=None)
         )
         self.message_user(request, f"{resolved} alert(s) resolved.")
+
+
+@admin.register(StripeEvent)
+class StripeEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """What Stripe delivered and what became of it: read-only, a record of what happened."""
+
+    list_display = [
+        "event_id",
+        "type",
+        "object_id",
+        "organization",
+        "livemode",
+        "occurred_at",
+        "received_at",
+        "outcome",
+        "processed_at",
+    ]
+    list_filter = ["outcome", "type", "livemode"]
+    list_select_related = ["organization"]
+    search_fields = ["=event_id", "=object_id", "=organization__public_id"]
+    search_help_text = "An event id (evt_…), a Stripe invoice or customer id, or an organization id"
+    date_hierarchy = "received_at"
+    ordering = ["-received_at", "-id"]

@@ -379,3 +379,64 @@ class BillingAlert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.subject}"
+
+
+# Stripe's events ----------------------------------------------------------------------------
+
+
+class StripeEventOutcome(models.TextChoices):
+    PENDING = "pending", "Waiting to be applied"
+    APPLIED = "applied", "Applied"
+    UNCHANGED = "unchanged", "Nothing to change"
+    IGNORED = "ignored", "Ignored"
+    UNKNOWN_OBJECT = "unknown_object", "About an invoice or customer Sluice does not know"
+    FAILED = "failed", "Could not be applied"
+
+
+class StripeEvent(models.Model):
+    """One event Stripe delivered to the webhook, stored once under Stripe's own id (a second
+    delivery of it finds this row and does nothing), then applied by a task.
+
+    Kept: what says which event it was and what became of it, and ``summary``, the few fields
+    of the object that applying it reads when Stripe cannot be asked again (no API key): an
+    invoice's status, customer and Sluice id, a customer's having a payment method. Not the
+    payload, which carries names, e-mail and postal addresses Sluice has no use for here."""
+
+    event_id = models.CharField(max_length=255, help_text="Stripe's id (evt_…)")
+    type = models.CharField(max_length=100, help_text="invoice.paid, customer.updated, …")
+    object_id = models.CharField(
+        max_length=255, blank=True, help_text="The Stripe object it is about (in_…, cus_…)"
+    )
+    livemode = models.BooleanField()
+    occurred_at = models.DateTimeField(help_text="When Stripe made the event")
+    summary = models.JSONField(default=dict, blank=True)
+    organization = models.ForeignKey(
+        Organization,
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+        help_text="Whose invoice or account it was about, once found",
+    )
+    received_at = models.DateTimeField(auto_now_add=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(
+        max_length=16, choices=StripeEventOutcome.choices, default=StripeEventOutcome.PENDING
+    )
+    detail = models.TextField(blank=True, help_text="What applying it did, or why it could not")
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["event_id"], name="stripe_event_once"),
+        ]
+        indexes = [
+            models.Index(
+                fields=["received_at"],
+                condition=Q(processed_at__isnull=True),
+                name="stripe_event_pending",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_id} {self.type} ({self.outcome})"

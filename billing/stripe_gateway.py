@@ -8,6 +8,9 @@ finalization, after which Stripe collects. Every write carries a deterministic I
 forgets keys after 24 hours, so the lookups (``find_invoice``, ``find_invoice_item``) find by
 Sluice's ids in the metadata what an earlier attempt created.
 
+Webhooks come in through ``webhook_event``, which checks the signature on the raw body before
+anything is read from it, and hands over only the fields Sluice acts on.
+
 Errors come out as two kinds, for whoever retries: ``RetryableStripeError`` (no answer, 409,
 429, 5xx: try again later, with the same key) and ``PermanentStripeError`` (any other 4xx: a
 retry would fail the same way; stop and tell someone). The library's own retries are off: the
@@ -74,6 +77,18 @@ class StripeInvoice:
     amount_due: int  # cents
     currency: str
     sluice_invoice_id: str | None
+    # When it reached those states (Unix seconds), from ``status_transitions``.
+    finalized_at: int | None = None
+    paid_at: int | None = None
+
+
+@dataclass(frozen=True)
+class StripeCustomer:
+    id: str
+    deleted: bool
+    # A card or other method Stripe charges by default: the invoice settings' default payment
+    # method, or the older default source.
+    has_default_payment_method: bool
 
 
 @dataclass(frozen=True)
@@ -216,6 +231,9 @@ class StripeGateway:
     def retrieve_invoice(self, invoice: str) -> StripeInvoice:
         return _invoice(self._call(lambda: self._client.v1.invoices.retrieve(invoice)))
 
+    def retrieve_customer(self, customer: str) -> StripeCustomer:
+        return _customer(self._call(lambda: self._client.v1.customers.retrieve(customer)))
+
     def find_invoice(self, *, customer: str, sluice_invoice_id: str) -> StripeInvoice | None:
         """The customer's Stripe invoice made for ``sluice_invoice_id``, if one exists."""
 
@@ -249,6 +267,80 @@ class StripeGateway:
             return request()
         except stripe.StripeError as error:
             raise classify(error) from error
+
+
+# Webhooks ------------------------------------------------------------------------------------
+
+
+class WebhookRejected(Exception):
+    """A delivery that is not a verified Stripe event; ``code`` says why, for the answer."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class WebhookEvent:
+    """A verified event: what it is, and the object it carries as Stripe saw it then (an
+    invoice or a customer; ``None`` for other objects)."""
+
+    id: str
+    type: str
+    livemode: bool
+    created: int  # Unix seconds
+    object_id: str
+    invoice: StripeInvoice | None = None
+    customer: StripeCustomer | None = None
+
+
+def webhook_event(payload: bytes, signature: str | None, secret: str) -> WebhookEvent:
+    """The event in a webhook's raw body, once its ``Stripe-Signature`` is verified with the
+    endpoint's signing secret: signed with it, less than 5 minutes ago (the library's
+    tolerance, which stops a recorded delivery being replayed later)."""
+    if not signature:
+        raise WebhookRejected("stripe_signature_missing", "No Stripe-Signature header")
+    try:
+        event = stripe.Webhook.construct_event(payload, signature, secret)
+    except stripe.SignatureVerificationError as error:
+        raise _signature_refused(payload, signature, secret, error) from None
+    except (ValueError, TypeError, AttributeError, KeyError) as error:
+        # Not UTF-8, not JSON, or JSON that is not an object (the library fails in building it)
+        raise WebhookRejected("malformed_event", f"The body is not a JSON event: {error}") from None
+    return _webhook_event(_fields(event))
+
+
+def _signature_refused(payload, signature, secret, error) -> WebhookRejected:
+    try:  # the same check without the time limit: does only the timestamp fail?
+        stripe.WebhookSignature.verify_header(payload, signature, secret, tolerance=None)
+    except (stripe.SignatureVerificationError, ValueError):
+        return WebhookRejected("stripe_signature_invalid", str(error))
+    return WebhookRejected(
+        "stripe_signature_expired",
+        "The signature is more than 5 minutes old: a replayed delivery, or a clock that is off",
+    )
+
+
+def _webhook_event(fields: dict) -> WebhookEvent:
+    try:
+        obj = fields["data"]["object"]
+        kind = obj.get("object")
+        event = WebhookEvent(
+            id=fields["id"],
+            type=fields["type"],
+            livemode=fields["livemode"],
+            created=fields["created"],
+            object_id=obj.get("id") or "",
+            invoice=_invoice(obj) if kind == "invoice" else None,
+            customer=_customer(obj) if kind == "customer" else None,
+        )
+    except (KeyError, TypeError, AttributeError) as error:
+        raise WebhookRejected("malformed_event", f"Not a Stripe event: {error!r}") from None
+    shapes = {"id": str, "type": str, "livemode": bool, "created": int, "object_id": str}
+    wrong = [name for name, shape in shapes.items() if not isinstance(getattr(event, name), shape)]
+    if wrong or not event.id.startswith("evt_"):
+        raise WebhookRejected("malformed_event", f"Not a Stripe event: {wrong or 'id'}")
+    return event
 
 
 def classify(error: stripe.StripeError) -> StripeCallFailed:
@@ -296,6 +388,7 @@ def _id(value) -> str | None:
 
 def _invoice(stripe_object) -> StripeInvoice:
     fields = _fields(stripe_object)
+    transitions = fields.get("status_transitions") or {}
     return StripeInvoice(
         id=fields["id"],
         customer=_id(fields["customer"]),
@@ -304,6 +397,20 @@ def _invoice(stripe_object) -> StripeInvoice:
         amount_due=fields["amount_due"],
         currency=fields["currency"],
         sluice_invoice_id=(fields.get("metadata") or {}).get("sluice_invoice_id"),
+        finalized_at=transitions.get("finalized_at"),
+        paid_at=transitions.get("paid_at"),
+    )
+
+
+def _customer(stripe_object) -> StripeCustomer:
+    fields = _fields(stripe_object)
+    invoice_settings = fields.get("invoice_settings") or {}
+    return StripeCustomer(
+        id=fields["id"],
+        deleted=bool(fields.get("deleted")),
+        has_default_payment_method=bool(
+            invoice_settings.get("default_payment_method") or fields.get("default_source")
+        ),
     )
 
 

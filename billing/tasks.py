@@ -4,7 +4,8 @@ Metering works per cell, fleet-wide: a cell is not a tenant's object, so its tas
 cell's slug (its stable public name) and reads across tenants with the unscoped managers. A
 billing task that acts on one organization's objects takes public ids and runs inside that
 tenant's scope (tenants.tasks.TenantTask), as the tenancy layer's tasks do. The month
-close and the drafts run fleet-wide, a batch of organizations per transaction.
+close and the drafts run fleet-wide, a batch of organizations per transaction. A Stripe event is
+named by Stripe's id; which organization it concerns is found in applying it.
 """
 
 from celery import shared_task
@@ -12,7 +13,7 @@ from django.utils import timezone
 
 from clusters.models import Cell
 
-from . import closing, metering, outbox
+from . import closing, metering, outbox, stripe_events
 
 
 @shared_task(name="billing.tasks.collect_usage")
@@ -65,3 +66,15 @@ def push_to_stripe(*, limit: int = outbox.PUSHES_PER_RUN) -> int:
     each invoice's tenant itself); queued when an invoice closes, and by beat for retries. Safe
     to run many at once: each row is claimed by one run."""
     return outbox.outbox_push_due(limit=limit)
+
+
+@shared_task(name="billing.tasks.apply_stripe_event")
+def apply_stripe_event(*, event: str) -> str:
+    """Apply one stored Stripe event (``event`` is Stripe's ``evt_…`` id); its outcome."""
+    return stripe_events.stripe_event_apply(event_id=event).outcome
+
+
+@shared_task(name="billing.tasks.retry_pending_stripe_events")
+def retry_pending_stripe_events() -> int:
+    """Apply again the Stripe events left pending (Stripe unreachable, a task lost)."""
+    return stripe_events.stripe_events_retry_pending()

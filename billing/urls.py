@@ -1,9 +1,10 @@
 from django.urls import path
 
-from . import views
+from . import views, webhooks
 
 app_name = "billing"
 
 urlpatterns = [
     path("orgs/<str:org>/billing/", views.billing, name="account"),
+    path("webhooks/stripe/", webhooks.stripe_webhook, name="stripe-webhook"),
 ]

@@ -1,5 +1,6 @@
 """The organization's Billing tab: its billing account (owners and billing members change it,
-admins read it) and its invoices, each with its lines as CSV."""
+admins read it) and its invoices, each with its lines as CSV; above them, a warning for each
+unpaid invoice whose payment Stripe failed to collect."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from tenants.access import OrganizationAccess
 from tenants.forms import add_domain_error
 from tenants.views.base import organization_page_context, organization_view
 
-from . import accounts, invoices
+from . import accounts, invoices, stripe_events
 from .forms import BillingAccountForm
 
 
@@ -42,6 +43,10 @@ def billing(request: HttpRequest, access: OrganizationAccess) -> HttpResponse:
         "form": form,
         "account": account,
         "may_edit": may_edit,
+        "failed_payments": [
+            _invoice_row(organization, invoice)
+            for invoice in stripe_events.failed_payments(organization=organization)
+        ],
         "invoices": [
             _invoice_row(organization, invoice)
             for invoice in invoices.invoices_of(organization=organization)

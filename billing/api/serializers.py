@@ -189,6 +189,11 @@ class InvoiceSerializer(serializers.Serializer):
     created_at = Rfc3339Field()
     finalized_at = Rfc3339Field(allow_null=True)
     paid_at = Rfc3339Field(allow_null=True)
+    payment_failed_at = Rfc3339Field(
+        allow_null=True,
+        help_text="Stripe's last failed attempt to collect it, or null; while it is `open` or "
+        "`uncollectible` with a failed payment, the billing account is `past_due`",
+    )
 
 
 class InvoiceLineSerializer(serializers.Serializer):

@@ -46,6 +46,11 @@ app.conf.beat_schedule = {
         "schedule": 30.0,
         "options": {"expires": 25},
     },
+    "retry-pending-stripe-events": {
+        "task": "billing.tasks.retry_pending_stripe_events",
+        "schedule": 300.0,
+        "options": {"expires": 240},
+    },
     "purge-idempotency-records": {
         "task": "tenants.tasks.purge_idempotency_records",
         "schedule": 3600.0,

@@ -91,6 +91,7 @@ EXPECTED_JSON = {
     "created_at": "2026-11-01T02:00:00Z",
     "finalized_at": "2026-11-01T02:00:00Z",
     "paid_at": None,
+    "payment_failed_at": None,
     "lines": [
         {
             "id": "invl_one",

@@ -97,6 +97,13 @@ def test_retrieve_invoice(gateway, proxy):
     assert "Idempotency-Key" not in sent(proxy, "GET", "/v1/invoices/in_contract").headers
 
 
+def test_retrieve_customer(gateway, proxy):
+    customer = gateway.retrieve_customer("cus_contract")
+    assert customer.id.startswith("cus_")
+    assert isinstance(customer.has_default_payment_method, bool)
+    assert "Idempotency-Key" not in sent(proxy, "GET", "/v1/customers/cus_contract").headers
+
+
 def test_find_invoice_item_lists_the_invoices_items(gateway, proxy):
     # stripe-mock's fixture items carry no Sluice metadata: nothing is found, and the request
     # was valid.

@@ -9,7 +9,9 @@ it: the first response to a key is replayed for 24 hours of the stand-in's clock
 moves it), and the same key with another method, path or parameters is a 400
 ``idempotency_error``. As Stripe, it saves no response for a request it refused before acting
 (validation errors). Unlike Stripe, it handles one request at a time, so two requests with one
-key never run at once (Stripe would answer the second 409).
+key never run at once (Stripe would answer the second 409). What Stripe does on its own
+(collecting an invoice, a customer changing their card) a test plays with
+``invoice_status_set`` and ``customer_payment_method_set``.
 
 ``FaultProxy`` sits between the client and a server and, by a plan of the test's, answers a
 request 500 or 429 (with Retry-After) without forwarding it, holds it past the client's timeout
@@ -130,6 +132,27 @@ class StripeStandIn:
     def items_of(self, invoice: str) -> list[dict]:
         return [item for item in self.invoice_items.values() if item["invoice"] == invoice]
 
+    # What happens in Stripe without Sluice asking: collection, a customer's own changes.
+
+    def invoice_status_set(self, invoice: str, status: str) -> dict:
+        """The invoice becomes ``status`` (paid, uncollectible, void), stamped now."""
+        with self._lock:
+            found = self._invoice(invoice)
+            found["status"] = status
+            transition = {"paid": "paid_at", "void": "voided_at"}.get(status)
+            if transition is None and status == "uncollectible":
+                transition = "marked_uncollectible_at"
+            if transition is not None:
+                found["status_transitions"][transition] = int(self.now())
+            return found
+
+    def customer_payment_method_set(self, customer: str, payment_method: str | None) -> dict:
+        """The customer's default payment method for invoices (a ``pm_…``, or None)."""
+        with self._lock:
+            found = self.customers[customer]
+            found["invoice_settings"]["default_payment_method"] = payment_method
+            return found
+
     def _answer(self, method: str, target: str, headers, body: bytes) -> tuple[int, dict, bytes]:
         """(status, extra headers, body) of one request."""
         with self._lock:
@@ -180,6 +203,13 @@ class StripeStandIn:
         if method == "GET" and parts[:2] == ["v1", "invoices"] and len(parts) == 3:
             _only(params, set())
             return self._invoice(parts[2])
+        if method == "GET" and parts[:2] == ["v1", "customers"] and len(parts) == 3:
+            _only(params, set())
+            if parts[2] not in self.customers:
+                raise _Refused(
+                    404, f"No such customer: '{parts[2]}'", param="id", code="resource_missing"
+                )
+            return self.customers[parts[2]]
         if method == "POST" and parts[:2] == ["v1", "invoices"] and parts[3:] == ["finalize"]:
             return self._finalize(parts[2], params)
         raise _Refused(404, f"Unrecognized request URL ({method}: {path}).")
@@ -196,6 +226,8 @@ class StripeStandIn:
             "name": params.get("name"),
             "email": params.get("email"),
             "metadata": params.get("metadata", {}),
+            "invoice_settings": {"default_payment_method": None},
+            "default_source": None,
         }
         self.customers[customer["id"]] = customer
         return customer
@@ -241,6 +273,12 @@ class StripeStandIn:
             "metadata": params.get("metadata", {}),
             "total": 0,
             "amount_due": 0,
+            "status_transitions": {
+                "finalized_at": None,
+                "paid_at": None,
+                "marked_uncollectible_at": None,
+                "voided_at": None,
+            },
         }
         self.invoices[invoice["id"]] = invoice
         return invoice
@@ -292,6 +330,9 @@ class StripeStandIn:
         invoice["amount_due"] = max(invoice["total"], 0)
         # As Stripe: an invoice with nothing to pay is paid when it is finalized.
         invoice["status"] = "open" if invoice["amount_due"] > 0 else "paid"
+        invoice["status_transitions"]["finalized_at"] = int(self.now())
+        if invoice["status"] == "paid":
+            invoice["status_transitions"]["paid_at"] = int(self.now())
         if "auto_advance" in params:
             invoice["auto_advance"] = params["auto_advance"] == "true"
         return invoice
