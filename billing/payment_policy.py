@@ -33,7 +33,7 @@ from foundation.errors import PaymentMethodRequired
 from .accounts import billing_account_of
 from .costs import month_to_date_micros
 from .invoices import dollars
-from .models import PaymentStatus
+from .models import BillingAccount, PaymentStatus
 from .stripe_gateway import stripe_configured
 
 ADD_ONE = "Add a payment method on the organization's Billing tab"
@@ -49,12 +49,17 @@ def charged_by_the_hour(tier: Tier) -> bool:
     return False
 
 
+def policy_applies(account: BillingAccount) -> bool:
+    """Whether the account is held to the free allowance: Stripe collects, and it has no
+    payment method on file."""
+    return stripe_configured() and account.payment_status == PaymentStatus.NONE
+
+
 def payment_method_guard(creation: Creation) -> None:
     """Refuse ``creation`` with ``PaymentMethodRequired`` when the policy says so."""
-    if not stripe_configured():
+    if not stripe_configured():  # before any query: without Stripe, nothing to check
         return
-    account = billing_account_of(organization=creation.organization)
-    if account.payment_status != PaymentStatus.NONE:
+    if not policy_applies(billing_account_of(organization=creation.organization)):
         return
     if creation.action in (CLUSTER_CREATE, CLUSTER_RESHAPE) and charged_by_the_hour(creation.tier):
         raise PaymentMethodRequired(

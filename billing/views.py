@@ -1,8 +1,10 @@
 """The organization's Billing tab: its billing account (owners and billing members change it,
-admins read it) and its invoices, each with its lines as CSV."""
+admins read it), what its clusters cost this month so far, and its invoices, each with its
+lines as CSV."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -13,8 +15,10 @@ from tenants.access import OrganizationAccess
 from tenants.forms import add_domain_error
 from tenants.views.base import organization_page_context, organization_view
 
-from . import accounts, invoices
+from . import accounts, costs, invoices, payment_policy, presentation
 from .forms import BillingAccountForm
+from .rating import MICROS_PER_CENT
+from .stripe_gateway import stripe_configured
 
 
 @organization_view(scopes={"GET": "billing:read", "POST": "billing:write"})
@@ -42,6 +46,10 @@ def billing(request: HttpRequest, access: OrganizationAccess) -> HttpResponse:
         "form": form,
         "account": account,
         "may_edit": may_edit,
+        "month_to_date": presentation.month_to_date_table(
+            costs.month_to_date(organization=organization)
+        ),
+        "payments": _payments(account),
         "invoices": [
             _invoice_row(organization, invoice)
             for invoice in invoices.invoices_of(organization=organization)
@@ -57,4 +65,14 @@ def _invoice_row(organization, invoice) -> dict:
         "csv_url": reverse(
             "invoice-lines-csv", kwargs={"org": organization.public_id, "id": invoice.public_id}
         ),
+    }
+
+
+def _payments(account) -> dict:
+    """Whether payments are collected here, and the free allowance when the account is held
+    to it."""
+    return {
+        "collected": stripe_configured(),
+        "allowance_applies": payment_policy.policy_applies(account),
+        "allowance": presentation.usd(settings.SLUICE_FREE_ALLOWANCE_MICROS // MICROS_PER_CENT),
     }

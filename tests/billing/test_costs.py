@@ -8,9 +8,11 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from django.utils import timezone
 
 from billing import costs
 from billing.models import MeteringCursor
+from billing.presentation import usd
 from billing.services import HourSnapshot, record_hours
 from clusters.models import Cluster, ClusterSize, Dimension, Tier, TierPrice
 from foundation.errors import InvalidInput
@@ -22,6 +24,7 @@ from tests.support.clients import session_client
 pytestmark = pytest.mark.django_db
 
 H = timedelta(hours=1)
+DAY = timedelta(days=1)
 GB = 10**9
 OCT1 = datetime(2026, 10, 1, tzinfo=UTC)
 NOV2 = datetime(2026, 11, 2, tzinfo=UTC)
@@ -277,3 +280,80 @@ def test_iso_date_takes_only_ascii_dates_from_1970():
 def test_the_roles_that_read_invoices_read_costs(org, role, status):
     client = session_client(add_member(org, role).user)
     assert client.get(url(org)).status_code == status
+
+
+# The Billing tab -----------------------------------------------------------------------------
+
+
+def this_month() -> datetime:
+    return timezone.now().astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def test_the_billing_tab_shows_each_clusters_month_so_far_as_its_invoice_lines_will(org):
+    # events: 15,432,098,625,000 bytes written at 80,000 micro-dollars per 10^9 = 1,234,567,890
+    #   micro-dollars = 123,456.789 cents -> 123,457 = $1,234.57; 3 partitions for 10 hours =
+    #   30 partition-hours at 1,500 = 45,000 micro-dollars = 4.5 cents -> 4 (half to even).
+    #   Total $1,234.61.
+    # gone (deleted since): 1 GB read at 50,000 per 10^9 = 5 cents. quiet: nothing, no row.
+    events, _ = make_cluster(org, name="events")
+    gone, _ = make_cluster(org, name="gone")
+    make_cluster(org, name="quiet")
+    start = this_month()
+    ClusterSize.unscoped_all_tenants.filter(organization=org).update(since=start - 40 * DAY)
+    record(events, INGRESS, {start: 15_432_098_625_000})
+    record(events, PARTITIONS, {start + n * H: 3 for n in range(9)})
+    record(events, PARTITIONS, {start + 9 * H: 3}, complete=False)  # samples missing
+    record(gone, Dimension.EGRESS_BYTES, {start + H: GB})
+    record(events, INGRESS, {start - H: 10**15})  # last month: not in
+    Cluster.unscoped_all_tenants.filter(pk=gone.pk).update(deleted_at=start + 2 * H)
+    MeteringCursor.objects.create(cell=events.cell, watermark=start + 12 * H)
+
+    response = session_client(add_member(org, Role.BILLING).user).get(
+        f"/orgs/{org.public_id}/billing/"
+    )
+
+    assert response.status_code == 200
+    table = response.context["month_to_date"]
+    assert table["columns"] == ["Ingress (written)", "Egress (read)", "Partition hours"]
+    assert [
+        (
+            row["cluster_name"],
+            row["total"],
+            row["estimated"],
+            [(c["amount"], c["estimated"]) for c in row["cells"]],
+        )
+        for row in table["rows"]
+    ] == [
+        ("events", "$1,234.61", True, [("$1,234.57", False), ("", False), ("$0.04", True)]),
+        ("gone", "$0.05", False, [("", False), ("$0.05", False), ("", False)]),
+    ]
+    assert table["total"] == "$1,234.66"
+    html = response.content.decode()
+    assert '<strong>$1,234.61</strong> <span class="muted small-print">estimated</span>' in html
+    assert "Payments are not collected here" in html
+
+
+def test_the_billing_tab_states_the_free_allowance_without_a_payment_method(
+    org, settings, stripe_standin
+):
+    settings.STRIPE_API_KEY = "sk_test_sluice_tab"
+    settings.STRIPE_API_BASE = stripe_standin.url
+    client = session_client(add_member(org, Role.OWNER).user)
+
+    html = client.get(f"/orgs/{org.public_id}/billing/").content.decode()
+
+    assert "Serverless is free up to $10.00 a month" in html
+    assert "Payments are not collected here" not in html
+    assert "Nothing used this month yet." in html
+    assert stripe_standin.requests == []
+
+
+def test_dollars_read_with_thousands_separators():
+    assert [usd(c) for c in (0, 5, 100, 123_456, 123_456_789, -1_234_567)] == [
+        "$0.00",
+        "$0.05",
+        "$1.00",
+        "$1,234.56",
+        "$1,234,567.89",
+        "-$12,345.67",
+    ]
