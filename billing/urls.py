@@ -6,4 +6,5 @@ app_name = "billing"
 
 urlpatterns = [
     path("orgs/<str:org>/billing/", views.billing, name="account"),
+    path("orgs/<str:org>/billing/payment-method/", views.payment_method, name="payment-method"),
 ]
