@@ -5,8 +5,9 @@ Like the peers that ask for a card before paid plans (Aiven) and give a little f
 (``payment_status`` ``none``)
 
 - may not create, nor reshape into, a tier charged by the hour (one with a cluster-hour or
-  capacity-unit-hour price in force: Standard and Dedicated), since such a cluster costs money
-  from its first hour whatever it does;
+  capacity-unit-hour price in force: Standard and Dedicated), nor make such a cluster larger,
+  since such a cluster costs money from its first hour whatever it does (making one smaller,
+  or changing it to Serverless, is never refused);
 - may use Serverless up to a free allowance a month (``SLUICE_FREE_ALLOWANCE_MICROS``, $10 by
   default); once the month's usage so far reaches it, creating clusters and topics is refused
   until a payment method is added or the month ends. Nothing is deleted or throttled: what
@@ -49,6 +50,21 @@ def charged_by_the_hour(tier: Tier) -> bool:
     return False
 
 
+def _adds_an_hourly_charge(creation: Creation) -> bool:
+    """A new cluster, or a reshape, on a tier charged by the hour; a reshape that only makes
+    a cluster smaller on its own tier lowers the charge and is not one."""
+    if creation.action not in (CLUSTER_CREATE, CLUSTER_RESHAPE):
+        return False
+    cluster = creation.cluster
+    if (
+        creation.action == CLUSTER_RESHAPE
+        and cluster.tier_id == creation.tier.pk
+        and creation.capacity_units <= cluster.capacity_units
+    ):
+        return False
+    return charged_by_the_hour(creation.tier)
+
+
 def policy_applies(account: BillingAccount) -> bool:
     """Whether the account is held to the free allowance: Stripe collects, and it has no
     payment method on file."""
@@ -61,7 +77,7 @@ def payment_method_guard(creation: Creation) -> None:
         return
     if not policy_applies(billing_account_of(organization=creation.organization)):
         return
-    if creation.action in (CLUSTER_CREATE, CLUSTER_RESHAPE) and charged_by_the_hour(creation.tier):
+    if _adds_an_hourly_charge(creation):
         raise PaymentMethodRequired(
             f"{creation.tier.name} clusters are charged by the hour and need a payment method "
             f"on file. {ADD_ONE}, or choose Serverless",

@@ -25,12 +25,14 @@ TOPIC_CREATE = "topic.create"
 @dataclass(frozen=True)
 class Creation:
     """What is about to be made: ``action`` (one of the constants above) in
-    ``organization``, on ``tier`` (the new tier of a reshape; the cluster's for a topic),
-    ``cluster`` being the one reshaped or given a topic (None for a new cluster)."""
+    ``organization``, on ``tier`` with ``capacity_units`` (a reshape's new ones; the cluster's
+    for a topic), ``cluster`` being the one reshaped, as it still is, or given a topic (None
+    for a new cluster)."""
 
     organization: Organization
     action: str
     tier: Tier
+    capacity_units: int = 1
     cluster: Cluster | None = None
 
 

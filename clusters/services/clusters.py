@@ -118,7 +118,9 @@ def cluster_create(
     alive = Cluster.objects.filter(organization=organization, deleted_at__isnull=True)
     if alive.filter(name=name).exists():
         raise Conflict(f"A cluster named {name!r} already exists", field="name")
-    check_creation(Creation(organization=organization, action=CLUSTER_CREATE, tier=tier))
+    check_creation(
+        Creation(organization=organization, action=CLUSTER_CREATE, tier=tier, capacity_units=units)
+    )
     # A first choice of cell, unlocked: a full or unknown region is refused before any write.
     cell = place(tier=tier, capacity_units=units, region=region, lock=False)
     try:
@@ -198,6 +200,7 @@ def cluster_update(
                 organization=cluster.organization,
                 action=CLUSTER_RESHAPE,
                 tier=tier,
+                capacity_units=units,
                 cluster=cluster,
             )
         )

@@ -51,6 +51,7 @@ def topic_create(
             organization=cluster.organization,
             action=TOPIC_CREATE,
             tier=cluster.tier,
+            capacity_units=cluster.capacity_units,
             cluster=cluster,
         )
     )

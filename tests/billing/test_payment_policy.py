@@ -120,27 +120,26 @@ def test_without_stripe_nothing_asks_for_a_payment_method(org, settings):
     assert create(client, org, "dedicated", name="two").status_code == 202
 
 
-def test_no_reshape_into_a_tier_charged_by_the_hour(org, stripe_on):
+def test_no_reshape_into_a_tier_charged_by_the_hour_nor_larger(org, stripe_on):
     serverless, _ = make_cluster(org, name="small")
     payment_status(org, PaymentStatus.OK)
-    dedicated, _ = make_cluster(org, tier_slug="dedicated", name="big")
+    dedicated, _ = make_cluster(org, tier_slug="dedicated", name="big", capacity_units=3)
     payment_status(org, PaymentStatus.NONE)  # its card was removed since
     base = f"/api/v1/orgs/{org.public_id}/clusters/"
     client = api(org)
 
-    into_standard = client.patch(
-        f"{base}{serverless.public_id}/", {"type": "standard"}, format="json"
-    )
-    grown = client.patch(f"{base}{dedicated.public_id}/", {"capacity_units": 2}, format="json")
-    renamed = client.patch(f"{base}{dedicated.public_id}/", {"name": "renamed"}, format="json")
-    into_serverless = client.patch(
-        f"{base}{dedicated.public_id}/", {"type": "serverless"}, format="json"
-    )
+    def change(cluster, **fields):
+        return client.patch(f"{base}{cluster.public_id}/", fields, format="json")
+
+    into_standard = change(serverless, type="standard")
+    grown = change(dedicated, capacity_units=4)
+    renamed = change(dedicated, name="renamed")
+    shrunk = change(dedicated, capacity_units=2)  # cheaper: never refused
+    into_serverless = change(dedicated, type="serverless")  # cheaper: never refused
 
     assert [r.status_code for r in (into_standard, grown)] == [402, 402]
     assert {r.json()["code"] for r in (into_standard, grown)} == {"payment_method_required"}
-    assert renamed.status_code == 200
-    assert into_serverless.status_code == 202  # cheaper: never refused
+    assert [r.status_code for r in (renamed, shrunk, into_serverless)] == [200, 202, 202]
 
 
 # The free allowance ----------------------------------------------------------------------------

@@ -46,8 +46,11 @@ class Guard:
         if creation.action in self.refuse:
             raise Refused(f"No {creation.action} on {creation.tier.slug}", field="type")
 
-    def actions(self) -> list[tuple[str, str, str | None]]:
-        return [(c.action, c.tier.slug, c.cluster.name if c.cluster else None) for c in self.asked]
+    def actions(self) -> list[tuple[str, str, int, str | None]]:
+        return [
+            (c.action, c.tier.slug, c.capacity_units, c.cluster.name if c.cluster else None)
+            for c in self.asked
+        ]
 
 
 @pytest.fixture
@@ -88,10 +91,10 @@ def test_creating_and_reshaping_a_cluster_and_creating_a_topic_ask_the_guard(org
         services.cluster_update(cluster=cluster, actor=SYSTEM, capacity_units=2)
         services.topic_create(cluster=cluster, actor=SYSTEM, name="orders", partitions=1)
     assert guard.actions() == [
-        (CLUSTER_CREATE, "standard", None),
-        (CLUSTER_RESHAPE, "dedicated", "renamed"),
-        (CLUSTER_RESHAPE, "dedicated", "renamed"),
-        (TOPIC_CREATE, "dedicated", "renamed"),
+        (CLUSTER_CREATE, "standard", 1, None),
+        (CLUSTER_RESHAPE, "dedicated", 1, "renamed"),
+        (CLUSTER_RESHAPE, "dedicated", 2, "renamed"),
+        (TOPIC_CREATE, "dedicated", 2, "renamed"),
     ]
     assert {c.organization for c in guard.asked} == {org}
 
