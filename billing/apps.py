@@ -6,11 +6,14 @@ class BillingConfig(AppConfig):
     verbose_name = "Billing"
 
     def ready(self) -> None:
+        from clusters.guards import register_creation_guard
         from tenants.navigation import OrganizationTab, register_organization_tab
 
         from .panels import register
+        from .payment_policy import payment_method_guard
 
         register()
+        register_creation_guard(payment_method_guard)
         # The last tab: after the tenants' own (members, invitations, keys, audit: 20 to 23).
         register_organization_tab(
             OrganizationTab("billing", "Billing", "billing:read", "billing:account", position=40)

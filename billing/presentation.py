@@ -1,14 +1,17 @@
-"""How a cluster's page charts its usage: each dimension's last 24 hours as table cells and
-the geometry of an inline SVG bar chart, amounts in decimal units as billed."""
+"""How billing's numbers read on the web pages: a cluster's usage chart (each dimension's last
+24 hours as table cells and the geometry of an inline SVG bar chart, amounts in decimal units
+as billed), and the Billing tab's month to date per cluster, in dollars with separators."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
-from clusters.models import GB, MB, Dimension
+from clusters.models import GB, MB, METERED_DIMENSIONS, Dimension
 from clusters.presentation import plain
 from foundation.text import counted
 
+from .costs import ClusterCost
+from .invoices import dollars
 from .selectors import DimensionUsage
 
 # The usage chart on a cluster's page: one bar per hour of the last 24.
@@ -80,4 +83,45 @@ def usage_row(usage: DimensionUsage) -> dict:
         "height": CHART_HEIGHT,
         "bar_width": BAR_WIDTH,
         "limit_y": f"{CHART_HEIGHT - limit * CHART_HEIGHT / top:.1f}" if show_limit else "",
+    }
+
+
+def usd(cents: int) -> str:
+    """Cents as dollars with thousands separators: ``usd(123_456_789)`` is ``"$1,234,567.89"``,
+    ``usd(-5)`` is ``"-$0.05"``. Integer arithmetic only."""
+    sign, whole_and_cents = ("-" if cents < 0 else ""), dollars(abs(cents), places=2)
+    whole, fraction = whole_and_cents.split(".")
+    return f"{sign}${int(whole):,}.{fraction}"
+
+
+def month_to_date_table(costs: list[ClusterCost]) -> dict:
+    """The month so far as a table: a row per cluster, a column per dimension that any of them
+    was charged for (in the ledger's order), each cell the dimension's cents (as its invoice
+    lines will have them), marked when some of its hours lacked samples (estimated)."""
+    charged = {row.dimension for cost in costs for row in cost.rows}
+    dimensions = [d for d in METERED_DIMENSIONS if d in charged]
+    rows = []
+    for cost in costs:
+        cents, estimated = cost.cents_by_dimension(), cost.estimated_dimensions()
+        rows.append(
+            {
+                "cluster_id": cost.cluster_public_id,
+                "cluster_name": cost.cluster_name,
+                "total": usd(cost.amount_cents),
+                "estimated": cost.estimated,
+                "cells": [
+                    {
+                        "amount": usd(cents[d]) if d in cents else "",
+                        "estimated": d in estimated,
+                    }
+                    for d in dimensions
+                ],
+            }
+        )
+    return {
+        "columns": [Dimension(d).label for d in dimensions],
+        "rows": rows,
+        "total_cents": sum(cost.amount_cents for cost in costs),
+        "total": usd(sum(cost.amount_cents for cost in costs)),
+        "estimated": any(cost.estimated for cost in costs),
     }

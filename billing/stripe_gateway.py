@@ -3,7 +3,8 @@
 Sluice rates; Stripe collects. Per invoice: the organization's customer (created once), a
 Stripe invoice that waits for Sluice (``auto_advance=false``) and takes only the items named
 for it (``pending_invoice_items_behavior=exclude``), one invoice item per line, then
-finalization, after which Stripe collects. Every write carries a deterministic Idempotency-Key
+finalization, after which Stripe collects; and a session of Stripe's customer portal, where a
+person adds the payment method. Every write to the books carries a deterministic Idempotency-Key
 (``idempotency_key``), so a retry of a step is that step again, never a second object; Stripe
 forgets keys after 24 hours, so the lookups (``find_invoice``, ``find_invoice_item``) find by
 Sluice's ids in the metadata what an earlier attempt created.
@@ -225,6 +226,19 @@ class StripeGateway:
             )
         )
         return _invoice(finalized)
+
+    def create_portal_session(self, *, customer: str, return_url: str) -> str:
+        """A session of Stripe's customer portal for ``customer``, where its payment methods
+        are added and changed; the URL to send the person to, which comes back to
+        ``return_url``. No deterministic key (the library sends a random one): a session is a
+        short-lived link, a retry that makes a second one leaves the first to expire unused,
+        and a replayed key would hand back a link that may have expired."""
+        session = self._call(
+            lambda: self._client.v1.billing_portal.sessions.create(
+                params={"customer": customer, "return_url": return_url}
+            )
+        )
+        return _fields(session)["url"]
 
     # Reads -----------------------------------------------------------------------------------
 

@@ -7,4 +7,5 @@ app_name = "billing"
 urlpatterns = [
     path("orgs/<str:org>/billing/", views.billing, name="account"),
     path("webhooks/stripe/", webhooks.stripe_webhook, name="stripe-webhook"),
+    path("orgs/<str:org>/billing/payment-method/", views.payment_method, name="payment-method"),
 ]

@@ -1,11 +1,13 @@
 """The organization's Billing tab: its billing account (owners and billing members change it,
-admins read it) and its invoices, each with its lines as CSV; above them, a warning for each
-unpaid invoice whose payment Stripe failed to collect."""
+admins read it), what its clusters cost this month so far, and its invoices, each with its
+lines as CSV; above them, a warning for each unpaid invoice whose payment Stripe failed to
+collect; and, with Stripe configured, the way to Stripe's portal to add a payment method."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
@@ -14,8 +16,18 @@ from tenants.access import OrganizationAccess
 from tenants.forms import add_domain_error
 from tenants.views.base import organization_page_context, organization_view
 
-from . import accounts, invoices, stripe_events
+from . import (
+    accounts,
+    costs,
+    invoices,
+    payment_methods,
+    payment_policy,
+    presentation,
+    stripe_events,
+)
 from .forms import BillingAccountForm
+from .rating import MICROS_PER_CENT
+from .stripe_gateway import StripeCallFailed, stripe_configured
 
 
 @organization_view(scopes={"GET": "billing:read", "POST": "billing:write"})
@@ -47,6 +59,10 @@ def billing(request: HttpRequest, access: OrganizationAccess) -> HttpResponse:
             _invoice_row(organization, invoice)
             for invoice in stripe_events.failed_payments(organization=organization)
         ],
+        "month_to_date": presentation.month_to_date_table(
+            costs.month_to_date(organization=organization)
+        ),
+        "payments": _payments(account, may_edit=may_edit),
         "invoices": [
             _invoice_row(organization, invoice)
             for invoice in invoices.invoices_of(organization=organization)
@@ -62,4 +78,37 @@ def _invoice_row(organization, invoice) -> dict:
         "csv_url": reverse(
             "invoice-lines-csv", kwargs={"org": organization.public_id, "id": invoice.public_id}
         ),
+    }
+
+
+@organization_view(scopes={"POST": "billing:write"})
+def payment_method(request: HttpRequest, access: OrganizationAccess) -> HttpResponse:
+    """To Stripe's customer portal (303), which comes back to the Billing tab."""
+    organization = access.organization
+    tab = reverse("billing:account", kwargs={"org": organization.public_id})
+    if not stripe_configured():
+        messages.error(request, "Payments are not collected here: Stripe is not configured.")
+        return redirect(tab)
+    try:
+        portal = payment_methods.payment_portal_url(
+            organization=organization,
+            actor=access.actor(request),
+            return_url=request.build_absolute_uri(tab),
+        )
+    except StripeCallFailed:
+        messages.error(
+            request, "Stripe could not be reached to manage the payment method. Try again."
+        )
+        return redirect(tab)
+    return HttpResponseRedirect(portal, status=303)
+
+
+def _payments(account, *, may_edit: bool) -> dict:
+    """Whether payments are collected here (and so whether the payment method may be managed
+    from the tab), and the free allowance when the account is held to it."""
+    return {
+        "collected": stripe_configured(),
+        "may_manage": stripe_configured() and may_edit,
+        "allowance_applies": payment_policy.policy_applies(account),
+        "allowance": presentation.usd(settings.SLUICE_FREE_ALLOWANCE_MICROS // MICROS_PER_CENT),
     }

@@ -90,6 +90,8 @@ RULES_IN_WORDS = {
     ("GET", "/api/v1/orgs/{org}/usage/"): {"start", "end"},
     ("GET", "/api/v1/orgs/{org}/clusters/{cluster}/usage/"): {"start", "end"},
     ("GET", "/api/v1/orgs/{org}/audit-events/"): {"since", "until"},
+    # The range's order and length, days out of range, and a cluster of the organization's.
+    ("GET", "/api/v1/orgs/{org}/costs/"): {"start", "end", "cluster"},
 }
 
 

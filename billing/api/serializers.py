@@ -1,4 +1,4 @@
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
@@ -8,9 +8,10 @@ from clusters.models import METERED_DIMENSION_CHOICES, Dimension
 from foundation.api import validation
 from foundation.errors import InvalidInput
 
-from .. import selectors
+from .. import costs, selectors
 from ..accounts import EDITABLE_FIELDS
 from ..countries import COUNTRY_CODES
+from ..invoices import dollars
 from ..models import BillingAccount, Currency, InvoiceLineKind, InvoiceState, PaymentStatus
 
 
@@ -220,3 +221,82 @@ class InvoiceLineSerializer(serializers.Serializer):
 
 class InvoiceDetailSerializer(InvoiceSerializer):
     lines = InvoiceLineSerializer(many=True, source="lines.all")
+
+
+# Costs ---------------------------------------------------------------------------------------
+
+
+@extend_schema_field({"type": "string", "format": "date", "description": "YYYY-MM-DD (a UTC day)"})
+class IsoDateField(serializers.Field):
+    """A calendar date, YYYY-MM-DD in ASCII digits: a UTC day."""
+
+    def to_internal_value(self, data) -> date:
+        try:
+            return costs.iso_date(data, field=self.field_name)
+        except InvalidInput as error:
+            raise serializers.ValidationError(error.detail, code="invalid") from None
+
+    def to_representation(self, value: datetime | date) -> str:
+        return (value.date() if isinstance(value, datetime) else value).isoformat()
+
+
+class CostQuerySerializer(serializers.Serializer):
+    start = IsoDateField(required=False)
+    end = IsoDateField(required=False)
+    granularity = serializers.ChoiceField(choices=costs.GRANULARITIES, default="day")
+    cluster = serializers.CharField(required=False, max_length=64)
+
+    def validate(self, data: dict) -> dict:
+        try:
+            data["start"], data["end"] = costs.cost_range(
+                start=data.get("start"), end=data.get("end")
+            )
+        except InvalidInput as error:
+            raise serializers.ValidationError({error.extra["field"]: [error.detail]}) from error
+        return data
+
+
+class CostSerializer(serializers.Serializer):
+    date = IsoDateField(source="start", help_text="The UTC day")
+    cluster_id = serializers.CharField(source="cluster_public_id")
+    cluster_name = serializers.CharField(help_text="The cluster's name now")
+    tier = serializers.CharField(help_text="The tier whose price applied (its `type` slug)")
+    dimension = serializers.ChoiceField(choices=METERED_DIMENSION_CHOICES)
+    unit = serializers.ChoiceField(choices=list(dict.fromkeys(selectors.UNITS.values())))
+    quantity = Int64Field(help_text="Used in the day, in the dimension's base unit")
+    unit_price_micros = Int64Field(help_text="Micro-dollars per `per_units` base units")
+    per_units = Int64Field()
+    unit_price_usd = serializers.SerializerMethodField(
+        help_text="unit_price_micros as decimal US dollars (per `per_units` base units)"
+    )
+    amount_micros = Int64Field(
+        help_text="quantity * unit_price_micros / per_units, rounded down to the micro-dollar "
+        "for the day on its own"
+    )
+    amount_usd = serializers.SerializerMethodField(
+        help_text="amount_micros as decimal US dollars, to the micro-dollar"
+    )
+    complete = serializers.BooleanField(
+        help_text="Metering has closed every hour of the day and each one is complete: the "
+        "amount will not change"
+    )
+    estimated = serializers.BooleanField(
+        help_text="Some hour of the day that metering has closed lacks samples: the amount "
+        "counts what was recorded"
+    )
+
+    def get_unit_price_usd(self, row: costs.CostRow) -> str:
+        return dollars(row.unit_price_micros, places=6)
+
+    def get_amount_usd(self, row: costs.CostRow) -> str:
+        return dollars(row.amount_micros, places=6)
+
+
+class CostsSerializer(serializers.Serializer):
+    start = IsoDateField(help_text="The first day (UTC)")
+    end = IsoDateField(help_text="The day after the last (exclusive)")
+    granularity = serializers.ChoiceField(choices=costs.GRANULARITIES)
+    currency = serializers.ChoiceField(choices=Currency.choices)
+    total_micros = Int64Field(help_text="The rows' amount_micros added up")
+    total_usd = serializers.CharField(help_text="total_micros as decimal US dollars")
+    costs = CostSerializer(many=True)

@@ -22,6 +22,7 @@ urlpatterns = [
         views.BillingAccountView.as_view(),
         name="billing-account",
     ),
+    path("orgs/<public_id:org>/costs/", views.CostsView.as_view(), name="organization-costs"),
     path("orgs/<public_id:org>/", include(router.urls)),
     path(
         "orgs/<public_id:org>/invoices/<public_id:id>/lines.csv",

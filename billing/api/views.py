@@ -3,18 +3,19 @@ from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from clusters import selectors as cluster_selectors
 from foundation.api.renderers import CsvRenderer
 from foundation.api.validation import validated_data
+from foundation.errors import InvalidInput as DomainInvalidInput
 from tenants.api.base import OrganizationScopedView, OrganizationScopedViewSet
 from tenants.roles import read_write_scope_map
 
-from .. import accounts, invoices, selectors
-from ..models import Invoice
+from .. import accounts, costs, invoices, selectors
+from ..models import Currency, Invoice
 from . import serializers as s
 from .filters import InvoiceFilter
 
@@ -189,3 +190,76 @@ class InvoiceLinesCsvView(OrganizationScopedView):
         response = HttpResponse(invoices.lines_csv(invoice), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="{invoices.csv_filename(invoice)}"'
         return response
+
+
+# Costs ---------------------------------------------------------------------------------------
+
+COST_PARAMETERS = [
+    OpenApiParameter(
+        "start",
+        OpenApiTypes.DATE,
+        description="The first UTC day, YYYY-MM-DD. Default: the first day of the month of the "
+        "range's last day",
+    ),
+    OpenApiParameter(
+        "end",
+        OpenApiTypes.DATE,
+        description="The day after the last (exclusive), YYYY-MM-DD. Default: tomorrow (today "
+        f"included). At most {costs.MAX_DAYS} days after `start`",
+    ),
+    OpenApiParameter(
+        "granularity",
+        str,
+        enum=list(costs.GRANULARITIES),
+        default="day",
+        description="One row per UTC day",
+    ),
+    OpenApiParameter(
+        "cluster",
+        str,
+        description="One cluster's id (deleted clusters included); all of them by default",
+    ),
+]
+
+
+class CostsView(OrganizationScopedView):
+    """What the organization's clusters cost, per day, cluster, dimension and price."""
+
+    scope_map = BILLING_SCOPES
+
+    @extend_schema(
+        parameters=COST_PARAMETERS,
+        responses=s.CostsSerializer,
+        description="What each cluster's usage cost per UTC day of `[start, end)` (the current "
+        "month to date by default), per dimension and price in force (a price change or a "
+        "change of tier inside a day gives two rows), rated as invoices are; days and clusters "
+        "with nothing recorded have no row. Usage only: an adjustment to an invoiced hour is "
+        "on the next invoice, not here. Each day is rated on its own and rounded down to the "
+        "micro-dollar, so the days of a month may add up to slightly less than the invoice "
+        "(under one micro-dollar per invoice line per day): the invoice is the bill. An "
+        "invalid query is a 400 `validation` problem with `errors` on `start`, `end` (also "
+        f"for an empty range or one over {costs.MAX_DAYS} days), `granularity` or `cluster` "
+        "(not one of the organization's clusters).",
+    )
+    def get(self, request, org):
+        query = validated_data(s.CostQuerySerializer, request.query_params)
+        try:
+            rows = costs.daily_costs(
+                organization=self.organization,
+                start=query["start"],
+                end=query["end"],
+                cluster=query.get("cluster"),
+            )
+        except DomainInvalidInput as error:
+            raise ValidationError({error.extra["field"]: [error.detail]}) from error
+        total = sum(row.amount_micros for row in rows)
+        body = {
+            "start": query["start"],
+            "end": query["end"],
+            "granularity": query["granularity"],
+            "currency": Currency.USD,
+            "total_micros": total,
+            "total_usd": invoices.dollars(total, places=6),
+            "costs": rows,
+        }
+        return Response(s.CostsSerializer(body).data)

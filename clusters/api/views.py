@@ -35,6 +35,11 @@ class CatalogView(APIView):
 NO_CAPACITY = OpenApiResponse(
     description="No cell of the region accepts the cluster now (`capacity_unavailable`)"
 )
+# Asked of the creation guards other apps register (clusters.guards): billing's payment policy.
+PAYMENT_REQUIRED = OpenApiResponse(
+    description="A payment method is needed first (`payment_method_required`): a tier charged "
+    "by the hour, or the month's free allowance used up, without one on file"
+)
 
 
 def _accepted(request, cluster: Cluster, operation: Operation) -> Response:
@@ -58,7 +63,8 @@ class ClusterViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Organizat
         return queryset.select_related("tier", "cell")  # changes need whole rows
 
     @extend_schema(
-        request=s.ClusterCreateSerializer, responses={202: s.AcceptedSerializer, 503: NO_CAPACITY}
+        request=s.ClusterCreateSerializer,
+        responses={202: s.AcceptedSerializer, 402: PAYMENT_REQUIRED, 503: NO_CAPACITY},
     )
     def create(self, request, *args, **kwargs):
         data = validated_data(s.ClusterCreateSerializer, request.data)
@@ -74,7 +80,12 @@ class ClusterViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Organizat
 
     @extend_schema(
         request=s.ClusterUpdateSerializer,
-        responses={200: s.ClusterSerializer, 202: s.AcceptedSerializer, 503: NO_CAPACITY},
+        responses={
+            200: s.ClusterSerializer,
+            202: s.AcceptedSerializer,
+            402: PAYMENT_REQUIRED,
+            503: NO_CAPACITY,
+        },
         description="Rename (200), or resize / change type (202 with the Operation).",
     )
     def partial_update(self, request, *args, **kwargs):
@@ -166,7 +177,10 @@ class TopicViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _ClusterChi
     def scope_queryset(self, queryset):
         return super().scope_queryset(queryset).filter(deleted_at__isnull=True)
 
-    @extend_schema(request=s.TopicCreateSerializer, responses={202: s.TopicAcceptedSerializer})
+    @extend_schema(
+        request=s.TopicCreateSerializer,
+        responses={202: s.TopicAcceptedSerializer, 402: PAYMENT_REQUIRED},
+    )
     def create(self, request, *args, **kwargs):
         cluster = self.parent_cluster()
         data = validated_data(s.TopicCreateSerializer, request.data)

@@ -1,6 +1,8 @@
 """Writes of the clusters app, by sub-domain: clusters, topics, credentials, quotas, placement.
 Every change to what the data plane should hold goes through the lifecycle (clusters.lifecycle):
-a new generation, an Operation, and a reconcile queued once the transaction has committed."""
+a new generation, an Operation, and a reconcile queued once the transaction has committed.
+Creating a cluster or a topic, and reshaping a cluster, first asks the creation guards that
+higher apps registered (clusters.guards), which may refuse it."""
 
 from .clusters import cluster_create, cluster_delete, cluster_retry, cluster_update
 from .credentials import (

@@ -13,6 +13,7 @@ from tenants.audit import Actor, audit_record, snapshot
 from tenants.models import Organization
 
 from .. import lifecycle
+from ..guards import CLUSTER_CREATE, CLUSTER_RESHAPE, Creation, check_creation
 from ..models import Cluster, ClusterSize, ClusterState, Credential, Operation, Tier, Topic
 from ..specs import Kind
 from .placement import ensure_cell_room, place
@@ -117,6 +118,9 @@ def cluster_create(
     alive = Cluster.objects.filter(organization=organization, deleted_at__isnull=True)
     if alive.filter(name=name).exists():
         raise Conflict(f"A cluster named {name!r} already exists", field="name")
+    check_creation(
+        Creation(organization=organization, action=CLUSTER_CREATE, tier=tier, capacity_units=units)
+    )
     # A first choice of cell, unlocked: a full or unknown region is refused before any write.
     cell = place(tier=tier, capacity_units=units, region=region, lock=False)
     try:
@@ -191,6 +195,15 @@ def cluster_update(
     )
     reshaped = tier.pk != cluster.tier_id or units != cluster.capacity_units
     if reshaped:
+        check_creation(
+            Creation(
+                organization=cluster.organization,
+                action=CLUSTER_RESHAPE,
+                tier=tier,
+                capacity_units=units,
+                cluster=cluster,
+            )
+        )
         if tier.kind == Kind.DEDICATED and (
             cluster.tier.kind != Kind.DEDICATED or units > cluster.capacity_units
         ):

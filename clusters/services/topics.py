@@ -9,6 +9,7 @@ from foundation.errors import Conflict, InvalidInput
 from tenants.audit import Actor, audit_record, snapshot
 
 from .. import lifecycle, validation
+from ..guards import TOPIC_CREATE, Creation, check_creation
 from ..models import CleanupPolicy, Cluster, Operation, Topic, TopicPartitions
 from .clusters import retire_item, writable_cluster, writable_item
 from .quotas import exceeded, locked_quota
@@ -45,6 +46,15 @@ def topic_create(
 ) -> tuple[Topic, Operation]:
     cluster = writable_cluster(cluster)
     name = validation.topic_name(cluster, name)
+    check_creation(
+        Creation(
+            organization=cluster.organization,
+            action=TOPIC_CREATE,
+            tier=cluster.tier,
+            capacity_units=cluster.capacity_units,
+            cluster=cluster,
+        )
+    )
     if partitions < 1:
         raise InvalidInput("A topic has at least one partition", field="partitions")
     if cleanup_policy not in CleanupPolicy.values:

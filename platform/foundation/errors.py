@@ -58,3 +58,11 @@ class IdempotencyInProgress(DomainError):
     code = "idempotency_in_progress"
     title = "A request with this Idempotency-Key is still being processed"
     status = 409
+
+
+class PaymentMethodRequired(DomainError):
+    """What is asked for is paid for, and the organization has no payment method on file."""
+
+    code = "payment_method_required"
+    title = "A payment method is required"
+    status = 402

@@ -50,6 +50,16 @@ def test_create_customer(gateway, proxy):
     assert request.headers["Stripe-Version"] == stripe._ApiVersion.CURRENT
 
 
+def test_create_portal_session(gateway, proxy):
+    url = gateway.create_portal_session(
+        customer="cus_contract", return_url="https://sluice.test/orgs/org_contract/billing/"
+    )
+    assert url.startswith("https://")
+    request = sent(proxy, "POST", "/v1/billing_portal/sessions")
+    # Not one of Sluice's keys (the library's own, random): a fresh short-lived link each time.
+    assert not request.headers["Idempotency-Key"].startswith("sluice:")
+
+
 @pytest.mark.parametrize(
     ("collection_method", "days_until_due"),
     [("charge_automatically", None), ("send_invoice", 30)],

@@ -74,6 +74,7 @@ MATRIX = {
     ("invoice-list", "get"): (BILLERS | {Role.ADMIN}, 200),
     ("invoice-detail", "get"): (BILLERS | {Role.ADMIN}, 200),
     ("invoice-lines-csv", "get"): (BILLERS | {Role.ADMIN}, 200),
+    ("organization-costs", "get"): (BILLERS | {Role.ADMIN}, 200),
 }
 
 
