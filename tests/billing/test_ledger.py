@@ -7,7 +7,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
 from billing.models import UsageAdjustment, UsageHour
 from billing.services import HourSnapshot, record_hours
@@ -115,3 +115,79 @@ def test_negative_usage_or_a_misaligned_hour_is_refused(cluster):
     with pytest.raises(ValueError, match="start of an hour"):
         record_hours([HourSnapshot(**{**bad.__dict__, "hour": HOUR + timedelta(minutes=5)})])
     assert not UsageHour.unscoped_all_tenants.exists()
+
+
+def test_an_hour_first_seen_after_its_month_closed_becomes_an_adjustment_not_a_row(cluster):
+    # Metering learns of an hour of a closed month that had no row at the close (a late
+    # recompute): it was never billed, so all of it is an adjustment, and the ledger keeps the
+    # month as it was closed.
+    late = HOUR + timedelta(hours=7)
+    close_month_of(cluster.organization, HOUR)
+    record_hours([HourSnapshot(cluster.pk, Dimension.INGRESS_BYTES, late, 400, True)])
+    record_hours([HourSnapshot(cluster.pk, Dimension.INGRESS_BYTES, late, 400, True)])
+    assert ledger() == []
+    assert list(
+        UsageAdjustment.unscoped_all_tenants.values_list("dimension", "hour", "quantity")
+    ) == [(Dimension.INGRESS_BYTES, late, 400)]
+
+
+def test_another_month_of_the_same_organization_is_still_written(cluster):
+    close_month_of(cluster.organization, HOUR - timedelta(days=31))  # October closed
+    record_hours(snapshots(cluster, hours=1))  # November
+    assert [row[3] for row in ledger()] == [1_000, 1_000]
+    assert not UsageAdjustment.unscoped_all_tenants.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_write_waits_for_a_month_close_holding_the_organization_then_adjusts(cluster):
+    # The close holds the organization's row; a ledger write for that month started meanwhile
+    # waits, then finds the month closed and records the difference as an adjustment, never
+    # changing a row the close has rated.
+    from billing.models import ClosedMonth
+    from tenants.models import Organization
+
+    record_hours(snapshots(cluster, quantity=100, hours=1))
+    holding, release, done = threading.Event(), threading.Event(), threading.Event()
+    errors: list[Exception] = []
+
+    def close():
+        try:
+            with transaction.atomic():
+                Organization.objects.select_for_update(no_key=True).get(pk=cluster.organization_id)
+                holding.set()
+                release.wait(timeout=20)
+                ClosedMonth.unscoped_all_tenants.create(
+                    organization_id=cluster.organization_id,
+                    period_start=HOUR.replace(day=1, hour=0),
+                    closed_at=HOUR + timedelta(days=30),
+                )
+        except Exception as error:  # reported below
+            errors.append(error)
+        finally:
+            connection.close()
+
+    def write():
+        try:
+            record_hours(snapshots(cluster, quantity=130, hours=1))
+            done.set()
+        except Exception as error:  # reported below
+            errors.append(error)
+        finally:
+            connection.close()
+
+    closer = threading.Thread(target=close)
+    closer.start()
+    assert holding.wait(timeout=20)
+    writer = threading.Thread(target=write)
+    writer.start()
+    assert not done.wait(timeout=1.0)  # held back by the close
+    release.set()
+    closer.join(timeout=30)
+    writer.join(timeout=30)
+    assert errors == []
+    assert done.is_set()
+    assert [row[3] for row in ledger()] == [100, 100]
+    assert sorted(UsageAdjustment.unscoped_all_tenants.values_list("quantity", flat=True)) == [
+        30,
+        30,
+    ]
