@@ -1,5 +1,5 @@
 """What an organization's clusters cost: per day (the costs API), and for the month so far
-(the Billing tab, and the free allowance of the payment policy).
+(the Billing tab, and the no-card allowance of the payment policy).
 
 Nothing here prices anything: each period is rated by ``rating.rate`` over the ledger rows of
 that period (``rating_inputs``), exactly as an invoice is, and the lines it returns are the

@@ -8,7 +8,7 @@ Like the peers that ask for a card before paid plans (Aiven) and give a little f
   capacity-unit-hour price in force: Standard and Dedicated), nor make such a cluster larger,
   since such a cluster costs money from its first hour whatever it does (making one smaller,
   or changing it to Serverless, is never refused);
-- may use Serverless up to a free allowance a month (``SLUICE_FREE_ALLOWANCE_MICROS``, $10 by
+- may use Serverless up to a no-card allowance a month (``SLUICE_NO_CARD_ALLOWANCE_MICROS``, $10 by
   default); once the month's usage so far reaches it, creating clusters and topics is refused
   until a payment method is added or the month ends. Nothing is deleted or throttled: what
   runs keeps running (a spend cap is another matter).
@@ -66,7 +66,7 @@ def _adds_an_hourly_charge(creation: Creation) -> bool:
 
 
 def policy_applies(account: BillingAccount) -> bool:
-    """Whether the account is held to the free allowance: Stripe collects, and it has no
+    """Whether the account is held to the no-card allowance: Stripe collects, and it has no
     payment method on file."""
     return stripe_configured() and account.payment_status == PaymentStatus.NONE
 
@@ -85,12 +85,12 @@ def payment_method_guard(creation: Creation) -> None:
         )
     if creation.action not in (CLUSTER_CREATE, TOPIC_CREATE):
         return
-    allowance = settings.SLUICE_FREE_ALLOWANCE_MICROS
+    allowance = settings.SLUICE_NO_CARD_ALLOWANCE_MICROS
     used = month_to_date_micros(organization=creation.organization)
     if used >= allowance:
         raise PaymentMethodRequired(
             f"This month's usage (${dollars(used // 10_000, places=2)} so far) has reached the "
-            f"free allowance of ${dollars(allowance // 10_000, places=2)} for organizations "
+            f"no-card allowance of ${dollars(allowance // 10_000, places=2)} for organizations "
             f"without a payment method. {ADD_ONE} to create more",
             allowance_micros=allowance,
             used_micros=used,

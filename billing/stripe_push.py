@@ -42,6 +42,7 @@ from .models import (
     InvoiceLine,
     InvoiceLineKind,
     OutboxState,
+    PaymentStatus,
     StripeOutbox,
 )
 from .presentation import usage_amount
@@ -125,6 +126,22 @@ def _customer(claim: Claim, gateway: StripeGateway, organization: Organization) 
     return BillingAccount.objects.values_list("stripe_customer_id", flat=True).get(pk=account.pk)
 
 
+# An organization with no payment method on file is sent its invoice to pay by e-mail (Stripe's
+# hosted invoice page) instead of being charged: charging would only fail.
+DAYS_UNTIL_DUE = 30
+
+
+def collection_of(invoice: Invoice) -> dict:
+    """How Stripe collects the invoice: charged to the payment method on file, or, without one,
+    sent to the billing e-mail, due in 30 days."""
+    status = BillingAccount.objects.values_list("payment_status", flat=True).get(
+        organization_id=invoice.organization_id
+    )
+    if status == PaymentStatus.NONE:
+        return {"collection_method": "send_invoice", "days_until_due": DAYS_UNTIL_DUE}
+    return {"collection_method": "charge_automatically"}
+
+
 def _stripe_invoice(
     claim: Claim, gateway: StripeGateway, invoice: Invoice, customer: str, *, look_first: bool
 ) -> str:
@@ -139,6 +156,7 @@ def _stripe_invoice(
         customer=customer,
         sluice_invoice_id=invoice.public_id,
         description=f"Sluice, {invoice.period_start:%B %Y}",
+        **collection_of(invoice),
     )
     with claim.hold():
         Invoice.objects.filter(pk=invoice.pk, stripe_invoice_id="").update(

@@ -105,10 +105,10 @@ def payment_method(request: HttpRequest, access: OrganizationAccess) -> HttpResp
 
 def _payments(account, *, may_edit: bool) -> dict:
     """Whether payments are collected here (and so whether the payment method may be managed
-    from the tab), and the free allowance when the account is held to it."""
+    from the tab), and the no-card allowance when the account is held to it."""
     return {
         "collected": stripe_configured(),
         "may_manage": stripe_configured() and may_edit,
         "allowance_applies": payment_policy.policy_applies(account),
-        "allowance": presentation.usd(settings.SLUICE_FREE_ALLOWANCE_MICROS // MICROS_PER_CENT),
+        "allowance": presentation.usd(settings.SLUICE_NO_CARD_ALLOWANCE_MICROS // MICROS_PER_CENT),
     }

@@ -38,7 +38,7 @@ NO_CAPACITY = OpenApiResponse(
 # Asked of the creation guards other apps register (clusters.guards): billing's payment policy.
 PAYMENT_REQUIRED = OpenApiResponse(
     description="A payment method is needed first (`payment_method_required`): a tier charged "
-    "by the hour, or the month's free allowance used up, without one on file"
+    "by the hour, or the month's no-card allowance used up, without one on file"
 )
 
 

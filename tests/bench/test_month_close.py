@@ -173,6 +173,7 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+@pytest.mark.timeout(2700)  # generating 30 M ledger rows takes ~10 minutes on 2 cores
 @pytest.mark.django_db(transaction=True)
 def test_month_close(bench_report):
     ledger = _build_ledger()

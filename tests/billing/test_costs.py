@@ -342,7 +342,7 @@ def test_the_billing_tab_states_the_free_allowance_without_a_payment_method(
 
     html = client.get(f"/orgs/{org.public_id}/billing/").content.decode()
 
-    assert "Serverless is free up to $10.00 a month" in html
+    assert "Serverless may be used up to $10.00 a month, invoiced to the billing e-mail" in html
     assert "Payments are not collected here" not in html
     assert "Nothing used this month yet." in html
     assert stripe_standin.requests == []

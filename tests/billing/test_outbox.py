@@ -80,6 +80,11 @@ def test_a_closed_invoice_is_pushed_whole_and_recorded_once(invoice, stripe_stan
     account = BillingAccount.unscoped_all_tenants.get(organization=invoice.organization)
     assert account.stripe_customer_id == customer["id"]
     assert stripe_invoice["auto_advance"] is True  # handed to Stripe to collect
+    # No payment method on file: sent to the billing e-mail to pay, not charged.
+    assert (stripe_invoice["collection_method"], stripe_invoice["days_until_due"]) == (
+        "send_invoice",
+        30,
+    )
     assert stripe_invoice["description"] == "Sluice, October 2026"
     assert sorted(i["amount"] for i in stripe_standin.items_of(stripe_invoice["id"])) == [
         -49,
@@ -95,6 +100,17 @@ def test_a_closed_invoice_is_pushed_whole_and_recorded_once(invoice, stripe_stan
         "stripe_status": "open",
         "stripe_total_cents": TOTAL_CENTS,
     }
+
+
+@pytest.mark.django_db
+def test_an_account_with_a_payment_method_is_charged(invoice, stripe_standin):
+    BillingAccount.unscoped_all_tenants.filter(organization=invoice.organization).update(
+        payment_status="ok"
+    )
+    with stripe_at(stripe_standin.url):
+        assert outbox.outbox_push_due() == 1
+    stripe_invoice = assert_pushed_exactly_once(stripe_standin, invoice)
+    assert stripe_invoice["collection_method"] == "charge_automatically"
 
 
 @pytest.mark.django_db

@@ -142,7 +142,7 @@ def test_no_reshape_into_a_tier_charged_by_the_hour_nor_larger(org, stripe_on):
     assert [r.status_code for r in (renamed, shrunk, into_serverless)] == [200, 202, 202]
 
 
-# The free allowance ----------------------------------------------------------------------------
+# The no-card allowance ----------------------------------------------------------------------------
 
 
 def test_serverless_up_to_the_free_allowance_then_no_new_clusters_or_topics(org, stripe_on):
@@ -164,7 +164,7 @@ def test_serverless_up_to_the_free_allowance_then_no_new_clusters_or_topics(org,
         assert problem["code"] == "payment_method_required"
         assert (problem["allowance_micros"], problem["used_micros"]) == (10_000_000, 10_000_000)
     assert problem["detail"].startswith(
-        "This month's usage ($10.00 so far) has reached the free allowance of $10.00"
+        "This month's usage ($10.00 so far) has reached the no-card allowance of $10.00"
     )
     with tenant_scope(org):
         assert list(Topic.objects.values_list("name", flat=True)) == ["under"]
@@ -176,7 +176,7 @@ def test_serverless_up_to_the_free_allowance_then_no_new_clusters_or_topics(org,
 
 
 def test_the_allowance_is_a_setting_and_counts_this_month_only(org, stripe_on, settings):
-    settings.SLUICE_FREE_ALLOWANCE_MICROS = 400_000  # 40 cents: 5 GB written
+    settings.SLUICE_NO_CARD_ALLOWANCE_MICROS = 400_000  # 40 cents: 5 GB written
     cluster, _ = make_cluster(org, name="events")
     written(cluster, 50 * GB, month_start() - timedelta(hours=1))  # last month: $4
     written(cluster, 4 * GB, month_start())  # 320,000 micro-dollars

@@ -268,6 +268,9 @@ class StripeStandIn:
             "status": "draft",
             "auto_advance": params.get("auto_advance", "true") == "true",
             "collection_method": method,
+            "days_until_due": _integer(params, "days_until_due")
+            if "days_until_due" in params
+            else None,
             "currency": params.get("currency", "usd"),
             "description": params.get("description"),
             "metadata": params.get("metadata", {}),

@@ -34,6 +34,6 @@ STRIPE_LIVE_MODE = STRIPE_API_KEY.startswith(("sk_live_", "rk_live_"))
 # Without a payment method on file (and only when Stripe is configured), an organization may
 # use Serverless up to this much a month, in micro-dollars ($10 by default); past it, and for
 # tiers charged by the hour at any amount, a payment method is required (billing/payment_policy.py).
-SLUICE_FREE_ALLOWANCE_MICROS = env.int("SLUICE_FREE_ALLOWANCE_MICROS", default=10_000_000)
-if SLUICE_FREE_ALLOWANCE_MICROS < 0:
-    raise ImproperlyConfigured("SLUICE_FREE_ALLOWANCE_MICROS is an amount: 0 or more")
+SLUICE_NO_CARD_ALLOWANCE_MICROS = env.int("SLUICE_NO_CARD_ALLOWANCE_MICROS", default=10_000_000)
+if SLUICE_NO_CARD_ALLOWANCE_MICROS < 0:
+    raise ImproperlyConfigured("SLUICE_NO_CARD_ALLOWANCE_MICROS is an amount: 0 or more")
