@@ -143,8 +143,10 @@ def _upsert(snapshots: list[HourSnapshot], owners: dict[int, int], now: datetime
             chunk = snapshots[start : start + _VALUES_CHUNK]
             params = []
             for s in chunk:
-                params += [owners[s.cluster_id], s.cluster_id, s.dimension, s.hour]
-                params += [s.quantity, s.complete, now]
+                # As Django stores a datetime (naive UTC text), or its own lookups miss the row.
+                hour = connection.ops.adapt_datetimefield_value(s.hour)
+                params += [owners[s.cluster_id], s.cluster_id, s.dimension, hour]
+                params += [s.quantity, s.complete, connection.ops.adapt_datetimefield_value(now)]
             values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(chunk))
             cursor.execute(_UPSERT_VALUES.format(values=values), params)
             written += cursor.rowcount
