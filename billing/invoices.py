@@ -1,5 +1,6 @@
 """Invoices and their lines: recording what rating computed for a month, moving an invoice's
-state forward, and reading them back (the API, the billing tab, the CSV of the lines).
+state forward, and reading them back (the API, the Billing tab and the invoice page, the CSV of
+the lines).
 
 Nothing here rates: the lines arrive with their amounts (quantity, unit price, micro-dollars,
 cents and remainder), and are stored as given, checked to be consistent. An invoice's totals
@@ -153,6 +154,17 @@ def invoices_of(*, organization: Organization) -> QuerySet[Invoice]:
     return Invoice.objects.filter(organization=organization).order_by("-period_start", "-id")
 
 
+def invoice_of(*, organization: Organization, public_id: str) -> Invoice | None:
+    """The organization's invoice with that id; ``None`` for none (another organization's
+    included)."""
+    return Invoice.objects.filter(organization=organization, public_id=public_id).first()
+
+
+def lines_of(invoice: Invoice) -> QuerySet[InvoiceLine]:
+    """The invoice's lines in the order they were recorded."""
+    return invoice.lines.order_by("position")
+
+
 def dollars(amount: int, *, places: int) -> str:
     """An integer number of 10^-places dollars as a decimal: ``dollars(-1_234_567, places=6)``
     is ``"-1.234567"``. Integer arithmetic only: no float, no rounding."""
@@ -184,7 +196,7 @@ def lines_csv(invoice: Invoice) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
-    for line in invoice.lines.order_by("position"):
+    for line in lines_of(invoice):
         writer.writerow(
             [
                 line.public_id,

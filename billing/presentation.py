@@ -1,18 +1,26 @@
 """How billing's numbers read on the web pages: a cluster's usage chart (each dimension's last
 24 hours as table cells and the geometry of an inline SVG bar chart, amounts in decimal units
-as billed), and the Billing tab's month to date per cluster, in dollars with separators."""
+as billed), the Billing tab's month to date per cluster, in dollars with separators, and an
+invoice as its page shows it (lines grouped by cluster, quantities in the unit they are priced
+in, exactly)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 
+from django.conf import settings
+
+from clusters import presentation as cluster_presentation
 from clusters.models import GB, MB, METERED_DIMENSIONS, Dimension
 from clusters.presentation import plain
 from foundation.text import counted
 
 from .costs import ClusterCost
 from .invoices import dollars
-from .selectors import DimensionUsage
+from .models import Invoice, InvoiceLine, InvoiceLineKind
+from .selectors import UNITS, DimensionUsage
 
 # The usage chart on a cluster's page: one bar per hour of the last 24.
 CHART_HEIGHT = 40
@@ -124,4 +132,92 @@ def month_to_date_table(costs: list[ClusterCost]) -> dict:
         "total_cents": sum(cost.amount_cents for cost in costs),
         "total": usd(sum(cost.amount_cents for cost in costs)),
         "estimated": any(cost.estimated for cost in costs),
+    }
+
+
+# An invoice ----------------------------------------------------------------------------------
+
+TO = "\N{EN DASH}"  # between the ends of a range of dates
+
+
+def billed_quantity(quantity: int, dimension: str) -> str:
+    """A line's quantity exactly, bytes in (decimal) GB as they are priced: "12.345678901 GB",
+    "-3,600 GB-hours", "2,232 partition-hours". Not rounded as ``usage_amount`` rounds for a
+    chart: on an invoice, the quantity times the unit price must give the amount."""
+    unit = UNITS[dimension]
+    if unit in COUNTED_HOURS:
+        return counted(quantity, COUNTED_HOURS[unit])
+    text = f"{Decimal(quantity) / GB:,f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return f"{text} GB{'-hours' if unit == 'byte-hours' else ''}"
+
+
+def span_label(start: datetime, end: datetime, *, month_format: str, year: int | None) -> str:
+    """``[start, end)`` in UTC: whole days as the days they cover ("1{TO}31 October 2026",
+    "15 Oct"), anything else to the minute ("30 Sep 23:00 {TO} 1 Oct 00:00"), with an en dash
+    for {TO}. A date's year is written unless it is ``year``."""
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
+
+    def on(moment: datetime) -> str:
+        text = f"{moment.day} {moment.strftime(month_format)}"
+        return text if moment.year == year else f"{text} {moment.year}"
+
+    if start.time() != time(0) or end.time() != time(0):
+        return f"{on(start)} {start:%H:%M} {TO} {on(end)} {end:%H:%M}"
+    last = end - timedelta(days=1)
+    if last.date() == start.date():
+        return on(start)
+    if (last.year, last.month) == (start.year, start.month):
+        return f"{start.day}{TO}{on(last)}"
+    if last.year == start.year:
+        return f"{start.day} {start.strftime(month_format)} {TO} {on(last)}"
+    return f"{on(start)} {TO} {on(last)}"
+
+
+def _signed(text: str, amount: int, *, adjustment: bool) -> str:
+    # An adjustment says which way it goes; a negative amount already does.
+    return f"+{text}" if adjustment and amount > 0 else text
+
+
+def invoice_line_row(line: InvoiceLine, *, year: int) -> dict:
+    adjustment = line.kind == InvoiceLineKind.ADJUSTMENT
+    unit = cluster_presentation.price_unit(line.dimension, line.per_units)
+    return {
+        "line_id": line.public_id,
+        "dimension": Dimension(line.dimension).label,
+        "adjustment": adjustment,
+        "segment": span_label(line.segment_start, line.segment_end, month_format="%b", year=year),
+        "quantity": _signed(
+            billed_quantity(line.quantity, line.dimension), line.quantity, adjustment=adjustment
+        ),
+        "unit_price": f"{cluster_presentation.usd(line.unit_price_micros)} / {unit}",
+        "amount": _signed(usd(line.amount_cents), line.amount_cents, adjustment=adjustment),
+        "estimated": line.estimated,
+    }
+
+
+def invoice_page(invoice: Invoice, lines: Iterable[InvoiceLine]) -> dict:
+    """The invoice as its page shows it: the seller (``SLUICE_INVOICE_ISSUER``), the period,
+    and the lines grouped by cluster as billed (in the order first billed), each group with
+    its subtotal and each amount the line's cents, which the total adds up."""
+    year = invoice.period_start.astimezone(UTC).year
+    clusters: dict[str, dict] = {}
+    for line in lines:
+        group = clusters.setdefault(
+            line.cluster_public_id,
+            {"cluster_id": line.cluster_public_id, "cluster_name": line.cluster_name, "rows": []},
+        )
+        group["rows"].append(invoice_line_row(line, year=year))
+        group["cents"] = group.get("cents", 0) + line.amount_cents
+    for group in clusters.values():
+        group["subtotal"] = usd(group.pop("cents"))
+    issuer = settings.SLUICE_INVOICE_ISSUER
+    return {
+        "issuer": {"name": issuer[0], "address": issuer[1:]},
+        "period": span_label(
+            invoice.period_start, invoice.period_end, month_format="%B", year=None
+        ),
+        "clusters": list(clusters.values()),
+        "total": usd(invoice.total_cents),
     }

@@ -1,13 +1,14 @@
 """The organization's Billing tab: its billing account (owners and billing members change it,
 admins read it), what its clusters cost this month so far, and its invoices, each with its
 lines as CSV; above them, a warning for each unpaid invoice whose payment Stripe failed to
-collect; and, with Stripe configured, the way to Stripe's portal to add a payment method."""
+collect; and, with Stripe configured, the way to Stripe's portal to add a payment method.
+Each invoice has a page of its own, printable, for whoever may read the tab."""
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
@@ -71,10 +72,30 @@ def billing(request: HttpRequest, access: OrganizationAccess) -> HttpResponse:
     return render(request, "billing/org_billing.html", context, status=status)
 
 
+@organization_view(scopes={"GET": "billing:read"})
+def invoice(request: HttpRequest, access: OrganizationAccess, invoice_id: str) -> HttpResponse:
+    organization = access.organization
+    found = invoices.invoice_of(organization=organization, public_id=invoice_id)
+    if found is None:
+        raise Http404("No such invoice")
+    context = {
+        **organization_page_context(access, "billing"),
+        **presentation.invoice_page(found, invoices.lines_of(found)),
+        "invoice": found,
+        "csv_url": _invoice_row(organization, found)["csv_url"],
+        "account": accounts.billing_account_of(organization=organization),
+    }
+    return render(request, "billing/invoice.html", context)
+
+
 def _invoice_row(organization, invoice) -> dict:
     return {
         "invoice": invoice,
-        "total": f"${invoices.dollars(invoice.total_cents, places=2)}",
+        "total": presentation.usd(invoice.total_cents),
+        "url": reverse(
+            "billing:invoice",
+            kwargs={"org": organization.public_id, "invoice_id": invoice.public_id},
+        ),
         "csv_url": reverse(
             "invoice-lines-csv", kwargs={"org": organization.public_id, "id": invoice.public_id}
         ),

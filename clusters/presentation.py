@@ -14,6 +14,18 @@ from .models import GB, MB, Credential, Dimension, Tier, TierPrice
 HOURLY_DIMENSIONS = {"cluster_hours", "capacity_unit_hours"}
 HOURS_PER_MONTH = 730
 DIMENSION_ORDER = {dimension: index for index, dimension in enumerate(Dimension.values)}
+# Dimensions priced by bytes, and the word a price of each ends with.
+BYTE_DIMENSIONS = {
+    "ingress_bytes": " written",
+    "egress_bytes": " read",
+    "storage_byte_hours": " stored",
+}
+# Dimensions priced by a count of hours, and one of them in words.
+HOUR_UNITS = {
+    "cluster_hours": "cluster-hour",
+    "capacity_unit_hours": "capacity-unit-hour",
+    "partition_hours": "partition-hour",
+}
 
 
 def usd(micros: int) -> str:
@@ -26,33 +38,30 @@ def _quantity(per_units: int, single: str, plural: str) -> str:
     return single if per_units == 1 else f"{per_units:,} {plural}"
 
 
+def price_unit(dimension: str, per_units: int) -> str:
+    """What one price is for: "GB", "GB-hour", "partition-hour", "1,000 partition-hours"."""
+    if dimension in BYTE_DIMENSIONS:
+        if per_units % GB == 0:
+            amount = "GB" if per_units == GB else f"{per_units // GB:,} GB"
+        else:
+            amount = f"{per_units:,} bytes"
+        return f"{amount}-hour" if dimension == "storage_byte_hours" else amount
+    if dimension in HOUR_UNITS:
+        single = HOUR_UNITS[dimension]
+        return _quantity(per_units, single, f"{single}s")
+    return Dimension(dimension).label
+
+
 def price_label(price: TierPrice) -> str:
     """e.g. "$0.08 / GB written", "$1.50 / capacity-unit-hour"."""
-    if price.dimension in {"ingress_bytes", "egress_bytes", "storage_byte_hours"}:
-        if price.per_units % GB == 0:
-            amount = "GB" if price.per_units == GB else f"{price.per_units // GB:,} GB"
-        else:
-            amount = f"{price.per_units:,} bytes"
-        unit = {
-            "ingress_bytes": f"{amount} written",
-            "egress_bytes": f"{amount} read",
-            "storage_byte_hours": f"{amount}-hour stored",
-        }[price.dimension]
-        label = f"{usd(price.micros)} / {unit}"
-        if price.dimension == "storage_byte_hours" and price.per_units == GB:
-            monthly = (Decimal(price.micros * HOURS_PER_MONTH) / 1_000_000).quantize(
-                Decimal("0.01"), rounding=ROUND_HALF_UP
-            )
-            label += f" (≈ ${monthly} / GB-month)"
-        return label
-    unit = {
-        "cluster_hours": _quantity(price.per_units, "cluster-hour", "cluster-hours"),
-        "capacity_unit_hours": _quantity(
-            price.per_units, "capacity-unit-hour", "capacity-unit-hours"
-        ),
-        "partition_hours": _quantity(price.per_units, "partition-hour", "partition-hours"),
-    }.get(price.dimension, price.get_dimension_display())
-    return f"{usd(price.micros)} / {unit}"
+    unit = price_unit(price.dimension, price.per_units)
+    label = f"{usd(price.micros)} / {unit}{BYTE_DIMENSIONS.get(price.dimension, '')}"
+    if price.dimension == "storage_byte_hours" and price.per_units == GB:
+        monthly = (Decimal(price.micros * HOURS_PER_MONTH) / 1_000_000).quantize(
+            Decimal("0.01"), rounding=ROUND_HALF_UP
+        )
+        label += f" (≈ ${monthly} / GB-month)"
+    return label
 
 
 def hours_label(hours: int) -> str:

@@ -2,25 +2,13 @@
 chromium, driven by Playwright) clicking through the web UI, the API docs and the admin reports
 no violation of it."""
 
-import shutil
-
 import pytest
 from django.urls import reverse
 
 from clusters.models import Cluster
 from tenants.scoping import tenant_scope
 from tests.factories import PASSWORD, UserFactory, make_cell, make_cluster, make_org
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-
-# Collects what the page itself reports; Playwright injects it through the DevTools protocol,
-# so the policy under test does not apply to it.
-RECORD_VIOLATIONS = """
-window.__violations = [];
-document.addEventListener("securitypolicyviolation", (event) => {
-  window.__violations.push(`${event.violatedDirective} ${event.blockedURI || "inline"}`);
-});
-"""
+from tests.support.browser import CHROMIUM, RECORD_VIOLATIONS
 
 
 @pytest.mark.django_db

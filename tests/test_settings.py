@@ -171,6 +171,40 @@ def test_production_does_not_fall_back_on_a_development_default(unset, message):
     assert message in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("value", "issuer"),
+    [
+        (None, ["Sluice"]),
+        (
+            "Sluice Inc.;  1 Main Street ; ;94105 San Francisco, CA",
+            ["Sluice Inc.", "1 Main Street", "94105 San Francisco, CA"],
+        ),
+    ],
+)
+def test_the_invoice_issuer_is_a_name_then_address_lines(tmp_path, value, issuer):
+    env = {
+        "DJANGO_SETTINGS_MODULE": "controlplane.settings.local",
+        "SLUICE_DATA_DIR": str(tmp_path),
+    }
+    if value is not None:
+        env["SLUICE_INVOICE_ISSUER"] = value
+    result = start(env, "print(json.dumps(settings.SLUICE_INVOICE_ISSUER))")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == issuer
+
+
+def test_an_empty_invoice_issuer_is_refused(tmp_path):
+    result = start(
+        {
+            "DJANGO_SETTINGS_MODULE": "controlplane.settings.local",
+            "SLUICE_DATA_DIR": str(tmp_path),
+            "SLUICE_INVOICE_ISSUER": " ; ",
+        }
+    )
+    assert result.returncode != 0
+    assert "SLUICE_INVOICE_ISSUER names the seller" in result.stderr
+
+
 STRIPE_SETTINGS = (
     "print(json.dumps({'key': settings.STRIPE_API_KEY, 'secret': settings.STRIPE_WEBHOOK_SECRET, "
     "'base': settings.STRIPE_API_BASE, 'live': settings.STRIPE_LIVE_MODE}))"

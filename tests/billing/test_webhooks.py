@@ -471,9 +471,11 @@ def test_a_failed_payment_shows_until_the_invoice_is_paid(deliver, october):
     listed = billing.get(f"/api/v1/orgs/{org.public_id}/invoices/").json()["results"]
     assert listed[0]["payment_failed_at"] == "2026-11-02T08:15:00Z"
     page = billing.get(f"/orgs/{org.public_id}/billing/").content.decode()
+    invoice_page = f"/orgs/{org.public_id}/billing/invoices/{october.public_id}/"
     assert (
-        f"The payment of invoice <code>{october.public_id}</code> (October 2026, $0.00) failed on"
-        " 2 November 2026 (UTC); update your payment method in Stripe." in page
+        f'The payment of invoice <a href="{invoice_page}"><code>{october.public_id}</code></a>'
+        " (October 2026, $0.00) failed on 2 November 2026 (UTC); update your payment method in"
+        " Stripe." in page
     )
 
     paid = stripe_invoice("in_october", "paid", paid_at=PAID)

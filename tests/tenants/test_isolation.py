@@ -348,6 +348,7 @@ def test_the_web_walk_finds_every_organization_page():
         "clusters:credential-rotate",
         "clusters:credential-delete",
         "billing:account",
+        "billing:invoice",
     } <= names
 
 
