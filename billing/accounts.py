@@ -14,7 +14,7 @@ from tenants.audit import Actor, audit_record, snapshot
 from tenants.models import Organization
 
 from .countries import COUNTRIES
-from .models import BillingAccount, Currency
+from .models import BillingAccount, Currency, Invoice
 
 # What a tenant may set, in the order forms and the API show them.
 EDITABLE_FIELDS = (
@@ -98,3 +98,18 @@ def _clean(name: str, value) -> str:
     if name == "currency" and value not in Currency.values:
         raise InvalidInput(f"Sluice bills in {', '.join(Currency.values)} only", field=name)
     return value
+
+
+def billed_to_snapshot(account: BillingAccount) -> dict[str, str]:
+    """Who an invoice is addressed to, as the account says now: kept on the invoice when its
+    month closes, so a later change of address does not rewrite an issued invoice."""
+    return {field: getattr(account, field) for field in EDITABLE_FIELDS}
+
+
+def billed_to_of(invoice: Invoice, *, organization: Organization) -> BillingAccount:
+    """Who the invoice is addressed to: as it was at the close, or (a draft) as it is now. An
+    unsaved account, for display only."""
+    if invoice.billed_to:
+        known = {k: v for k, v in invoice.billed_to.items() if k in EDITABLE_FIELDS}
+        return BillingAccount(organization=organization, **known)
+    return billing_account_of(organization=organization)

@@ -47,7 +47,7 @@ from tenants.audit import Actor, audit_record
 from tenants.models import Organization
 from tenants.scoping import tenant_scope
 
-from .accounts import billing_account_of
+from .accounts import billed_to_snapshot, billing_account_of
 from .alerts import alert_raise
 from .invoices import LineRecord, invoice_record, month_period
 from .models import (
@@ -313,7 +313,7 @@ def _close_one(organization: Organization, reader: _MonthReader, now: datetime) 
     waited = now - end >= timedelta(seconds=settings.SLUICE_BILLING_INCOMPLETE_GRACE_SECONDS)
     if not waited and reader.incomplete(organization.pk):
         return Outcome.WAITING
-    billing_account_of(organization=organization)
+    account = billing_account_of(organization=organization)
     estimated = reader.incomplete(organization.pk)
     ClosedMonth.objects.create(
         organization=organization, period_start=start, closed_at=now, estimated=estimated
@@ -332,6 +332,8 @@ def _close_one(organization: Organization, reader: _MonthReader, now: datetime) 
         lines=rated.lines,
         state=InvoiceState.OPEN,
     )
+    invoice.billed_to = billed_to_snapshot(account)
+    invoice.save(update_fields=["billed_to"])
     outbox_add(invoice=invoice)
     audit_record(
         organization=organization,

@@ -215,6 +215,11 @@ class Invoice(TenantOwnedModel):
     payment_failed_at = models.DateTimeField(
         null=True, blank=True, help_text="Stripe's last failed attempt to collect it"
     )
+    billed_to = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="The billing account's name and address as they were when the month closed",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     rated_at = models.DateTimeField(null=True, blank=True, help_text="When its lines were rated")
     finalized_at = models.DateTimeField(null=True, blank=True)

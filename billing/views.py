@@ -83,7 +83,7 @@ def invoice(request: HttpRequest, access: OrganizationAccess, invoice_id: str) -
         **presentation.invoice_page(found, invoices.lines_of(found)),
         "invoice": found,
         "csv_url": _invoice_row(organization, found)["csv_url"],
-        "account": accounts.billing_account_of(organization=organization),
+        "account": accounts.billed_to_of(found, organization=organization),
     }
     return render(request, "billing/invoice.html", context)
 

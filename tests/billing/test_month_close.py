@@ -14,6 +14,7 @@ from django.db import connection
 from django.test import override_settings
 
 from billing import closing, tasks
+from billing.accounts import billing_account_update
 from billing.closing import Outcome, invoice_close, month_rated
 from billing.models import (
     AlertKind,
@@ -29,13 +30,16 @@ from billing.models import (
 from billing.services import HourSnapshot, record_hours
 from billing.tasks import close_months
 from clusters.models import Cell, Cluster, ClusterSize, Dimension, Tier, TierPrice
-from tenants.models import AuditEvent
+from tenants.audit import Actor
+from tenants.models import AuditEvent, Membership
 from tenants.scoping import tenant_scope
 from tests.factories import UserFactory, make_cluster, make_org
+from tests.support.clients import session_client
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 GB = 10**9
+SYSTEM = Actor(system="tests")
 HOUR = timedelta(hours=1)
 OCTOBER, NOVEMBER, DECEMBER = (datetime(2026, m, 1, tzinfo=UTC) for m in (10, 11, 12))
 PRICE_CUT = datetime(2026, 10, 16, tzinfo=UTC)
@@ -245,6 +249,25 @@ def test_the_golden_month_closes_to_the_cent(golden):
     assert StripeOutbox.unscoped_all_tenants.filter(invoice=invoice, state="pending").count() == 1
     event = AuditEvent.unscoped_all_tenants.get(organization=organization, action="invoice.closed")
     assert event.after["total_cents"] == 301_621
+
+
+def test_the_invoice_keeps_the_address_it_was_issued_to(golden):
+    organization, _ = golden
+    with tenant_scope(organization):
+        billing_account_update(
+            organization=organization, actor=SYSTEM, name="Acme GmbH", city="Berlin", country="DE"
+        )
+        invoice_close(organization=organization, period_start=OCTOBER, now=CLOSE_AT)
+        billing_account_update(organization=organization, actor=SYSTEM, city="Hamburg")
+    invoice = october_of(organization)
+    assert (invoice.billed_to["name"], invoice.billed_to["city"]) == ("Acme GmbH", "Berlin")
+    owner = Membership.unscoped_all_tenants.get(organization=organization).user
+    page = session_client(owner).get(
+        f"/orgs/{organization.public_id}/billing/invoices/{invoice.public_id}/"
+    )
+    assert page.status_code == 200
+    assert "Berlin" in page.content.decode()
+    assert "Hamburg" not in page.content.decode()
 
 
 def test_closing_again_changes_nothing(golden):
