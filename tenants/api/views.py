@@ -102,7 +102,7 @@ class OrganizationDetailView(OrganizationScopedView):
 
     @extend_schema(
         parameters=[s.OrganizationCloseQuerySerializer],
-        responses=s.OrganizationSerializer,
+        responses={200: s.OrganizationSerializer},
         description="Close the organization for good (owners only), confirmed by its name in "
         "`confirm`. It takes effect at once: from the answer on the organization is not found "
         "(404) for every member and its API keys are revoked (401), its pending invitations "
