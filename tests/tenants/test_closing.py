@@ -170,7 +170,9 @@ def test_members_lose_access_at_once_and_keep_their_other_organizations(acme):
     viewer_client = session_client(viewer)
     assert viewer_client.get(close_url(organization)).status_code == 200
 
-    assert session_client(owner).delete(close_url(organization, "Acme Streaming")).status_code == 200
+    assert (
+        session_client(owner).delete(close_url(organization, "Acme Streaming")).status_code == 200
+    )
 
     # Gone for everyone, as an unknown organization is.
     for client in (viewer_client, session_client(owner)):
@@ -180,7 +182,9 @@ def test_members_lose_access_at_once_and_keep_their_other_organizations(acme):
         assert client.get(f"/api/v1/orgs/{organization.public_id}/members/").status_code == 404
         assert client.get(f"/orgs/{organization.public_id}/").status_code == 404
     # Closing it again: there is nothing to close.
-    assert session_client(owner).delete(close_url(organization, "Acme Streaming")).status_code == 404
+    assert (
+        session_client(owner).delete(close_url(organization, "Acme Streaming")).status_code == 404
+    )
     # Its keys are refused, whatever they ask.
     assert key_client(org_secret).get(close_url(organization)).status_code == 401
     assert key_client(org_secret).get("/api/v1/orgs/").status_code == 401
