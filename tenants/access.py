@@ -2,9 +2,9 @@
 
 It resolves the organization named in the URL and the caller's role in it (a member's
 membership, or one of the organization's API keys), answers "not found" to anyone else so an
-organization's existence is not revealed — and to everyone once the organization is closed,
-as if it had never been —, and checks that the caller's role grants the scope
-the HTTP method needs. Each front end translates the gate's refusals into its own answers
+organization's existence is not revealed (and to everyone once the organization is closed, as
+if it had never been), and checks that the caller's role grants the scope the HTTP method
+needs. Each front end translates the gate's refusals into its own answers
 (problem documents for the API, pages for the web UI) and enters the tenant scope its own way.
 """
 

@@ -1,8 +1,8 @@
 """Writes of clusters themselves: creation (placed in a cell, within the organization's quota),
 rename, reshape (tier, capacity), deletion and retry, and the organization's closing check (no
-cluster left). The state, the generation and the
-Operation that follows each change are the lifecycle's; the record of sizes (ClusterSize, what
-the time dimensions are metered from) is written here, with the creation or reshape itself."""
+cluster left). The state, the generation and the Operation that follows each change are the
+lifecycle's; the record of sizes (ClusterSize, what the time dimensions are metered from) is
+written here, with the creation or reshape itself."""
 
 from __future__ import annotations
 
