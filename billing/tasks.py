@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from clusters.models import Cell
 
-from . import closing, metering, outbox, stripe_events
+from . import closing, final_invoices, metering, outbox, stripe_events
 
 
 @shared_task(name="billing.tasks.collect_usage")
@@ -45,6 +45,14 @@ def close_months() -> int:
         period_start=month, organization_ids=closing.organizations_to_close(month)
     )
     return sum(outcome in closing.CLOSED_OUTCOMES for outcome in outcomes.values())
+
+
+@shared_task(name="billing.tasks.close_closed_organizations")
+def close_closed_organizations() -> int:
+    """Make the final invoice of every closed organization metering has caught up with (its
+    months still open, the partial month of its closing included); returns how many invoices
+    were closed. Safe to run twice at once, like the month close it uses."""
+    return final_invoices.final_invoices_close()
 
 
 @shared_task(name="billing.tasks.refresh_drafts")

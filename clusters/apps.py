@@ -6,7 +6,12 @@ class ClustersConfig(AppConfig):
     verbose_name = "Clusters"
 
     def ready(self) -> None:
+        from tenants.closing_checks import register_closing_check
         from tenants.navigation import OrganizationTab, register_organization_tab
+
+        from .services import refuse_closing_with_clusters
+
+        register_closing_check(refuse_closing_with_clusters, url_name="clusters:list")
 
         # The first tab of an organization's pages.
         register_organization_tab(

@@ -2,8 +2,9 @@
 
 It resolves the organization named in the URL and the caller's role in it (a member's
 membership, or one of the organization's API keys), answers "not found" to anyone else so an
-organization's existence is not revealed, and checks that the caller's role grants the scope
-the HTTP method needs. Each front end translates the gate's refusals into its own answers
+organization's existence is not revealed (and to everyone once the organization is closed, as
+if it had never been), and checks that the caller's role grants the scope the HTTP method
+needs. Each front end translates the gate's refusals into its own answers
 (problem documents for the API, pages for the web UI) and enters the tenant scope its own way.
 """
 
@@ -73,17 +74,17 @@ def organization_access(
     *, org: str | None, user, api_key: ApiKey | None = None
 ) -> OrganizationAccess:
     """The caller's access to the organization whose public id is ``org``; ``NotAMember`` if
-    there is no such organization or the caller is not in it."""
+    there is no such organization, it is closed, or the caller is not in it."""
     if api_key is not None:
         # A key belongs to one organization, loaded with it: any other {org} is not found.
-        if api_key.organization.public_id != org:
+        if api_key.organization.public_id != org or api_key.organization.is_closed:
             raise NotAMember(org)
         return OrganizationAccess(
             organization=api_key.organization,
             role=selectors.api_key_role(api_key=api_key),
             api_key=api_key,
         )
-    organization = Organization.objects.filter(public_id=org).first()
+    organization = Organization.objects.filter(public_id=org, closed_at__isnull=True).first()
     if organization is None:
         raise NotAMember(org)
     with tenant_scope(organization):

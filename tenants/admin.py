@@ -47,11 +47,26 @@ class MembershipInline(admin.TabularInline):
     readonly_fields = ["public_id", "created_at"]
 
 
+class OrganizationStateFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("open", "Open"), ("closed", "Closed")]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("open", "closed"):
+            return queryset.filter(closed_at__isnull=self.value() == "open")
+        return queryset
+
+
 @admin.register(Organization)
 class OrganizationAdmin(admin.ModelAdmin):
-    list_display = ["name", "public_id", "created_at"]
+    list_display = ["name", "public_id", "created_at", "closed_at"]
+    list_filter = [OrganizationStateFilter]
     search_fields = ["name", "public_id"]
-    readonly_fields = ["public_id", "created_at"]
+    # Closing is the owner's act, through the product (it revokes keys and checks clusters).
+    readonly_fields = ["public_id", "created_at", "closed_at", "closed_by"]
     inlines = [MembershipInline]
 
     def get_inlines(self, request, obj):

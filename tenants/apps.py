@@ -20,3 +20,7 @@ class TenantsConfig(AppConfig):
 
         for position, (key, label, scope, url_name) in enumerate(ORGANIZATION_TABS, start=20):
             register_organization_tab(OrganizationTab(key, label, scope, url_name, position))
+        # The owners' settings (closing the organization) come last, after every app's tabs.
+        register_organization_tab(
+            OrganizationTab("settings", "Settings", "org:owner", "tenants:settings", position=90)
+        )

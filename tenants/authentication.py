@@ -44,7 +44,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         api_key = selectors.api_key_for_authentication(prefix=prefix)
         if api_key is None or not tokens.matches(credential, api_key.key_digest):
             raise exceptions.AuthenticationFailed("Invalid API key")
-        if api_key.revoked_at is not None:
+        if api_key.revoked_at is not None or api_key.organization.is_closed:
             raise exceptions.AuthenticationFailed("This API key was revoked")
         if api_key.expires_at is not None and api_key.expires_at <= timezone.now():
             raise exceptions.AuthenticationFailed("This API key has expired")

@@ -92,6 +92,14 @@ class OrganizationForm(forms.Form):
     name = forms.CharField(label="Organization name", max_length=100)
 
 
+class CloseOrganizationForm(forms.Form):
+    confirm = forms.CharField(
+        label="Type the organization's name to confirm",
+        max_length=200,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+
+
 class GrantsRoleMixin:
     """A form whose ``role`` field grants a role: it offers only the roles the granter may
     grant, developer preselected."""

@@ -82,17 +82,29 @@ def new_audit_event_id() -> str:
 
 
 class Organization(models.Model):
-    """A tenant: owns members, API keys, clusters, credentials and usage."""
+    """A tenant: owns members, API keys, clusters, credentials and usage.
+
+    A closed organization (``closed_at`` set, by an owner once its clusters were deleted) is
+    gone for its members and keys, as if it had never existed; its rows stay, for its final
+    invoice and for the records kept after it (invoices, ledger, audit trail)."""
 
     public_id = models.CharField(max_length=32, unique=True, default=new_organization_id)
     name = models.CharField(max_length=100)
     created_at = models.DateTimeField(auto_now_add=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    closed_by = models.ForeignKey(
+        "User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
 
     class Meta:
         ordering = ["name", "id"]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.public_id})"
+
+    @property
+    def is_closed(self) -> bool:
+        return self.closed_at is not None
 
 
 class Membership(TenantOwnedModel):

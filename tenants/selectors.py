@@ -10,11 +10,11 @@ from .roles import lesser_role
 
 
 def organizations_for_user(*, user: User) -> QuerySet[Organization]:
-    """The user's organizations, each annotated with the user's ``role`` in it."""
+    """The user's organizations (closed ones are gone), each annotated with the user's
+    ``role`` in it."""
     return (
-        Organization.objects.annotate(
-            mine=FilteredRelation("memberships", condition=Q(memberships__user=user))
-        )
+        Organization.objects.filter(closed_at__isnull=True)
+        .annotate(mine=FilteredRelation("memberships", condition=Q(memberships__user=user)))
         .filter(mine__isnull=False)
         .annotate(role=F("mine__role"))
         .order_by("name", "id")

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import accounts, api_keys, audit_log, organization
+from .views import accounts, api_keys, audit_log, closing, organization
 
 app_name = "tenants"
 
@@ -33,4 +33,5 @@ urlpatterns = [
         name="api-key-revoke",
     ),
     path("orgs/<str:org>/audit/", audit_log.audit, name="audit"),
+    path("orgs/<str:org>/settings/", closing.organization_settings, name="settings"),
 ]

@@ -62,6 +62,7 @@ HYPOTHESIS = hypothesis.settings(
 # they refuse is a 400 naming one of these fields; any other 400 to a valid request is a
 # disagreement.
 RULES_IN_WORDS = {
+    ("DELETE", "/api/v1/orgs/{org}/"): {"confirm"},  # the organization's name, exactly
     ("POST", "/api/v1/orgs/{org}/api-keys/"): {"expires_at"},  # future, within the lifetime
     ("POST", "/api/v1/orgs/{org}/clusters/"): {"capacity_units"},  # the tier's range
     ("PATCH", "/api/v1/orgs/{org}/clusters/{id}/"): {"capacity_units", "type"},

@@ -4,7 +4,13 @@ a new generation, an Operation, and a reconcile queued once the transaction has 
 Creating a cluster or a topic, and reshaping a cluster, first asks the creation guards that
 higher apps registered (clusters.guards), which may refuse it."""
 
-from .clusters import cluster_create, cluster_delete, cluster_retry, cluster_update
+from .clusters import (
+    cluster_create,
+    cluster_delete,
+    cluster_retry,
+    cluster_update,
+    refuse_closing_with_clusters,
+)
 from .credentials import (
     credential_create,
     credential_delete,
@@ -24,6 +30,7 @@ __all__ = [
     "credential_delete",
     "credential_rotate",
     "credential_update_quotas",
+    "refuse_closing_with_clusters",
     "topic_create",
     "topic_delete",
     "topic_update",

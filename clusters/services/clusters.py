@@ -1,14 +1,15 @@
 """Writes of clusters themselves: creation (placed in a cell, within the organization's quota),
-rename, reshape (tier, capacity), deletion and retry. The state, the generation and the
-Operation that follows each change are the lifecycle's; the record of sizes (ClusterSize, what
-the time dimensions are metered from) is written here, with the creation or reshape itself."""
+rename, reshape (tier, capacity), deletion and retry, and the organization's closing check (no
+cluster left). The state, the generation and the Operation that follows each change are the
+lifecycle's; the record of sizes (ClusterSize, what the time dimensions are metered from) is
+written here, with the creation or reshape itself."""
 
 from __future__ import annotations
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from foundation.errors import Conflict, InvalidInput
+from foundation.errors import Conflict, InvalidInput, NotFound, OrganizationHasClusters
 from tenants.audit import Actor, audit_record, snapshot
 from tenants.models import Organization
 
@@ -147,6 +148,10 @@ def cluster_create(
     # so that concurrent creations queue only for these counts and the commit. Each counts
     # what committed before it took the lock, and its own row.
     quota = locked_quota(organization)
+    # The closing check counts clusters under this lock too: a close that committed while this
+    # request was under way is seen here, and one that comes later sees this cluster.
+    if Organization.objects.filter(pk=organization.pk, closed_at__isnull=False).exists():
+        raise NotFound("No such organization")
     current = alive.exclude(pk=cluster.pk).count()
     if current + 1 > quota.max_clusters:
         raise exceeded(limit="clusters", maximum=quota.max_clusters, current=current, requested=1)
@@ -252,3 +257,18 @@ def cluster_retry(*, cluster: Cluster, actor: Actor) -> Operation:
         organization=cluster.organization, actor=actor, action="cluster.retried", target=cluster
     )
     return operation
+
+
+def refuse_closing_with_clusters(organization: Organization) -> None:
+    """The organization's closing check (registered from ``ClustersConfig.ready``): refused
+    while any cluster is not deleted, one whose deletion is still under way included (it still
+    runs, and is billed, until the data plane has let it go)."""
+    locked_quota(organization)  # take turns with creations (see cluster_create)
+    live = Cluster.objects.filter(organization=organization, deleted_at__isnull=True).count()
+    if live:
+        clusters = "cluster is" if live == 1 else "clusters are"
+        raise OrganizationHasClusters(
+            f"{live} {clusters} not deleted yet: delete every cluster, and wait until its"
+            " deletion is done, before closing the organization",
+            clusters=live,
+        )

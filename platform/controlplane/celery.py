@@ -39,6 +39,12 @@ app.conf.beat_schedule = {
         "schedule": 900.0,
         "options": {"expires": 600},
     },
+    # The final invoices of closed organizations, once metering has caught up with each.
+    "close-closed-organizations": {
+        "task": "billing.tasks.close_closed_organizations",
+        "schedule": 900.0,
+        "options": {"expires": 600},
+    },
     # Retries of Stripe pushes that backed off, and rows whose worker died (a closed invoice
     # queues its own push on commit).
     "push-to-stripe": {

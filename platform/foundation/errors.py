@@ -42,6 +42,20 @@ class LastOwner(Conflict):
     title = "An organization needs at least one owner"
 
 
+class OrganizationHasClusters(Conflict):
+    """An organization is closed once nothing it runs is left: its clusters are deleted."""
+
+    code = "organization_has_clusters"
+    title = "The organization still has clusters"
+
+
+class ConfirmationMismatch(InvalidInput):
+    """An irreversible act asks the caller to type what it acts on, and they typed another."""
+
+    code = "confirmation_mismatch"
+    title = "The confirmation does not match"
+
+
 class QuotaExceeded(DomainError):
     code = "quota_exceeded"
     title = "A quota would be exceeded"

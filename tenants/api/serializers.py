@@ -10,10 +10,16 @@ from ..roles import Role
 class OrganizationSerializer(serializers.ModelSerializer):
     id = serializers.CharField(source="public_id", read_only=True)
     role = serializers.CharField(read_only=True, help_text="Your role in this organization")
+    closed_at = serializers.DateTimeField(
+        read_only=True,
+        allow_null=True,
+        help_text="When an owner closed the organization: null while it is open (a closed one "
+        "is not found any more), set only in the answer to the request that closed it",
+    )
 
     class Meta:
         model = Organization
-        fields = ["id", "name", "role", "created_at"]
+        fields = ["id", "name", "role", "created_at", "closed_at"]
         read_only_fields = ["created_at"]
 
 
@@ -25,6 +31,13 @@ class OrganizationListSerializer(serializers.Serializer):
 
 class OrganizationInputSerializer(serializers.Serializer):
     name = NameField(max_length=100)
+
+
+class OrganizationCloseQuerySerializer(serializers.Serializer):
+    confirm = serializers.CharField(
+        max_length=200,
+        help_text="The organization's name, exactly as it is, to confirm closing it",
+    )
 
 
 class UserSummarySerializer(serializers.Serializer):

@@ -83,9 +83,10 @@ class InvitationDeclineView(_InvitationResponseView):
 
 
 class OrganizationDetailView(OrganizationScopedView):
-    """The organization in the URL; rename it."""
+    """The organization in the URL; rename it; close it."""
 
-    scope_map = read_write_scope_map("org")
+    # Closing is the owners' alone.
+    scope_map = {**read_write_scope_map("org"), "DELETE": "org:owner"}
     serializer_class = s.OrganizationSerializer
 
     def get(self, request, org):
@@ -96,6 +97,29 @@ class OrganizationDetailView(OrganizationScopedView):
         data = validated_data(s.OrganizationInputSerializer, request.data)
         services.organization_update(
             organization=self.organization, actor=self.actor, name=data["name"]
+        )
+        return Response(self._body())
+
+    @extend_schema(
+        parameters=[s.OrganizationCloseQuerySerializer],
+        responses={200: s.OrganizationSerializer},
+        description="Close the organization for good (owners only), confirmed by its name in "
+        "`confirm`. It takes effect at once: from the answer on the organization is not found "
+        "(404) for every member and its API keys are revoked (401), its pending invitations "
+        "too; nothing is deleted. Its final invoice, for the month up to now, is made once "
+        "metering has caught up, and is sent as every invoice is. Refused with a 409 "
+        "`organization_has_clusters` problem (`clusters`: how many) while any cluster is not "
+        "deleted, one whose deletion is still running included; a `confirm` other than the "
+        "organization's name is a 400 `confirmation_mismatch` problem (`field`: `confirm`). "
+        "The answer is the organization as it was closed, with `closed_at`.",
+    )
+    def delete(self, request, org):
+        query = validated_data(s.OrganizationCloseQuerySerializer, request.query_params)
+        self.organization = services.organization_close(
+            organization=self.organization,
+            actor=self.actor,
+            actor_role=self.role,
+            confirm_name=query["confirm"],
         )
         return Response(self._body())
 

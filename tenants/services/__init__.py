@@ -21,6 +21,7 @@ from .invitations import (
 from .organizations import (
     membership_change_role,
     membership_remove,
+    organization_close,
     organization_create,
     organization_update,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "login_lockout",
     "membership_change_role",
     "membership_remove",
+    "organization_close",
     "organization_create",
     "organization_update",
     "signup_details",

@@ -1,15 +1,17 @@
-"""Organizations and their members: creation (the creator is the owner), rename, role
+"""Organizations and their members: creation (the creator is the owner), rename, closing, role
 changes and removal, with at least one owner always left; a member who leaves takes their
 API keys with them."""
 
 from __future__ import annotations
 
 from django.db import transaction
+from django.utils import timezone
 
-from foundation.errors import InvalidInput, LastOwner, NotPermitted
+from foundation.errors import ConfirmationMismatch, InvalidInput, LastOwner, NotFound, NotPermitted
 
 from ..audit import Actor, audit_record, snapshot
-from ..models import ApiKey, Membership, Organization, User
+from ..closing_checks import check_closing
+from ..models import ApiKey, Invitation, Membership, Organization, User
 from ..roles import Role, can_grant
 from ..scoping import tenant_scope
 from .api_keys import revoke_key
@@ -55,6 +57,52 @@ def organization_update(*, organization: Organization, actor: Actor, name: str) 
         target=organization,
         before=before,
         after=snapshot(organization, ["name"]),
+    )
+    return organization
+
+
+@transaction.atomic
+def organization_close(
+    *, organization: Organization, actor: Actor, actor_role: str, confirm_name: str
+) -> Organization:
+    """Close the organization for good: its members and keys lose access at once (it answers
+    as unknown from then on), its API keys and pending invitations are revoked. Only an owner
+    may, typing the organization's name to confirm, and only once every closing check agrees
+    (``tenants.closing_checks``: no cluster left, say). Nothing is deleted: the final invoice
+    is made later from the ledger, and the records are kept (see the README)."""
+    if actor_role != Role.OWNER:
+        raise NotPermitted("Only an owner may close the organization")
+    # Held until commit: a second close waits here, then finds the organization gone.
+    organization = Organization.objects.select_for_update().get(pk=organization.pk)
+    if organization.is_closed:
+        raise NotFound("No such organization")
+    if confirm_name.strip() != organization.name:
+        raise ConfirmationMismatch(
+            "Type the organization's name exactly to confirm closing it", field="confirm"
+        )
+    check_closing(organization)
+    organization.closed_at = timezone.now()
+    organization.closed_by = actor.user or (actor.api_key and actor.api_key.created_by)
+    organization.save(update_fields=["closed_at", "closed_by"])
+    keys = ApiKey.objects.select_for_update().filter(
+        organization=organization, revoked_at__isnull=True
+    )
+    for api_key in keys:
+        revoke_key(api_key, actor=actor, reason="organization_closed")
+    invitations = Invitation.objects.filter(
+        organization=organization, state=Invitation.State.PENDING
+    ).update(state=Invitation.State.REVOKED, responded_at=organization.closed_at)
+    audit_record(
+        organization=organization,
+        actor=actor,
+        action="organization.closed",
+        target=organization,
+        before={"name": organization.name},
+        after={
+            "closed_at": organization.closed_at.isoformat(),
+            "api_keys_revoked": len(keys),
+            "invitations_revoked": invitations,
+        },
     )
     return organization
 

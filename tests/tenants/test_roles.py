@@ -29,6 +29,8 @@ BILLERS = {Role.OWNER, Role.BILLING}
 MATRIX = {
     ("organization-detail", "get"): (ALL, 200),
     ("organization-detail", "patch"): (MANAGERS, 200),
+    # Closing is the owners' (allowed, but refused here: the confirmation is not the name).
+    ("organization-detail", "delete"): ({Role.OWNER}, 400),
     ("my-membership", "get"): (ALL, 200),
     ("my-membership", "delete"): (ALL, 204),
     ("member-list", "get"): (ALL, 200),

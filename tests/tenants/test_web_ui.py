@@ -302,7 +302,11 @@ def test_the_tabs_of_each_app_show_in_order_to_whoever_may_open_them(owner_clien
         "API keys",
         "Audit log*",
         "Billing",
+        "Settings",  # the owners' only
     ]
+    admin = make_user("admin@acme.example")
+    add_member(org, admin, Role.ADMIN)
+    assert "Settings" not in tabs(html(client_for(admin).get(org_url("members", org))))
     viewer = make_user("viewer@acme.example")
     add_member(org, viewer, Role.VIEWER)
     assert tabs(html(client_for(viewer).get(org_url("members", org)))) == ["Clusters", "Members*"]
