@@ -310,7 +310,9 @@ def _close_batch(start: datetime, organization_ids: list[int], now: datetime) ->
 
 def _close_one(organization: Organization, reader: _MonthReader, now: datetime) -> Outcome:
     start, end = reader.start, reader.end
-    waited = now - end >= timedelta(seconds=settings.SLUICE_BILLING_INCOMPLETE_GRACE_SECONDS)
+    # A closed organization's last month ends, for billing, when the organization closed.
+    ended = min(end, organization.closed_at) if organization.closed_at else end
+    waited = now - ended >= timedelta(seconds=settings.SLUICE_BILLING_INCOMPLETE_GRACE_SECONDS)
     if not waited and reader.incomplete(organization.pk):
         return Outcome.WAITING
     account = billing_account_of(organization=organization)

@@ -12,7 +12,14 @@ import pytest
 from django.test import override_settings
 
 from billing import final_invoices, tasks
-from billing.models import ClosedMonth, Invoice, InvoiceLine, MeteringCursor, StripeOutbox
+from billing.models import (
+    ClosedMonth,
+    Invoice,
+    InvoiceLine,
+    MeteringCursor,
+    StripeOutbox,
+    UsageHour,
+)
 from billing.services import HourSnapshot, record_hours
 from clusters.models import Cell, Cluster, ClusterSize, Dimension
 from tenants import services
@@ -237,3 +244,20 @@ def test_an_organization_with_nothing_to_bill_gets_no_invoice():
         organization=organization, period_start=NOVEMBER
     ).exists()
     assert final_invoices.organizations_awaiting_final_invoice(through=CAUGHT_UP) == []
+
+
+def test_an_incomplete_hour_waits_the_grace_from_the_closing_not_from_the_months_end(
+    closed_on_the_20th,
+):
+    # A gap in events' last hours: the final invoice waits 48 hours from the closing (the
+    # partial month's end), not from 1 December, then closes estimated.
+    organization = closed_on_the_20th
+    UsageHour.unscoped_all_tenants.filter(
+        organization=organization, hour=datetime(2026, 11, 12, 10, tzinfo=UTC)
+    ).update(complete=False)
+    metered_through(CAUGHT_UP)
+    with override_settings(SLUICE_BILLING_INCOMPLETE_GRACE_SECONDS=48 * 3600):
+        assert final_invoices.final_invoices_close(now=CAUGHT_UP) == 0
+        assert final_invoices.final_invoices_close(now=CLOSED + 48 * HOUR) == 1
+    invoice = Invoice.unscoped_all_tenants.get(organization=organization)
+    assert (invoice.state, invoice.estimated, invoice.total_cents) == ("open", True, 27_615)
