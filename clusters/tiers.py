@@ -1,7 +1,9 @@
 """What a tier allows one cluster: its effective limits, which the reconciler renders into the
-data plane, the API checks requests against, and usage charts draw."""
+data plane, the API checks requests against, and usage charts draw; and the sizes it comes in."""
 
 from __future__ import annotations
+
+from foundation.errors import InvalidInput
 
 from .models import GB, MB, Tier
 from .specs import Kind, Limits
@@ -21,3 +23,23 @@ def limits_of(tier: Tier, units: int) -> Limits:
         request_percentage=100 if tier.kind == Kind.DEDICATED else 25,
         controller_mutation_rate=float(10 * units),
     )
+
+
+def capacity_units_for(tier: Tier, capacity_units: int | None) -> int:
+    """The capacity units a cluster of ``tier`` asked for ``capacity_units`` has: a dedicated
+    tier's minimum when not given, within its range; 1 for the other tiers, which are not sized
+    in units (asking for more is refused)."""
+    if tier.kind != Kind.DEDICATED:
+        if capacity_units not in (None, 1):
+            raise InvalidInput(
+                f"{tier.name} clusters are not sized in capacity units", field="capacity_units"
+            )
+        return 1
+    units = capacity_units or tier.min_capacity_units
+    if not tier.min_capacity_units <= units <= tier.max_capacity_units:
+        raise InvalidInput(
+            f"{tier.name} clusters have {tier.min_capacity_units} to "
+            f"{tier.max_capacity_units} capacity units",
+            field="capacity_units",
+        )
+    return units

@@ -35,7 +35,9 @@ FIELD_CODES = {"validation", "malformed_request"}
 def _no_rate_limits():
     # Hundreds of requests per test from one caller: the limits are tested elsewhere.
     with override_settings(
-        SLUICE_RATE_LIMIT_ORG_PER_MINUTE=10**6, SLUICE_RATE_LIMIT_CALLER_PER_MINUTE=10**6
+        SLUICE_RATE_LIMIT_ORG_PER_MINUTE=10**6,
+        SLUICE_RATE_LIMIT_CALLER_PER_MINUTE=10**6,
+        SLUICE_RATE_LIMIT_ADDRESS_PER_MINUTE=10**6,
     ):
         yield
 
@@ -221,6 +223,19 @@ def hostile_values(schema: dict) -> list[tuple[str, object, bool]]:
             ("text with a NUL", "1\x00", True),
             # A string where an integer is declared: refused once types are strict; never 5xx.
             ("non-ASCII digits", NON_ASCII_DIGITS, False),
+        ]
+        if "minimum" in schema:
+            values.append(("one under minimum", schema["minimum"] - 1, True))
+        if "maximum" in schema:
+            values.append(("one over maximum", schema["maximum"] + 1, True))
+    elif kind == "number":
+        values += [
+            ("true", True, True),
+            ("a number as text", "1", True),
+            ("non-ASCII digits", NON_ASCII_DIGITS, True),
+            ("infinity", float("inf"), True),  # Infinity: not JSON
+            ("10^400", 10**400, True),  # a float's infinity to the parser
+            ("1e-7", 1e-7, True),  # finer than any number the API takes
         ]
         if "minimum" in schema:
             values.append(("one under minimum", schema["minimum"] - 1, True))

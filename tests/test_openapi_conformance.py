@@ -93,6 +93,14 @@ RULES_IN_WORDS = {
     ("GET", "/api/v1/orgs/{org}/audit-events/"): {"since", "until"},
     # The range's order and length, days out of range, and a cluster of the organization's.
     ("GET", "/api/v1/orgs/{org}/costs/"): {"start", "end", "cluster"},
+    # The tier's limits times its capacity units, and its storage (ingress x retention).
+    ("POST", "/api/v1/catalog/estimate/"): {
+        "ingress_mbps",
+        "egress_mbps",
+        "retention_hours",
+        "partitions",
+        "capacity_units",
+    },
 }
 
 
@@ -130,6 +138,7 @@ def in_process(settings):
     knows to prevent."""
     settings.SLUICE_RATE_LIMIT_ORG_PER_MINUTE = 10**9
     settings.SLUICE_RATE_LIMIT_CALLER_PER_MINUTE = 10**9
+    settings.SLUICE_RATE_LIMIT_ADDRESS_PER_MINUTE = 10**9
     request_started.disconnect(close_old_connections)
     request_finished.disconnect(close_old_connections)
     try:

@@ -1,9 +1,11 @@
 from datetime import UTC, date, datetime
+from decimal import Decimal
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from clusters import catalog
 from clusters.models import METERED_DIMENSION_CHOICES, Dimension
 from foundation.api import validation
 from foundation.errors import InvalidInput
@@ -11,8 +13,10 @@ from foundation.errors import InvalidInput
 from .. import costs, selectors
 from ..accounts import EDITABLE_FIELDS
 from ..countries import COUNTRY_CODES
+from ..estimates import Estimate
 from ..invoices import dollars
 from ..models import BillingAccount, Currency, InvoiceLineKind, InvoiceState, PaymentStatus
+from ..rating import HOUR, Line
 
 
 @extend_schema_field(OpenApiTypes.DATETIME)
@@ -300,3 +304,123 @@ class CostsSerializer(serializers.Serializer):
     total_micros = Int64Field(help_text="The rows' amount_micros added up")
     total_usd = serializers.CharField(help_text="total_micros as decimal US dollars")
     costs = CostSerializer(many=True)
+
+
+# The cost estimate ---------------------------------------------------------------------------
+
+# Bounds the description can state; a tier's own limits at the size asked are checked after.
+ESTIMATE_MAX_MBPS = 1_000_000
+ESTIMATE_MAX_RETENTION_HOURS = max(entry["max_retention_hours"] for entry in catalog.CATALOG)
+ESTIMATE_MAX_PARTITIONS = max(
+    entry["max_partitions"] * entry.get("max_capacity_units", 1) for entry in catalog.CATALOG
+)
+ESTIMATE_MAX_CAPACITY_UNITS = max(entry.get("max_capacity_units", 1) for entry in catalog.CATALOG)
+
+
+def _mbps_field(direction: str) -> serializers.DecimalField:
+    return serializers.DecimalField(
+        max_digits=13,
+        decimal_places=6,
+        min_value=Decimal(0),
+        max_value=Decimal(ESTIMATE_MAX_MBPS),
+        coerce_to_string=False,
+        help_text=f"MB/s {direction} (10^6 bytes a second), steady, as a JSON number with at "
+        "most six decimal places; at most the tier's limit times the capacity units",
+    )
+
+
+class EstimateInputSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(
+        choices=catalog.TIER_SLUGS, help_text="An offered tier's slug (`GET /api/v1/catalog/`)"
+    )
+    ingress_mbps = _mbps_field("written")
+    egress_mbps = _mbps_field("read")
+    retention_hours = serializers.IntegerField(
+        min_value=1,
+        max_value=ESTIMATE_MAX_RETENTION_HOURS,
+        help_text="How long records are kept: at most the tier's `max_retention_hours`, and "
+        "what it keeps (ingress times retention) at most the tier's storage",
+    )
+    partitions = serializers.IntegerField(
+        min_value=0,
+        max_value=ESTIMATE_MAX_PARTITIONS,
+        help_text="Partitions of all topics: at most the tier's `max_partitions` times the "
+        "capacity units",
+    )
+    capacity_units = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=ESTIMATE_MAX_CAPACITY_UNITS,
+        help_text="Dedicated tiers only (default: the tier's minimum), within the tier's "
+        "`min_capacity_units`..`max_capacity_units`. Other tiers: 1 or absent.",
+    )
+
+
+class EstimateLineSerializer(serializers.Serializer):
+    dimension = serializers.ChoiceField(choices=METERED_DIMENSION_CHOICES)
+    unit = serializers.SerializerMethodField(help_text="The dimension's base unit")
+    segment_start = Rfc3339Field(source="first_hour", help_text="The first hour at this price")
+    segment_end = serializers.SerializerMethodField(help_text="After the last (exclusive)")
+    quantity = Int64Field(help_text="The month's quantity, in the dimension's base unit")
+    unit_price_micros = Int64Field(
+        source="price.micros", help_text="Micro-dollars per `per_units` base units"
+    )
+    per_units = Int64Field(source="price.per_units")
+    unit_price_usd = serializers.SerializerMethodField(
+        help_text="unit_price_micros as decimal US dollars (per `per_units` base units)"
+    )
+    amount_micros = Int64Field(
+        source="micros",
+        help_text="quantity * unit_price_micros / per_units, rounded down to the micro-dollar",
+    )
+    amount_usd = serializers.SerializerMethodField(
+        help_text="amount_micros as decimal US dollars, to the micro-dollar"
+    )
+    amount_cents = Int64Field(source="cents", help_text="amount_micros in cents, half to even")
+
+    @extend_schema_field(
+        serializers.ChoiceField(choices=list(dict.fromkeys(selectors.UNITS.values())))
+    )
+    def get_unit(self, line: Line) -> str:
+        return selectors.UNITS[line.dimension]
+
+    @extend_schema_field(OpenApiTypes.DATETIME)
+    def get_segment_end(self, line: Line) -> str:
+        return Rfc3339Field().to_representation(line.last_hour + HOUR)
+
+    def get_unit_price_usd(self, line: Line) -> str:
+        return dollars(line.price.micros, places=6)
+
+    def get_amount_usd(self, line: Line) -> str:
+        return dollars(line.micros, places=6)
+
+
+class EstimateSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(
+        choices=catalog.TIER_SLUGS, source="tier.slug", help_text="The tier estimated"
+    )
+    capacity_units = serializers.IntegerField(help_text="1 for tiers not sized in units")
+    period_start = Rfc3339Field(source="start", help_text="The current hour (UTC)")
+    period_end = Rfc3339Field(source="end", help_text="730 hours later (exclusive)")
+    hours = serializers.IntegerField(help_text="730: a year's hours over twelve")
+    currency = serializers.SerializerMethodField()
+    lines = EstimateLineSerializer(
+        many=True,
+        help_text="One per priced dimension and price in force (a price version taking effect "
+        "inside the period gives a dimension two lines); a dimension the tier does not price "
+        "has none",
+    )
+    total_micros = Int64Field(help_text="The lines' amount_micros added up")
+    total_usd = serializers.SerializerMethodField(
+        help_text="total_micros as decimal US dollars, to the micro-dollar"
+    )
+    total_cents = Int64Field(
+        help_text="The lines' amount_cents added up: what an invoice of these hours charges"
+    )
+
+    @extend_schema_field(serializers.ChoiceField(choices=Currency.choices))
+    def get_currency(self, _estimate: Estimate) -> str:
+        return Currency.USD
+
+    def get_total_usd(self, estimate: Estimate) -> str:
+        return dollars(estimate.total_micros, places=6)

@@ -7,6 +7,8 @@ router = SimpleRouter(trailing_slash=True)
 router.register("invoices", views.InvoiceViewSet, basename="invoice")
 
 urlpatterns = [
+    # Public, beside the catalog it prices.
+    path("catalog/estimate/", views.EstimateView.as_view(), name="catalog-estimate"),
     path(
         "orgs/<public_id:org>/usage/",
         views.OrganizationUsageView.as_view(),

@@ -4,17 +4,24 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins
 from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.permissions import AllowAny
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from clusters import selectors as cluster_selectors
 from foundation.api.renderers import CsvRenderer
 from foundation.api.validation import validated_data
 from foundation.errors import InvalidInput as DomainInvalidInput
-from tenants.api.base import OrganizationScopedView, OrganizationScopedViewSet
+from tenants.api.base import (
+    AddressRateThrottle,
+    OrganizationScopedView,
+    OrganizationScopedViewSet,
+    add_rate_limit_headers,
+)
 from tenants.roles import read_write_scope_map
 
-from .. import accounts, costs, invoices, selectors
+from .. import accounts, costs, estimates, invoices, selectors
 from ..models import Currency, Invoice
 from . import serializers as s
 from .filters import InvoiceFilter
@@ -263,3 +270,45 @@ class CostsView(OrganizationScopedView):
             "costs": rows,
         }
         return Response(s.CostsSerializer(body).data)
+
+
+class EstimateView(APIView):
+    """What a cluster of a tier would cost for a month of steady use: public, per address
+    rate-limited."""
+
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+    throttle_classes = [AddressRateThrottle]
+    rate_limit = None  # the limit counted, set by the throttle
+
+    @extend_schema(
+        request=s.EstimateInputSerializer,
+        responses=s.EstimateSerializer,
+        auth=[],
+        description="The cost of a cluster of the tier `type` for the 730 hours from the "
+        "current hour, by dimension, rated as invoices are (the same rating, on the ledger "
+        "rows the workload would meter), at the prices in force each hour. The workload is "
+        "steady: `ingress_mbps` written and `egress_mbps` read every second, `partitions` "
+        "held, and a full retention of what is written stored all month (ingress times "
+        "`retention_hours`, one copy); tiers priced by the hour bill each hour. No sign-in; "
+        "rate-limited per network address (`SLUICE_RATE_LIMIT_ADDRESS_PER_MINUTE`). A "
+        "workload over the tier's limits at its size is a 400 `tier_limit_exceeded` problem "
+        "naming the `field`; a tier not offered, or capacity units outside the tier's range, "
+        "a 400 `validation` problem naming it.",
+    )
+    def post(self, request):
+        data = validated_data(s.EstimateInputSerializer, request.data)
+        workload = estimates.Workload(
+            ingress_mbps=data["ingress_mbps"],
+            egress_mbps=data["egress_mbps"],
+            retention_hours=data["retention_hours"],
+            partitions=data["partitions"],
+            capacity_units=data.get("capacity_units"),
+        )
+        estimate = estimates.estimate(tier_slug=data["type"], workload=workload)
+        return Response(s.EstimateSerializer(estimate).data)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        add_rate_limit_headers(response, self.rate_limit)
+        return response

@@ -17,6 +17,7 @@ from .. import lifecycle
 from ..guards import CLUSTER_CREATE, CLUSTER_RESHAPE, Creation, check_creation
 from ..models import Cluster, ClusterSize, ClusterState, Credential, Operation, Tier, Topic
 from ..specs import Kind
+from ..tiers import capacity_units_for
 from .placement import ensure_cell_room, place
 from .quotas import exceeded, locked_quota
 
@@ -27,23 +28,6 @@ def _tier(slug: str) -> Tier:
         offered = ", ".join(Tier.objects.filter(offered=True).values_list("slug", flat=True))
         raise Conflict(f"Tier {slug!r} is not offered (offered: {offered})", field="type")
     return tier
-
-
-def _units(tier: Tier, capacity_units: int | None) -> int:
-    if tier.kind != Kind.DEDICATED:
-        if capacity_units not in (None, 1):
-            raise InvalidInput(
-                f"{tier.name} clusters are not sized in capacity units", field="capacity_units"
-            )
-        return 1
-    units = capacity_units or tier.min_capacity_units
-    if not tier.min_capacity_units <= units <= tier.max_capacity_units:
-        raise InvalidInput(
-            f"{tier.name} clusters have {tier.min_capacity_units} to "
-            f"{tier.max_capacity_units} capacity units",
-            field="capacity_units",
-        )
-    return units
 
 
 def _record_size(cluster: Cluster, *, since) -> None:
@@ -115,7 +99,7 @@ def cluster_create(
 ) -> tuple[Cluster, Operation]:
     name = _clean_cluster_name(name)
     tier = _tier(tier_slug)
-    units = _units(tier, capacity_units)
+    units = capacity_units_for(tier, capacity_units)
     alive = Cluster.objects.filter(organization=organization, deleted_at__isnull=True)
     if alive.filter(name=name).exists():
         raise Conflict(f"A cluster named {name!r} already exists", field="name")
@@ -192,7 +176,7 @@ def cluster_update(
         ):
             raise Conflict(f"A cluster named {cluster.name!r} already exists", field="name")
     tier = _tier(tier_slug) if tier_slug else cluster.tier
-    units = _units(
+    units = capacity_units_for(
         tier,
         capacity_units
         if capacity_units is not None

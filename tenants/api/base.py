@@ -31,6 +31,7 @@ from ..access import (
     organization_access,
 )
 from ..audit import Actor
+from ..backends import client_address
 from ..models import ApiKey, Organization
 from ..scoping import enter_tenant_scope, leave_tenant_scope
 
@@ -106,6 +107,23 @@ class CallerRateThrottle(throttling.BaseThrottle):
 
     def wait(self) -> float:
         return self.retry_after
+
+
+class AddressRateThrottle(CallerRateThrottle):
+    """Per network address, per minute, in Redis: for the public endpoints that compute, which
+    anyone may call without signing in."""
+
+    def allow_request(self, request, view) -> bool:
+        address = client_address(request) or "unknown"
+        return self._decide(view, [(f"address:{address}", "ADDRESS")])
+
+
+def add_rate_limit_headers(response, decision: ratelimit.Decision | None) -> None:
+    """The RateLimit-* headers of the limit closest to refusing the request, if one counted."""
+    if decision is not None:
+        response["RateLimit-Limit"] = str(decision.limit)
+        response["RateLimit-Remaining"] = str(decision.remaining)
+        response["RateLimit-Reset"] = str(decision.reset_after)
 
 
 class OrganizationRateThrottle(CallerRateThrottle):
@@ -218,10 +236,7 @@ class OrganizationScopedView(GenericAPIView):
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
-        if self.rate_limit is not None:
-            response["RateLimit-Limit"] = str(self.rate_limit.limit)
-            response["RateLimit-Remaining"] = str(self.rate_limit.remaining)
-            response["RateLimit-Reset"] = str(self.rate_limit.reset_after)
+        add_rate_limit_headers(response, self.rate_limit)
         if self._idempotency_record is not None:
             if hasattr(response, "render"):
                 response.render()

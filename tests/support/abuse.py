@@ -96,6 +96,13 @@ BASE_BODIES = {
         "currency": "usd",
     },
     "PATCH /api/v1/orgs/{org}/billing-account/": {"city": "Shelbyville"},
+    "POST /api/v1/catalog/estimate/": {
+        "type": "serverless",
+        "ingress_mbps": 1,
+        "egress_mbps": 3,
+        "retention_hours": 24,
+        "partitions": 6,
+    },
 }
 # Bases that cannot succeed in a test (an invitation's token comes by e-mail): their fields are
 # still judged, against the 404 the base gets.

@@ -40,7 +40,7 @@ from tenants.models import ApiKey, Invitation, Membership
 
 API_PREFIX = "api/v1/"
 METHODS = ("get", "post", "put", "patch", "delete")
-PUBLIC_ROUTES = {"api-root", "catalog"}
+PUBLIC_ROUTES = {"api-root", "catalog", "catalog-estimate"}
 WEB_METHODS = ("get", "post")
 NO_SUCH_ORGANIZATION = "org_doesnotexist"
 # The web UI's URL parameters naming an object: the victim's model and the field it goes by.

@@ -60,3 +60,6 @@ SPECTACULAR_SETTINGS = {
 # or one user's session), shared by every web process through Redis.
 SLUICE_RATE_LIMIT_ORG_PER_MINUTE = env.int("SLUICE_RATE_LIMIT_ORG_PER_MINUTE", default=1200)
 SLUICE_RATE_LIMIT_CALLER_PER_MINUTE = env.int("SLUICE_RATE_LIMIT_CALLER_PER_MINUTE", default=600)
+# Requests per minute per network address to the public endpoints that compute (the cost
+# estimate), which anyone may call without signing in.
+SLUICE_RATE_LIMIT_ADDRESS_PER_MINUTE = env.int("SLUICE_RATE_LIMIT_ADDRESS_PER_MINUTE", default=60)
