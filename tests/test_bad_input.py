@@ -237,10 +237,11 @@ def hostile_values(schema: dict) -> list[tuple[str, object, bool]]:
             ("10^400", 10**400, True),  # a float's infinity to the parser
             ("1e-7", 1e-7, True),  # finer than any number the API takes
         ]
+        # The generated description states a decimal field's bounds as Decimals.
         if "minimum" in schema:
-            values.append(("one under minimum", schema["minimum"] - 1, True))
+            values.append(("one under minimum", float(schema["minimum"]) - 1, True))
         if "maximum" in schema:
-            values.append(("one over maximum", schema["maximum"] + 1, True))
+            values.append(("one over maximum", float(schema["maximum"]) + 1, True))
     elif kind == "object":
         values += [
             ("a key with a NUL", {"a\x00": "1"}, True),
