@@ -84,6 +84,7 @@ def invoice(request: HttpRequest, access: OrganizationAccess, invoice_id: str) -
         "invoice": found,
         "csv_url": _invoice_row(organization, found)["csv_url"],
         "account": accounts.billed_to_of(found, organization=organization),
+        "collected": stripe_configured(),
     }
     return render(request, "billing/invoice.html", context)
 

@@ -399,3 +399,13 @@ def test_in_a_real_browser_the_page_keeps_the_policy_and_prints_as_a_document(
         refused = [text for text in console if "Content Security Policy" in text]
         assert (reported, refused) == ([], [])
         browser.close()
+
+
+@pytest.mark.django_db
+def test_the_page_says_when_payments_are_not_collected(org, settings):
+    october(org)
+    not_collected = "Payments are not collected here: Stripe is not configured"
+    settings.STRIPE_API_KEY = ""
+    assert not_collected in text(page_of(org).content.decode())
+    settings.STRIPE_API_KEY = "sk_test_sluice"
+    assert not_collected not in text(page_of(org, role=Role.OWNER).content.decode())
