@@ -116,7 +116,8 @@ def test_without_a_tier_the_fragment_asks_for_one(org):
         ({"type": "gold"}, "Tier: Select a valid choice. gold is not one of the available"),
         (
             {"ingress_mbps": "101"},
-            "The ingress asked for (101 MB/s) is over the tier&#x27;s limit at this size (100 MB/s)",
+            "The ingress asked for (101 MB/s) is over the tier&#x27;s limit at this size "
+            "(100 MB/s)",
         ),
         ({"type": "dedicated", "capacity_units": "99"}, "Capacity units: Ensure this value"),
         ({"type": "dedicated", "capacity_units": "0"}, "Capacity units: Ensure this value"),
@@ -157,6 +158,7 @@ def test_in_a_real_browser_choosing_a_tier_updates_the_figure(
     from playwright.sync_api import sync_playwright
 
     make_cell()
+    cluster, _ = make_cluster(org, tier_slug="dedicated", capacity_units=1, name="orders")
     login = Client()
     login.force_login(add_member(org, Role.ADMIN).user)
     session = login.cookies[settings.SESSION_COOKIE_NAME].value
@@ -186,7 +188,16 @@ def test_in_a_real_browser_choosing_a_tier_updates_the_figure(
         page.press("#estimate-egress_mbps", "Tab")
         # 5,256 GB read at $0.02 = $105.12.
         total.get_by_text("≈ $1,208.76 a month").wait_for()
-        page.screenshot(path=tmp_path / "estimate-screen.png", full_page=True)
+        page.screenshot(path=tmp_path / "estimate-create.png", full_page=True)
+
+        # Resizing the Dedicated cluster from 1 unit to 2: 1,460 capacity-unit-hours at $1.50
+        # = $2,190.00, + $52.56 read + $8.64 stored = $2,251.20.
+        assert page.goto(f"{url}{cluster.public_id}/").ok
+        total.get_by_text("≈ $1,156.20 a month").wait_for()
+        page.fill("#id_resize-capacity_units", "2")
+        page.press("#id_resize-capacity_units", "Tab")
+        total.get_by_text("≈ $2,251.20 a month").wait_for()
+        page.screenshot(path=tmp_path / "estimate-resize.png", full_page=True)
         reported = page.evaluate("window.__violations")
         refused = [text for text in console if "Content Security Policy" in text]
         assert (reported, refused) == ([], [])
