@@ -27,6 +27,7 @@ from decimal import Decimal
 
 from django.utils import timezone
 
+from clusters import catalog
 from clusters.models import MB, METERED_DIMENSIONS, Dimension, Tier
 from clusters.tiers import capacity_units_for, limits_of
 from foundation.errors import InvalidInput
@@ -38,6 +39,15 @@ HOURS_PER_MONTH = 730
 SECONDS_PER_HOUR = 3600
 # The ledger's cluster key for the cluster that is only imagined.
 ESTIMATED_CLUSTER = "estimate"
+
+# Bounds an input form can state (the API's and the web's); a tier's own limits at the size
+# asked are checked after.
+ESTIMATE_MAX_MBPS = 1_000_000
+ESTIMATE_MAX_RETENTION_HOURS = max(entry["max_retention_hours"] for entry in catalog.CATALOG)
+ESTIMATE_MAX_PARTITIONS = max(
+    entry["max_partitions"] * entry.get("max_capacity_units", 1) for entry in catalog.CATALOG
+)
+ESTIMATE_MAX_CAPACITY_UNITS = max(entry.get("max_capacity_units", 1) for entry in catalog.CATALOG)
 
 
 class TierLimitExceeded(InvalidInput):

@@ -18,6 +18,7 @@ from clusters.presentation import plain
 from foundation.text import counted
 
 from .costs import ClusterCost
+from .estimates import Estimate
 from .invoices import dollars
 from .models import Invoice, InvoiceLine, InvoiceLineKind
 from .selectors import UNITS, DimensionUsage
@@ -220,4 +221,23 @@ def invoice_page(invoice: Invoice, lines: Iterable[InvoiceLine]) -> dict:
         ),
         "clusters": list(clusters.values()),
         "total": usd(invoice.total_cents),
+    }
+
+
+def estimate_table(estimate: Estimate) -> dict:
+    """An estimate as the cluster forms show it: a row per line (the dimension, the month's
+    quantity as billed, its cents) and the total, in dollars."""
+    return {
+        "rows": [
+            {
+                "dimension": Dimension(line.dimension).label,
+                "quantity": billed_quantity(line.quantity, line.dimension),
+                "amount": usd(line.cents),
+            }
+            for line in estimate.lines
+        ],
+        "total": usd(estimate.total_cents),
+        "tier": estimate.tier.name,
+        "capacity_units": estimate.capacity_units,
+        "hours": estimate.hours,
     }

@@ -8,5 +8,6 @@ urlpatterns = [
     path("orgs/<str:org>/billing/", views.billing, name="account"),
     path("webhooks/stripe/", webhooks.stripe_webhook, name="stripe-webhook"),
     path("orgs/<str:org>/billing/payment-method/", views.payment_method, name="payment-method"),
+    path("orgs/<str:org>/billing/estimate/", views.estimate, name="estimate"),
     path("orgs/<str:org>/billing/invoices/<str:invoice_id>/", views.invoice, name="invoice"),
 ]

@@ -2,7 +2,9 @@
 admins read it), what its clusters cost this month so far, and its invoices, each with its
 lines as CSV; above them, a warning for each unpaid invoice whose payment Stripe failed to
 collect; and, with Stripe configured, the way to Stripe's portal to add a payment method.
-Each invoice has a page of its own, printable, for whoever may read the tab."""
+Each invoice has a page of its own, printable, for whoever may read the tab. The cost estimate
+the cluster forms fetch as they change is a fragment of this app too (clusters link to it by
+URL name only)."""
 
 from __future__ import annotations
 
@@ -20,13 +22,14 @@ from tenants.views.base import organization_page_context, organization_view
 from . import (
     accounts,
     costs,
+    estimates,
     invoices,
     payment_methods,
     payment_policy,
     presentation,
     stripe_events,
 )
-from .forms import BillingAccountForm
+from .forms import BillingAccountForm, EstimateForm
 from .rating import MICROS_PER_CENT
 from .stripe_gateway import StripeCallFailed, stripe_configured
 
@@ -134,3 +137,27 @@ def _payments(account, *, may_edit: bool) -> dict:
         "allowance_applies": payment_policy.policy_applies(account),
         "allowance": presentation.usd(settings.SLUICE_NO_CARD_ALLOWANCE_MICROS // MICROS_PER_CENT),
     }
+
+
+@organization_view(scopes={"GET": "clusters:read"})
+def estimate(request: HttpRequest, access: OrganizationAccess) -> HttpResponse:
+    """The cost estimate of the tier, capacity units and workload in the query, as an HTML
+    fragment. Always a 200 (htmx swaps it in): a refusal is shown in it, as a form error."""
+    form = EstimateForm(request.GET)
+    table = None
+    if form.is_valid() and form.cleaned_data["type"]:
+        data = form.cleaned_data
+        workload = estimates.Workload(
+            ingress_mbps=data["ingress_mbps"],
+            egress_mbps=data["egress_mbps"],
+            retention_hours=data["retention_hours"],
+            partitions=data["partitions"],
+            capacity_units=data["capacity_units"],
+        )
+        try:
+            table = presentation.estimate_table(
+                estimates.estimate(tier_slug=data["type"], workload=workload)
+            )
+        except DomainError as error:
+            add_domain_error(form, error)
+    return render(request, "billing/_estimate.html", {"form": form, "estimate": table})

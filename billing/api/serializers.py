@@ -13,7 +13,13 @@ from foundation.errors import InvalidInput
 from .. import costs, selectors
 from ..accounts import EDITABLE_FIELDS
 from ..countries import COUNTRY_CODES
-from ..estimates import Estimate
+from ..estimates import (
+    ESTIMATE_MAX_CAPACITY_UNITS,
+    ESTIMATE_MAX_MBPS,
+    ESTIMATE_MAX_PARTITIONS,
+    ESTIMATE_MAX_RETENTION_HOURS,
+    Estimate,
+)
 from ..invoices import dollars
 from ..models import BillingAccount, Currency, InvoiceLineKind, InvoiceState, PaymentStatus
 from ..rating import HOUR, Line
@@ -307,14 +313,6 @@ class CostsSerializer(serializers.Serializer):
 
 
 # The cost estimate ---------------------------------------------------------------------------
-
-# Bounds the description can state; a tier's own limits at the size asked are checked after.
-ESTIMATE_MAX_MBPS = 1_000_000
-ESTIMATE_MAX_RETENTION_HOURS = max(entry["max_retention_hours"] for entry in catalog.CATALOG)
-ESTIMATE_MAX_PARTITIONS = max(
-    entry["max_partitions"] * entry.get("max_capacity_units", 1) for entry in catalog.CATALOG
-)
-ESTIMATE_MAX_CAPACITY_UNITS = max(entry.get("max_capacity_units", 1) for entry in catalog.CATALOG)
 
 
 def _mbps_field(direction: str) -> serializers.DecimalField:
