@@ -61,6 +61,7 @@ from .models import (
 from .outbox import outbox_add
 from .rating import HOUR, Line, price_spans, rate
 from .rating_inputs import adjustment_rows, price_book, tier_histories, usage_summed
+from .services import month_start
 
 CLOSER = Actor(system="month-close")
 Gap = tuple[int, str, datetime]  # (cluster, dimension, hour) of an incomplete hour
@@ -79,12 +80,8 @@ class Outcome(enum.StrEnum):
 CLOSED_OUTCOMES = frozenset({Outcome.CLOSED, Outcome.ESTIMATED})
 
 
-def month_start_of(moment: datetime) -> datetime:
-    return moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-
-
 def previous_month_start(moment: datetime) -> datetime:
-    return month_start_of(month_start_of(moment) - timedelta(days=1))
+    return month_start(month_start(moment) - timedelta(days=1))
 
 
 def period_of(start: datetime) -> tuple[datetime, datetime]:
@@ -113,8 +110,7 @@ def month_rated(
     """The lines of the organization's month: its ledger hours, and the adjustments billed on
     the month starting at ``adjustments_billed_on``, or (``unbilled_adjustments``, for a
     preview) those no closed invoice carries yet."""
-    [(_, reader)] = _MonthReader(period_start, [organization.pk]).each()
-    return reader(
+    return _MonthReader(period_start, [organization.pk]).rated(
         organization,
         adjustments_billed_on=adjustments_billed_on,
         unbilled_adjustments=unbilled_adjustments,
@@ -138,11 +134,6 @@ class _MonthReader:
             boundaries=self.prices.changes_between(self.start, self.end),
             hourly_clusters=hourly,
         )
-        self.organization_ids = organization_ids
-
-    def each(self):
-        for pk in self.organization_ids:
-            yield pk, self.rated
 
     def incomplete(self, organization_id: int) -> bool:
         return bool(self.usage[organization_id].incomplete)

@@ -66,6 +66,17 @@ class Workload:
     partitions: int
     capacity_units: int | None = None
 
+    @classmethod
+    def of(cls, data: dict) -> Workload:
+        """The workload of validated input (the API's, or the estimate form's)."""
+        return cls(
+            ingress_mbps=data["ingress_mbps"],
+            egress_mbps=data["egress_mbps"],
+            retention_hours=data["retention_hours"],
+            partitions=data["partitions"],
+            capacity_units=data.get("capacity_units"),
+        )
+
 
 @dataclass(frozen=True)
 class Estimate:

@@ -28,8 +28,9 @@ from django.utils import timezone
 from clusters.models import Cluster
 from tenants.models import Organization
 
-from .closing import CLOSED_OUTCOMES, Outcome, metered_through, month_close, month_start_of
+from .closing import CLOSED_OUTCOMES, Outcome, metered_through, month_close
 from .models import ClosedMonth
+from .services import month_start
 
 HOUR = timedelta(hours=1)
 # A month so ended goes on to the next; any other (waiting for incomplete hours, failed and
@@ -57,14 +58,14 @@ def months_to_close(organization: Organization) -> list[datetime]:
     """The starts of the organization's months not closed yet, oldest first, from the month
     its first cluster was created in (nothing before it is billed) to the month it was closed
     in."""
-    last = month_start_of(organization.closed_at)
+    last = month_start(organization.closed_at)
     first_cluster = (
         Cluster.unscoped_all_tenants.filter(organization=organization)
         .order_by("created_at")
         .values_list("created_at", flat=True)
         .first()
     )
-    month = month_start_of(first_cluster) if first_cluster is not None else last
+    month = month_start(first_cluster) if first_cluster is not None else last
     closed = set(
         ClosedMonth.unscoped_all_tenants.filter(
             organization=organization, period_start__gte=month
@@ -74,7 +75,7 @@ def months_to_close(organization: Organization) -> list[datetime]:
     while month <= last:
         if month not in closed:
             months.append(month)
-        month = month_start_of(month + timedelta(days=32))
+        month = month_start(month + timedelta(days=32))
     return months
 
 

@@ -14,6 +14,7 @@ from django.utils import timezone
 from clusters.models import Cell
 
 from . import closing, final_invoices, metering, outbox, stripe_events
+from .services import month_start
 
 
 @shared_task(name="billing.tasks.collect_usage")
@@ -61,7 +62,7 @@ def refresh_drafts() -> int:
     month's while it is not closed."""
     now = timezone.now()
     written = 0
-    for start in (closing.previous_month_start(now), closing.month_start_of(now)):
+    for start in (closing.previous_month_start(now), month_start(now)):
         written += closing.drafts_refresh(
             period_start=start, organization_ids=closing.organizations_to_close(start)
         )

@@ -147,13 +147,7 @@ def estimate(request: HttpRequest, access: OrganizationAccess) -> HttpResponse:
     table = None
     if form.is_valid() and form.cleaned_data["type"]:
         data = form.cleaned_data
-        workload = estimates.Workload(
-            ingress_mbps=data["ingress_mbps"],
-            egress_mbps=data["egress_mbps"],
-            retention_hours=data["retention_hours"],
-            partitions=data["partitions"],
-            capacity_units=data["capacity_units"],
-        )
+        workload = estimates.Workload.of(data)
         try:
             table = presentation.estimate_table(
                 estimates.estimate(tier_slug=data["type"], workload=workload)

@@ -298,13 +298,7 @@ class EstimateView(APIView):
     )
     def post(self, request):
         data = validated_data(s.EstimateInputSerializer, request.data)
-        workload = estimates.Workload(
-            ingress_mbps=data["ingress_mbps"],
-            egress_mbps=data["egress_mbps"],
-            retention_hours=data["retention_hours"],
-            partitions=data["partitions"],
-            capacity_units=data.get("capacity_units"),
-        )
+        workload = estimates.Workload.of(data)
         estimate = estimates.estimate(tier_slug=data["type"], workload=workload)
         return Response(s.EstimateSerializer(estimate).data)
 
