@@ -1,0 +1,49 @@
+"""The billing app's models, one module per part: the usage ledger, accounts and invoices,
+Stripe (the outbox, alerts, events), and spend control."""
+
+from .invoices import (
+    INVOICE_TRANSITIONS,
+    BillingAccount,
+    Currency,
+    Invoice,
+    InvoiceLine,
+    InvoiceLineKind,
+    InvoiceState,
+    PaymentStatus,
+    new_invoice_id,
+    new_invoice_line_id,
+)
+from .ledger import ClosedMonth, MeteringCursor, UsageAdjustment, UsageHour
+from .spend import SpendTally
+from .stripe import (
+    AlertKind,
+    BillingAlert,
+    OutboxState,
+    StripeEvent,
+    StripeEventOutcome,
+    StripeOutbox,
+)
+
+__all__ = [
+    "INVOICE_TRANSITIONS",
+    "AlertKind",
+    "BillingAccount",
+    "BillingAlert",
+    "ClosedMonth",
+    "Currency",
+    "Invoice",
+    "InvoiceLine",
+    "InvoiceLineKind",
+    "InvoiceState",
+    "MeteringCursor",
+    "OutboxState",
+    "PaymentStatus",
+    "SpendTally",
+    "StripeEvent",
+    "StripeEventOutcome",
+    "StripeOutbox",
+    "UsageAdjustment",
+    "UsageHour",
+    "new_invoice_id",
+    "new_invoice_line_id",
+]

@@ -1,0 +1,246 @@
+"""Where each organization's spending stands this month: what its usage has cost so far, how
+fast it is spending, and where that leads (``Standing``). Spend caps and budget alerts read
+it after every metering run, for every organization that has one.
+
+Nothing here prices anything: the month so far is rated by ``rating.rate`` over the
+provisional ledger, as the month-to-date draft invoice is (adjustments of invoiced months
+are not this month's usage and are left out).
+
+Reading a whole month of ledger for every organization every minute would not fit (a month
+of 10,000 clusters is some 30 million rows), so the month is read in two parts:
+
+- **settled**: the hours every cell's metering has closed (below the lowest watermark, whole
+  hours), summed once into a ``SpendTally`` per organization and month, kept as the rated
+  lines' segments (``rate`` gives each line's quantity, first and last hour, which rate again
+  to the same line), and extended by the hours closed since the last check;
+- **open**: the hours since, a few per cluster, read at each check.
+
+Rating the tally's segments together with the open hours gives the same lines as rating the
+month's rows one by one. A watermark moved back (``metering.reopen``) makes the tally start
+over from the month's first hour.
+
+The **run rate** is what the latest whole hour cost (rated on its own); the **projection**
+adds what that rate costs until the next check, the **forecast** extends the month so far
+to the month's end at the month's average hourly cost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from .closing import metered_through
+from .models import SpendTally
+from .rating import HOUR, LedgerRow, Line, price_spans, rate
+from .rating_inputs import price_book, tier_histories, usage_summed
+from .services import month_start
+
+BATCH_SIZE = 500
+
+
+@dataclass(frozen=True)
+class ClusterSpend:
+    month_to_date_micros: int = 0
+    hourly_micros: int = 0
+
+
+@dataclass(frozen=True)
+class Standing:
+    """One organization's month so far, at ``at``: ``month_to_date_micros`` (its usage lines,
+    as the draft invoice has them), ``hourly_micros`` (the run rate: the latest whole hour's
+    cost), per cluster too (by the cluster's primary key)."""
+
+    organization_id: int
+    period_start: datetime
+    at: datetime
+    month_to_date_micros: int
+    hourly_micros: int
+    clusters: dict[int, ClusterSpend] = field(default_factory=dict)
+
+    @property
+    def period_end(self) -> datetime:
+        return _next_month(self.period_start)
+
+    def projected_micros(self, seconds: float) -> int:
+        """The month so far plus what the run rate adds in ``seconds`` (rounded up)."""
+        return self.month_to_date_micros + _ceil_share(self.hourly_micros, seconds)
+
+    def cluster_projected_micros(self, cluster_id: int, seconds: float) -> int:
+        spend = self.clusters.get(cluster_id, ClusterSpend())
+        return spend.month_to_date_micros + _ceil_share(spend.hourly_micros, seconds)
+
+    @property
+    def forecast_micros(self) -> int:
+        """The month so far, extended to the month's end at its average hourly cost."""
+        elapsed = max(_hours(self.period_start, self.at), 1)
+        whole = _hours(self.period_start, self.period_end)
+        return self.month_to_date_micros * whole // elapsed
+
+
+def standings(
+    organization_ids: Collection[int], *, now: datetime | None = None
+) -> dict[int, Standing]:
+    """The standing of each organization at ``now``, in batches of ``BATCH_SIZE`` (a constant
+    number of queries per batch, whatever its ledger)."""
+    now = (now or timezone.now()).astimezone(UTC)
+    ids = sorted(set(organization_ids))
+    prices = price_book()
+    found: dict[int, Standing] = {}
+    for first in range(0, len(ids), BATCH_SIZE):
+        found.update(_batch(ids[first : first + BATCH_SIZE], now, prices))
+    return found
+
+
+def _batch(ids: list[int], now: datetime, prices) -> dict[int, Standing]:
+    start = month_start(now)
+    end = _next_month(start)
+    current_hour = now.replace(minute=0, second=0, microsecond=0)
+    closed = metered_through()
+    settle_to = min(_hour_floor(closed), current_hour) if closed else start
+    settle_to = max(settle_to, start)
+    histories = tier_histories(organization_ids=ids)
+    changed = _tier_changed(histories, start, end)
+    boundaries = prices.changes_between(start, end)
+    with transaction.atomic():
+        tallies = {
+            tally.organization_id: tally
+            for tally in SpendTally.unscoped_all_tenants.select_for_update().filter(
+                organization_id__in=ids, period_start=start
+            )
+        }
+        # Each tally's settled hours, then the hours closed since: one summing query per
+        # distinct stretch (almost always one for the whole batch).
+        stretches: dict[datetime, list[int]] = {}
+        for pk in ids:
+            tally = tallies.get(pk)
+            through = tally.settled_through if tally else start
+            if through > settle_to:  # a watermark moved back: start over
+                through = start
+                if tally:
+                    tally.lines = []
+            stretches.setdefault(through, []).append(pk)
+        settled: dict[int, list[LedgerRow]] = {}
+        for through, members in stretches.items():
+            added = (
+                usage_summed(
+                    organization_ids=members,
+                    start=through,
+                    end=settle_to,
+                    boundaries=boundaries,
+                    hourly_clusters=changed,
+                )
+                if through < settle_to
+                else {}
+            )
+            for pk in members:
+                rows = _tally_rows(tallies.get(pk), through, start)
+                rows += added[pk].rows if pk in added else []
+                settled[pk] = rows
+        open_rows = usage_summed(
+            organization_ids=ids,
+            start=settle_to,
+            end=now if now < end else end,
+            boundaries=[*boundaries, current_hour - HOUR, current_hour],
+            hourly_clusters=changed,
+        )
+        result = {}
+        writes = []
+        for pk in ids:
+            span_of = price_spans(prices, histories[pk])
+            settled_lines = rate(settled[pk], span_of)
+            month_lines = rate([*_line_rows(settled_lines), *open_rows[pk].rows], span_of)
+            last_hour = [row for row in open_rows[pk].rows if row[2] == current_hour - HOUR]
+            hour_lines = rate(last_hour, span_of)
+            result[pk] = _standing(pk, start, now, month_lines, hour_lines)
+            tally = tallies.get(pk) or SpendTally(organization_id=pk, period_start=start)
+            tally.settled_through = settle_to
+            tally.lines = [_encode(line) for line in settled_lines]
+            writes.append(tally)
+        SpendTally.unscoped_all_tenants.bulk_create(
+            writes,
+            update_conflicts=True,
+            unique_fields=["organization", "period_start"],
+            update_fields=["settled_through", "lines"],
+        )
+    return result
+
+
+def _standing(
+    pk: int, start: datetime, now: datetime, month: list[Line], hour: list[Line]
+) -> Standing:
+    clusters: dict[int, list[int]] = {}
+    for line in month:
+        clusters.setdefault(line.cluster, [0, 0])[0] += line.micros
+    for line in hour:
+        clusters.setdefault(line.cluster, [0, 0])[1] += line.micros
+    return Standing(
+        organization_id=pk,
+        period_start=start,
+        at=now,
+        month_to_date_micros=sum(line.micros for line in month),
+        hourly_micros=sum(line.micros for line in hour),
+        clusters={cluster: ClusterSpend(*values) for cluster, values in clusters.items()},
+    )
+
+
+def _tally_rows(tally: SpendTally | None, through: datetime, start: datetime) -> list[LedgerRow]:
+    if tally is None or through == start:
+        return []
+    rows: list[LedgerRow] = []
+    for cluster, dimension, first, last, quantity in tally.lines:
+        rows.append((cluster, dimension, datetime.fromisoformat(first), quantity))
+        if last != first:
+            rows.append((cluster, dimension, datetime.fromisoformat(last), 0))
+    return rows
+
+
+def _line_rows(lines: Iterable[Line]) -> list[LedgerRow]:
+    """Rows that rate to exactly ``lines``: each line's quantity at its first hour, and 0 at
+    its last (so the segment keeps its ends)."""
+    rows: list[LedgerRow] = []
+    for line in lines:
+        rows.append((line.cluster, line.dimension, line.first_hour, line.quantity))
+        if line.last_hour != line.first_hour:
+            rows.append((line.cluster, line.dimension, line.last_hour, 0))
+    return rows
+
+
+def _encode(line: Line) -> list:
+    return [
+        line.cluster,
+        line.dimension,
+        line.first_hour.isoformat(),
+        line.last_hour.isoformat(),
+        line.quantity,
+    ]
+
+
+def _tier_changed(histories, start: datetime, end: datetime) -> set[int]:
+    changed: set[int] = set()
+    for history in histories.values():
+        changed |= set(history.changed_between(start, end))
+    return changed
+
+
+def _hour_floor(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def _next_month(start: datetime) -> datetime:
+    return (start + timedelta(days=32)).replace(day=1)
+
+
+def _hours(start: datetime, end: datetime) -> int:
+    return int((end - start) // HOUR)
+
+
+def _ceil_share(hourly: int, seconds: float) -> int:
+    """``hourly`` micro-dollars for ``seconds``, rounded up (a projection errs high)."""
+    if hourly <= 0 or seconds <= 0:
+        return 0
+    milliseconds = int(seconds * 1000)
+    return -(-hourly * milliseconds // 3_600_000)
