@@ -6,77 +6,172 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('billing', '0009_invoice_billed_to'),
-        ('clusters', '0015_cluster_size_history'),
-        ('tenants', '0007_organizations_close'),
+        ("billing", "0009_invoice_billed_to"),
+        ("clusters", "0015_cluster_size_history"),
+        ("tenants", "0007_organizations_close"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='SpendCap',
+            name="SpendCap",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('monthly_micros', models.BigIntegerField(help_text='The cap per calendar month (UTC)')),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('cluster', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='clusters.cluster')),
-                ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='tenants.organization')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "monthly_micros",
+                    models.BigIntegerField(help_text="The cap per calendar month (UTC)"),
+                ),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "cluster",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="clusters.cluster",
+                    ),
+                ),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="tenants.organization",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['organization_id', 'cluster_id'],
-                'abstract': False,
-                'base_manager_name': 'unscoped_all_tenants',
-                'constraints': [models.UniqueConstraint(condition=models.Q(('cluster__isnull', True)), fields=('organization',), name='spend_cap_one_per_organization'), models.UniqueConstraint(condition=models.Q(('cluster__isnull', False)), fields=('organization', 'cluster'), name='spend_cap_one_per_cluster'), models.CheckConstraint(condition=models.Q(('monthly_micros__gte', 0)), name='spend_cap_not_negative')],
+                "ordering": ["organization_id", "cluster_id"],
+                "abstract": False,
+                "base_manager_name": "unscoped_all_tenants",
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("cluster__isnull", True)),
+                        fields=("organization",),
+                        name="spend_cap_one_per_organization",
+                    ),
+                    models.UniqueConstraint(
+                        condition=models.Q(("cluster__isnull", False)),
+                        fields=("organization", "cluster"),
+                        name="spend_cap_one_per_cluster",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("monthly_micros__gte", 0)),
+                        name="spend_cap_not_negative",
+                    ),
+                ],
             },
             managers=[
-                ('objects', django.db.models.manager.Manager()),
-                ('unscoped_all_tenants', django.db.models.manager.Manager()),
+                ("objects", django.db.models.manager.Manager()),
+                ("unscoped_all_tenants", django.db.models.manager.Manager()),
             ],
         ),
         migrations.CreateModel(
-            name='SpendHold',
+            name="SpendHold",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('period_start', models.DateTimeField()),
-                ('cap_micros', models.BigIntegerField(help_text='The cap when it was reached')),
-                ('spend_micros', models.BigIntegerField(help_text='The month so far plus the projection then')),
-                ('reached_at', models.DateTimeField()),
-                ('lifted_at', models.DateTimeField(blank=True, null=True)),
-                ('lift_reason', models.CharField(blank=True, max_length=32)),
-                ('cluster', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='clusters.cluster')),
-                ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='tenants.organization')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("period_start", models.DateTimeField()),
+                ("cap_micros", models.BigIntegerField(help_text="The cap when it was reached")),
+                (
+                    "spend_micros",
+                    models.BigIntegerField(help_text="The month so far plus the projection then"),
+                ),
+                ("reached_at", models.DateTimeField()),
+                ("lifted_at", models.DateTimeField(blank=True, null=True)),
+                ("lift_reason", models.CharField(blank=True, max_length=32)),
+                (
+                    "cluster",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="clusters.cluster",
+                    ),
+                ),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="tenants.organization",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-reached_at'],
-                'abstract': False,
-                'base_manager_name': 'unscoped_all_tenants',
-                'constraints': [models.UniqueConstraint(condition=models.Q(('cluster__isnull', True), ('lifted_at__isnull', True)), fields=('organization', 'period_start'), name='spend_hold_open_once_per_organization'), models.UniqueConstraint(condition=models.Q(('cluster__isnull', False), ('lifted_at__isnull', True)), fields=('organization', 'cluster', 'period_start'), name='spend_hold_open_once_per_cluster')],
+                "ordering": ["-reached_at"],
+                "abstract": False,
+                "base_manager_name": "unscoped_all_tenants",
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("cluster__isnull", True), ("lifted_at__isnull", True)),
+                        fields=("organization", "period_start"),
+                        name="spend_hold_open_once_per_organization",
+                    ),
+                    models.UniqueConstraint(
+                        condition=models.Q(("cluster__isnull", False), ("lifted_at__isnull", True)),
+                        fields=("organization", "cluster", "period_start"),
+                        name="spend_hold_open_once_per_cluster",
+                    ),
+                ],
             },
             managers=[
-                ('objects', django.db.models.manager.Manager()),
-                ('unscoped_all_tenants', django.db.models.manager.Manager()),
+                ("objects", django.db.models.manager.Manager()),
+                ("unscoped_all_tenants", django.db.models.manager.Manager()),
             ],
         ),
         migrations.CreateModel(
-            name='SpendTally',
+            name="SpendTally",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('period_start', models.DateTimeField(help_text='The first instant of the month, UTC')),
-                ('settled_through', models.DateTimeField(help_text='The hours before this are in the lines')),
-                ('lines', models.JSONField(blank=True, default=list)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='tenants.organization')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "period_start",
+                    models.DateTimeField(help_text="The first instant of the month, UTC"),
+                ),
+                (
+                    "settled_through",
+                    models.DateTimeField(help_text="The hours before this are in the lines"),
+                ),
+                ("lines", models.JSONField(blank=True, default=list)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="tenants.organization",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-period_start', 'organization_id'],
-                'abstract': False,
-                'base_manager_name': 'unscoped_all_tenants',
-                'constraints': [models.UniqueConstraint(fields=('organization', 'period_start'), name='spend_tally_once')],
+                "ordering": ["-period_start", "organization_id"],
+                "abstract": False,
+                "base_manager_name": "unscoped_all_tenants",
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("organization", "period_start"), name="spend_tally_once"
+                    )
+                ],
             },
             managers=[
-                ('objects', django.db.models.manager.Manager()),
-                ('unscoped_all_tenants', django.db.models.manager.Manager()),
+                ("objects", django.db.models.manager.Manager()),
+                ("unscoped_all_tenants", django.db.models.manager.Manager()),
             ],
         ),
     ]
