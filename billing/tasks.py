@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from clusters.models import Cell
 
-from . import closing, final_invoices, metering, outbox, stripe_events
+from . import closing, final_invoices, metering, outbox, spend_watch, stripe_events
 from .services import month_start
 
 
@@ -31,7 +31,19 @@ def collect_usage() -> int:
 def collect_cell_usage(*, cell: str) -> int:
     """Recompute the cell's open hours into the ledger; a Prometheus that cannot answer leaves
     the watermark where it was, and the next beat tries again."""
-    return metering.collect_cell(Cell.objects.get(slug=cell)).written
+    found = Cell.objects.get(slug=cell)
+    written = metering.collect_cell(found).written
+    check_spend.delay(cell=cell)
+    return written
+
+
+@shared_task(name="billing.tasks.check_spend")
+def check_spend(*, cell: str | None = None) -> int:
+    """Compare the month so far of every organization with a spend cap (those on ``cell``, the
+    cell just metered, when given) with its caps; returns how many holds opened or lifted."""
+    cell_id = Cell.objects.filter(slug=cell).values_list("pk", flat=True).first() if cell else None
+    ids = spend_watch.organizations_to_check(cell_id=cell_id)
+    return spend_watch.spend_check(organization_ids=ids).holds_changed
 
 
 @shared_task(name="billing.tasks.close_months")

@@ -1,7 +1,7 @@
 from django.urls import include, path
 from rest_framework.routers import SimpleRouter
 
-from . import views
+from . import caps, views
 
 router = SimpleRouter(trailing_slash=True)
 router.register("invoices", views.InvoiceViewSet, basename="invoice")
@@ -25,6 +25,17 @@ urlpatterns = [
         name="billing-account",
     ),
     path("orgs/<public_id:org>/costs/", views.CostsView.as_view(), name="organization-costs"),
+    path("orgs/<public_id:org>/spend-caps/", caps.SpendCapsView.as_view(), name="spend-caps"),
+    path(
+        "orgs/<public_id:org>/spend-caps/organization/",
+        caps.OrganizationCapView.as_view(),
+        name="spend-cap-organization",
+    ),
+    path(
+        "orgs/<public_id:org>/spend-caps/clusters/<public_id:cluster>/",
+        caps.ClusterCapView.as_view(),
+        name="spend-cap-cluster",
+    ),
     path("orgs/<public_id:org>/", include(router.urls)),
     path(
         "orgs/<public_id:org>/invoices/<public_id:id>/lines.csv",

@@ -14,7 +14,7 @@ from .invoices import (
     new_invoice_line_id,
 )
 from .ledger import ClosedMonth, MeteringCursor, UsageAdjustment, UsageHour
-from .spend import SpendTally
+from .spend import SpendCap, SpendHold, SpendTally
 from .stripe import (
     AlertKind,
     BillingAlert,
@@ -38,6 +38,8 @@ __all__ = [
     "MeteringCursor",
     "OutboxState",
     "PaymentStatus",
+    "SpendCap",
+    "SpendHold",
     "SpendTally",
     "StripeEvent",
     "StripeEventOutcome",

@@ -80,3 +80,12 @@ class PaymentMethodRequired(DomainError):
     code = "payment_method_required"
     title = "A payment method is required"
     status = 402
+
+
+class SpendCapReached(DomainError):
+    """The organization (or the cluster) reached its monthly spend cap: nothing grows until the
+    cap is raised or the month ends."""
+
+    code = "spend_cap_reached"
+    title = "The spend cap is reached"
+    status = 409
