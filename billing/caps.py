@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from clusters.guards import CLUSTER_CREATE, CLUSTER_RESHAPE, Creation
@@ -64,7 +65,8 @@ def _money(micros: int) -> str:
 def caps_of(*, organization: Organization) -> list[SpendCap]:
     """The organization's caps: its own first, then its clusters' (deleted ones left out)."""
     caps = SpendCap.objects.filter(organization=organization).select_related("cluster")
-    return [cap for cap in caps.order_by("-cluster__isnull", "cluster_id") if _cap_is_live(cap)]
+    ordered = caps.order_by(F("cluster_id").asc(nulls_first=True))
+    return [cap for cap in ordered if _cap_is_live(cap)]
 
 
 def _cap_is_live(cap: SpendCap) -> bool:
