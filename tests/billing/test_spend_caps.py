@@ -156,9 +156,9 @@ def test_a_reached_cap_throttles_refuses_growth_and_lifts_when_raised(org, owner
     assert quotas(cluster) == own_quotas
     assert add_topic(owner_api, cluster, "more").status_code == 202
     actions = list(
-        AuditEvent.unscoped_all_tenants.filter(organization=org, action__startswith="spend_cap").values_list(
-            "action", flat=True
-        )
+        AuditEvent.unscoped_all_tenants.filter(
+            organization=org, action__startswith="spend_cap"
+        ).values_list("action", flat=True)
     )
     assert sorted(actions) == ["spend_cap.reached", "spend_cap.set", "spend_cap.set"]
 
