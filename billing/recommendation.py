@@ -28,13 +28,13 @@ that can carry what it actually did, and the cheapest of them.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
 from django.conf import settings
+from django.db import models
 from django.db.models import Count, Max, Q
 
 from clusters.models import METERED_DIMENSIONS, TIME_DIMENSIONS, Cluster, Dimension, Tier
@@ -54,10 +54,10 @@ MS_PER_HOUR = SECONDS_PER_HOUR * 1000
 LIMIT_NAMES = ("ingress", "egress", "partitions", "storage", "retention")
 
 
-class Verdict(enum.StrEnum):
-    SWITCH = "switch"
-    STAY = "stay"
-    NOT_ENOUGH_HISTORY = "not_enough_history"
+class Verdict(models.TextChoices):
+    SWITCH = "switch", "A cheaper tier fits"
+    STAY = "stay", "No tier that fits costs less"
+    NOT_ENOUGH_HISTORY = "not_enough_history", "Fewer than a week of complete hours"
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from .serializers import Int64Field, Rfc3339Field
 TIER_CHOICES = catalog.TIER_SLUGS
 
 
-class PeaksSerializer(serializers.Serializer):
+class RecommendationPeaksSerializer(serializers.Serializer):
     ingress_bytes_per_hour = Int64Field(help_text="The most bytes written in one hour")
     ingress_mbps = serializers.DecimalField(
         max_digits=18,
@@ -27,7 +27,7 @@ class PeaksSerializer(serializers.Serializer):
     retention_ms = Int64Field(help_text="The longest retention of the live topics (0: no topic)")
 
 
-class OptionSerializer(serializers.Serializer):
+class RecommendationOptionSerializer(serializers.Serializer):
     type = serializers.ChoiceField(choices=TIER_CHOICES, source="tier.slug")
     capacity_units = serializers.IntegerField(
         help_text="The fewest that fit, for Dedicated; 1 for tiers not sized in units"
@@ -45,7 +45,7 @@ class OptionSerializer(serializers.Serializer):
         return dollars(option.monthly_cents, places=2)
 
 
-class UnfitSerializer(serializers.Serializer):
+class RecommendationUnfitSerializer(serializers.Serializer):
     type = serializers.ChoiceField(choices=TIER_CHOICES, source="tier.slug")
     over = serializers.ListField(
         child=serializers.ChoiceField(choices=LIMIT_NAMES),
@@ -56,7 +56,7 @@ class UnfitSerializer(serializers.Serializer):
 class RecommendationSerializer(serializers.Serializer):
     cluster = serializers.CharField(source="cluster.public_id")
     verdict = serializers.ChoiceField(
-        choices=[v.value for v in Verdict],
+        choices=Verdict.choices,
         help_text="`switch`: `recommended` costs less than the current tier; `stay`: no tier "
         "that fits costs less; `not_enough_history`: fewer than `required_hours` complete hours",
     )
@@ -71,8 +71,8 @@ class RecommendationSerializer(serializers.Serializer):
     )
     hours = serializers.IntegerField(help_text="The window's hours: at most 720 (0: no window)")
     currency = serializers.SerializerMethodField()
-    peaks = PeaksSerializer(allow_null=True)
-    current = OptionSerializer(
+    peaks = RecommendationPeaksSerializer(allow_null=True)
+    current = RecommendationOptionSerializer(
         allow_null=True,
         help_text="The current tier and size: its ledger hours of the window rated as invoices",
     )
@@ -81,18 +81,22 @@ class RecommendationSerializer(serializers.Serializer):
     )
     monthly_saving_cents = Int64Field(help_text="current less recommended, a month (0: stay)")
     monthly_saving_usd = serializers.SerializerMethodField()
-    options = OptionSerializer(many=True, help_text="Every offered tier that fits, cheapest first")
-    unfit = UnfitSerializer(many=True, help_text="The offered tiers that do not fit, and why")
+    options = RecommendationOptionSerializer(
+        many=True, help_text="Every offered tier that fits, cheapest first"
+    )
+    unfit = RecommendationUnfitSerializer(
+        many=True, help_text="The offered tiers that do not fit, and why"
+    )
 
     @extend_schema_field(serializers.ChoiceField(choices=Currency.choices))
     def get_currency(self, _recommendation: Recommendation) -> str:
         return Currency.USD
 
-    @extend_schema_field(OptionSerializer(allow_null=True))
+    @extend_schema_field(RecommendationOptionSerializer(allow_null=True))
     def get_recommended(self, recommendation: Recommendation) -> dict | None:
         if recommendation.verdict != Verdict.SWITCH:
             return None
-        return OptionSerializer(recommendation.cheapest).data
+        return RecommendationOptionSerializer(recommendation.cheapest).data
 
     def get_monthly_saving_usd(self, recommendation: Recommendation) -> str:
         return dollars(recommendation.monthly_saving_cents, places=2)
