@@ -15,7 +15,7 @@ from billing.closing import Outcome, invoice_close
 from billing.models import Invoice
 from billing.recommendation import Verdict, recommendation_for
 from billing.services import HourSnapshot, record_hours
-from clusters.models import Cluster, ClusterSize, Dimension, Tier, TierPrice
+from clusters.models import Cluster, ClusterSize, Dimension, Tier, TierPrice, Topic
 from tenants.roles import Role
 from tenants.scoping import tenant_scope
 from tests.factories import UserFactory, add_member, make_cluster, make_org
@@ -154,6 +154,36 @@ def test_a_busy_hour_over_serverless_with_headroom_keeps_the_cluster_on_standard
     assert loose.verdict == Verdict.SWITCH
     assert options_of(loose)[0] == ("serverless", 1, 16_723, 16_955)
     assert loose.monthly_saving_cents == 51_192
+
+
+def test_a_topic_kept_longer_than_serverless_allows_keeps_the_cluster_on_standard(
+    client, owner, small_standard
+):
+    """A topic kept 90 days: Serverless keeps 30 at most, so Standard is the cheapest that
+    fits, and the page says so."""
+    with tenant_scope(small_standard.organization):
+        Topic.objects.create(
+            organization=small_standard.organization,
+            cluster=small_standard,
+            name="audit",
+            partitions=10,
+            retention_ms=90 * 24 * 3_600_000,
+        )
+
+    recommendation = recommended(small_standard)
+
+    assert recommendation.verdict == Verdict.STAY
+    assert [(u.tier.slug, u.over) for u in recommendation.unfit] == [("serverless", ["retention"])]
+    assert options_of(recommendation) == [
+        ("standard", 1, 65_599, 66_510),
+        ("dedicated", 1, 110_979, 112_520),
+    ]
+    client.force_login(owner)
+    page = client.get(
+        f"/orgs/{small_standard.organization.public_id}/clusters/{small_standard.public_id}/"
+    ).content.decode()
+    assert "Standard is already the cheapest tier that fits: $665.10 a month." in page
+    assert "does not fit: retention" in page
 
 
 def test_an_oversized_dedicated_cluster_is_told_the_fewest_units_that_fit(owner):
