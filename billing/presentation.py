@@ -248,7 +248,7 @@ def estimate_table(estimate: Estimate) -> dict:
 
 
 def option_label(option: Option) -> str:
-    """ "Serverless", "Dedicated, 3 capacity units"."""
+    """How an option reads: "Serverless", "Dedicated, 3 capacity units"."""
     if not option.tier.is_dedicated:
         return option.tier.name
     return f"{option.tier.name}, {counted(option.capacity_units, 'capacity unit')}"
@@ -276,8 +276,6 @@ def recommendation_panel(recommendation: Recommendation) -> dict:
     ]
     return panel | {
         "days": plain(round(Decimal(recommendation.hours) / 24, 1)),
-        "start": recommendation.start,
-        "end": recommendation.end,
         "current": option_label(current),
         "current_monthly": usd(current.monthly_cents),
         "recommended": option_label(cheapest) if cheapest else "",
