@@ -20,6 +20,11 @@ urlpatterns = [
         name="cluster-usage",
     ),
     path(
+        "orgs/<public_id:org>/clusters/<public_id:cluster>/recommendation/",
+        views.ClusterRecommendationView.as_view(),
+        name="cluster-recommendation",
+    ),
+    path(
         "orgs/<public_id:org>/billing-account/",
         views.BillingAccountView.as_view(),
         name="billing-account",

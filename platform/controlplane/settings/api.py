@@ -48,6 +48,8 @@ SPECTACULAR_SETTINGS = {
         "InvoiceStateEnum": "billing.models.InvoiceState",
         "InvoiceLineKindEnum": "billing.models.InvoiceLineKind",
         "PaymentStatusEnum": "billing.models.PaymentStatus",
+        "RecommendationVerdictEnum": "billing.recommendation.Verdict",
+        "TierLimitEnum": "billing.recommendation.LIMIT_NAMES",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

@@ -9,4 +9,5 @@ from .dataplane import *
 from .invoices import *
 from .logs import *
 from .metering import *
+from .recommendation import *
 from .stripe import *
