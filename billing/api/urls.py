@@ -1,10 +1,13 @@
 from django.urls import include, path
 from rest_framework.routers import SimpleRouter
 
-from . import views
+from . import budget_views, views
 
 router = SimpleRouter(trailing_slash=True)
 router.register("invoices", views.InvoiceViewSet, basename="invoice")
+router.register(
+    "billing/webhook/deliveries", budget_views.WebhookDeliveryViewSet, basename="webhook-delivery"
+)
 
 urlpatterns = [
     # Public, beside the catalog it prices.
@@ -25,6 +28,12 @@ urlpatterns = [
         name="billing-account",
     ),
     path("orgs/<public_id:org>/costs/", views.CostsView.as_view(), name="organization-costs"),
+    path("orgs/<public_id:org>/billing/budget/", budget_views.BudgetView.as_view(), name="budget"),
+    path(
+        "orgs/<public_id:org>/billing/webhook/",
+        budget_views.WebhookEndpointView.as_view(),
+        name="webhook-endpoint",
+    ),
     path("orgs/<public_id:org>/", include(router.urls)),
     path(
         "orgs/<public_id:org>/invoices/<public_id:id>/lines.csv",

@@ -10,3 +10,4 @@ from .invoices import *
 from .logs import *
 from .metering import *
 from .stripe import *
+from .webhooks import *
