@@ -59,7 +59,7 @@ def serve_endpoint():
     lock = threading.Lock()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             with lock:
                 endpoint.received.append(Received(self.path, dict(self.headers.items()), body))

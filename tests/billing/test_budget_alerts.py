@@ -146,7 +146,7 @@ def test_four_concurrent_checks_fire_each_threshold_once(acme):
         thread.join(timeout=60)
     assert errors == []
     # 100,000,000 x 720 // 708 = 101,694,915 > the budget: the forecast alert too.
-    assert sorted(counts, reverse=True)[0] >= 1 and sum(counts) == 4
+    assert sum(counts) == 4
     assert sorted(row[1] for row in fired(organization)) == ["100", "50", "80", "forecast"]
     assert len(mail.outbox) == 4  # one e-mail per alert, whichever check fired it
 
@@ -164,7 +164,8 @@ def test_each_alert_is_mailed_once_to_the_billing_address_or_else_the_owners(acm
     assert "has spent $56.00 so far in November 2026" in message.body
     assert "monthly budget of $100.00" in message.body
     alert = BudgetAlert.unscoped_all_tenants.get()
-    assert alert.emailed_at is not None and alert.public_id in message.body
+    assert alert.emailed_at is not None
+    assert alert.public_id in message.body
     # With a billing e-mail address, alerts go there.
     from billing.accounts import billing_account_update
 
@@ -234,7 +235,7 @@ def test_the_owner_sets_reads_and_removes_the_budget_audited():
         ("99999999999999999999999", "invalid_amount", "too_large"),
         ("1.0000001", "invalid_amount", "too_many_decimals"),
         ("\u0661\u0660\u0660", "invalid_amount", "not_a_decimal"),  # Arabic-Indic 100
-        ("１００", "invalid_amount", "not_a_decimal"),  # full-width digits
+        ("\uff11\uff10\uff10", "invalid_amount", "not_a_decimal"),  # full-width 100
         ("1e3", "invalid_amount", "not_a_decimal"),
         (" 100", "invalid_amount", "not_a_decimal"),
         ("+100", "invalid_amount", "not_a_decimal"),

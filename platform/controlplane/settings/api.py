@@ -48,6 +48,8 @@ SPECTACULAR_SETTINGS = {
         "InvoiceStateEnum": "billing.models.InvoiceState",
         "InvoiceLineKindEnum": "billing.models.InvoiceLineKind",
         "PaymentStatusEnum": "billing.models.PaymentStatus",
+        "BudgetAlertTypeEnum": "billing.models.BudgetAlertKind",
+        "WebhookDeliveryStateEnum": "billing.models.DeliveryState",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
