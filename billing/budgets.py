@@ -50,6 +50,7 @@ MICROS_PER_DOLLAR = 1_000_000
 # A billion dollars a month: more is a typing error, not a budget.
 MAX_BUDGET_MICROS = 10**9 * MICROS_PER_DOLLAR
 MAX_THRESHOLDS = 10
+INSERT_BATCH = 100  # alerts per INSERT: 900 parameters, within every database's limit
 THRESHOLD_RANGE = (1, 500)  # percent of the budget
 _ALERT_ONCE = "ON CONFLICT (organization_id, period_start, threshold) DO NOTHING RETURNING id"
 _DOLLARS = re.compile(r"(-?)([0-9]+)(?:\.([0-9]+))?", re.ASCII)
@@ -221,16 +222,28 @@ def budgets_evaluate(standings: Mapping[int, Standing], *, now: datetime) -> int
             period_start__in={standing.period_start for standing, *_ in reached},
         ).values_list("organization_id", "period_start", "threshold")
     )
-    new = [
-        row for row in reached if (row[0].organization_id, row[0].period_start, row[2]) not in known
-    ]
+    # In one order for every check, so two inserting the same rows wait for each other rather
+    # than deadlock.
+    new = sorted(
+        (row for row in reached if _key(row) not in known),
+        key=_key,
+    )
     if not new:
         return 0
     with transaction.atomic():
-        fired = _insert_once(new, now)
+        fired = [
+            pk
+            for first in range(0, len(new), INSERT_BATCH)
+            for pk in _insert_once(new[first : first + INSERT_BATCH], now)
+        ]
         if fired:
             _send(fired)
     return len(fired)
+
+
+def _key(row) -> tuple[int, datetime, str]:
+    standing, _budget, threshold, _kind = row
+    return (standing.organization_id, standing.period_start, threshold)
 
 
 def _reached(standing: Standing, budget: Budget) -> list[tuple[str, str]]:
