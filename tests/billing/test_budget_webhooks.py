@@ -356,3 +356,20 @@ def test_one_organization_never_sees_anothers_endpoint_or_deliveries(
     page = outsider.get(f"/orgs/{other.public_id}/billing/alerts/").content.decode()
     assert own.json()["event_id"] not in page
     assert endpoint.url not in page
+
+
+def test_the_page_shows_a_new_secret_once_and_refuses_a_private_url(acme, endpoint, settings):
+    organization, _, client = acme
+    page = f"/orgs/{organization.public_id}/billing/alerts/"
+    refused = client.post(page, {"action": "endpoint", "url": endpoint.url})
+    assert refused.status_code == 400
+    assert "127.0.0.1, a loopback address" in refused.content.decode()
+    settings.SLUICE_WEBHOOK_ALLOWED_PRIVATE_NETWORKS = ("127.0.0.1/32",)
+    made = client.post(page, {"action": "endpoint", "url": endpoint.url})
+    assert made.status_code == 200
+    assert "no-store" in made["Cache-Control"]
+    secret = secretbox.unseal(WebhookEndpoint.unscoped_all_tenants.get().secret_sealed)
+    assert secret in made.content.decode()
+    again = client.post(page, {"action": "endpoint", "url": endpoint.url})
+    assert again.status_code == 302
+    assert secret not in client.get(page).content.decode()
