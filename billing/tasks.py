@@ -8,12 +8,25 @@ close and the drafts run fleet-wide, a batch of organizations per transaction. A
 named by Stripe's id; which organization it concerns is found in applying it.
 """
 
+from smtplib import SMTPException
+
 from celery import shared_task
 from django.utils import timezone
 
 from clusters.models import Cell
+from tenants.tasks import TenantTask
 
-from . import closing, final_invoices, metering, outbox, spend_watch, stripe_events
+from . import (
+    budget_notices,
+    closing,
+    final_invoices,
+    metering,
+    outbox,
+    spend_watch,
+    stripe_events,
+    webhook_outbox,
+)
+from .models import BudgetAlert
 from .services import month_start
 
 
@@ -99,3 +112,25 @@ def apply_stripe_event(*, event: str) -> str:
 def retry_pending_stripe_events() -> int:
     """Apply again the Stripe events left pending (Stripe unreachable, a task lost)."""
     return stripe_events.stripe_events_retry_pending()
+
+
+@shared_task(
+    base=TenantTask,
+    name="billing.tasks.send_budget_alert_email",
+    autoretry_for=(SMTPException, OSError),
+    retry_backoff=True,
+    max_retries=6,
+    ignore_result=True,
+)
+def send_budget_alert_email(*, organization, alert: str) -> None:
+    """Mail a fired budget alert (``alert`` is its event id), once."""
+    found = BudgetAlert.objects.filter(public_id=alert).first()
+    if found is not None:
+        budget_notices.alert_send_email(alert=found)
+
+
+@shared_task(name="billing.tasks.deliver_webhooks")
+def deliver_webhooks(*, limit: int = webhook_outbox.POSTS_PER_RUN) -> int:
+    """Post due webhook deliveries (fleet-wide, each claimed by one run); queued when an alert
+    fires, and by beat for the retries. How many were delivered."""
+    return webhook_outbox.deliveries_post_due(limit=limit)

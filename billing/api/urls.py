@@ -1,10 +1,13 @@
 from django.urls import include, path
 from rest_framework.routers import SimpleRouter
 
-from . import caps, views
+from . import budget_views, caps, views
 
 router = SimpleRouter(trailing_slash=True)
 router.register("invoices", views.InvoiceViewSet, basename="invoice")
+router.register(
+    "billing/webhook/deliveries", budget_views.WebhookDeliveryViewSet, basename="webhook-delivery"
+)
 
 urlpatterns = [
     # Public, beside the catalog it prices.
@@ -40,6 +43,12 @@ urlpatterns = [
         "orgs/<public_id:org>/spend-caps/clusters/<public_id:cluster>/",
         caps.ClusterCapView.as_view(),
         name="spend-cap-cluster",
+    ),
+    path("orgs/<public_id:org>/billing/budget/", budget_views.BudgetView.as_view(), name="budget"),
+    path(
+        "orgs/<public_id:org>/billing/webhook/",
+        budget_views.WebhookEndpointView.as_view(),
+        name="webhook-endpoint",
     ),
     path("orgs/<public_id:org>/", include(router.urls)),
     path(

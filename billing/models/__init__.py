@@ -1,6 +1,16 @@
 """The billing app's models, one module per part: the usage ledger, accounts and invoices,
-Stripe (the outbox, alerts, events), and spend control."""
+Stripe (the outbox, alerts, events), spend control, and budget alerts."""
 
+from .budgets import (
+    FORECAST,
+    Budget,
+    BudgetAlert,
+    BudgetAlertKind,
+    DeliveryState,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from .invoices import (
     INVOICE_TRANSITIONS,
     BillingAccount,
@@ -25,12 +35,17 @@ from .stripe import (
 )
 
 __all__ = [
+    "FORECAST",
     "INVOICE_TRANSITIONS",
     "AlertKind",
     "BillingAccount",
     "BillingAlert",
+    "Budget",
+    "BudgetAlert",
+    "BudgetAlertKind",
     "ClosedMonth",
     "Currency",
+    "DeliveryState",
     "Invoice",
     "InvoiceLine",
     "InvoiceLineKind",
@@ -46,6 +61,9 @@ __all__ = [
     "StripeOutbox",
     "UsageAdjustment",
     "UsageHour",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "new_invoice_id",
     "new_invoice_line_id",
 ]

@@ -217,6 +217,7 @@ def test_a_capped_tenant_slows_to_the_floor_and_recovers_without_losing_a_record
     print(
         f"spend cap on the broker: {unthrottled / MB:.2f} MB/s flat out, "
         f"{throttled:.0f} B/s throttled (floor {FLOOR}), {recovered / MB:.2f} MB/s "
-        f"{recovered_in:.0f}s after the cap was raised; cap reached {reached_in:.1f}s after metering began; "
+        f"{recovered_in:.0f}s after the cap was raised; cap reached {reached_in:.1f}s after "
+        "metering began; "
         f"{len(seen)} records, none lost"
     )

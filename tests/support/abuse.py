@@ -25,7 +25,7 @@ from drf_spectacular.generators import SchemaGenerator
 from rest_framework.mixins import ListModelMixin
 
 from billing.invoices import LineRecord, invoice_record
-from billing.models import Invoice
+from billing.models import BudgetAlert, BudgetAlertKind, Invoice, WebhookDelivery
 from clusters import services as cluster_services
 from clusters.models import Cluster, Credential, Topic
 from clusters.models import Operation as ClusterOperation
@@ -96,6 +96,9 @@ BASE_BODIES = {
         "currency": "usd",
     },
     "PATCH /api/v1/orgs/{org}/billing-account/": {"city": "Shelbyville"},
+    "PUT /api/v1/orgs/{org}/billing/budget/": {"monthly_usd": "250.00"},
+    # A literal public address: accepted without a DNS lookup.
+    "PUT /api/v1/orgs/{org}/billing/webhook/": {"url": "https://8.8.8.8/hooks/sluice"},
     "POST /api/v1/catalog/estimate/": {
         "type": "serverless",
         "ingress_mbps": 1,
@@ -149,6 +152,7 @@ def build_world() -> World:
             organization=organization, year=2026, month=10, lines=[sample_line(cluster)]
         )
         invoice_record(organization=organization, year=2026, month=11, lines=[])
+        deliveries = [_budget_alert_delivery(organization, threshold) for threshold in ("50", "80")]
     client = session_client(owner)
     client.raise_request_exception = False  # a server error is an answer to report here
     return World(
@@ -164,8 +168,30 @@ def build_world() -> World:
             Topic: topic,
             Credential: credential,
             Invoice: invoice,
+            WebhookDelivery: deliveries[0],
         },
         url_values={"org": organization.public_id, "cluster": cluster.public_id},
+    )
+
+
+def _budget_alert_delivery(organization, threshold: str) -> WebhookDelivery:
+    november = datetime(2026, 11, 1, tzinfo=UTC)
+    alert = BudgetAlert.objects.create(
+        organization=organization,
+        period_start=november,
+        threshold=threshold,
+        kind=BudgetAlertKind.THRESHOLD,
+        budget_micros=100_000_000,
+        month_to_date_micros=int(threshold) * 1_000_000,
+        forecast_micros=int(threshold) * 1_000_000,
+        fired_at=november + timedelta(days=10),
+    )
+    return WebhookDelivery.objects.create(
+        organization=organization,
+        alert=alert,
+        event_type=alert.kind,
+        body="{}",
+        next_attempt_at=alert.fired_at,
     )
 
 

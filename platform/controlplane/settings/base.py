@@ -11,3 +11,4 @@ from .logs import *
 from .metering import *
 from .recommendation import *
 from .stripe import *
+from .webhooks import *
