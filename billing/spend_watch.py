@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from clusters.models import Cluster
 
+from .budgets import budgeted_organization_ids, budgets_evaluate
 from .caps import capped_organization_ids, caps_enforce
 from .spend import BATCH_SIZE, standings
 
