@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import budget_views, views, webhooks
+from . import budget_views, cap_views, views, webhooks
 
 app_name = "billing"
 
@@ -10,5 +10,6 @@ urlpatterns = [
     path("orgs/<str:org>/billing/payment-method/", views.payment_method, name="payment-method"),
     path("orgs/<str:org>/billing/estimate/", views.estimate, name="estimate"),
     path("orgs/<str:org>/billing/alerts/", budget_views.budget_alerts, name="budget"),
+    path("orgs/<str:org>/billing/caps/", cap_views.spend_caps, name="caps"),
     path("orgs/<str:org>/billing/invoices/<str:invoice_id>/", views.invoice, name="invoice"),
 ]

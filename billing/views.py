@@ -21,6 +21,7 @@ from tenants.views.base import organization_page_context, organization_view
 
 from . import (
     accounts,
+    cap_presentation,
     costs,
     estimates,
     invoices,
@@ -67,6 +68,7 @@ def billing(request: HttpRequest, access: OrganizationAccess) -> HttpResponse:
             costs.month_to_date(organization=organization)
         ),
         "payments": _payments(account, may_edit=may_edit),
+        "spend_caps": cap_presentation.caps_summary(organization),
         "invoices": [
             _invoice_row(organization, invoice)
             for invoice in invoices.invoices_of(organization=organization)

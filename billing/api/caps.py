@@ -3,9 +3,6 @@ this month's spend against each; ``…/spend-caps/organization/`` and
 ``…/spend-caps/clusters/{cluster}/`` set (PUT) or remove (DELETE) one. Owners and billing
 members change them; admins read them."""
 
-import re
-from decimal import Decimal
-
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
@@ -18,21 +15,19 @@ from .. import caps
 from ..invoices import dollars
 
 CAP_SCOPES = read_write_scope_map("billing")
-_USD = re.compile(r"(0|[1-9][0-9]{0,7})(\.[0-9]{1,2})?", re.ASCII)
 
 
 class UsdField(serializers.Field):
     """US dollars as a decimal string with at most two decimals, in ASCII digits ("250",
     "99.50"); micro-dollars inside."""
 
-    default_error_messages = {
-        "invalid": 'A dollar amount like "250" or "99.50": digits, at most two decimals',
-    }
+    default_error_messages = {"invalid": caps.USD_FORMAT}
 
     def to_internal_value(self, data) -> int:
-        if not isinstance(data, str) or not _USD.fullmatch(data):
+        micros = caps.cap_micros_of(data)
+        if micros is None:
             self.fail("invalid")
-        return int(Decimal(data) * 1_000_000)
+        return micros
 
     def to_representation(self, value: int) -> str:
         return dollars(value // 10_000, places=2)

@@ -35,6 +35,8 @@ def status_context(access: OrganizationAccess, cluster: Cluster) -> dict:
         "organization": access.organization,
         "cluster": cluster,
         "can_write": access.can("clusters:write"),
+        # Who may raise a spend cap, to be shown the way to it from a throttled cluster.
+        "can_change_caps": access.can("billing:write"),
         "polling": cluster.state in TRANSITIONAL_STATES,
         "connection": connection.connection_details(cluster),
         "operations": list(operations),
