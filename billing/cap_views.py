@@ -64,7 +64,11 @@ def spend_caps(request: HttpRequest, access: OrganizationAccess) -> HttpResponse
 def _change(organization, actor, form: CapForm) -> str:
     """Apply the form; the sentence that says what changed."""
     cluster = form.cluster_id
-    whose = "The organization's cap" if cluster is None else "The cluster's cap"
+    whose = (
+        "The organization's cap"
+        if cluster is None
+        else f"The cap of {dict(form.fields['cluster'].choices)[cluster]}"
+    )
     if form.cleaned_data["action"] == REMOVE:
         caps.cap_remove(organization=organization, actor=actor, cluster_public_id=cluster)
         return f"{whose} is removed."
@@ -74,10 +78,7 @@ def _change(organization, actor, form: CapForm) -> str:
         monthly_micros=form.cleaned_data["monthly_cap"],
         cluster_public_id=cluster,
     )
-    amount = cap_presentation.usd_of_micros(cap.monthly_micros)
-    if cap.cluster is not None:
-        whose = f"The cap of {cap.cluster.name}"
-    return f"{whose} is now {amount} a month."
+    return f"{whose} is now {cap_presentation.usd_of_micros(cap.monthly_micros)} a month."
 
 
 def _forms(page: dict, bound: CapForm | None, **choices) -> dict[str, CapForm]:

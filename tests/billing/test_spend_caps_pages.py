@@ -192,7 +192,7 @@ def test_a_cluster_cap_is_added_changed_and_removed(org):
     response = owner.post(caps_url(org), {"action": "remove", "cluster": beta.public_id})
     assert response.status_code == 302
     page = owner.get(response["Location"]).content.decode()
-    assert "The cluster's cap is removed." in card(page, "clusters-caps")
+    assert "The cap of beta is removed." in card(page, "clusters-caps")
     assert "No cluster has a cap of its own." in card(page, "clusters-caps")
     assert caps_in(org) == []
 
