@@ -16,7 +16,7 @@ from tenants.access import OrganizationAccess
 from tenants.forms import add_domain_error
 from tenants.views.base import organization_page_context, organization_view
 
-from . import budgets, presentation, webhook_endpoints, webhook_outbox
+from . import budgets, money, presentation, webhook_endpoints, webhook_outbox
 from .budget_forms import BudgetForm, WebhookEndpointForm
 from .rating import MICROS_PER_CENT
 from .services import month_start
@@ -108,7 +108,7 @@ def _save_budget(organization, actor, data: dict) -> None:
     budgets.budget_set(
         organization=organization,
         actor=actor,
-        monthly_micros=budgets.micros_from_dollars(data["monthly_usd"], field="monthly_usd"),
+        monthly_micros=money.micros_from_dollars(data["monthly_usd"], field="monthly_usd"),
         thresholds=data["thresholds"],
         forecast_alert=data["forecast_alert"],
     )

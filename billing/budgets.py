@@ -13,12 +13,11 @@ webhook endpoint, by the webhook outbox (``webhook_outbox``), both queued in the
 that fires it.
 
 Amounts arrive as decimal US dollar strings (``"250.00"``), as the API shows money, and are
-kept in micro-dollars: ``micros_from_dollars`` is the one parser, for the API and the form.
+kept in micro-dollars: ``money.micros_from_dollars`` is the one parser, for the API and the form.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
@@ -41,6 +40,7 @@ from .models import (
     WebhookEndpoint,
 )
 from .models.budgets import DEFAULT_THRESHOLDS, new_budget_event_id
+from .money import InvalidAmount
 from .spend import Standing
 
 EMAIL_TASK = "billing.tasks.send_budget_alert_email"
@@ -53,45 +53,6 @@ MAX_THRESHOLDS = 10
 INSERT_BATCH = 100  # alerts per INSERT: 900 parameters, within every database's limit
 THRESHOLD_RANGE = (1, 500)  # percent of the budget
 _ALERT_ONCE = "ON CONFLICT (organization_id, period_start, threshold) DO NOTHING RETURNING id"
-_DOLLARS = re.compile(r"(-?)([0-9]+)(?:\.([0-9]+))?", re.ASCII)
-
-
-class InvalidAmount(InvalidInput):
-    """An amount of money that is not a positive decimal string of US dollars within bounds;
-    ``reason`` says which rule it breaks."""
-
-    code = "invalid_amount"
-    title = "The amount is not valid"
-
-
-def micros_from_dollars(text, *, field: str) -> int:
-    """``"250.5"`` as 250,500,000 micro-dollars. ASCII digits, a point, at most six decimals
-    (a micro-dollar), more than 0 and at most a billion dollars; ``InvalidAmount`` with a
-    ``reason`` (``not_a_string``, ``not_a_decimal``, ``negative``, ``too_many_decimals``,
-    ``zero``, ``too_large``) otherwise."""
-
-    def refuse(reason: str, detail: str) -> InvalidAmount:
-        return InvalidAmount(detail, field=field, reason=reason)
-
-    if not isinstance(text, str):
-        raise refuse("not_a_string", 'Write the amount as a string of US dollars, e.g. "250.00"')
-    match = _DOLLARS.fullmatch(text)
-    if match is None:
-        raise refuse("not_a_decimal", 'Not a decimal amount of US dollars, e.g. "250.00"')
-    sign, whole, fraction = match.group(1), match.group(2), match.group(3) or ""
-    if sign:
-        raise refuse("negative", "The amount cannot be negative")
-    if len(fraction) > 6:
-        raise refuse("too_many_decimals", "At most six decimal places (a micro-dollar)")
-    maximum = f"At most {dollars(MAX_BUDGET_MICROS // MICROS_PER_DOLLAR, places=0)} dollars"
-    if len(whole.lstrip("0")) > 10:
-        raise refuse("too_large", maximum)
-    micros = int(whole) * MICROS_PER_DOLLAR + int(fraction.ljust(6, "0"))
-    if micros == 0:
-        raise refuse("zero", "The amount must be more than 0")
-    if micros > MAX_BUDGET_MICROS:
-        raise refuse("too_large", maximum)
-    return micros
 
 
 def usd(micros: int) -> str:

@@ -1,12 +1,12 @@
 """The web form of the spend-caps page: set or remove the organization's cap or a cluster's.
-It checks the shape of the input, with the API's parser of dollar amounts; ``caps`` holds the
-rules."""
+It reads the amount by the API's rules (``money``); ``caps`` holds the rest."""
 
 from __future__ import annotations
 
 from django import forms
 
-from .caps import USD_FORMAT, cap_micros_of
+from .caps import MAX_CAP_MICROS
+from .money import InvalidAmount, micros_from_dollars
 
 SET, REMOVE = "set", "remove"
 
@@ -20,7 +20,7 @@ class CapForm(forms.Form):
         required=False,
         strip=False,
         max_length=40,
-        help_text="Per calendar month (UTC), e.g. 250 or 99.50",
+        help_text="Per calendar month (UTC), e.g. 250 or 99.50; 0 stops all growth",
     )
 
     def __init__(self, *args, clusters: list[tuple[str, str]], capped: set[str], **kwargs) -> None:
@@ -37,10 +37,12 @@ class CapForm(forms.Form):
             return None
         if text == "":
             raise forms.ValidationError("Write the monthly cap in US dollars, e.g. 250")
-        micros = cap_micros_of(text)
-        if micros is None:
-            raise forms.ValidationError(USD_FORMAT)
-        return micros
+        try:
+            return micros_from_dollars(
+                text, field="monthly_cap", allow_zero=True, maximum_micros=MAX_CAP_MICROS
+            )
+        except InvalidAmount as refused:
+            raise forms.ValidationError(refused.detail, code=refused.extra["reason"]) from None
 
     @property
     def cluster_id(self) -> str | None:

@@ -21,14 +21,25 @@ from .presentation import usd
 from .rating import MICROS_PER_CENT
 
 
-def usd_of_micros(micros: int) -> str:
-    """Micro-dollars as the pages write dollars (whole cents, separators): ``"$1,234.56"``."""
-    return usd(micros // MICROS_PER_CENT)
+def usd_of_micros(micros: int, *, exact: bool = False) -> str:
+    """Micro-dollars as the pages write dollars, with separators: ``"$1,234.56"``, in whole
+    cents, or ``exact`` with the digits past the cent a cap was typed with (``"$1.234"``)."""
+    text = usd(micros // MICROS_PER_CENT)
+    if exact and micros % MICROS_PER_CENT:
+        text += f"{micros % MICROS_PER_CENT:04d}".rstrip("0")
+    return text
 
 
 def typed_dollars(micros: int) -> str:
-    """A cap as its form field shows it: ``"250.00"`` (caps are whole cents)."""
-    return dollars(micros // MICROS_PER_CENT, places=2)
+    """A cap as its form field shows it: ``"250.00"``, ``"1.234"``."""
+    whole, fraction = dollars(micros, places=6).split(".")
+    return f"{whole}.{fraction.rstrip('0').ljust(2, '0')}"
+
+
+def _rate(bytes_per_second: int) -> str:
+    if bytes_per_second % 1024 == 0:
+        return f"{bytes_per_second // 1024:,} KiB/s"
+    return f"{bytes_per_second:,} bytes/s"
 
 
 def _names(clusters: Iterable[Cluster]) -> str:
@@ -50,9 +61,10 @@ def reached_notice(status: CapStatus, covered: list[Cluster], period_start: date
     slowed = []
     if shared:
         slowed.append(
-            f"Produce and consume on {_names(shared)} are slowed to "
-            f"{floors.producer_bytes_per_second:,} and {floors.consumer_bytes_per_second:,} "
-            "bytes a second (the throttle floors); clients keep working, slowly."
+            f"Each credential of {_names(shared)} may produce "
+            f"{_rate(floors.producer_bytes_per_second)} and consume "
+            f"{_rate(floors.consumer_bytes_per_second)} (the throttle floors): clients keep "
+            "working, slowly."
         )
     if dedicated:
         slowed.append(
@@ -91,7 +103,7 @@ def cap_row(status: CapStatus, clusters: list[Cluster], period_start: datetime) 
     covered = clusters if status.cluster is None else [status.cluster]
     row = {
         "status": status,
-        "cap": usd_of_micros(cap.monthly_micros),
+        "cap": usd_of_micros(cap.monthly_micros, exact=True),
         "month_to_date": usd_of_micros(status.month_to_date_micros),
         "share": (
             f"{min(status.month_to_date_micros * 100 // cap.monthly_micros, 999)}%"
@@ -130,7 +142,7 @@ def caps_summary(organization: Organization) -> dict:
     own_line = (
         "No organization cap"
         if own is None
-        else f"The organization's cap is {usd_of_micros(own.monthly_micros)} a month"
+        else f"The organization's cap is {usd_of_micros(own.monthly_micros, exact=True)} a month"
     )
     own_lines = (
         f"{counted(clusters, 'cluster')} with a cap of {'its' if clusters == 1 else 'their'} own"
@@ -140,7 +152,7 @@ def caps_summary(organization: Organization) -> dict:
     summary = f"{own_line}; {own_lines}."
     reached = [
         f"The spend cap of {hold.cluster.name if hold.cluster else 'the organization'} "
-        f"({usd_of_micros(hold.cap_micros)}) is reached."
+        f"({usd_of_micros(hold.cap_micros, exact=True)}) is reached."
         for hold in open_holds(organization)
     ]
     return {"summary": summary, "reached": reached}

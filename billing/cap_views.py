@@ -78,7 +78,8 @@ def _change(organization, actor, form: CapForm) -> str:
         monthly_micros=form.cleaned_data["monthly_cap"],
         cluster_public_id=cluster,
     )
-    return f"{whose} is now {cap_presentation.usd_of_micros(cap.monthly_micros)} a month."
+    amount = cap_presentation.usd_of_micros(cap.monthly_micros, exact=True)
+    return f"{whose} is now {amount} a month."
 
 
 def _forms(page: dict, bound: CapForm | None, **choices) -> dict[str, CapForm]:

@@ -24,11 +24,9 @@ slows things down and never deletes anything.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -55,22 +53,10 @@ MAX_CAP_MICROS = 10_000_000 * 1_000_000
 CAP_REASON = "cap_raised"
 CAP_REMOVED = "cap_removed"
 NEW_MONTH = "month_rolled_over"
-# A cap as typed, in the API and the web form alike: ASCII digits, at most two decimals, no
-# sign, separator or exponent.
-_USD = re.compile(r"(0|[1-9][0-9]{0,7})(\.[0-9]{1,2})?", re.ASCII)
-USD_FORMAT = 'A dollar amount like "250" or "99.50": digits, at most two decimals'
 
 
 def _money(micros: int) -> str:
     return f"${dollars(micros // 10_000, places=2)}"
-
-
-def cap_micros_of(text: object) -> int | None:
-    """A cap as typed (``"99.50"``) in micro-dollars, or ``None`` when it is not written as
-    ``USD_FORMAT`` says."""
-    if not isinstance(text, str) or not _USD.fullmatch(text):
-        return None
-    return int(Decimal(text) * 1_000_000)
 
 
 # Setting caps -------------------------------------------------------------------------------

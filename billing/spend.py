@@ -100,7 +100,9 @@ def _batch(ids: list[int], now: datetime, prices) -> dict[int, Standing]:
     end = _next_month(start)
     current_hour = now.replace(minute=0, second=0, microsecond=0)
     closed = metered_through()
-    settle_to = min(_hour_floor(closed), current_hour) if closed else start
+    # Settled: whole hours metering has closed, but never the latest whole hour, which the
+    # run rate reads from the open rows.
+    settle_to = min(_hour_floor(closed), current_hour - HOUR) if closed else start
     settle_to = max(settle_to, start)
     histories = tier_histories(organization_ids=ids)
     changed = _tier_changed(histories, start, end)
@@ -120,9 +122,11 @@ def _batch(ids: list[int], now: datetime, prices) -> dict[int, Standing]:
             through = tally.settled_through if tally else start
             if through > settle_to:  # a watermark moved back: start over
                 through = start
-                if tally:
-                    tally.lines = []
             stretches.setdefault(through, []).append(pk)
+        moved = {
+            pk for through, members in stretches.items() if through != settle_to for pk in members
+        }
+        moved |= set(ids) - set(tallies)
         settled: dict[int, list[LedgerRow]] = {}
         for through, members in stretches.items():
             added = (
@@ -137,7 +141,7 @@ def _batch(ids: list[int], now: datetime, prices) -> dict[int, Standing]:
                 else {}
             )
             for pk in members:
-                rows = _tally_rows(tallies.get(pk), through, start)
+                rows = _tally_rows(tallies.get(pk)) if through > start else []
                 rows += added[pk].rows if pk in added else []
                 settled[pk] = rows
         open_rows = usage_summed(
@@ -151,21 +155,24 @@ def _batch(ids: list[int], now: datetime, prices) -> dict[int, Standing]:
         writes = []
         for pk in ids:
             span_of = price_spans(prices, histories[pk])
-            settled_lines = rate(settled[pk], span_of)
-            month_lines = rate([*_line_rows(settled_lines), *open_rows[pk].rows], span_of)
+            rows = settled[pk]
+            if pk in moved:  # compacted into one row pair per line, and kept
+                settled_lines = rate(rows, span_of)
+                rows = _line_rows(settled_lines)
+                tally = tallies.get(pk) or SpendTally(organization_id=pk, period_start=start)
+                tally.settled_through = settle_to
+                tally.lines = [_encode(line) for line in settled_lines]
+                writes.append(tally)
+            month_lines = rate([*rows, *open_rows[pk].rows], span_of)
             last_hour = [row for row in open_rows[pk].rows if row[2] == current_hour - HOUR]
-            hour_lines = rate(last_hour, span_of)
-            result[pk] = _standing(pk, start, now, month_lines, hour_lines)
-            tally = tallies.get(pk) or SpendTally(organization_id=pk, period_start=start)
-            tally.settled_through = settle_to
-            tally.lines = [_encode(line) for line in settled_lines]
-            writes.append(tally)
-        SpendTally.unscoped_all_tenants.bulk_create(
-            writes,
-            update_conflicts=True,
-            unique_fields=["organization", "period_start"],
-            update_fields=["settled_through", "lines"],
-        )
+            result[pk] = _standing(pk, start, now, month_lines, rate(last_hour, span_of))
+        if writes:
+            SpendTally.unscoped_all_tenants.bulk_create(
+                writes,
+                update_conflicts=True,
+                unique_fields=["organization", "period_start"],
+                update_fields=["settled_through", "lines"],
+            )
     return result
 
 
@@ -187,8 +194,8 @@ def _standing(
     )
 
 
-def _tally_rows(tally: SpendTally | None, through: datetime, start: datetime) -> list[LedgerRow]:
-    if tally is None or through == start:
+def _tally_rows(tally: SpendTally | None) -> list[LedgerRow]:
+    if tally is None:
         return []
     rows: list[LedgerRow] = []
     for cluster, dimension, first, last, quantity in tally.lines:

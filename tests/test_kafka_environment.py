@@ -17,7 +17,7 @@ from confluent_kafka.admin import (
     ResourceType,
 )
 
-from tests.support.kafkaenv import kafka_versions
+from tests.support.kafkaenv import KafkaTestEnvironment, kafka_versions
 from tests.support.services import wait_for
 
 pytestmark = pytest.mark.kafka
@@ -192,8 +192,16 @@ def test_prometheus_has_the_topics_bytes_in_and_log_sizes(kafka_environment):
     assert sum(sizes.values()) == bytes_in
 
 
-def test_a_broker_restart_keeps_the_data_and_resets_the_counters(kafka_environment):
-    env = kafka_environment
+@pytest.fixture
+def own_kafka_environment():
+    """A broker and Prometheus of this test's own: its restart does not stop the session's
+    broker under the other tests, nor inherit what they left on it."""
+    with KafkaTestEnvironment() as environment:
+        yield environment
+
+
+def test_a_broker_restart_keeps_the_data_and_resets_the_counters(own_kafka_environment):
+    env = own_kafka_environment
     topic = new_topic(env)
     assert produce(env, topic, VALUES) == [None] * RECORDS
     payload = sum(map(len, VALUES))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from .. import budgets
+from .. import budgets, money
 from ..models import BudgetAlertKind, DeliveryState
 from .serializers import Int64Field, Rfc3339Field
 
@@ -34,7 +34,7 @@ class BudgetInputSerializer(serializers.Serializer):
     )
 
     def validate_monthly_usd(self, value: str) -> int:
-        return budgets.micros_from_dollars(value, field="monthly_usd")
+        return money.micros_from_dollars(value, field="monthly_usd")
 
 
 class BudgetAlertSerializer(serializers.Serializer):

@@ -12,29 +12,38 @@ from tenants.api.base import OrganizationScopedView
 from tenants.roles import read_write_scope_map
 
 from .. import caps
+from ..caps import MAX_CAP_MICROS
 from ..invoices import dollars
+from ..money import MAX_MICROS, micros_from_dollars
 
 CAP_SCOPES = read_write_scope_map("billing")
 
 
 class UsdField(serializers.Field):
-    """US dollars as a decimal string with at most two decimals, in ASCII digits ("250",
-    "99.50"); micro-dollars inside."""
+    """US dollars as a decimal string ("250", "99.50"; at most six decimals, ASCII digits);
+    micro-dollars inside. Bad input is ``money.InvalidAmount`` (a 400 ``invalid_amount``)."""
 
-    default_error_messages = {"invalid": caps.USD_FORMAT}
+    def __init__(self, *, allow_zero: bool = True, maximum_micros: int = MAX_MICROS, **kwargs):
+        self.allow_zero, self.maximum_micros = allow_zero, maximum_micros
+        super().__init__(**kwargs)
 
     def to_internal_value(self, data) -> int:
-        micros = caps.cap_micros_of(data)
-        if micros is None:
-            self.fail("invalid")
-        return micros
+        return micros_from_dollars(
+            data,
+            field=self.field_name,
+            allow_zero=self.allow_zero,
+            maximum_micros=self.maximum_micros,
+        )
 
     def to_representation(self, value: int) -> str:
         return dollars(value // 10_000, places=2)
 
 
 class CapInputSerializer(serializers.Serializer):
-    monthly_cap_usd = UsdField(help_text='The cap per calendar month (UTC), e.g. "250.00"')
+    monthly_cap_usd = UsdField(
+        maximum_micros=MAX_CAP_MICROS,
+        help_text='The cap per calendar month (UTC), e.g. "250.00"; "0" stops all growth',
+    )
 
 
 class CapClusterSerializer(serializers.Serializer):

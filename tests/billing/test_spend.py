@@ -117,3 +117,19 @@ def test_a_new_month_starts_from_nothing(cluster):
 
     assert november.period_start == datetime(2026, 11, 1, tzinfo=UTC)
     assert (november.month_to_date_micros, november.hourly_micros) == (0, 0)
+
+
+def test_the_run_rate_is_read_when_metering_is_only_minutes_behind(cluster):
+    # As in production: the watermark trails the clock by the lateness allowed (5 minutes).
+    written(cluster, range(10), 1_500_000_000)
+    written(cluster, range(10, 11), 500_000_000)  # the hour going on
+    metered_until(MONTH + timedelta(hours=10, minutes=25))
+
+    standing = standing_at(cluster, MONTH + timedelta(hours=10, minutes=30))
+
+    # The latest whole hour (09:00) is never settled away: 1.5 GB, 120,000 micro-dollars.
+    assert standing.hourly_micros == 120_000
+    # 15.5 GB: $1.24.
+    assert standing.month_to_date_micros == 1_240_000
+    tally = SpendTally.unscoped_all_tenants.get(organization_id=cluster.organization_id)
+    assert tally.settled_through == MONTH + timedelta(hours=9)

@@ -252,18 +252,36 @@ def test_concurrent_checks_open_one_hold(org, owner_api, transactional_db):
 
 
 @pytest.mark.parametrize(
-    "amount", ["-1", "1.234", "\u0661\u0660", "1e3", "100000000", " 5", "5.", "", "0x10", "NaN"]
+    ("amount", "reason"),
+    [
+        ("-1", "negative"),
+        ("1.2345678", "too_many_decimals"),
+        ("\u0661\u0660", "not_a_decimal"),
+        ("1e3", "not_a_decimal"),
+        ("10000000.01", "too_large"),
+        (" 5", "not_a_decimal"),
+        ("5.", "not_a_decimal"),
+        ("", "not_a_decimal"),
+        ("0x10", "not_a_decimal"),
+        ("NaN", "not_a_decimal"),
+    ],
 )
-def test_a_cap_that_is_not_a_dollar_amount_is_refused(org, owner_api, amount):
+def test_a_cap_that_is_not_a_dollar_amount_is_refused(org, owner_api, amount, reason):
     response = set_cap(owner_api, org, amount)
     assert response.status_code == 400
-    assert response.json()["code"] == "validation"
+    problem = response.json()
+    assert (problem["code"], problem["reason"], problem["field"]) == (
+        "invalid_amount",
+        reason,
+        "monthly_cap_usd",
+    )
     assert not SpendCap.unscoped_all_tenants.exists()
 
 
 def test_a_number_instead_of_a_string_is_refused(org, owner_api):
     response = owner_api.put(caps_url(org), {"monthly_cap_usd": 10}, format="json")
     assert response.status_code == 400
+    assert response.json()["reason"] == "not_a_string"
 
 
 @pytest.mark.parametrize(

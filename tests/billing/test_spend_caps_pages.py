@@ -153,6 +153,14 @@ def test_the_organization_cap_is_set_changed_and_removed(org):
     assert "Cap $1,234,567.80 a month" in card(page, "organization-caps")
     assert caps_in(org) == [(None, 1_234_567_800_000)]
 
+    # The API's rules: up to six decimals, and 0 (which stops all growth).
+    owner.post(caps_url(org), {"action": "set", "cluster": "", "monthly_cap": "0.125"})
+    page = owner.get(caps_url(org)).content.decode()
+    assert "Cap $0.125 a month" in card(page, "organization-caps")
+    assert 'value="0.125"' in page
+    owner.post(caps_url(org), {"action": "set", "cluster": "", "monthly_cap": "0"})
+    assert caps_in(org) == [(None, 0)]
+
     response = owner.post(caps_url(org), {"action": "remove", "cluster": ""})
     assert response.status_code == 302
     page = owner.get(response["Location"]).content.decode()
@@ -163,6 +171,9 @@ def test_the_organization_cap_is_set_changed_and_removed(org):
         assert list(actions.values_list("action", flat=True)) == [
             "spend_cap.set",
             "spend_cap.set",
+            "spend_cap.set",
+            "spend_cap.set",
+            "spend_cap.reached",  # at $0, at once
             "spend_cap.removed",
         ]
 
@@ -201,15 +212,13 @@ def test_a_cluster_cap_is_added_changed_and_removed(org):
 @pytest.mark.parametrize(
     ("typed", "error"),
     [
-        ("-1", 'A dollar amount like "250" or "99.50": digits, at most two decimals'),
-        ("1.234", 'A dollar amount like "250" or "99.50": digits, at most two decimals'),
-        (
-            "\u0661\u0660\u0660",
-            'A dollar amount like "250" or "99.50": digits, at most two decimals',
-        ),
-        ("1e3", 'A dollar amount like "250" or "99.50": digits, at most two decimals'),
+        ("-1", "The amount cannot be negative"),
+        ("1.2345678", "At most six decimal places (a micro-dollar)"),
+        ("\u0661\u0660\u0660", 'Not a decimal amount of US dollars, e.g. "250.00"'),
+        ("1e3", 'Not a decimal amount of US dollars, e.g. "250.00"'),
+        (" 100", 'Not a decimal amount of US dollars, e.g. "250.00"'),
         ("", "Write the monthly cap in US dollars, e.g. 250"),
-        ("10000000.01", "A monthly cap is from $0.00 to $10000000.00"),
+        ("10000000.01", "At most 10000000 dollars"),
     ],
 )
 def test_a_bad_amount_is_a_form_error_and_saves_nothing(org, typed, error):
@@ -242,7 +251,7 @@ def test_a_refused_change_shows_in_its_row(org):
             "</tr>", page.index(f'id="cap-{cluster.public_id}"')
         )
     ]
-    assert "digits, at most two decimals" in text(row)
+    assert 'Not a decimal amount of US dollars, e.g. "250.00"' in text(row)
     assert 'value="9,5"' in row
     assert caps_in(org) == [("events", 9_000_000)]
 
@@ -259,8 +268,8 @@ def test_a_reached_cap_says_what_it_does_and_how_it_lifts(org):
     notice = card(page, "organization-caps")
     assert "The cap is reached (on " in notice
     assert (
-        "Produce and consume on events are slowed to 1,024 and 65,536 bytes a second "
-        "(the throttle floors); clients keep working, slowly." in notice
+        "Each credential of events may produce 1 KiB/s and consume 64 KiB/s (the throttle "
+        "floors): clients keep working, slowly." in notice
     )
     assert "ledger (Dedicated) is not slowed" in notice
     assert "Creating clusters, topics, partitions and credentials" in notice

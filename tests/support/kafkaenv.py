@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import atexit
 import base64
+import contextlib
 import copy
 import json
 import secrets
@@ -296,14 +297,27 @@ class KafkaBroker(Server):
                 process=self.process,
             )
         except (TimeoutError, RuntimeError) as error:
-            # The working directory goes with the environment: keep what the broker said.
-            raise type(error)(f"{error}\n--- the end of its log ---\n{self.log_tail(60)}") from None
+            # The working directory goes with the environment: keep what the broker said, without
+            # the sign-in refusals that repeat several times a second and would hide the rest.
+            raise type(error)(
+                f"{error}\n--- the end of its log, refused sign-ins left out ---\n"
+                f"{self.log_tail_without('Failed authentication', 80)}"
+            ) from None
         wait_for(
             lambda: http_ok(self.exporter_url),
             timeout=30,
             what=f"the JMX exporter (log: {self.log_path})",
             process=self.process,
         )
+
+    def log_tail_without(self, noise: str, lines: int) -> str:
+        """The last ``lines`` lines of the broker's log that do not contain ``noise``, and how
+        many that did were left out."""
+        with contextlib.suppress(OSError):
+            every = self.log_path.read_text(errors="replace").splitlines()
+            kept = [line for line in every if noise not in line]
+            return "\n".join([*kept[-lines:], f"({len(every) - len(kept)} lines with {noise!r})"])
+        return ""
 
     def _serves_the_admin(self) -> bool:
         from confluent_kafka import KafkaException
