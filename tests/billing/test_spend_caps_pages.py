@@ -310,21 +310,28 @@ def test_the_throttled_cluster_page_says_why_and_where_to_change_it(org):
 
 
 @pytest.mark.django_db
+def new_topic(client, cluster, name):
+    return client.post(
+        f"/orgs/{cluster.organization.public_id}/clusters/{cluster.public_id}/topics/",
+        {
+            "topic-name": name,
+            "topic-partitions": "1",
+            "topic-retention_unit": "days",
+            "topic-cleanup_policy": "delete",
+        },
+    )
+
+
+@pytest.mark.django_db
 def test_growth_refused_by_a_cap_is_a_form_error(org):
     cluster = serverless(org)
-    reach(org, cluster, "1", 12 * GB + 500_000_000)
     developer = member(org, Role.DEVELOPER)
+    assert new_topic(developer, cluster, "orders").status_code == 302
+    reach(org, cluster, "1", 12 * GB + 500_000_000)
     base = f"/orgs/{org.public_id}/clusters/"
     refused = [
-        developer.post(
-            f"{base}{cluster.public_id}/topics/",
-            {
-                "topic-name": "more",
-                "topic-partitions": "1",
-                "topic-retention_unit": "days",
-                "topic-cleanup_policy": "delete",
-            },
-        ),
+        new_topic(developer, cluster, "more"),
+        developer.post(f"{base}{cluster.public_id}/topics/orders/partitions/", {"partitions": "2"}),
         developer.post(f"{base}{cluster.public_id}/credentials/", {"credential-name": "app"}),
         developer.post(base, {"name": "second", "type": "serverless", "region": "eu-west-1"}),
     ]
