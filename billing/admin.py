@@ -1,6 +1,6 @@
 """The operators' view of billing: the usage ledger (every tenant's hours and adjustments),
 billing accounts, invoices with their Stripe sync state, the Stripe outbox, billing alerts,
-and the events Stripe delivered.
+and the events Stripe delivered (spend control's are in ``spend_admin``).
 
 The ledger is written only by metering (``services.record_hours``): an hour edited by hand
 would be billed without a trace, so the admin shows it and changes nothing. Invoices and their
@@ -22,7 +22,7 @@ from tenants.admin import AllTenantsMixin
 from tenants.audit import Actor
 from tenants.scoping import tenant_scope
 
-from . import accounts, alerts, invoices, metering, outbox
+from . import accounts, alerts, invoices, metering, outbox, spend_admin  # noqa: F401 - registers
 from .models import (
     BillingAccount,
     BillingAlert,

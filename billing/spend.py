@@ -114,8 +114,9 @@ def _batch(ids: list[int], now: datetime, prices) -> dict[int, Standing]:
                 organization_id__in=ids, period_start=start
             )
         }
-        # Each tally's settled hours, then the hours closed since: one summing query per
-        # distinct stretch (almost always one for the whole batch).
+        # Each tally's settled hours, and the hours since it, read in one summing query per
+        # distinct tally end (almost always one for the whole batch): a stretch never crosses
+        # ``settle_to``, so each lies wholly on the settled or the open side of it.
         stretches: dict[datetime, list[int]] = {}
         for pk in ids:
             tally = tallies.get(pk)
@@ -128,29 +129,22 @@ def _batch(ids: list[int], now: datetime, prices) -> dict[int, Standing]:
         }
         moved |= set(ids) - set(tallies)
         settled: dict[int, list[LedgerRow]] = {}
+        open_rows: dict[int, list[LedgerRow]] = {}
+        edges = [*boundaries, settle_to, current_hour - HOUR, current_hour]
         for through, members in stretches.items():
-            added = (
-                usage_summed(
-                    organization_ids=members,
-                    start=through,
-                    end=settle_to,
-                    boundaries=boundaries,
-                    hourly_clusters=changed,
-                )
-                if through < settle_to
-                else {}
+            summed = usage_summed(
+                organization_ids=members,
+                start=through,
+                end=now if now < end else end,
+                boundaries=edges,
+                hourly_clusters=changed,
             )
             for pk in members:
                 rows = _tally_rows(tallies.get(pk)) if through > start else []
-                rows += added[pk].rows if pk in added else []
+                open_rows[pk] = []
+                for row in summed[pk].rows:
+                    (rows if row[2] < settle_to else open_rows[pk]).append(row)
                 settled[pk] = rows
-        open_rows = usage_summed(
-            organization_ids=ids,
-            start=settle_to,
-            end=now if now < end else end,
-            boundaries=[*boundaries, current_hour - HOUR, current_hour],
-            hourly_clusters=changed,
-        )
         result = {}
         writes = []
         for pk in ids:
@@ -163,8 +157,8 @@ def _batch(ids: list[int], now: datetime, prices) -> dict[int, Standing]:
                 tally.settled_through = settle_to
                 tally.lines = [_encode(line) for line in settled_lines]
                 writes.append(tally)
-            month_lines = rate([*rows, *open_rows[pk].rows], span_of)
-            last_hour = [row for row in open_rows[pk].rows if row[2] == current_hour - HOUR]
+            month_lines = rate([*rows, *open_rows[pk]], span_of)
+            last_hour = [row for row in open_rows[pk] if row[2] == current_hour - HOUR]
             result[pk] = _standing(pk, start, now, month_lines, rate(last_hour, span_of))
         if writes:
             SpendTally.unscoped_all_tenants.bulk_create(

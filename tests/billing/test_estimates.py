@@ -314,3 +314,53 @@ def test_each_address_is_rate_limited(client, settings):
     assert post(client, {}).status_code == 429
     elsewhere = Client(REMOTE_ADDR=f"2001:db8::{secrets.token_hex(2)}:1")
     assert post(elsewhere, SERVERLESS).status_code == 200
+
+
+def test_an_estimate_is_what_the_invoice_of_the_same_hours_charges():
+    """The estimate's 730 hours written into the ledger of a real Serverless cluster and
+    invoiced by the month close: the same lines, to the micro-dollar."""
+    from datetime import timedelta
+
+    from billing.closing import Outcome, month_close
+    from billing.models import Invoice, InvoiceLine, MeteringCursor
+    from billing.services import HourSnapshot, record_hours
+    from clusters.models import ClusterSize
+    from tests.factories import UserFactory, make_cluster, make_org
+
+    october = datetime(2026, 10, 1, tzinfo=UTC)
+    workload = Workload(Decimal(1), Decimal(3), 24, 6)
+    estimate = estimates.estimate(tier_slug="serverless", workload=workload, start=october)
+    organization = make_org(owner=UserFactory(), name="Estimated")
+    cluster, _ = make_cluster(organization)
+    ClusterSize.unscoped_all_tenants.filter(cluster=cluster).update(
+        since=october - timedelta(days=1)
+    )
+    hourly = estimates.hourly_quantities(Tier.objects.get(slug="serverless"), 1, workload)
+    record_hours(
+        [
+            HourSnapshot(cluster.pk, dimension, hour, quantity, True)
+            for _cluster, dimension, hour, quantity in estimates.ledger_rows(
+                hourly, october, estimate.end
+            )
+        ]
+    )
+    MeteringCursor.objects.update_or_create(
+        cell=cluster.cell, defaults={"watermark": datetime(2026, 11, 2, tzinfo=UTC)}
+    )
+
+    closed = month_close(
+        period_start=october,
+        organization_ids=[organization.pk],
+        now=datetime(2026, 11, 2, tzinfo=UTC),
+    )
+
+    assert closed == {organization.pk: Outcome.CLOSED}
+    invoice = Invoice.unscoped_all_tenants.get(organization=organization, period_start=october)
+    assert invoice.total_micros == estimate.total_micros
+    invoiced = {
+        line.dimension: line.amount_micros
+        for line in InvoiceLine.unscoped_all_tenants.filter(invoice=invoice)
+    }
+    assert invoiced == {line.dimension: line.micros for line in estimate.lines}
+    # Written out: 1 MB/s in for 730 h is 2,628 GB at $0.08 = $210.24.
+    assert invoiced["ingress_bytes"] == 210_240_000

@@ -133,3 +133,31 @@ def test_the_run_rate_is_read_when_metering_is_only_minutes_behind(cluster):
     assert standing.month_to_date_micros == 1_240_000
     tally = SpendTally.unscoped_all_tenants.get(organization_id=cluster.organization_id)
     assert tally.settled_through == MONTH + timedelta(hours=9)
+
+
+def test_the_spend_check_after_metering_fires_budget_alerts_once(cluster):
+    from billing.budgets import budget_set
+    from billing.models import BudgetAlert
+    from billing.spend_watch import organizations_to_check, spend_check
+    from tenants.audit import Actor
+
+    with tenant_scope(cluster.organization):
+        budget_set(
+            organization=cluster.organization, actor=Actor(system="tests"), monthly_micros=10**6
+        )
+    written(cluster, range(10), 1_250_000_000)  # 12.5 GB: $1.00, the whole budget
+    metered_until(MONTH + timedelta(hours=10))
+    at = MONTH + timedelta(hours=10, minutes=30)
+
+    assert organizations_to_check(cell_id=cluster.cell_id) == [cluster.organization_id]
+    first = spend_check(organization_ids=organizations_to_check(), now=at)
+    again = spend_check(organization_ids=organizations_to_check(), now=at)
+
+    # 50, 80 and 100 percent, and the forecast ($1.00 in 10 hours: $74.40 by the month's end).
+    assert (first.alerts_fired, again.alerts_fired) == (4, 0)
+    assert sorted(BudgetAlert.unscoped_all_tenants.values_list("threshold", flat=True)) == [
+        "100",
+        "50",
+        "80",
+        "forecast",
+    ]

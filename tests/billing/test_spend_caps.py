@@ -325,3 +325,20 @@ def test_caps_are_listed_with_the_month_so_far_and_removed(org, owner_api):
     assert owner_api.delete(caps_url(org)).status_code == 204
     assert owner_api.delete(caps_url(org)).status_code == 404
     assert SpendCap.unscoped_all_tenants.count() == 1
+
+
+def test_operators_see_caps_and_holds_read_only(org, owner_api, client):
+    cluster = serverless(org)
+    set_cap(owner_api, org, "0.10")
+    written(cluster, 5 * GB)
+    spend_check()
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+
+    holds = client.get("/admin/billing/spendhold/")
+    caps = client.get("/admin/billing/spendcap/")
+
+    assert holds.status_code == caps.status_code == 200
+    assert org.name in holds.content.decode()
+    assert org.name in caps.content.decode()
+    hold = SpendHold.unscoped_all_tenants.get()
+    assert client.post(f"/admin/billing/spendhold/{hold.pk}/delete/").status_code == 403
