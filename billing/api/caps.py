@@ -3,7 +3,8 @@ this month's spend against each; ``…/spend-caps/organization/`` and
 ``…/spend-caps/clusters/{cluster}/`` set (PUT) or remove (DELETE) one. Owners and billing
 members change them; admins read them."""
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.response import Response
 
@@ -19,6 +20,7 @@ from ..money import MAX_MICROS, micros_from_dollars
 CAP_SCOPES = read_write_scope_map("billing")
 
 
+@extend_schema_field(OpenApiTypes.STR)
 class UsdField(serializers.Field):
     """US dollars as a decimal string ("250", "99.50"; at most six decimals, ASCII digits);
     micro-dollars inside. Bad input is ``money.InvalidAmount`` (a 400 ``invalid_amount``)."""
