@@ -12,8 +12,10 @@ from celery import shared_task
 from django.utils import timezone
 
 from clusters.models import Cell
+from tenants.tasks import TenantTask
 
-from . import closing, final_invoices, metering, outbox, stripe_events
+from . import closing, exports, final_invoices, metering, outbox, stripe_events
+from .models import UsageExport
 from .services import month_start
 
 
@@ -87,3 +89,13 @@ def apply_stripe_event(*, event: str) -> str:
 def retry_pending_stripe_events() -> int:
     """Apply again the Stripe events left pending (Stripe unreachable, a task lost)."""
     return stripe_events.stripe_events_retry_pending()
+
+
+@shared_task(base=TenantTask, name="billing.tasks.export_month", ignore_result=True)
+def export_month(*, organization, export: str) -> str:
+    """Write one usage export (``export`` is its ``uexp_…`` id); its state after. Safe to run
+    twice, or twice at once: the export is written by one run, once."""
+    found = UsageExport.objects.filter(public_id=export).first()
+    if found is None:
+        return "missing"
+    return exports.export_write(export=found).state

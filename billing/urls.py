@@ -10,4 +10,10 @@ urlpatterns = [
     path("orgs/<str:org>/billing/payment-method/", views.payment_method, name="payment-method"),
     path("orgs/<str:org>/billing/estimate/", views.estimate, name="estimate"),
     path("orgs/<str:org>/billing/invoices/<str:invoice_id>/", views.invoice, name="invoice"),
+    path("orgs/<str:org>/billing/exports/", views.export_request, name="export-request"),
+    path(
+        "orgs/<str:org>/billing/exports/<str:export_id>/<str:name>",
+        views.export_file,
+        name="export-file",
+    ),
 ]

@@ -5,6 +5,7 @@ from . import views
 
 router = SimpleRouter(trailing_slash=True)
 router.register("invoices", views.InvoiceViewSet, basename="invoice")
+router.register("billing/exports", views.UsageExportViewSet, basename="usage-export")
 
 urlpatterns = [
     # Public, beside the catalog it prices.

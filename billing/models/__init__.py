@@ -1,6 +1,7 @@
 """The billing app's models, one module per part: the usage ledger, accounts and invoices,
-Stripe (the outbox, alerts, events), and spend control."""
+Stripe (the outbox, alerts, events), spend control, and usage exports."""
 
+from .exports import ExportState, ExportTrigger, UsageExport, new_usage_export_id
 from .invoices import (
     INVOICE_TRANSITIONS,
     BillingAccount,
@@ -31,6 +32,8 @@ __all__ = [
     "BillingAlert",
     "ClosedMonth",
     "Currency",
+    "ExportState",
+    "ExportTrigger",
     "Invoice",
     "InvoiceLine",
     "InvoiceLineKind",
@@ -43,7 +46,9 @@ __all__ = [
     "StripeEventOutcome",
     "StripeOutbox",
     "UsageAdjustment",
+    "UsageExport",
     "UsageHour",
     "new_invoice_id",
     "new_invoice_line_id",
+    "new_usage_export_id",
 ]

@@ -80,3 +80,17 @@ class PaymentMethodRequired(DomainError):
     code = "payment_method_required"
     title = "A payment method is required"
     status = 402
+
+
+class MonthNotClosed(Conflict):
+    """What is asked of a month needs it closed (its hours final, its invoice issued)."""
+
+    code = "month_not_closed"
+    title = "The month is not closed yet"
+
+
+class ExportsNotConfigured(Conflict):
+    """The installation has no bucket for usage exports (SLUICE_EXPORT_BUCKET)."""
+
+    code = "exports_not_configured"
+    title = "Usage exports are not configured here"
