@@ -12,7 +12,7 @@ urlpatterns = [
     path("orgs/<str:org>/billing/invoices/<str:invoice_id>/", views.invoice, name="invoice"),
     path("orgs/<str:org>/billing/exports/", views.export_request, name="export-request"),
     path(
-        "orgs/<str:org>/billing/exports/<str:export_id>/<str:name>",
+        "orgs/<str:org>/billing/exports/<str:export_id>/download/",
         views.export_file,
         name="export-file",
     ),

@@ -10,6 +10,8 @@ only)."""
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -96,12 +98,10 @@ def _exports_context(organization) -> dict:
                         "name": name,
                         "url": reverse(
                             "billing:export-file",
-                            kwargs={
-                                "org": organization.public_id,
-                                "export_id": export.public_id,
-                                "name": name,
-                            },
-                        ),
+                            kwargs={"org": organization.public_id, "export_id": export.public_id},
+                        )
+                        + "?"
+                        + urlencode({"file": name}),
                     }
                     for name in exports.export_file_names(export)
                 ],
@@ -131,11 +131,11 @@ def export_request(request: HttpRequest, access: OrganizationAccess) -> HttpResp
 
 
 @organization_view(scopes={"GET": "billing:read"})
-def export_file(
-    request: HttpRequest, access: OrganizationAccess, export_id: str, name: str
-) -> HttpResponse:
-    """To a pre-signed link of one object of an export, made now (it lives a few minutes)."""
+def export_file(request: HttpRequest, access: OrganizationAccess, export_id: str) -> HttpResponse:
+    """To a pre-signed link of one object of an export (``?file=`` its name), made now: it
+    lives a few minutes."""
     found = exports.export_of(organization=access.organization, public_id=export_id)
+    name = request.GET.get("file", "")
     url = exports.export_download_url(found, name) if found is not None else None
     if url is None:
         raise Http404("No such export file")

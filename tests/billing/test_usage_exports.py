@@ -443,7 +443,7 @@ def test_one_organization_cannot_reach_anothers_export(org, export_bucket, s3_se
     assert outsider.get(exports_url(other) + theirs.public_id + "/").status_code == 404
     assert outsider.get(exports_url(org) + theirs.public_id + "/").status_code == 404
     assert outsider.get(exports_url(org)).status_code == 404
-    web = f"/orgs/{other.public_id}/billing/exports/{theirs.public_id}/manifest.json"
+    web = f"/orgs/{other.public_id}/billing/exports/{theirs.public_id}/download/?file=manifest.json"
     assert outsider.get(web).status_code == 404
     assert outsider.post(exports_url(org), {"month": "2026-10"}, format="json").status_code == 404
 
@@ -544,7 +544,7 @@ def test_the_billing_tab_lists_exports_and_its_links_redirect_to_the_object(
     client = session_client(add_member(org, Role.ADMIN).user)
 
     tab = client.get(f"/orgs/{org.public_id}/billing/")
-    link = f"/orgs/{org.public_id}/billing/exports/{export.public_id}/usage-hours"
+    link = f"/orgs/{org.public_id}/billing/exports/{export.public_id}/download/?file=usage-hours"
 
     assert tab.status_code == 200
     assert export.public_id.encode() in tab.content

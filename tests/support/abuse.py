@@ -25,7 +25,7 @@ from drf_spectacular.generators import SchemaGenerator
 from rest_framework.mixins import ListModelMixin
 
 from billing.invoices import LineRecord, invoice_record
-from billing.models import Invoice
+from billing.models import ClosedMonth, ExportTrigger, Invoice, UsageExport
 from clusters import services as cluster_services
 from clusters.models import Cluster, Credential, Topic
 from clusters.models import Operation as ClusterOperation
@@ -96,6 +96,8 @@ BASE_BODIES = {
         "currency": "usd",
     },
     "PATCH /api/v1/orgs/{org}/billing-account/": {"city": "Shelbyville"},
+    # October is closed in the world; a bucket is set by the tests that need the base to pass.
+    "POST /api/v1/orgs/{org}/billing/exports/": {"month": "2026-10"},
     "POST /api/v1/catalog/estimate/": {
         "type": "serverless",
         "ingress_mbps": 1,
@@ -149,6 +151,21 @@ def build_world() -> World:
             organization=organization, year=2026, month=10, lines=[sample_line(cluster)]
         )
         invoice_record(organization=organization, year=2026, month=11, lines=[])
+        october = datetime(2026, 10, 1, tzinfo=UTC)
+        ClosedMonth.objects.create(
+            organization=organization, period_start=october, closed_at=october
+        )
+        usage_export, _ = (
+            UsageExport.objects.create(
+                organization=organization,
+                period_start=october,
+                trigger=ExportTrigger.REQUEST,
+                bucket="abused-exports",
+                prefix=f"usage/{organization.public_id}/2026/10/{export_id}/",
+                public_id=export_id,
+            )
+            for export_id in ("uexp_first", "uexp_second")
+        )
     client = session_client(owner)
     client.raise_request_exception = False  # a server error is an answer to report here
     return World(
@@ -164,6 +181,7 @@ def build_world() -> World:
             Topic: topic,
             Credential: credential,
             Invoice: invoice,
+            UsageExport: usage_export,
         },
         url_values={"org": organization.public_id, "cluster": cluster.public_id},
     )

@@ -1,6 +1,6 @@
 """Nothing one organization's members or keys do can show or touch another's data."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.test import Client
@@ -9,7 +9,14 @@ from rest_framework.test import APIClient
 
 from billing import accounts
 from billing.invoices import LineRecord, invoice_record
-from billing.models import BillingAccount, Invoice, UsageHour
+from billing.models import (
+    BillingAccount,
+    ExportState,
+    ExportTrigger,
+    Invoice,
+    UsageExport,
+    UsageHour,
+)
 from billing.services import HourSnapshot, record_hours
 from clusters import services as cluster_services
 from clusters.models import Cluster, Credential, Dimension, Operation, Topic
@@ -112,6 +119,7 @@ def build_victim() -> Victim:
             ],
         )
         line = invoice.lines.get()
+        export = victim_export(organization)
     return Victim(
         organization=organization,
         objects_by_model={
@@ -124,6 +132,7 @@ def build_victim() -> Victim:
             Topic: topic,
             Credential: credential,
             Invoice: invoice,
+            UsageExport: export,
         },
         identifiers=[
             organization.public_id,
@@ -143,6 +152,32 @@ def build_victim() -> Victim:
             "VICTIM-TAX-42",
             invoice.public_id,
             line.public_id,
+            export.public_id,
+            export.prefix,
+        ],
+    )
+
+
+def victim_export(organization) -> UsageExport:
+    """A done usage export (its objects are never reached: every request is refused first)."""
+    month = datetime(2026, 10, 1, tzinfo=UTC)
+    prefix = f"usage/{organization.public_id}/2026/10/uexp_victim/"
+    return UsageExport.objects.create(
+        organization=organization,
+        period_start=month,
+        trigger=ExportTrigger.REQUEST,
+        state=ExportState.DONE,
+        bucket="victim-exports",
+        prefix=prefix,
+        files=[
+            {
+                "name": "usage-hours",
+                "key": prefix + "usage-hours.csv.gz",
+                "rows": 1,
+                "bytes": 100,
+                "sha256": "0" * 64,
+                "content_type": "application/gzip",
+            }
         ],
     )
 
@@ -178,6 +213,7 @@ def victim_state(victim: Victim) -> dict:
             "usage": sorted(UsageHour.objects.values_list("dimension", "hour", "quantity")),
             "billing account": list(BillingAccount.objects.values()),
             "invoices": sorted(Invoice.objects.values_list("public_id", "state", "total_micros")),
+            "exports": sorted(UsageExport.objects.values_list("public_id", "state")),
         }
 
 
@@ -278,6 +314,7 @@ def web_form_data(victim: Victim) -> dict[str, str]:
         "city": "Stolen",
         "country": "FR",
         "currency": "usd",
+        "month": "2026-10",
     }
 
 
