@@ -15,6 +15,7 @@ instance's role). Download links are pre-signed GETs, made locally (no call to S
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import zlib
 from dataclasses import dataclass
@@ -56,16 +57,20 @@ def store_configured() -> bool:
 
 
 def s3_client():
-    endpoint = settings.SLUICE_EXPORT_ENDPOINT_URL or None
+    """The client of the configured endpoint and region: one per process (boto3's clients are
+    safe to share between threads, and making one costs more than a request)."""
+    return _client(settings.SLUICE_EXPORT_ENDPOINT_URL or None, settings.SLUICE_EXPORT_REGION)
+
+
+@functools.cache
+def _client(endpoint: str | None, region: str):
     config = Config(
         signature_version="s3v4",
         # Path-style on an endpoint of our own (no wildcard DNS for bucket names there).
         s3={"addressing_style": "path" if endpoint else "auto"},
         retries={"mode": "standard", "max_attempts": 3},
     )
-    return boto3.client(
-        "s3", endpoint_url=endpoint, region_name=settings.SLUICE_EXPORT_REGION, config=config
-    )
+    return boto3.client("s3", endpoint_url=endpoint, region_name=region, config=config)
 
 
 def put_once(client, *, bucket: str, key: str, body: bytes, content_type: str) -> StoredObject:

@@ -21,7 +21,8 @@ failed, with the error) and the task ``billing.tasks.export_month`` writes it
   stored. An export without its manifest did not finish.
 
 The export's id is in every key, so exporting a month again writes a new set beside the
-first, and every object is written once (``If-None-Match: *``, ``export_store``). Rows are read
+first, and every object is written once (``If-None-Match: *``, ``export_store``). Beat queues again
+the exports left pending (``exports_resume``). Rows are read
 from PostgreSQL in chunks (``.iterator``) and streamed through gzip to S3: a month is never held
 in memory. One run writes an export at a time (a claim with a lease); a run that finds an
 object already there (the retry of a run that died) accepts it only if it holds the same bytes.
@@ -66,6 +67,9 @@ from .services import month_start
 logger = logging.getLogger(__name__)
 
 EXPORT_TASK = "billing.tasks.export_month"
+# A pending export nobody has started this long after it was made lost its task: beat queues
+# it again (``exports_resume``).
+RESUME_AFTER = timedelta(minutes=10)
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1
 # Text handed to gzip at a time: big enough for zlib to work well, small against a part.
@@ -206,6 +210,23 @@ def export_write(*, export: UsageExport, now: datetime | None = None) -> UsageEx
         _finish(export, claim, state=ExportState.DONE, files=[asdict(f) for f in files])
     export.refresh_from_db()
     return export
+
+
+def exports_resume(*, now: datetime | None = None) -> int:
+    """Queue again every export still pending (fleet-wide): its task lost, or its run dead and
+    its claim lapsed; returns how many. One left pending for less than the claim's lease may be
+    on its way, and is queued anyway: the claim lets one run write it."""
+    now = now or timezone.now()
+    lease = timedelta(seconds=settings.SLUICE_EXPORT_CLAIM_SECONDS)
+    stale = UsageExport.unscoped_all_tenants.filter(state=ExportState.PENDING).filter(
+        Q(claimed_at__isnull=True, created_at__lt=now - RESUME_AFTER)
+        | Q(claimed_at__lt=now - lease)
+    )
+    queued = 0
+    for export_id, organization_id in stale.values_list("public_id", "organization__public_id"):
+        enqueue_on_commit(EXPORT_TASK, organization=organization_id, export=export_id)
+        queued += 1
+    return queued
 
 
 def _claim(export: UsageExport, now: datetime) -> datetime | None:

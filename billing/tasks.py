@@ -99,3 +99,10 @@ def export_month(*, organization, export: str) -> str:
     if found is None:
         return "missing"
     return exports.export_write(export=found).state
+
+
+@shared_task(name="billing.tasks.resume_usage_exports")
+def resume_usage_exports() -> int:
+    """Queue again the usage exports left pending (their task lost, or their run dead); how
+    many. Safe to run twice at once: an export is written by one run."""
+    return exports.exports_resume()

@@ -52,6 +52,12 @@ app.conf.beat_schedule = {
         "schedule": 30.0,
         "options": {"expires": 25},
     },
+    # Usage exports whose task was lost or whose worker died (each export queues its own).
+    "resume-usage-exports": {
+        "task": "billing.tasks.resume_usage_exports",
+        "schedule": 600.0,
+        "options": {"expires": 540},
+    },
     "retry-pending-stripe-events": {
         "task": "billing.tasks.retry_pending_stripe_events",
         "schedule": 300.0,

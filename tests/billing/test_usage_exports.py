@@ -27,7 +27,7 @@ from billing.models import (
     UsageExport,
 )
 from billing.services import HourSnapshot, record_hours
-from billing.tasks import export_month
+from billing.tasks import export_month, resume_usage_exports
 from clusters.models import Cluster, ClusterSize, Dimension
 from tenants.audit import Actor
 from tenants.models import AuditEvent
@@ -391,6 +391,40 @@ def test_the_retry_of_a_run_that_died_keeps_what_it_wrote_when_it_is_the_same(
     )
     assert export_month(organization=org.public_id, export=export.public_id) == ExportState.FAILED
     assert "already exists" in only_export(org, pk=export.pk).error
+
+
+def test_beat_queues_again_the_exports_left_pending(org, export_bucket, s3_server):
+    closed_october(org)
+    export = only_export(org, trigger=ExportTrigger.MONTH_CLOSE)
+    written = export.files
+    # Lost: a run that died holding it an hour and a half ago; the objects never written.
+    UsageExport.unscoped_all_tenants.filter(pk=export.pk).update(
+        state=ExportState.PENDING, files=[], claimed_at=datetime.now(UTC) - timedelta(minutes=90)
+    )
+    s3 = s3_server.client()
+    for entry in written:
+        s3.delete_object(Bucket=export_bucket, Key=entry["key"])
+    s3.delete_object(Bucket=export_bucket, Key=export.prefix + "manifest.json")
+    # Just made, its task perhaps still on its way: left alone.
+    fresh = request_export_row(org)
+
+    assert resume_usage_exports() == 1
+
+    assert only_export(org, pk=export.pk).state == ExportState.DONE
+    assert only_export(org, pk=export.pk).files == written
+    assert only_export(org, pk=fresh.pk).state == ExportState.PENDING
+
+
+def request_export_row(organization) -> UsageExport:
+    """A pending export as a request records it, without its task."""
+    with tenant_scope(organization):
+        return UsageExport.objects.create(
+            organization=organization,
+            period_start=OCTOBER,
+            trigger=ExportTrigger.REQUEST,
+            bucket="any",
+            prefix=exports.export_prefix(organization, OCTOBER, "uexp_fresh"),
+        )
 
 
 def test_an_export_that_s3_refuses_is_recorded_failed_with_why(org, export_bucket, settings):
