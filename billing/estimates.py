@@ -143,9 +143,14 @@ def hourly_quantities(tier: Tier, units: int, workload: Workload) -> dict[str, i
         Dimension.EGRESS_BYTES: egress * SECONDS_PER_HOUR,
         Dimension.STORAGE_BYTE_HOURS: stored,  # held for the whole hour
         Dimension.PARTITION_HOURS: workload.partitions,
-        Dimension.CLUSTER_HOURS: 1,
-        Dimension.CAPACITY_UNIT_HOURS: units,
+        **time_quantities(units),
     }
+
+
+def time_quantities(units: int) -> dict[str, int]:
+    """What an hour of a cluster of ``units`` capacity units meters in the time dimensions
+    (rating prices those its tier prices: a cluster-hour on Standard, the units on Dedicated)."""
+    return {Dimension.CLUSTER_HOURS: 1, Dimension.CAPACITY_UNIT_HOURS: units}
 
 
 def ledger_rows(hourly: dict[str, int], start: datetime, end: datetime) -> Iterator[LedgerRow]:

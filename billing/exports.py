@@ -213,9 +213,9 @@ def export_write(*, export: UsageExport, now: datetime | None = None) -> UsageEx
 
 
 def exports_resume(*, now: datetime | None = None) -> int:
-    """Queue again every export still pending (fleet-wide): its task lost, or its run dead and
-    its claim lapsed; returns how many. One left pending for less than the claim's lease may be
-    on its way, and is queued anyway: the claim lets one run write it."""
+    """Queue again (fleet-wide) the pending exports no run started ``RESUME_AFTER`` after they
+    were made (their task was lost), and those whose run's claim lapsed (it died); returns how
+    many. Queued twice, an export is still written by one run."""
     now = now or timezone.now()
     lease = timedelta(seconds=settings.SLUICE_EXPORT_CLAIM_SECONDS)
     stale = UsageExport.unscoped_all_tenants.filter(state=ExportState.PENDING).filter(
@@ -249,14 +249,15 @@ def _finish(export: UsageExport, claim: datetime, *, state: str, error: str = ""
 
 
 def _write_csv(client, export, name: str, columns: tuple[str, ...], rows: Iterable) -> ExportFile:
+    key = f"{export.prefix}{name}.csv.gz"
+    counted = [0]  # data rows, counted as they stream
+
     def write() -> store.StoredObject:
         writer = store.GzipObjectWriter(client, bucket=export.bucket, key=key)
         for text in _csv_chunks(columns, rows, counted):
             writer.add(text)
         return writer.close()
 
-    key = f"{export.prefix}{name}.csv.gz"
-    counted = [0]
     stored = _write_once(client, export, write)
     return ExportFile(name=name, key=key, rows=counted[0], bytes=stored.bytes, sha256=stored.sha256)
 

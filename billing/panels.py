@@ -1,5 +1,6 @@
-"""Billing's panel on a cluster's page: the last 24 hours of its usage, by hour, per
-dimension, with the tier's limit (``templates/billing/_cluster_usage.html``)."""
+"""Billing's panels on a cluster's page: the last 24 hours of its usage, by hour, per
+dimension, with the tier's limit (``templates/billing/_cluster_usage.html``), and the tier
+recommendation (``templates/billing/_cluster_recommendation.html``)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from clusters.models import TIME_DIMENSIONS, Cluster
 from clusters.panels import ClusterPanel, register_cluster_panel
 
 from . import selectors
-from .presentation import usage_row
+from .presentation import recommendation_panel, usage_row
+from .recommendation import recommendation_for
 
 
 def cluster_usage_panel(cluster: Cluster) -> dict:
@@ -31,6 +33,11 @@ def cluster_usage_panel(cluster: Cluster) -> dict:
     }
 
 
+def cluster_recommendation_panel(cluster: Cluster) -> dict:
+    """The recommendation the API's endpoint answers, as the page shows it."""
+    return recommendation_panel(recommendation_for(cluster=cluster))
+
+
 def register() -> None:
     # Every role has usage:read: any member who sees the cluster sees its usage.
     register_cluster_panel(
@@ -40,5 +47,15 @@ def register() -> None:
             scope="usage:read",
             context=cluster_usage_panel,
             position=10,
+        )
+    )
+    # As its API: any member who may read the cluster.
+    register_cluster_panel(
+        ClusterPanel(
+            key="recommendation",
+            template="billing/_cluster_recommendation.html",
+            scope="clusters:read",
+            context=cluster_recommendation_panel,
+            position=20,
         )
     )

@@ -2,7 +2,7 @@
 24 hours as table cells and the geometry of an inline SVG bar chart, amounts in decimal units
 as billed), the Billing tab's month to date per cluster, in dollars with separators, and an
 invoice as its page shows it (lines grouped by cluster, quantities in the unit they are priced
-in, exactly)."""
+in, exactly), and a cluster's tier recommendation."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from .costs import ClusterCost
 from .estimates import Estimate
 from .invoices import dollars
 from .models import Invoice, InvoiceLine, InvoiceLineKind
+from .recommendation import Option, Recommendation, Verdict
 from .selectors import UNITS, DimensionUsage
 
 # The usage chart on a cluster's page: one bar per hour of the last 24.
@@ -240,4 +241,51 @@ def estimate_table(estimate: Estimate) -> dict:
         "tier": estimate.tier.name,
         "capacity_units": estimate.capacity_units,
         "hours": estimate.hours,
+    }
+
+
+# A tier recommendation -----------------------------------------------------------------------
+
+
+def option_label(option: Option) -> str:
+    """How an option reads: "Serverless", "Dedicated, 3 capacity units"."""
+    if not option.tier.is_dedicated:
+        return option.tier.name
+    return f"{option.tier.name}, {counted(option.capacity_units, 'capacity unit')}"
+
+
+def recommendation_panel(recommendation: Recommendation) -> dict:
+    """The recommendation as the cluster page shows it: the verdict in a sentence, the busiest
+    hour, and each tier's month in dollars with separators (or why it does not fit)."""
+    panel = {
+        "verdict": str(recommendation.verdict),
+        "complete_hours": f"{recommendation.complete_hours:,}",
+        "required_hours": f"{recommendation.required_hours:,}",
+        "headroom": f"{recommendation.headroom_percent}%",
+    }
+    if recommendation.verdict == Verdict.NOT_ENOUGH_HISTORY:
+        return panel
+    peaks, current, cheapest = recommendation.peaks, recommendation.current, recommendation.cheapest
+    rows = [
+        {"tier": option_label(option), "monthly": usd(option.monthly_cents), "fits": True}
+        for option in recommendation.options
+    ]
+    rows += [
+        {"tier": unfit.tier.name, "over": ", ".join(unfit.over), "fits": False}
+        for unfit in recommendation.unfit
+    ]
+    return panel | {
+        "days": plain(round(Decimal(recommendation.hours) / 24, 1)),
+        "current": option_label(current),
+        "current_monthly": usd(current.monthly_cents),
+        "recommended": option_label(cheapest) if cheapest else "",
+        "recommended_monthly": usd(cheapest.monthly_cents) if cheapest else "",
+        "saving": usd(recommendation.monthly_saving_cents),
+        "peaks": [
+            f"{plain(peaks.ingress_mbps)} MB/s in",
+            f"{plain(peaks.egress_mbps)} MB/s out",
+            counted(peaks.partitions, "partition"),
+            f"{usage_amount(peaks.storage_bytes, 'bytes')} stored",
+        ],
+        "rows": rows,
     }

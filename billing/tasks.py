@@ -8,14 +8,26 @@ close and the drafts run fleet-wide, a batch of organizations per transaction. A
 named by Stripe's id; which organization it concerns is found in applying it.
 """
 
+from smtplib import SMTPException
+
 from celery import shared_task
 from django.utils import timezone
 
 from clusters.models import Cell
 from tenants.tasks import TenantTask
 
-from . import closing, exports, final_invoices, metering, outbox, stripe_events
-from .models import UsageExport
+from . import (
+    budget_notices,
+    closing,
+    exports,
+    final_invoices,
+    metering,
+    outbox,
+    spend_watch,
+    stripe_events,
+    webhook_outbox,
+)
+from .models import BudgetAlert, UsageExport
 from .services import month_start
 
 
@@ -33,7 +45,19 @@ def collect_usage() -> int:
 def collect_cell_usage(*, cell: str) -> int:
     """Recompute the cell's open hours into the ledger; a Prometheus that cannot answer leaves
     the watermark where it was, and the next beat tries again."""
-    return metering.collect_cell(Cell.objects.get(slug=cell)).written
+    found = Cell.objects.get(slug=cell)
+    written = metering.collect_cell(found).written
+    check_spend.delay(cell=cell)
+    return written
+
+
+@shared_task(name="billing.tasks.check_spend")
+def check_spend(*, cell: str | None = None) -> int:
+    """Compare the month so far of every organization with a spend cap (those on ``cell``, the
+    cell just metered, when given) with its caps; returns how many holds opened or lifted."""
+    cell_id = Cell.objects.filter(slug=cell).values_list("pk", flat=True).first() if cell else None
+    ids = spend_watch.organizations_to_check(cell_id=cell_id)
+    return spend_watch.spend_check(organization_ids=ids).holds_changed
 
 
 @shared_task(name="billing.tasks.close_months")
@@ -106,3 +130,25 @@ def resume_usage_exports() -> int:
     """Queue again the usage exports left pending (their task lost, or their run dead); how
     many. Safe to run twice at once: an export is written by one run."""
     return exports.exports_resume()
+
+
+@shared_task(
+    base=TenantTask,
+    name="billing.tasks.send_budget_alert_email",
+    autoretry_for=(SMTPException, OSError),
+    retry_backoff=True,
+    max_retries=6,
+    ignore_result=True,
+)
+def send_budget_alert_email(*, organization, alert: str) -> None:
+    """Mail a fired budget alert (``alert`` is its event id), once."""
+    found = BudgetAlert.objects.filter(public_id=alert).first()
+    if found is not None:
+        budget_notices.alert_send_email(alert=found)
+
+
+@shared_task(name="billing.tasks.deliver_webhooks")
+def deliver_webhooks(*, limit: int = webhook_outbox.POSTS_PER_RUN) -> int:
+    """Post due webhook deliveries (fleet-wide, each claimed by one run); queued when an alert
+    fires, and by beat for the retries. How many were delivered."""
+    return webhook_outbox.deliveries_post_due(limit=limit)

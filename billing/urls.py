@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views, webhooks
+from . import budget_views, views, webhooks
 
 app_name = "billing"
 
@@ -9,6 +9,7 @@ urlpatterns = [
     path("webhooks/stripe/", webhooks.stripe_webhook, name="stripe-webhook"),
     path("orgs/<str:org>/billing/payment-method/", views.payment_method, name="payment-method"),
     path("orgs/<str:org>/billing/estimate/", views.estimate, name="estimate"),
+    path("orgs/<str:org>/billing/alerts/", budget_views.budget_alerts, name="budget"),
     path("orgs/<str:org>/billing/invoices/<str:invoice_id>/", views.invoice, name="invoice"),
     path("orgs/<str:org>/billing/exports/", views.export_request, name="export-request"),
     path(

@@ -2,8 +2,9 @@
 what a tenant runs, so the cluster services ask them without naming them (billing's payment
 policy is one, registered from its ``AppConfig.ready``).
 
-The cluster and topic services call ``check_creation`` before a cluster is created, reshaped
-(a new tier or size), or a topic created, inside their transaction: a guard that refuses
+The cluster, topic and credential services call ``check_creation`` before a cluster is
+created, reshaped (a new tier or size), a topic created or given more partitions, or a
+credential created, inside their transaction: a guard that refuses
 raises a ``foundation.errors.DomainError``, which rolls the change back and reaches the caller
 as a problem (API) or a form error (web UI). A guard only says yes or no; it changes nothing.
 """
@@ -20,6 +21,8 @@ from .models import Cluster, Tier
 CLUSTER_CREATE = "cluster.create"
 CLUSTER_RESHAPE = "cluster.reshape"
 TOPIC_CREATE = "topic.create"
+PARTITIONS_ADD = "topic.partitions_add"
+CREDENTIAL_CREATE = "credential.create"
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,17 @@ class Creation:
     tier: Tier
     capacity_units: int = 1
     cluster: Cluster | None = None
+
+    @classmethod
+    def within(cls, cluster: Cluster, action: str) -> Creation:
+        """Something made inside ``cluster`` (a topic, partitions, a credential)."""
+        return cls(
+            organization=cluster.organization,
+            action=action,
+            tier=cluster.tier,
+            capacity_units=cluster.capacity_units,
+            cluster=cluster,
+        )
 
 
 CreationGuard = Callable[[Creation], None]

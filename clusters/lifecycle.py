@@ -9,27 +9,28 @@ TRANSITIONS and refuses one the table does not allow (a programming error: what 
 not do is refused before, by the services, with a problem code).
 
     state \\ on     change   reshape  deletion  retry  ready    pending  failure  deleted
-    requested     =        U        D         -      R|U      P        F        -
-    provisioning  =        U        D         -      R|U      P        F        -
-    ready         U        U        D         -      R|U      U        F        -
-    updating      =        U        D         -      R|U|S*   P|U      F        -
-    failed        =        U        D         P|U    R|U      P|U      F        -
-    suspended     U        U        D         -      -        -        -        -
+    requested     =        U        D         -      R|U|T    P        F        -
+    provisioning  =        U        D         -      R|U|T    P        F        -
+    ready         U        U        D         -      R|U|T    U        F        -
+    updating      =        U        D         -      R|U|T    P|U      F        -
+    failed        =        U        D         P|U    R|U|T    P|U      F        -
+    throttled     U        U        D         -      R|U|T    U        F        -
     deleting      -        -        =         -      =        =        =        X
     deleted       -        -        -         -      -        -        -        -
 
-    R ready, P provisioning (nothing converged yet), U updating, F failed, S suspended,
+    R ready, P provisioning (nothing converged yet), U updating, F failed, T throttled,
     D deleting, X deleted; "=" stays, "-" refused; where several are allowed the data decides.
     The columns are the functions request_change, request_reshape, request_deletion,
     request_retry (what a caller asks for), record_ready, record_pending, record_failure and
     record_deleted (what the data plane reports).
 
 A cluster starts ``requested`` at generation 1. A run that applied a generation older than a
-deletion request leaves the cluster ``deleting``: only its deletion takes it out. ``suspended``
-is the settled state of a cluster throttled by its organization's spend cap (quotas lowered to
-floors, growth refused, nothing deleted). *No code enters it yet: the throttle will, from
-``updating``, and will add the reconciler's edges out of it; today a change or a reshape takes
-a suspended cluster back through ``updating``, and it may be deleted.
+deletion request leaves the cluster ``deleting``: only its deletion takes it out.
+``throttled`` is ``ready`` for a cluster whose organization (or itself) reached its spend cap:
+its principals are served at the throttle floors, growth is refused, nothing is deleted.
+``request_throttle`` and ``request_unthrottle`` (billing's spend caps) mark it and start a new
+generation, which the reconciler renders with the floors (or without); a converged run then
+records it ``throttled`` while the mark holds, ``ready`` once it is gone.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ PROVISIONING = ClusterState.PROVISIONING
 READY = ClusterState.READY
 UPDATING = ClusterState.UPDATING
 FAILED = ClusterState.FAILED
-SUSPENDED = ClusterState.SUSPENDED
+THROTTLED = ClusterState.THROTTLED
 DELETING = ClusterState.DELETING
 DELETED = ClusterState.DELETED
 
@@ -78,7 +79,7 @@ TRANSITIONS: dict[ClusterState, dict[Event, frozenset[ClusterState]]] = {
         Event.CHANGE: frozenset({REQUESTED}),
         Event.RESHAPE: frozenset({UPDATING}),
         Event.DELETION: frozenset({DELETING}),
-        Event.READY: frozenset({READY, UPDATING}),
+        Event.READY: frozenset({READY, UPDATING, THROTTLED}),
         Event.PENDING: frozenset({PROVISIONING}),
         Event.FAILURE: frozenset({FAILED}),
     },
@@ -86,7 +87,7 @@ TRANSITIONS: dict[ClusterState, dict[Event, frozenset[ClusterState]]] = {
         Event.CHANGE: frozenset({PROVISIONING}),
         Event.RESHAPE: frozenset({UPDATING}),
         Event.DELETION: frozenset({DELETING}),
-        Event.READY: frozenset({READY, UPDATING}),
+        Event.READY: frozenset({READY, UPDATING, THROTTLED}),
         Event.PENDING: frozenset({PROVISIONING}),
         Event.FAILURE: frozenset({FAILED}),
     },
@@ -94,7 +95,7 @@ TRANSITIONS: dict[ClusterState, dict[Event, frozenset[ClusterState]]] = {
         Event.CHANGE: frozenset({UPDATING}),
         Event.RESHAPE: frozenset({UPDATING}),
         Event.DELETION: frozenset({DELETING}),
-        Event.READY: frozenset({READY, UPDATING}),
+        Event.READY: frozenset({READY, UPDATING, THROTTLED}),
         Event.PENDING: frozenset({UPDATING}),
         Event.FAILURE: frozenset({FAILED}),
     },
@@ -102,7 +103,7 @@ TRANSITIONS: dict[ClusterState, dict[Event, frozenset[ClusterState]]] = {
         Event.CHANGE: frozenset({UPDATING}),
         Event.RESHAPE: frozenset({UPDATING}),
         Event.DELETION: frozenset({DELETING}),
-        Event.READY: frozenset({READY, UPDATING, SUSPENDED}),
+        Event.READY: frozenset({READY, UPDATING, THROTTLED}),
         Event.PENDING: frozenset({PROVISIONING, UPDATING}),
         Event.FAILURE: frozenset({FAILED}),
     },
@@ -112,14 +113,17 @@ TRANSITIONS: dict[ClusterState, dict[Event, frozenset[ClusterState]]] = {
         Event.RESHAPE: frozenset({UPDATING}),
         Event.DELETION: frozenset({DELETING}),
         Event.RETRY: frozenset({PROVISIONING, UPDATING}),
-        Event.READY: frozenset({READY, UPDATING}),
+        Event.READY: frozenset({READY, UPDATING, THROTTLED}),
         Event.PENDING: frozenset({PROVISIONING, UPDATING}),
         Event.FAILURE: frozenset({FAILED}),
     },
-    SUSPENDED: {
+    THROTTLED: {
         Event.CHANGE: frozenset({UPDATING}),
         Event.RESHAPE: frozenset({UPDATING}),
         Event.DELETION: frozenset({DELETING}),
+        Event.READY: frozenset({READY, UPDATING, THROTTLED}),
+        Event.PENDING: frozenset({UPDATING}),
+        Event.FAILURE: frozenset({FAILED}),
     },
     DELETING: {
         Event.DELETION: frozenset({DELETING}),
@@ -179,6 +183,38 @@ def request_change(cluster: Cluster, *, kind: str, actor: Actor) -> Operation:
     return _open_operation(cluster, kind=kind, actor=actor)
 
 
+def request_throttle(cluster: Cluster, *, reason: str, actor: Actor) -> Operation | None:
+    """Mark the cluster throttled (``reason`` is shown to its users) and start the generation
+    that renders its quotas at the floors; ``None`` if it already was (the reason is kept up to
+    date)."""
+    if cluster.throttled_since is not None:
+        if cluster.throttle_reason != reason:
+            cluster.throttle_reason = reason
+            cluster.save(update_fields=["throttle_reason", "updated_at"])
+        return None
+    cluster.throttled_since = timezone.now()
+    cluster.throttle_reason = reason
+    _new_generation(cluster, Event.CHANGE)
+    cluster.save(
+        update_fields=["throttled_since", "throttle_reason", "generation", "state", "updated_at"]
+    )
+    return _open_operation(cluster, kind="cluster.throttle", actor=actor)
+
+
+def request_unthrottle(cluster: Cluster, *, actor: Actor) -> Operation | None:
+    """Lift the throttle: a new generation with the cluster's own quotas; ``None`` if it was
+    not throttled."""
+    if cluster.throttled_since is None:
+        return None
+    cluster.throttled_since = None
+    cluster.throttle_reason = ""
+    _new_generation(cluster, Event.CHANGE)
+    cluster.save(
+        update_fields=["throttled_since", "throttle_reason", "generation", "state", "updated_at"]
+    )
+    return _open_operation(cluster, kind="cluster.unthrottle", actor=actor)
+
+
 def request_reshape(cluster: Cluster, *, actor: Actor) -> Operation:
     """The cluster's tier or capacity changed (the caller saved them): a new generation."""
     _new_generation(cluster, Event.RESHAPE)
@@ -232,7 +268,8 @@ def record_ready(
     """The data plane converged to ``generation``: ready, or still updating when the cluster
     changed while the run worked. Ends the operations it answers."""
     changed = cluster.generation != generation
-    cluster.state = next_state(cluster, Event.READY, UPDATING if changed else READY)
+    settled = THROTTLED if cluster.throttled_since else READY
+    cluster.state = next_state(cluster, Event.READY, UPDATING if changed else settled)
     cluster.observed_generation = max(cluster.observed_generation, generation)
     cluster.bootstrap_servers = bootstrap_servers
     cluster.bootstrap_tls = bootstrap_tls

@@ -193,7 +193,7 @@ class ClusterState(models.TextChoices):
     DELETING = "deleting"
     DELETED = "deleted"
     FAILED = "failed"
-    SUSPENDED = "suspended"
+    THROTTLED = "throttled"
 
 
 class Cluster(TenantOwnedModel):
@@ -218,6 +218,9 @@ class Cluster(TenantOwnedModel):
     failure_reason = models.CharField(max_length=128, blank=True)
     failure_message = models.TextField(blank=True)
     reconcile_attempts = models.PositiveIntegerField(default=0)
+    # Slowed down to the throttle floors (a spend cap reached, by billing): since when, and why.
+    throttled_since = models.DateTimeField(null=True, blank=True)
+    throttle_reason = models.CharField(max_length=200, blank=True)
     last_reconciled_at = models.DateTimeField(null=True, blank=True)
     # One reconcile at a time: whoever set lease_holder (until lease_expires_at) runs it.
     lease_holder = models.CharField(max_length=32, blank=True, default="")

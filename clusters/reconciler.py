@@ -34,7 +34,7 @@ from .drivers import driver_for
 from .drivers.base import Observation
 from .models import GB, Cluster, Tier
 from .specs import ClusterSpec, CredentialSpec, Kind, SharedKafka, Sizing, TopicSpec
-from .tiers import limits_of
+from .tiers import limits_of, throttle_floors
 
 log = logging.getLogger(__name__)
 LEASE = timedelta(minutes=5)
@@ -147,6 +147,7 @@ def build_spec(cluster: Cluster, *, with_passwords: bool = True) -> ClusterSpec:
         else None,
         topics=topics,
         credentials=tuple(credentials),
+        throttle=throttle_floors() if cluster.throttled_since is not None else None,
     )
 
 

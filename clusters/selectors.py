@@ -56,6 +56,8 @@ CLUSTER_SUMMARY_COLUMNS = (
     "conditions",
     "failure_reason",
     "failure_message",
+    "throttled_since",
+    "throttle_reason",
     "created_at",
     "updated_at",
 )

@@ -65,6 +65,15 @@ class SharedKafka:
 
 
 @dataclass(frozen=True)
+class ThrottleFloors:
+    """The rates every principal of a throttled cluster gets (cluster-wide, like a limit)."""
+
+    producer_bytes_per_second: int
+    consumer_bytes_per_second: int
+    controller_mutation_rate: float
+
+
+@dataclass(frozen=True)
 class TopicSpec:
     name: str  # as the tenant named it; on serverless the Kafka topic is "<cluster_id>.<name>"
     partitions: int
@@ -103,3 +112,5 @@ class ClusterSpec:
     shared_kafka: SharedKafka | None  # serverless only
     topics: tuple[TopicSpec, ...] = ()
     credentials: tuple[CredentialSpec, ...] = ()
+    # A spend cap reached: on a shared Kafka, every principal gets these floors.
+    throttle: ThrottleFloors | None = None

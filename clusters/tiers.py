@@ -3,10 +3,12 @@ data plane, the API checks requests against, and usage charts draw; and the size
 
 from __future__ import annotations
 
+from django.conf import settings
+
 from foundation.errors import InvalidInput
 
 from .models import GB, MB, Tier
-from .specs import Kind, Limits
+from .specs import Kind, Limits, ThrottleFloors
 
 
 def limits_of(tier: Tier, units: int) -> Limits:
@@ -22,6 +24,15 @@ def limits_of(tier: Tier, units: int) -> Limits:
         # own brokers.
         request_percentage=100 if tier.kind == Kind.DEDICATED else 25,
         controller_mutation_rate=float(10 * units),
+    )
+
+
+def throttle_floors() -> ThrottleFloors:
+    """The rates a throttled cluster's principals get (settings ``SLUICE_THROTTLE_*``)."""
+    return ThrottleFloors(
+        producer_bytes_per_second=settings.SLUICE_THROTTLE_PRODUCER_BYTES_PER_SECOND,
+        consumer_bytes_per_second=settings.SLUICE_THROTTLE_CONSUMER_BYTES_PER_SECOND,
+        controller_mutation_rate=settings.SLUICE_THROTTLE_CONTROLLER_MUTATIONS_PER_SECOND,
     )
 
 

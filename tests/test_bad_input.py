@@ -28,7 +28,8 @@ NON_ASCII_DIGITS = "\u0661\u0660\u0660"  # Arabic-Indic digits: int() reads them
 SUPERSCRIPT_TWO = "\u00b2"  # str.isdigit() says it is a digit; int() refuses it
 DEEP = 40  # levels: beyond what any body of the API nests (the parser's limit is 32)
 
-FIELD_CODES = {"validation", "malformed_request"}
+# Refusals of one field's value: validation's, and the domain's that name the field.
+FIELD_CODES = {"validation", "malformed_request", "invalid_amount", "webhook_url_refused"}
 
 
 @pytest.fixture(autouse=True)

@@ -124,6 +124,16 @@ def test_production_names_every_missing_variable_at_once():
             "c2x1aWNlOiBkZXZlbG9wbWVudCBvbmx5LCBwdWJsaWM=",
             "SLUICE_SECRETS_KEYS holds the public development key",
         ),
+        (
+            "SLUICE_WEBHOOK_ALLOWED_PRIVATE_NETWORKS",
+            "127.0.0.1/32",
+            "SLUICE_WEBHOOK_ALLOWED_PRIVATE_NETWORKS must be empty in production",
+        ),
+        (
+            "SLUICE_WEBHOOK_ALLOWED_PRIVATE_NETWORKS",
+            "localhost",
+            "SLUICE_WEBHOOK_ALLOWED_PRIVATE_NETWORKS: 'localhost' is not a network",
+        ),
     ],
 )
 def test_production_refuses_a_wrong_value(variable, value, message):
@@ -267,6 +277,13 @@ DEPLOY_CHECK = (
     "from django.core.management import execute_from_command_line; "
     "execute_from_command_line(['manage.py', 'check', '--deploy', '--fail-level', 'WARNING'])"
 )
+
+
+def test_webhooks_are_https_only_in_production_unless_allowed():
+    code = "print(json.dumps(settings.SLUICE_WEBHOOK_ALLOW_HTTP))"
+    assert start(GOOD_PRODUCTION, code).stdout.strip() == "false"
+    allowed = {**GOOD_PRODUCTION, "SLUICE_WEBHOOK_ALLOW_HTTP": "true"}
+    assert start(allowed, code).stdout.strip() == "true"
 
 
 def test_production_deploy_checks_pass_with_hsts_fully_on():

@@ -21,10 +21,11 @@ from tenants.api.base import (
 )
 from tenants.roles import read_write_scope_map
 
-from .. import accounts, costs, estimates, exports, invoices, selectors
+from .. import accounts, costs, estimates, exports, invoices, recommendation, selectors
 from ..models import Currency, Invoice, UsageExport
 from . import serializers as s
 from .filters import InvoiceFilter
+from .recommendation_serializers import RecommendationSerializer
 
 # Any member may read usage (every role has usage:read).
 USAGE_SCOPES = {"GET": "usage:read", "HEAD": "usage:read", "OPTIONS": "usage:read"}
@@ -348,3 +349,34 @@ class EstimateView(APIView):
         response = super().finalize_response(request, response, *args, **kwargs)
         add_rate_limit_headers(response, self.rate_limit)
         return response
+
+
+# The tier recommendation ----------------------------------------------------------------------
+
+
+class ClusterRecommendationView(OrganizationScopedView):
+    """Which offered tier would have carried the cluster's last 30 days for the least."""
+
+    # Any member who may read the cluster (clusters:read).
+    scope_map = read_write_scope_map("clusters")
+
+    @extend_schema(
+        responses=RecommendationSerializer,
+        description="The cluster's last 30 days (the 720 hours up to its latest complete "
+        "ledger hour, or fewer since it took its current tier and size) re-rated on every "
+        "offered tier whose limits fit its busiest hour (ingress and egress MB/s, partitions, "
+        "storage; and its topics' longest retention) with `headroom_percent` to spare "
+        "(`SLUICE_RECOMMENDATION_HEADROOM_PERCENT`), Dedicated at the fewest capacity units "
+        "that fit, by the same rating as invoices; the cheapest is `recommended` when it costs "
+        "less a month (730 hours) than the current tier. With fewer than `required_hours` "
+        "complete hours the `verdict` is `not_enough_history` and the figures are null. Any "
+        "member who may read the cluster may read it; another organization's cluster, or a "
+        "deleted one, is a 404.",
+    )
+    def get(self, request, org, cluster):
+        found = cluster_selectors.live_cluster(organization=self.organization, public_id=cluster)
+        if found is None:
+            raise NotFound()
+        return Response(
+            RecommendationSerializer(recommendation.recommendation_for(cluster=found)).data
+        )

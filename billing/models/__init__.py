@@ -1,6 +1,16 @@
 """The billing app's models, one module per part: the usage ledger, accounts and invoices,
-Stripe (the outbox, alerts, events), spend control, and usage exports."""
+Stripe (the outbox, alerts, events), spend control, budget alerts, and usage exports."""
 
+from .budgets import (
+    FORECAST,
+    Budget,
+    BudgetAlert,
+    BudgetAlertKind,
+    DeliveryState,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from .exports import ExportState, ExportTrigger, UsageExport, new_usage_export_id
 from .invoices import (
     INVOICE_TRANSITIONS,
@@ -15,7 +25,7 @@ from .invoices import (
     new_invoice_line_id,
 )
 from .ledger import ClosedMonth, MeteringCursor, UsageAdjustment, UsageHour
-from .spend import SpendTally
+from .spend import SpendCap, SpendHold, SpendTally
 from .stripe import (
     AlertKind,
     BillingAlert,
@@ -26,12 +36,17 @@ from .stripe import (
 )
 
 __all__ = [
+    "FORECAST",
     "INVOICE_TRANSITIONS",
     "AlertKind",
     "BillingAccount",
     "BillingAlert",
+    "Budget",
+    "BudgetAlert",
+    "BudgetAlertKind",
     "ClosedMonth",
     "Currency",
+    "DeliveryState",
     "ExportState",
     "ExportTrigger",
     "Invoice",
@@ -41,6 +56,8 @@ __all__ = [
     "MeteringCursor",
     "OutboxState",
     "PaymentStatus",
+    "SpendCap",
+    "SpendHold",
     "SpendTally",
     "StripeEvent",
     "StripeEventOutcome",
@@ -48,6 +65,9 @@ __all__ = [
     "UsageAdjustment",
     "UsageExport",
     "UsageHour",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "new_invoice_id",
     "new_invoice_line_id",
     "new_usage_export_id",

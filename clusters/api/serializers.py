@@ -101,6 +101,7 @@ class ClusterSerializer(serializers.ModelSerializer):
     type = serializers.CharField(source="tier_slug", read_only=True)
     region = serializers.CharField(read_only=True)
     failure = serializers.SerializerMethodField()
+    throttle = serializers.SerializerMethodField()
     connection = serializers.SerializerMethodField()
 
     class Meta:
@@ -118,6 +119,7 @@ class ClusterSerializer(serializers.ModelSerializer):
             "bootstrap_servers",
             "conditions",
             "failure",
+            "throttle",
             "connection",
             "created_at",
             "updated_at",
@@ -133,6 +135,13 @@ class ClusterSerializer(serializers.ModelSerializer):
             "message": cluster.failure_message,
             "retry": "POST …/clusters/{id}/retry/ to try again",
         }
+
+    @extend_schema_field(serializers.DictField(child=serializers.CharField(), allow_null=True))
+    def get_throttle(self, cluster: Cluster):
+        """Why the cluster is slowed down (a spend cap reached), or null."""
+        if cluster.throttled_since is None:
+            return None
+        return {"since": _timestamp(cluster.throttled_since), "reason": cluster.throttle_reason}
 
     @extend_schema_field(serializers.DictField(child=serializers.CharField(), allow_null=True))
     def get_connection(self, cluster: Cluster):
@@ -155,6 +164,7 @@ class ClusterSerializer(serializers.ModelSerializer):
             "bootstrap_servers": cluster.bootstrap_servers,
             "conditions": cluster.conditions,
             "failure": self.get_failure(cluster),
+            "throttle": self.get_throttle(cluster),
             "connection": self.get_connection(cluster),
             "created_at": _timestamp(cluster.created_at),
             "updated_at": _timestamp(cluster.updated_at),

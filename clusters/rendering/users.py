@@ -136,10 +136,16 @@ def _quotas(spec: ClusterSpec, credential: CredentialSpec) -> dict:
         key: _per_broker(value, brokers) if key in BYTE_RATE_QUOTAS and value is not None else value
         for key, value in own.items()
     }
-    return {
+    quotas = {
         key: share if own[key] is None else min(own[key], share)
         for key, share in _principal_shares(spec).items()
     }
+    if spec.throttle is not None:
+        floors = spec.throttle
+        quotas["producerByteRate"] = _per_broker(floors.producer_bytes_per_second, brokers)
+        quotas["consumerByteRate"] = _per_broker(floors.consumer_bytes_per_second, brokers)
+        quotas["controllerMutationRate"] = floors.controller_mutation_rate
+    return quotas
 
 
 def _principal_shares(spec: ClusterSpec) -> dict:

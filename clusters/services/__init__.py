@@ -18,6 +18,7 @@ from .credentials import (
     credential_update_quotas,
 )
 from .placement import CapacityUnavailable
+from .throttling import clusters_throttle_set, throttleable
 from .topics import topic_create, topic_delete, topic_update
 
 __all__ = [
@@ -26,11 +27,13 @@ __all__ = [
     "cluster_delete",
     "cluster_retry",
     "cluster_update",
+    "clusters_throttle_set",
     "credential_create",
     "credential_delete",
     "credential_rotate",
     "credential_update_quotas",
     "refuse_closing_with_clusters",
+    "throttleable",
     "topic_create",
     "topic_delete",
     "topic_update",

@@ -13,6 +13,7 @@ from foundation.errors import InvalidInput
 from tenants.audit import Actor, audit_record, snapshot
 
 from .. import lifecycle, naming
+from ..guards import CREDENTIAL_CREATE, Creation, check_creation
 from ..models import MB, Cluster, Credential, Operation
 from .clusters import clean_name, retire_item, writable_cluster, writable_item
 from .quotas import exceeded, locked_quota
@@ -51,6 +52,7 @@ def credential_create(
     that puts it in the data plane."""
     cluster = writable_cluster(cluster)
     name = clean_name(name, of="Credential", longest=100)
+    check_creation(Creation.within(cluster, CREDENTIAL_CREATE))
     rates = _check_rates(
         cluster,
         {

@@ -9,7 +9,7 @@ from foundation.errors import Conflict, InvalidInput
 from tenants.audit import Actor, audit_record, snapshot
 
 from .. import lifecycle, validation
-from ..guards import TOPIC_CREATE, Creation, check_creation
+from ..guards import PARTITIONS_ADD, TOPIC_CREATE, Creation, check_creation
 from ..models import CleanupPolicy, Cluster, Operation, Topic, TopicPartitions
 from .clusters import retire_item, writable_cluster, writable_item
 from .quotas import exceeded, locked_quota
@@ -46,15 +46,7 @@ def topic_create(
 ) -> tuple[Topic, Operation]:
     cluster = writable_cluster(cluster)
     name = validation.topic_name(cluster, name)
-    check_creation(
-        Creation(
-            organization=cluster.organization,
-            action=TOPIC_CREATE,
-            tier=cluster.tier,
-            capacity_units=cluster.capacity_units,
-            cluster=cluster,
-        )
-    )
+    check_creation(Creation.within(cluster, TOPIC_CREATE))
     if partitions < 1:
         raise InvalidInput("A topic has at least one partition", field="partitions")
     if cleanup_policy not in CleanupPolicy.values:
@@ -105,6 +97,8 @@ def topic_update(
                 "Kafka cannot take partitions away from a topic: create a new topic instead",
                 field="partitions",
             )
+        if partitions > topic.partitions:
+            check_creation(Creation.within(cluster, PARTITIONS_ADD))
         _check_partitions(cluster, adding=partitions - topic.partitions)
         added = partitions > topic.partitions
         topic.partitions = partitions

@@ -58,6 +58,12 @@ app.conf.beat_schedule = {
         "schedule": 600.0,
         "options": {"expires": 540},
     },
+    # Retries of budget-alert webhooks that backed off (a fired alert queues its own post).
+    "deliver-webhooks": {
+        "task": "billing.tasks.deliver_webhooks",
+        "schedule": 30.0,
+        "options": {"expires": 25},
+    },
     "retry-pending-stripe-events": {
         "task": "billing.tasks.retry_pending_stripe_events",
         "schedule": 300.0,

@@ -94,3 +94,12 @@ class ExportsNotConfigured(Conflict):
 
     code = "exports_not_configured"
     title = "Usage exports are not configured here"
+
+
+class SpendCapReached(DomainError):
+    """The organization (or the cluster) reached its monthly spend cap: nothing grows until the
+    cap is raised or the month ends."""
+
+    code = "spend_cap_reached"
+    title = "The spend cap is reached"
+    status = 409

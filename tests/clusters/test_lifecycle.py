@@ -51,7 +51,7 @@ def test_the_docstring_table_is_the_table():
         "P": ClusterState.PROVISIONING,
         "U": ClusterState.UPDATING,
         "F": ClusterState.FAILED,
-        "S": ClusterState.SUSPENDED,
+        "T": ClusterState.THROTTLED,
         "D": ClusterState.DELETING,
         "X": ClusterState.DELETED,
     }

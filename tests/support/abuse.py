@@ -25,7 +25,15 @@ from drf_spectacular.generators import SchemaGenerator
 from rest_framework.mixins import ListModelMixin
 
 from billing.invoices import LineRecord, invoice_record
-from billing.models import ClosedMonth, ExportTrigger, Invoice, UsageExport
+from billing.models import (
+    BudgetAlert,
+    BudgetAlertKind,
+    ClosedMonth,
+    ExportTrigger,
+    Invoice,
+    UsageExport,
+    WebhookDelivery,
+)
 from clusters import services as cluster_services
 from clusters.models import Cluster, Credential, Topic
 from clusters.models import Operation as ClusterOperation
@@ -98,6 +106,9 @@ BASE_BODIES = {
     "PATCH /api/v1/orgs/{org}/billing-account/": {"city": "Shelbyville"},
     # October is closed in the world; a bucket is set by the tests that need the base to pass.
     "POST /api/v1/orgs/{org}/billing/exports/": {"month": "2026-10"},
+    "PUT /api/v1/orgs/{org}/billing/budget/": {"monthly_usd": "250.00"},
+    # A literal public address: accepted without a DNS lookup.
+    "PUT /api/v1/orgs/{org}/billing/webhook/": {"url": "https://8.8.8.8/hooks/sluice"},
     "POST /api/v1/catalog/estimate/": {
         "type": "serverless",
         "ingress_mbps": 1,
@@ -166,6 +177,7 @@ def build_world() -> World:
             )
             for export_id in ("uexp_first", "uexp_second")
         )
+        deliveries = [_budget_alert_delivery(organization, threshold) for threshold in ("50", "80")]
     client = session_client(owner)
     client.raise_request_exception = False  # a server error is an answer to report here
     return World(
@@ -182,8 +194,30 @@ def build_world() -> World:
             Credential: credential,
             Invoice: invoice,
             UsageExport: usage_export,
+            WebhookDelivery: deliveries[0],
         },
         url_values={"org": organization.public_id, "cluster": cluster.public_id},
+    )
+
+
+def _budget_alert_delivery(organization, threshold: str) -> WebhookDelivery:
+    november = datetime(2026, 11, 1, tzinfo=UTC)
+    alert = BudgetAlert.objects.create(
+        organization=organization,
+        period_start=november,
+        threshold=threshold,
+        kind=BudgetAlertKind.THRESHOLD,
+        budget_micros=100_000_000,
+        month_to_date_micros=int(threshold) * 1_000_000,
+        forecast_micros=int(threshold) * 1_000_000,
+        fired_at=november + timedelta(days=10),
+    )
+    return WebhookDelivery.objects.create(
+        organization=organization,
+        alert=alert,
+        event_type=alert.kind,
+        body="{}",
+        next_attempt_at=alert.fired_at,
     )
 
 

@@ -8,16 +8,23 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from billing import accounts
+from billing.budgets import budget_set
 from billing.invoices import LineRecord, invoice_record
 from billing.models import (
     BillingAccount,
+    Budget,
+    BudgetAlert,
+    BudgetAlertKind,
     ExportState,
     ExportTrigger,
     Invoice,
     UsageExport,
     UsageHour,
+    WebhookDelivery,
+    WebhookEndpoint,
 )
 from billing.services import HourSnapshot, record_hours
+from billing.webhook_endpoints import endpoint_set
 from clusters import services as cluster_services
 from clusters.models import Cluster, Credential, Dimension, Operation, Topic
 from tenants import selectors, services
@@ -120,6 +127,27 @@ def build_victim() -> Victim:
         )
         line = invoice.lines.get()
         export = victim_export(organization)
+        budget_set(organization=organization, actor=Actor(user=owner), monthly_micros=123_000_000)
+        endpoint_set(
+            organization=organization, actor=Actor(user=owner), url="https://8.8.8.8/victim-hook"
+        )
+        alert = BudgetAlert.objects.create(
+            organization=organization,
+            period_start=last_hour.replace(day=1, hour=0),
+            threshold="50",
+            kind=BudgetAlertKind.THRESHOLD,
+            budget_micros=123_000_000,
+            month_to_date_micros=61_500_000,
+            forecast_micros=61_500_000,
+            fired_at=last_hour,
+        )
+        delivery = WebhookDelivery.objects.create(
+            organization=organization,
+            alert=alert,
+            event_type=alert.kind,
+            body="{}",
+            next_attempt_at=last_hour,
+        )
     return Victim(
         organization=organization,
         objects_by_model={
@@ -133,6 +161,7 @@ def build_victim() -> Victim:
             Credential: credential,
             Invoice: invoice,
             UsageExport: export,
+            WebhookDelivery: delivery,
         },
         identifiers=[
             organization.public_id,
@@ -152,6 +181,9 @@ def build_victim() -> Victim:
             "VICTIM-TAX-42",
             invoice.public_id,
             line.public_id,
+            "https://8.8.8.8/victim-hook",
+            alert.public_id,
+            delivery.public_id,
             export.public_id,
             export.prefix,
         ],
@@ -214,6 +246,9 @@ def victim_state(victim: Victim) -> dict:
             "billing account": list(BillingAccount.objects.values()),
             "invoices": sorted(Invoice.objects.values_list("public_id", "state", "total_micros")),
             "exports": sorted(UsageExport.objects.values_list("public_id", "state")),
+            "budget": list(Budget.objects.values("monthly_micros", "thresholds")),
+            "webhook": list(WebhookEndpoint.objects.values("url", "secret_sealed")),
+            "deliveries": sorted(WebhookDelivery.objects.values_list("public_id", "state")),
         }
 
 

@@ -4,11 +4,15 @@ The table is written out by hand from the product's role definitions; a test che
 every organization route the API has, so a new endpoint cannot ship without its row."""
 
 import itertools
+from datetime import UTC, datetime
 
 import pytest
 from django.urls import reverse
 
+from billing.budgets import budget_set
 from billing.invoices import invoice_record
+from billing.models import BudgetAlert, BudgetAlertKind, WebhookDelivery
+from billing.webhook_endpoints import endpoint_set
 from tenants import services
 from tenants.audit import Actor
 from tenants.models import AuditEvent
@@ -77,6 +81,15 @@ MATRIX = {
     ("invoice-detail", "get"): (BILLERS | {Role.ADMIN}, 200),
     ("invoice-lines-csv", "get"): (BILLERS | {Role.ADMIN}, 200),
     ("organization-costs", "get"): (BILLERS | {Role.ADMIN}, 200),
+    # The budget and the webhook endpoint exist before (Target): read, set, then removed.
+    ("budget", "get"): (BILLERS | {Role.ADMIN}, 200),
+    ("budget", "put"): (BILLERS, 200),
+    ("budget", "delete"): (BILLERS, 204),
+    ("webhook-endpoint", "get"): (BILLERS | {Role.ADMIN}, 200),
+    ("webhook-endpoint", "put"): (BILLERS, 200),
+    ("webhook-endpoint", "delete"): (BILLERS, 204),
+    ("webhook-delivery-list", "get"): (BILLERS | {Role.ADMIN}, 200),
+    ("webhook-delivery-detail", "get"): (BILLERS | {Role.ADMIN}, 200),
 }
 
 
@@ -98,6 +111,10 @@ class Target:
         self.owner = UserFactory()
         add_member(organization, Role.OWNER, self.owner)
         self.counter = itertools.count()
+        with tenant_scope(organization):
+            actor = Actor(user=self.owner)
+            budget_set(organization=organization, actor=actor, monthly_micros=10_000_000)
+            endpoint_set(organization=organization, actor=actor, url="https://8.8.8.8/hook")
 
     def id_for(self, name: str) -> str:
         org = self.organization
@@ -125,6 +142,24 @@ class Target:
                 month = next(self.counter) % 12 + 1
                 invoice = invoice_record(organization=org, year=2025, month=month, lines=[])
                 return invoice.public_id
+            if name.startswith("webhook-delivery-"):
+                alert = BudgetAlert.objects.create(
+                    organization=org,
+                    period_start=datetime(2026, 11, 1, tzinfo=UTC),
+                    threshold=str(next(self.counter) + 1),
+                    kind=BudgetAlertKind.THRESHOLD,
+                    budget_micros=10_000_000,
+                    month_to_date_micros=1,
+                    forecast_micros=1,
+                    fired_at=datetime(2026, 11, 2, tzinfo=UTC),
+                )
+                return WebhookDelivery.objects.create(
+                    organization=org,
+                    alert=alert,
+                    event_type=alert.kind,
+                    body="{}",
+                    next_attempt_at=alert.fired_at,
+                ).public_id
             if name.startswith(("cluster-", "operation-")):
                 cluster, operation = make_cluster(org, name=f"c{next(self.counter)}")
                 return (cluster if name.startswith("cluster-") else operation).public_id
@@ -178,6 +213,8 @@ class Target:
                 "currency": "usd",
             },
             ("billing-account", "patch"): {"city": f"Springfield {n}"},
+            ("budget", "put"): {"monthly_usd": f"{n + 1}.50"},
+            ("webhook-endpoint", "put"): {"url": "https://8.8.8.8/hook"},
         }.get((name, method), {})
 
 

@@ -50,6 +50,10 @@ SPECTACULAR_SETTINGS = {
         "PaymentStatusEnum": "billing.models.PaymentStatus",
         "UsageExportTriggerEnum": "billing.models.ExportTrigger",
         "UsageExportStateEnum": "billing.models.ExportState",
+        "RecommendationVerdictEnum": "billing.recommendation.Verdict",
+        "TierLimitEnum": "billing.recommendation.LIMIT_NAMES",
+        "BudgetAlertTypeEnum": "billing.models.BudgetAlertKind",
+        "WebhookDeliveryStateEnum": "billing.models.DeliveryState",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

@@ -10,4 +10,6 @@ from .exports import *
 from .invoices import *
 from .logs import *
 from .metering import *
+from .recommendation import *
 from .stripe import *
+from .webhooks import *

@@ -20,6 +20,18 @@ SLUICE_KUBERNETES_TIMEOUT_SECONDS = env.float("SLUICE_KUBERNETES_TIMEOUT_SECONDS
 # The Kafka version new clusters get (a version the cells' Strimzi operator supports).
 SLUICE_KAFKA_VERSION = env.str("SLUICE_KAFKA_VERSION", default="4.1.0")
 
+# The rates a throttled cluster's principals get on a shared Kafka (a spend cap reached): small,
+# never zero, so clients slow down rather than fail, and data can still be read out.
+SLUICE_THROTTLE_PRODUCER_BYTES_PER_SECOND = env.int(
+    "SLUICE_THROTTLE_PRODUCER_BYTES_PER_SECOND", default=1024
+)
+SLUICE_THROTTLE_CONSUMER_BYTES_PER_SECOND = env.int(
+    "SLUICE_THROTTLE_CONSUMER_BYTES_PER_SECOND", default=65_536
+)
+SLUICE_THROTTLE_CONTROLLER_MUTATIONS_PER_SECOND = env.float(
+    "SLUICE_THROTTLE_CONTROLLER_MUTATIONS_PER_SECOND", default=0.1
+)
+
 # Per-organization defaults; operators override them per organization in the admin.
 SLUICE_DEFAULT_MAX_CLUSTERS = env.int("SLUICE_DEFAULT_MAX_CLUSTERS", default=10)
 SLUICE_DEFAULT_MAX_PARTITIONS = env.int("SLUICE_DEFAULT_MAX_PARTITIONS", default=10_000)

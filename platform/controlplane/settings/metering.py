@@ -27,3 +27,8 @@ SLUICE_BILLING_INCOMPLETE_GRACE_SECONDS = env.int(
 )
 # Organizations closed (or their drafts recomputed) per transaction and ledger read.
 SLUICE_BILLING_CLOSE_BATCH = env.int("SLUICE_BILLING_CLOSE_BATCH", default=100)
+
+# Spend caps: a cap counts as reached when the month so far plus what the current hourly rate
+# adds in this many seconds (about two metering periods: until the next check has run) is at
+# or above it.
+SLUICE_SPEND_PROJECTION_SECONDS = env.float("SLUICE_SPEND_PROJECTION_SECONDS", default=120.0)

@@ -1,7 +1,7 @@
 """Production: refuses to start without a secret key, a secrets key ring, a PostgreSQL database,
 Redis and the host names it serves, and with the development defaults (debug, mail that is only
-printed, the simulated data plane) or a Stripe key without its webhook secret, naming what is
-missing or wrong."""
+printed, the simulated data plane), a Stripe key without its webhook secret, or customers'
+webhooks let into private networks, naming what is missing or wrong."""
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -60,6 +60,13 @@ if STRIPE_API_KEY and not STRIPE_WEBHOOK_SECRET:
     )
 if not STRIPE_API_BASE.startswith("https://"):
     raise ImproperlyConfigured("STRIPE_API_BASE must be an https:// URL in production")
+# A customer's webhook must not reach the installation's own network (SSRF).
+if SLUICE_WEBHOOK_ALLOWED_PRIVATE_NETWORKS:
+    raise ImproperlyConfigured(
+        "SLUICE_WEBHOOK_ALLOWED_PRIVATE_NETWORKS must be empty in production: customers' webhooks"
+        " would reach the installation's own network"
+    )
+SLUICE_WEBHOOK_ALLOW_HTTP = env.bool("SLUICE_WEBHOOK_ALLOW_HTTP", default=False)
 
 # Static files are collected into the image at build time and served by the web process.
 MIDDLEWARE.insert(

@@ -8,7 +8,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("billing", "0010_spend_control"),
+        ("billing", "0011_budget_alerts"),
         ("tenants", "0007_organizations_close"),
     ]
 

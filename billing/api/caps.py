@@ -1,0 +1,126 @@
+"""The spend caps API: ``/api/v1/orgs/{org}/spend-caps/`` lists the organization's caps with
+this month's spend against each; ``…/spend-caps/organization/`` and
+``…/spend-caps/clusters/{cluster}/`` set (PUT) or remove (DELETE) one. Owners and billing
+members change them; admins read them."""
+
+import re
+from decimal import Decimal
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+
+from foundation.api.validation import validated_data
+from tenants.api.base import OrganizationScopedView
+from tenants.roles import read_write_scope_map
+
+from .. import caps
+from ..invoices import dollars
+
+CAP_SCOPES = read_write_scope_map("billing")
+_USD = re.compile(r"(0|[1-9][0-9]{0,7})(\.[0-9]{1,2})?", re.ASCII)
+
+
+class UsdField(serializers.Field):
+    """US dollars as a decimal string with at most two decimals, in ASCII digits ("250",
+    "99.50"); micro-dollars inside."""
+
+    default_error_messages = {
+        "invalid": 'A dollar amount like "250" or "99.50": digits, at most two decimals',
+    }
+
+    def to_internal_value(self, data) -> int:
+        if not isinstance(data, str) or not _USD.fullmatch(data):
+            self.fail("invalid")
+        return int(Decimal(data) * 1_000_000)
+
+    def to_representation(self, value: int) -> str:
+        return dollars(value // 10_000, places=2)
+
+
+class CapInputSerializer(serializers.Serializer):
+    monthly_cap_usd = UsdField(help_text='The cap per calendar month (UTC), e.g. "250.00"')
+
+
+class CapClusterSerializer(serializers.Serializer):
+    id = serializers.CharField(source="public_id")
+    name = serializers.CharField()
+
+
+class CapSerializer(serializers.Serializer):
+    cluster = CapClusterSerializer(
+        allow_null=True, help_text="The cluster capped; null for the organization's own cap"
+    )
+    monthly_cap_usd = UsdField(source="cap.monthly_micros")
+    monthly_cap_micros = serializers.IntegerField(source="cap.monthly_micros")
+    month_to_date_usd = UsdField(source="month_to_date_micros")
+    reached = serializers.SerializerMethodField()
+    reached_at = serializers.DateTimeField(source="hold.reached_at", allow_null=True)
+
+    def get_reached(self, status) -> bool:
+        return status.hold is not None
+
+
+class CapsOverviewSerializer(serializers.Serializer):
+    month = serializers.DateTimeField(source="period_start", help_text="The month's first instant")
+    month_to_date_usd = UsdField(source="month_to_date_micros")
+    caps = CapSerializer(many=True)
+
+
+class SpendCapsView(OrganizationScopedView):
+    """The organization's spend caps. A reached cap slows its shared-Kafka clusters down to the
+    throttle floors and refuses growth (`spend_cap_reached`); nothing is deleted, and storage
+    and partition-hours keep accruing."""
+
+    scope_map = CAP_SCOPES
+    serializer_class = CapsOverviewSerializer
+
+    def get(self, request, org):
+        overview = caps.caps_overview(organization=self.organization)
+        return Response(CapsOverviewSerializer(overview).data)
+
+
+class _CapView(OrganizationScopedView):
+    abstract = True
+    scope_map = CAP_SCOPES
+    serializer_class = CapsOverviewSerializer
+
+    def _set(self, cluster: str | None) -> Response:
+        data = validated_data(CapInputSerializer, self.request.data)
+        caps.cap_set(
+            organization=self.organization,
+            actor=self.actor,
+            monthly_micros=data["monthly_cap_usd"],
+            cluster_public_id=cluster,
+        )
+        return Response(
+            CapsOverviewSerializer(caps.caps_overview(organization=self.organization)).data
+        )
+
+    def _remove(self, cluster: str | None) -> Response:
+        caps.cap_remove(organization=self.organization, actor=self.actor, cluster_public_id=cluster)
+        return Response(status=204)
+
+
+class OrganizationCapView(_CapView):
+    """The organization's own cap, over all its clusters."""
+
+    @extend_schema(request=CapInputSerializer, responses=CapsOverviewSerializer)
+    def put(self, request, org):
+        return self._set(None)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, org):
+        return self._remove(None)
+
+
+class ClusterCapView(_CapView):
+    """One cluster's cap (besides the organization's)."""
+
+    @extend_schema(request=CapInputSerializer, responses=CapsOverviewSerializer)
+    def put(self, request, org, cluster):
+        return self._set(cluster)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, org, cluster):
+        return self._remove(cluster)
