@@ -39,6 +39,12 @@ from .rating import MICROS_PER_CENT
 from .stripe_gateway import StripeCallFailed, stripe_configured
 
 EXPORTS_SHOWN = 24  # the tab shows the newest; the API lists them all
+EXPORT_FILE_LABELS = {
+    "usage-hours": "Hours",
+    "usage-adjustments": "Adjustments",
+    "invoice-lines": "Invoice lines",
+    "manifest.json": "Manifest",
+}
 
 
 @organization_view(scopes={"GET": "billing:read", "POST": "billing:write"})
@@ -96,6 +102,7 @@ def _exports_context(organization) -> dict:
                 "files": [
                     {
                         "name": name,
+                        "label": EXPORT_FILE_LABELS.get(name, name),
                         "url": reverse(
                             "billing:export-file",
                             kwargs={"org": organization.public_id, "export_id": export.public_id},
