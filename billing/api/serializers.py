@@ -10,7 +10,7 @@ from clusters.models import METERED_DIMENSION_CHOICES, Dimension
 from foundation.api import validation
 from foundation.errors import InvalidInput
 
-from .. import costs, exports, selectors
+from .. import costs, selectors
 from ..accounts import EDITABLE_FIELDS
 from ..countries import COUNTRY_CODES
 from ..estimates import (
@@ -21,15 +21,7 @@ from ..estimates import (
     Estimate,
 )
 from ..invoices import dollars
-from ..models import (
-    BillingAccount,
-    Currency,
-    ExportState,
-    ExportTrigger,
-    InvoiceLineKind,
-    InvoiceState,
-    PaymentStatus,
-)
+from ..models import BillingAccount, Currency, InvoiceLineKind, InvoiceState, PaymentStatus
 from ..rating import HOUR, Line
 
 
@@ -430,75 +422,3 @@ class EstimateSerializer(serializers.Serializer):
 
     def get_total_usd(self, estimate: Estimate) -> str:
         return dollars(estimate.total_micros, places=6)
-
-
-# Usage exports ------------------------------------------------------------------------------
-
-
-@extend_schema_field({"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$", "example": "2026-10"})
-class MonthField(serializers.Field):
-    """A calendar month, YYYY-MM in ASCII digits, from 1970: its first instant (UTC)."""
-
-    def to_internal_value(self, data) -> datetime:
-        try:
-            return exports.month_parse(data, field=self.field_name)
-        except InvalidInput as error:
-            raise serializers.ValidationError(error.detail, code="invalid") from None
-
-    def to_representation(self, value: datetime) -> str:
-        return exports.month_label(value)
-
-
-class UsageExportInputSerializer(serializers.Serializer):
-    month = MonthField(help_text="The closed month to export (UTC)")
-
-
-class UsageExportFileSerializer(serializers.Serializer):
-    name = serializers.CharField(
-        help_text="`usage-hours`, `usage-adjustments`, `invoice-lines` or `manifest.json`"
-    )
-    key = serializers.CharField(help_text="The object's key in the bucket")
-    rows = Int64Field(allow_null=True, help_text="CSV rows after the header; null for the manifest")
-    bytes = Int64Field(allow_null=True, help_text="The object's size as stored (gzip)")
-    sha256 = serializers.CharField(allow_null=True, help_text="Of the bytes as stored, hex")
-    download_url = serializers.URLField(
-        help_text="A pre-signed GET of the object, valid for a few minutes from this answer"
-    )
-
-
-class UsageExportSerializer(serializers.Serializer):
-    id = serializers.CharField(source="public_id")
-    month = MonthField(source="period_start")
-    trigger = serializers.ChoiceField(
-        choices=ExportTrigger.choices,
-        help_text="`month_close`: made when the month closed; `request`: asked for",
-    )
-    state = serializers.ChoiceField(
-        choices=ExportState.choices,
-        help_text="`pending` until written; `done` once every object and the manifest are in "
-        "the bucket; `failed`, with `error`",
-    )
-    error = serializers.CharField(help_text="Why it failed; empty otherwise")
-    bucket = serializers.CharField()
-    prefix = serializers.CharField(help_text="usage/{org}/{yyyy}/{mm}/{export id}/")
-    created_at = Rfc3339Field()
-    completed_at = Rfc3339Field(allow_null=True)
-    files = serializers.SerializerMethodField(
-        help_text="Its objects and manifest, each with a download link; empty until `done`"
-    )
-
-    @extend_schema_field(UsageExportFileSerializer(many=True))
-    def get_files(self, export) -> list[dict]:
-        urls = exports.export_download_urls(export)
-        if not urls:
-            return []
-        listed = [{**file, "download_url": urls[file["name"]]} for file in export.files]
-        manifest = {
-            "name": exports.MANIFEST,
-            "key": export.prefix + exports.MANIFEST,
-            "rows": None,
-            "bytes": None,
-            "sha256": None,
-            "download_url": urls[exports.MANIFEST],
-        }
-        return UsageExportFileSerializer([*listed, manifest], many=True).data

@@ -21,8 +21,8 @@ from tenants.api.base import (
 )
 from tenants.roles import read_write_scope_map
 
-from .. import accounts, costs, estimates, exports, invoices, recommendation, selectors
-from ..models import Currency, Invoice, UsageExport
+from .. import accounts, costs, estimates, invoices, recommendation, selectors
+from ..models import Currency, Invoice
 from . import serializers as s
 from .filters import InvoiceFilter
 from .recommendation_serializers import RecommendationSerializer
@@ -198,48 +198,6 @@ class InvoiceLinesCsvView(OrganizationScopedView):
         response = HttpResponse(invoices.lines_csv(invoice), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="{invoices.csv_filename(invoice)}"'
         return response
-
-
-# Usage exports --------------------------------------------------------------------------------
-
-# An export is a read of the month's usage and invoice: whoever may read invoices (owners,
-# admins, billing members) may list, download and ask for one.
-EXPORT_SCOPES = {"GET": "billing:read", "HEAD": "billing:read", "OPTIONS": "billing:read"}
-EXPORT_SCOPES["POST"] = "billing:read"
-
-
-class UsageExportViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, OrganizationScopedViewSet
-):
-    """The organization's usage exports, newest first: each closed month's ledger hours,
-    adjustments and invoice lines as gzip CSV in the installation's bucket, with a manifest,
-    downloaded through short-lived pre-signed links."""
-
-    model = UsageExport
-    scope_map = EXPORT_SCOPES
-    serializer_class = s.UsageExportSerializer
-    ordering = ("-created_at", "-id")
-
-    @extend_schema(
-        request=s.UsageExportInputSerializer,
-        responses={202: s.UsageExportSerializer},
-        description="Export a closed month again: a new set of objects under a new prefix "
-        "(an earlier export is never overwritten), written in the background (`pending`, "
-        "then `done` or `failed`); audited. A month not written YYYY-MM in ASCII digits, "
-        "before 1970-01, or not begun yet is a 400 `validation` problem on `month`; a month "
-        "not closed yet (the current one, or one whose invoice is not issued) a 409 "
-        "`month_not_closed`; an installation without an export bucket a 409 "
-        "`exports_not_configured`.",
-    )
-    def create(self, request, *args, **kwargs):
-        data = validated_data(s.UsageExportInputSerializer, request.data)
-        try:
-            export = exports.export_request(
-                organization=self.organization, period_start=data["month"], actor=self.actor
-            )
-        except DomainInvalidInput as error:
-            raise ValidationError({error.extra["field"]: [error.detail]}) from error
-        return Response(s.UsageExportSerializer(export).data, status=202)
 
 
 # Costs ---------------------------------------------------------------------------------------
