@@ -18,7 +18,8 @@ closed and does nothing), for each organization:
 3. the month is rated (``billing.rating.rate``, the one rating function) from the ledger as
    PostgreSQL sums it (one query for the whole batch) and recorded as the ``open`` invoice
    (``billing.invoices.invoice_record``), replacing the month-to-date draft;
-4. its push to Stripe is queued in the outbox (``billing.outbox.outbox_add``).
+4. its push to Stripe is queued in the outbox (``billing.outbox.outbox_add``), and its usage
+   export, when exports are configured (``billing.exports.export_after_close``).
 
 An organization that fails (a cluster with no tier on record, say) is rolled back alone (a
 savepoint), alerted, and tried again by the next run.
@@ -49,6 +50,7 @@ from tenants.scoping import tenant_scope
 
 from .accounts import billed_to_snapshot, billing_account_of
 from .alerts import alert_raise
+from .exports import export_after_close
 from .invoices import LineRecord, invoice_record, month_period
 from .models import (
     AlertKind,
@@ -328,6 +330,7 @@ def _close_one(organization: Organization, reader: _MonthReader, now: datetime) 
     invoice.billed_to = billed_to_snapshot(account)
     invoice.save(update_fields=["billed_to"])
     outbox_add(invoice=invoice)
+    export_after_close(organization=organization, period_start=start)
     audit_record(
         organization=organization,
         actor=CLOSER,

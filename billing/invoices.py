@@ -196,34 +196,36 @@ def lines_csv(invoice: Invoice) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
-    for line in lines_of(invoice):
-        writer.writerow(
-            [
-                line.public_id,
-                line.kind,
-                line.cluster_public_id,
-                _cell(line.cluster_name),
-                line.dimension,
-                _instant(line.segment_start),
-                _instant(line.segment_end),
-                line.quantity,
-                dollars(line.unit_price_micros, places=6),
-                line.per_units,
-                dollars(line.amount_micros, places=6),
-                dollars(line.amount_cents, places=2),
-            ]
-        )
+    writer.writerows(csv_row(line) for line in lines_of(invoice))
     return out.getvalue()
+
+
+def csv_row(line: InvoiceLine) -> list:
+    """One line as a CSV row of ``CSV_COLUMNS`` (the usage exports write them too)."""
+    return [
+        line.public_id,
+        line.kind,
+        line.cluster_public_id,
+        csv_text(line.cluster_name),
+        line.dimension,
+        csv_instant(line.segment_start),
+        csv_instant(line.segment_end),
+        line.quantity,
+        dollars(line.unit_price_micros, places=6),
+        line.per_units,
+        dollars(line.amount_micros, places=6),
+        dollars(line.amount_cents, places=2),
+    ]
 
 
 def csv_filename(invoice: Invoice) -> str:
     return f"sluice-{invoice.period_start:%Y-%m}-{invoice.public_id}.csv"
 
 
-def _instant(value: datetime) -> str:
+def csv_instant(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _cell(text: str) -> str:
+def csv_text(text: str) -> str:
     # A spreadsheet runs a cell starting with one of these as a formula.
     return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text

@@ -19,6 +19,7 @@ from tenants.tasks import TenantTask
 from . import (
     budget_notices,
     closing,
+    exports,
     final_invoices,
     metering,
     outbox,
@@ -26,7 +27,7 @@ from . import (
     stripe_events,
     webhook_outbox,
 )
-from .models import BudgetAlert
+from .models import BudgetAlert, UsageExport
 from .services import month_start
 
 
@@ -112,6 +113,23 @@ def apply_stripe_event(*, event: str) -> str:
 def retry_pending_stripe_events() -> int:
     """Apply again the Stripe events left pending (Stripe unreachable, a task lost)."""
     return stripe_events.stripe_events_retry_pending()
+
+
+@shared_task(base=TenantTask, name="billing.tasks.export_month", ignore_result=True)
+def export_month(*, organization, export: str) -> str:
+    """Write one usage export (``export`` is its ``uexp_…`` id); its state after. Safe to run
+    twice, or twice at once: the export is written by one run, once."""
+    found = UsageExport.objects.filter(public_id=export).first()
+    if found is None:
+        return "missing"
+    return exports.export_write(export=found).state
+
+
+@shared_task(name="billing.tasks.resume_usage_exports")
+def resume_usage_exports() -> int:
+    """Queue again the usage exports left pending (their task lost, or their run dead); how
+    many. Safe to run twice at once: an export is written by one run."""
+    return exports.exports_resume()
 
 
 @shared_task(

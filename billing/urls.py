@@ -12,4 +12,10 @@ urlpatterns = [
     path("orgs/<str:org>/billing/alerts/", budget_views.budget_alerts, name="budget"),
     path("orgs/<str:org>/billing/caps/", cap_views.spend_caps, name="caps"),
     path("orgs/<str:org>/billing/invoices/<str:invoice_id>/", views.invoice, name="invoice"),
+    path("orgs/<str:org>/billing/exports/", views.export_request, name="export-request"),
+    path(
+        "orgs/<str:org>/billing/exports/<str:export_id>/download/",
+        views.export_file,
+        name="export-file",
+    ),
 ]

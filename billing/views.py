@@ -2,11 +2,15 @@
 admins read it), what its clusters cost this month so far, and its invoices, each with its
 lines as CSV; above them, a warning for each unpaid invoice whose payment Stripe failed to
 collect; and, with Stripe configured, the way to Stripe's portal to add a payment method.
-Each invoice has a page of its own, printable, for whoever may read the tab. The cost estimate
-the cluster forms fetch as they change is a fragment of this app too (clusters link to it by
-URL name only)."""
+Each invoice has a page of its own, printable, for whoever may read the tab. Below the
+invoices, the organization's usage exports: each object is downloaded through a pre-signed link
+made at the click, and a closed month may be exported again. The cost estimate the cluster
+forms fetch as they change is a fragment of this app too (clusters link to it by URL name
+only)."""
 
 from __future__ import annotations
+
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
@@ -24,6 +28,7 @@ from . import (
     cap_presentation,
     costs,
     estimates,
+    exports,
     invoices,
     payment_methods,
     payment_policy,
@@ -33,6 +38,14 @@ from . import (
 from .forms import BillingAccountForm, EstimateForm
 from .rating import MICROS_PER_CENT
 from .stripe_gateway import StripeCallFailed, stripe_configured
+
+EXPORTS_SHOWN = 24  # the tab shows the newest; the API lists them all
+EXPORT_FILE_LABELS = {
+    "usage-hours": "Hours",
+    "usage-adjustments": "Adjustments",
+    "invoice-lines": "Invoice lines",
+    "manifest.json": "Manifest",
+}
 
 
 @organization_view(scopes={"GET": "billing:read", "POST": "billing:write"})
@@ -73,8 +86,69 @@ def billing(request: HttpRequest, access: OrganizationAccess) -> HttpResponse:
             _invoice_row(organization, invoice)
             for invoice in invoices.invoices_of(organization=organization)
         ],
+        **_exports_context(organization),
     }
     return render(request, "billing/org_billing.html", context, status=status)
+
+
+def _exports_context(organization) -> dict:
+    return {
+        "exports_configured": exports.store.store_configured(),
+        "export_months": [
+            exports.month_label(month)
+            for month in exports.exportable_months(organization=organization)
+        ],
+        "exports": [
+            {
+                "export": export,
+                "files": [
+                    {
+                        "name": name,
+                        "label": EXPORT_FILE_LABELS.get(name, name),
+                        "url": reverse(
+                            "billing:export-file",
+                            kwargs={"org": organization.public_id, "export_id": export.public_id},
+                        )
+                        + "?"
+                        + urlencode({"file": name}),
+                    }
+                    for name in exports.export_file_names(export)
+                ],
+            }
+            for export in exports.exports_of(organization=organization)[:EXPORTS_SHOWN]
+        ],
+    }
+
+
+@organization_view(scopes={"POST": "billing:read"})
+def export_request(request: HttpRequest, access: OrganizationAccess) -> HttpResponse:
+    """Export a closed month again (any member who may read invoices), back to the tab."""
+    organization = access.organization
+    try:
+        export = exports.export_request(
+            organization=organization,
+            period_start=exports.month_parse(request.POST.get("month")),
+            actor=access.actor(request),
+        )
+    except DomainError as error:
+        messages.error(request, error.detail)
+    else:
+        messages.success(
+            request, f"The export of {exports.month_label(export.period_start)} is on its way."
+        )
+    return redirect(reverse("billing:account", kwargs={"org": organization.public_id}) + "#exports")
+
+
+@organization_view(scopes={"GET": "billing:read"})
+def export_file(request: HttpRequest, access: OrganizationAccess, export_id: str) -> HttpResponse:
+    """To a pre-signed link of one object of an export (``?file=`` its name), made now: it
+    lives a few minutes."""
+    found = exports.export_of(organization=access.organization, public_id=export_id)
+    name = request.GET.get("file", "")
+    url = exports.export_download_url(found, name) if found is not None else None
+    if url is None:
+        raise Http404("No such export file")
+    return HttpResponseRedirect(url)
 
 
 @organization_view(scopes={"GET": "billing:read"})

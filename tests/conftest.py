@@ -168,3 +168,49 @@ def stripe_fault_proxy(stripe_standin):
 
     with FaultProxy(stripe_standin.url) as proxy:
         yield proxy
+
+
+# S3 ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def s3_server(request):
+    """moto's S3 server for the whole session, started on the first test that needs it and
+    stopped at the end; boto3 in this process reads its credentials from the standard AWS
+    variables, set here for the session and put back after."""
+    import os
+
+    from tests.support.s3 import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, MotoS3Server
+
+    credentials = {
+        "AWS_ACCESS_KEY_ID": ACCESS_KEY_ID,
+        "AWS_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
+        "AWS_DEFAULT_REGION": REGION,
+    }
+    saved = {name: os.environ.get(name) for name in credentials}
+    os.environ.update(credentials)
+    try:
+        with MotoS3Server() as server:
+            reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+            if reporter is not None:
+                reporter.write_line(f"moto S3 server on {server.url}")
+            yield server
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@pytest.fixture
+def export_bucket(s3_server, settings):
+    """A new, empty bucket for one test, and the settings that send usage exports to it."""
+    from foundation.ids import new_public_id
+
+    bucket = new_public_id("exports").replace("_", "-")
+    s3_server.client().create_bucket(Bucket=bucket)
+    settings.SLUICE_EXPORT_BUCKET = bucket
+    settings.SLUICE_EXPORT_ENDPOINT_URL = s3_server.url
+    settings.SLUICE_EXPORT_REGION = "us-east-1"
+    return bucket

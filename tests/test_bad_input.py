@@ -39,6 +39,9 @@ def _no_rate_limits():
         SLUICE_RATE_LIMIT_ORG_PER_MINUTE=10**6,
         SLUICE_RATE_LIMIT_CALLER_PER_MINUTE=10**6,
         SLUICE_RATE_LIMIT_ADDRESS_PER_MINUTE=10**6,
+        # A usage export is only recorded and queued on a commit these tests never make: the
+        # bucket is named, never called.
+        SLUICE_EXPORT_BUCKET="sluice-test-exports",
     ):
         yield
 

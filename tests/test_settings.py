@@ -273,6 +273,15 @@ def test_production_refuses_an_unfit_stripe_setting(stripe, message):
     assert "51abc" not in result.stderr  # the key itself is never printed
 
 
+def test_production_sends_usage_exports_over_https_only():
+    plain = {**GOOD_PRODUCTION, "SLUICE_EXPORT_ENDPOINT_URL": "http://s3.internal:9000"}
+    result = start(plain)
+    assert result.returncode != 0
+    assert "SLUICE_EXPORT_ENDPOINT_URL must be an https:// URL" in result.stderr
+    secure = {**GOOD_PRODUCTION, "SLUICE_EXPORT_ENDPOINT_URL": "https://s3.internal:9000"}
+    assert start(secure).returncode == 0
+
+
 DEPLOY_CHECK = (
     "from django.core.management import execute_from_command_line; "
     "execute_from_command_line(['manage.py', 'check', '--deploy', '--fail-level', 'WARNING'])"

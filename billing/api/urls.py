@@ -1,10 +1,11 @@
 from django.urls import include, path
 from rest_framework.routers import SimpleRouter
 
-from . import budget_views, caps, views
+from . import budget_views, caps, exports, views
 
 router = SimpleRouter(trailing_slash=True)
 router.register("invoices", views.InvoiceViewSet, basename="invoice")
+router.register("billing/exports", exports.UsageExportViewSet, basename="usage-export")
 router.register(
     "billing/webhook/deliveries", budget_views.WebhookDeliveryViewSet, basename="webhook-delivery"
 )

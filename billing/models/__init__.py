@@ -1,5 +1,5 @@
 """The billing app's models, one module per part: the usage ledger, accounts and invoices,
-Stripe (the outbox, alerts, events), spend control, and budget alerts."""
+Stripe (the outbox, alerts, events), spend control, budget alerts, and usage exports."""
 
 from .budgets import (
     FORECAST,
@@ -11,6 +11,7 @@ from .budgets import (
     WebhookDelivery,
     WebhookEndpoint,
 )
+from .exports import ExportState, ExportTrigger, UsageExport, new_usage_export_id
 from .invoices import (
     INVOICE_TRANSITIONS,
     BillingAccount,
@@ -46,6 +47,8 @@ __all__ = [
     "ClosedMonth",
     "Currency",
     "DeliveryState",
+    "ExportState",
+    "ExportTrigger",
     "Invoice",
     "InvoiceLine",
     "InvoiceLineKind",
@@ -60,10 +63,12 @@ __all__ = [
     "StripeEventOutcome",
     "StripeOutbox",
     "UsageAdjustment",
+    "UsageExport",
     "UsageHour",
     "WebhookAttempt",
     "WebhookDelivery",
     "WebhookEndpoint",
     "new_invoice_id",
     "new_invoice_line_id",
+    "new_usage_export_id",
 ]

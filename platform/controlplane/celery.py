@@ -52,6 +52,12 @@ app.conf.beat_schedule = {
         "schedule": 30.0,
         "options": {"expires": 25},
     },
+    # Usage exports whose task was lost or whose worker died (each export queues its own).
+    "resume-usage-exports": {
+        "task": "billing.tasks.resume_usage_exports",
+        "schedule": 600.0,
+        "options": {"expires": 540},
+    },
     # Retries of budget-alert webhooks that backed off (a fired alert queues its own post).
     "deliver-webhooks": {
         "task": "billing.tasks.deliver_webhooks",

@@ -82,6 +82,20 @@ class PaymentMethodRequired(DomainError):
     status = 402
 
 
+class MonthNotClosed(Conflict):
+    """What is asked of a month needs it closed (its hours final, its invoice issued)."""
+
+    code = "month_not_closed"
+    title = "The month is not closed yet"
+
+
+class ExportsNotConfigured(Conflict):
+    """The installation has no bucket for usage exports (SLUICE_EXPORT_BUCKET)."""
+
+    code = "exports_not_configured"
+    title = "Usage exports are not configured here"
+
+
 class SpendCapReached(DomainError):
     """The organization (or the cluster) reached its monthly spend cap: nothing grows until the
     cap is raised or the month ends."""

@@ -25,7 +25,15 @@ from drf_spectacular.generators import SchemaGenerator
 from rest_framework.mixins import ListModelMixin
 
 from billing.invoices import LineRecord, invoice_record
-from billing.models import BudgetAlert, BudgetAlertKind, Invoice, WebhookDelivery
+from billing.models import (
+    BudgetAlert,
+    BudgetAlertKind,
+    ClosedMonth,
+    ExportTrigger,
+    Invoice,
+    UsageExport,
+    WebhookDelivery,
+)
 from clusters import services as cluster_services
 from clusters.models import Cluster, Credential, Topic
 from clusters.models import Operation as ClusterOperation
@@ -96,6 +104,8 @@ BASE_BODIES = {
         "currency": "usd",
     },
     "PATCH /api/v1/orgs/{org}/billing-account/": {"city": "Shelbyville"},
+    # October is closed in the world; a bucket is set by the tests that need the base to pass.
+    "POST /api/v1/orgs/{org}/billing/exports/": {"month": "2026-10"},
     "PUT /api/v1/orgs/{org}/billing/budget/": {"monthly_usd": "250.00"},
     # A literal public address: accepted without a DNS lookup.
     "PUT /api/v1/orgs/{org}/billing/webhook/": {"url": "https://8.8.8.8/hooks/sluice"},
@@ -152,6 +162,21 @@ def build_world() -> World:
             organization=organization, year=2026, month=10, lines=[sample_line(cluster)]
         )
         invoice_record(organization=organization, year=2026, month=11, lines=[])
+        october = datetime(2026, 10, 1, tzinfo=UTC)
+        ClosedMonth.objects.create(
+            organization=organization, period_start=october, closed_at=october
+        )
+        usage_export, _ = (
+            UsageExport.objects.create(
+                organization=organization,
+                period_start=october,
+                trigger=ExportTrigger.REQUEST,
+                bucket="abused-exports",
+                prefix=f"usage/{organization.public_id}/2026/10/{export_id}/",
+                public_id=export_id,
+            )
+            for export_id in ("uexp_first", "uexp_second")
+        )
         deliveries = [_budget_alert_delivery(organization, threshold) for threshold in ("50", "80")]
     client = session_client(owner)
     client.raise_request_exception = False  # a server error is an answer to report here
@@ -168,6 +193,7 @@ def build_world() -> World:
             Topic: topic,
             Credential: credential,
             Invoice: invoice,
+            UsageExport: usage_export,
             WebhookDelivery: deliveries[0],
         },
         url_values={"org": organization.public_id, "cluster": cluster.public_id},

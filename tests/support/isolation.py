@@ -33,7 +33,7 @@ from django.test import Client, override_settings
 from django.urls import URLPattern, URLResolver, clear_url_caches, get_resolver, reverse
 from rest_framework.test import APIClient
 
-from billing.models import Invoice
+from billing.models import Invoice, UsageExport
 from clusters.models import Cluster, Credential, Topic
 from tenants.api.base import OrganizationScopedView
 from tenants.models import ApiKey, Invitation, Membership
@@ -52,6 +52,7 @@ WEB_OBJECT_KWARGS = {
     "invitation_id": (Invitation, "public_id"),
     "key_id": (ApiKey, "public_id"),
     "invoice_id": (Invoice, "public_id"),
+    "export_id": (UsageExport, "public_id"),
 }
 
 

@@ -1,6 +1,6 @@
 """Nothing one organization's members or keys do can show or touch another's data."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.test import Client
@@ -15,7 +15,10 @@ from billing.models import (
     Budget,
     BudgetAlert,
     BudgetAlertKind,
+    ExportState,
+    ExportTrigger,
     Invoice,
+    UsageExport,
     UsageHour,
     WebhookDelivery,
     WebhookEndpoint,
@@ -123,6 +126,7 @@ def build_victim() -> Victim:
             ],
         )
         line = invoice.lines.get()
+        export = victim_export(organization)
         budget_set(organization=organization, actor=Actor(user=owner), monthly_micros=123_000_000)
         endpoint_set(
             organization=organization, actor=Actor(user=owner), url="https://8.8.8.8/victim-hook"
@@ -156,6 +160,7 @@ def build_victim() -> Victim:
             Topic: topic,
             Credential: credential,
             Invoice: invoice,
+            UsageExport: export,
             WebhookDelivery: delivery,
         },
         identifiers=[
@@ -179,6 +184,32 @@ def build_victim() -> Victim:
             "https://8.8.8.8/victim-hook",
             alert.public_id,
             delivery.public_id,
+            export.public_id,
+            export.prefix,
+        ],
+    )
+
+
+def victim_export(organization) -> UsageExport:
+    """A done usage export (its objects are never reached: every request is refused first)."""
+    month = datetime(2026, 10, 1, tzinfo=UTC)
+    prefix = f"usage/{organization.public_id}/2026/10/uexp_victim/"
+    return UsageExport.objects.create(
+        organization=organization,
+        period_start=month,
+        trigger=ExportTrigger.REQUEST,
+        state=ExportState.DONE,
+        bucket="victim-exports",
+        prefix=prefix,
+        files=[
+            {
+                "name": "usage-hours",
+                "key": prefix + "usage-hours.csv.gz",
+                "rows": 1,
+                "bytes": 100,
+                "sha256": "0" * 64,
+                "content_type": "application/gzip",
+            }
         ],
     )
 
@@ -214,6 +245,7 @@ def victim_state(victim: Victim) -> dict:
             "usage": sorted(UsageHour.objects.values_list("dimension", "hour", "quantity")),
             "billing account": list(BillingAccount.objects.values()),
             "invoices": sorted(Invoice.objects.values_list("public_id", "state", "total_micros")),
+            "exports": sorted(UsageExport.objects.values_list("public_id", "state")),
             "budget": list(Budget.objects.values("monthly_micros", "thresholds")),
             "webhook": list(WebhookEndpoint.objects.values("url", "secret_sealed")),
             "deliveries": sorted(WebhookDelivery.objects.values_list("public_id", "state")),
@@ -317,6 +349,7 @@ def web_form_data(victim: Victim) -> dict[str, str]:
         "city": "Stolen",
         "country": "FR",
         "currency": "usd",
+        "month": "2026-10",
     }
 
 

@@ -48,6 +48,8 @@ SPECTACULAR_SETTINGS = {
         "InvoiceStateEnum": "billing.models.InvoiceState",
         "InvoiceLineKindEnum": "billing.models.InvoiceLineKind",
         "PaymentStatusEnum": "billing.models.PaymentStatus",
+        "UsageExportTriggerEnum": "billing.models.ExportTrigger",
+        "UsageExportStateEnum": "billing.models.ExportState",
         "RecommendationVerdictEnum": "billing.recommendation.Verdict",
         "TierLimitEnum": "billing.recommendation.LIMIT_NAMES",
         "BudgetAlertTypeEnum": "billing.models.BudgetAlertKind",

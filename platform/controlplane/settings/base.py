@@ -6,6 +6,7 @@ from .cache import *
 from .core import *
 from .database import *
 from .dataplane import *
+from .exports import *
 from .invoices import *
 from .logs import *
 from .metering import *

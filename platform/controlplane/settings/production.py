@@ -60,6 +60,9 @@ if STRIPE_API_KEY and not STRIPE_WEBHOOK_SECRET:
     )
 if not STRIPE_API_BASE.startswith("https://"):
     raise ImproperlyConfigured("STRIPE_API_BASE must be an https:// URL in production")
+# A usage export's download link lets whoever holds it read the object: never over plain HTTP.
+if SLUICE_EXPORT_ENDPOINT_URL and not SLUICE_EXPORT_ENDPOINT_URL.startswith("https://"):
+    raise ImproperlyConfigured("SLUICE_EXPORT_ENDPOINT_URL must be an https:// URL in production")
 # A customer's webhook must not reach the installation's own network (SSRF).
 if SLUICE_WEBHOOK_ALLOWED_PRIVATE_NETWORKS:
     raise ImproperlyConfigured(
