@@ -73,14 +73,16 @@ def _cap_is_live(cap: SpendCap) -> bool:
     return cap.cluster_id is None or cap.cluster.deleted_at is None
 
 
-def _cluster_of(organization: Organization, cluster_public_id: str | None) -> Cluster | None:
+def cluster_to_cap(*, organization: Organization, cluster_public_id: str | None) -> Cluster | None:
+    """The organization's live cluster of that id (``None`` for the organization's own cap);
+    ``NotFound`` otherwise, naming nothing it was not given."""
     if cluster_public_id is None:
         return None
     cluster = Cluster.objects.filter(
         organization=organization, public_id=cluster_public_id, deleted_at__isnull=True
     ).first()
     if cluster is None:
-        raise NotFound(f"No cluster {cluster_public_id!r} in this organization")
+        raise NotFound("No such cluster in this organization")
     return cluster
 
 
@@ -99,7 +101,7 @@ def cap_set(
         raise InvalidInput(
             f"A monthly cap is from $0.00 to {_money(MAX_CAP_MICROS)}", field="monthly_cap"
         )
-    cluster = _cluster_of(organization, cluster_public_id)
+    cluster = cluster_to_cap(organization=organization, cluster_public_id=cluster_public_id)
     cap = SpendCap.objects.select_for_update().filter(organization=organization, cluster=cluster)
     cap = cap.first()
     before = None if cap is None else {"monthly_cap": _money(cap.monthly_micros)}
@@ -128,7 +130,7 @@ def cap_remove(
     now: datetime | None = None,
 ) -> None:
     """Remove the organization's cap (or a cluster's); its hold, if any, is lifted."""
-    cluster = _cluster_of(organization, cluster_public_id)
+    cluster = cluster_to_cap(organization=organization, cluster_public_id=cluster_public_id)
     cap = SpendCap.objects.filter(organization=organization, cluster=cluster).first()
     if cap is None:
         raise NotFound("No such spend cap")

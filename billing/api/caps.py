@@ -92,6 +92,7 @@ class _CapView(OrganizationScopedView):
     serializer_class = CapsOverviewSerializer
 
     def _set(self, cluster: str | None) -> Response:
+        caps.cluster_to_cap(organization=self.organization, cluster_public_id=cluster)  # 404 first
         data = validated_data(CapInputSerializer, self.request.data)
         caps.cap_set(
             organization=self.organization,

@@ -107,6 +107,8 @@ BASE_BODIES = {
     # October is closed in the world; a bucket is set by the tests that need the base to pass.
     "POST /api/v1/orgs/{org}/billing/exports/": {"month": "2026-10"},
     "PUT /api/v1/orgs/{org}/billing/budget/": {"monthly_usd": "250.00"},
+    "PUT /api/v1/orgs/{org}/spend-caps/organization/": {"monthly_cap_usd": "250.00"},
+    "PUT /api/v1/orgs/{org}/spend-caps/clusters/{cluster}/": {"monthly_cap_usd": "99.50"},
     # A literal public address: accepted without a DNS lookup.
     "PUT /api/v1/orgs/{org}/billing/webhook/": {"url": "https://8.8.8.8/hooks/sluice"},
     "POST /api/v1/catalog/estimate/": {
