@@ -128,6 +128,14 @@ class TierHistory:
         """Each cluster on one tier for all time."""
         return cls({cluster: [(BEGINNING, tier)] for cluster, tier in tiers.items()})
 
+    @classmethod
+    def merged(cls, histories: Iterable[TierHistory]) -> TierHistory:
+        """One history of every cluster of ``histories`` (clusters are never in two)."""
+        return cls({c: found for h in histories for c, found in h._changes.items()})
+
+    def clusters(self) -> set[Hashable]:
+        return set(self._changes)
+
     def changed_between(self, start: datetime, end: datetime) -> set[Hashable]:
         """The clusters whose tier changed inside ``(start, end)`` (not counting the tier a
         cluster was created with)."""
