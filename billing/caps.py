@@ -285,7 +285,8 @@ def open_holds(organization: Organization, *, now: datetime | None = None) -> li
     """The organization's holds open this month."""
     start = month_start((now or timezone.now()).astimezone(UTC))
     return list(
-        SpendHold.objects.filter(
+        # Asked by the creation guards, in or out of a tenant's scope: the organization is given.
+        SpendHold.unscoped_all_tenants.filter(
             organization=organization, lifted_at__isnull=True, period_start=start
         ).select_related("cluster")
     )

@@ -241,10 +241,12 @@ def _claim(export: UsageExport, now: datetime) -> datetime | None:
     return now if taken else None
 
 
-def _finish(export: UsageExport, claim: datetime, *, state: str, error: str = "", files=()) -> None:
+def _finish(
+    export: UsageExport, claim: datetime, *, state: ExportState, error: str = "", files=()
+) -> None:
     # Only the run that holds the claim records the outcome.
     UsageExport.objects.filter(pk=export.pk, claimed_at=claim).update(
-        state=state, error=error, files=list(files), completed_at=timezone.now()
+        state=ExportState(state), error=error, files=list(files), completed_at=timezone.now()
     )
 
 

@@ -10,8 +10,15 @@ import pytest
 from django.urls import reverse
 
 from billing.budgets import budget_set
+from billing.caps import cap_set
 from billing.invoices import invoice_record
-from billing.models import BudgetAlert, BudgetAlertKind, WebhookDelivery
+from billing.models import (
+    BudgetAlert,
+    BudgetAlertKind,
+    ExportTrigger,
+    UsageExport,
+    WebhookDelivery,
+)
 from billing.webhook_endpoints import endpoint_set
 from tenants import services
 from tenants.audit import Actor
@@ -90,6 +97,19 @@ MATRIX = {
     ("webhook-endpoint", "delete"): (BILLERS, 204),
     ("webhook-delivery-list", "get"): (BILLERS | {Role.ADMIN}, 200),
     ("webhook-delivery-detail", "get"): (BILLERS | {Role.ADMIN}, 200),
+    # Spend caps: owners and billing members set them; admins read. A cap exists before (Target).
+    ("spend-caps", "get"): (BILLERS | {Role.ADMIN}, 200),
+    ("spend-cap-organization", "put"): (BILLERS, 200),
+    ("spend-cap-organization", "delete"): (BILLERS, 204),
+    ("spend-cap-cluster", "put"): (BILLERS, 200),
+    ("spend-cap-cluster", "delete"): (BILLERS, 204),
+    # Usage exports: whoever reads billing. No bucket is configured here, so a request past the
+    # role check is refused as not configured (409), which is what shows the check let it by.
+    ("usage-export-list", "get"): (BILLERS | {Role.ADMIN}, 200),
+    ("usage-export-list", "post"): (BILLERS | {Role.ADMIN}, 409),
+    ("usage-export-detail", "get"): (BILLERS | {Role.ADMIN}, 200),
+    # The tier recommendation reads the cluster's usage: whoever reads clusters.
+    ("cluster-recommendation", "get"): (BUILDERS | {Role.VIEWER}, 200),
 }
 
 
@@ -115,6 +135,7 @@ class Target:
             actor = Actor(user=self.owner)
             budget_set(organization=organization, actor=actor, monthly_micros=10_000_000)
             endpoint_set(organization=organization, actor=actor, url="https://8.8.8.8/hook")
+            cap_set(organization=organization, actor=actor, monthly_micros=10**9)
 
     def id_for(self, name: str) -> str:
         org = self.organization
@@ -159,6 +180,14 @@ class Target:
                     event_type=alert.kind,
                     body="{}",
                     next_attempt_at=alert.fired_at,
+                ).public_id
+            if name.startswith("usage-export-"):
+                return UsageExport.objects.create(
+                    organization=org,
+                    period_start=datetime(2026, 10, 1, tzinfo=UTC),
+                    trigger=ExportTrigger.REQUEST,
+                    bucket="exports",
+                    prefix=f"usage/{org.public_id}/2026/10/x{next(self.counter)}/",
                 ).public_id
             if name.startswith(("cluster-", "operation-")):
                 cluster, operation = make_cluster(org, name=f"c{next(self.counter)}")
@@ -215,6 +244,9 @@ class Target:
             ("billing-account", "patch"): {"city": f"Springfield {n}"},
             ("budget", "put"): {"monthly_usd": f"{n + 1}.50"},
             ("webhook-endpoint", "put"): {"url": "https://8.8.8.8/hook"},
+            ("spend-cap-organization", "put"): {"monthly_cap_usd": f"{n + 100}"},
+            ("spend-cap-cluster", "put"): {"monthly_cap_usd": f"{n + 50}.25"},
+            ("usage-export-list", "post"): {"month": "2026-10"},
         }.get((name, method), {})
 
 
@@ -231,7 +263,8 @@ def test_role_matrix(role, principal, org_with_owner):
         else:
             client = key_client(make_api_key(organization, role)[1])
         kwargs = {"org": organization.public_id}
-        if name.startswith(("topic-", "credential-")) or name == "cluster-usage":
+        with_cluster = ("cluster-usage", "cluster-recommendation", "spend-cap-cluster")
+        if name.startswith(("topic-", "credential-")) or name in with_cluster:
             kwargs["cluster"] = target.cluster.public_id
         suffixes = ("-detail", "-retry", "-rotate", "-lines-csv")
         if name.endswith(suffixes) and name != "organization-detail":
