@@ -93,6 +93,14 @@ RULES_IN_WORDS = {
     ("GET", "/api/v1/orgs/{org}/audit-events/"): {"since", "until"},
     # The range's order and length, days out of range, and a cluster of the organization's.
     ("GET", "/api/v1/orgs/{org}/costs/"): {"start", "end", "cluster"},
+    # Amounts of money: decimal dollar strings within bounds (billing.money, in words).
+    ("PUT", "/api/v1/orgs/{org}/billing/budget/"): {"monthly_usd"},
+    ("PUT", "/api/v1/orgs/{org}/spend-caps/organization/"): {"monthly_cap_usd"},
+    ("PUT", "/api/v1/orgs/{org}/spend-caps/clusters/{cluster}/"): {"monthly_cap_usd"},
+    # A closed month written YYYY-MM from 1970 on; a webhook URL that resolves to the public
+    # internet (no private, loopback or metadata address).
+    ("POST", "/api/v1/orgs/{org}/billing/exports/"): {"month"},
+    ("PUT", "/api/v1/orgs/{org}/billing/webhook/"): {"url"},
     # The tier's limits times its capacity units, and its storage (ingress x retention).
     ("POST", "/api/v1/catalog/estimate/"): {
         "ingress_mbps",

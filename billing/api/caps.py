@@ -44,7 +44,10 @@ class UsdField(serializers.Field):
 class CapInputSerializer(serializers.Serializer):
     monthly_cap_usd = UsdField(
         maximum_micros=MAX_CAP_MICROS,
-        help_text='The cap per calendar month (UTC), e.g. "250.00"; "0" stops all growth',
+        help_text='The cap per calendar month (UTC), decimal US dollars: "250", "99.50", at most '
+        'six decimal places, from 0 ("0" stops all growth) to 10000000. Anything else is a 400 '
+        "`invalid_amount` problem whose `reason` is `not_a_string`, `not_a_decimal`, "
+        "`negative`, `too_many_decimals` or `too_large`",
     )
 
 
