@@ -37,6 +37,7 @@ from clusters.guards import CLUSTER_CREATE, CLUSTER_RESHAPE, Creation
 from clusters.models import Cluster
 from clusters.services import clusters_throttle_set
 from foundation.errors import InvalidInput, NotFound, SpendCapReached
+from foundation.tasks import enqueue
 from tenants.audit import Actor, audit_record
 from tenants.models import Organization
 from tenants.scoping import tenant_scope
@@ -53,6 +54,7 @@ MAX_CAP_MICROS = 10_000_000 * 1_000_000
 CAP_REASON = "cap_raised"
 CAP_REMOVED = "cap_removed"
 NEW_MONTH = "month_rolled_over"
+APPLY_TASK = "billing.tasks.apply_spend_holds"
 
 
 def _money(micros: int) -> str:
@@ -155,11 +157,18 @@ def capped_organization_ids() -> list[int]:
     return sorted(capped | set(holding.values_list("organization_id", flat=True)))
 
 
-def caps_enforce(found: Mapping[int, Standing], *, now: datetime | None = None) -> int:
+def caps_enforce(
+    found: Mapping[int, Standing], *, now: datetime | None = None, defer_throttles: bool = False
+) -> int:
     """Compare each organization's standing with its caps: open the holds of caps reached,
     lift those no longer reached (raised, removed, a new month), and throttle exactly the
     clusters the open holds cover. Returns how many holds opened or lifted. Two checks at
-    once open each hold once (a unique open hold per cap and month)."""
+    once open each hold once (a unique open hold per cap and month).
+
+    ``defer_throttles`` (the fleet-wide check) leaves the throttling of an organization whose
+    holds moved to a task of its own, queued once the holds are committed: a check's time
+    does not grow with the number of caps reached at once, and the clusters follow within
+    seconds. Without it (a cap saved by a tenant) they follow in the same transaction."""
     now = now or timezone.now()
     ids = list(found)
     caps: dict[int, list[SpendCap]] = {}
@@ -177,11 +186,13 @@ def caps_enforce(found: Mapping[int, Standing], *, now: datetime | None = None) 
         current = {hold.cluster_id: hold for hold in holds.get(pk, [])}
         if not wanted and not current:
             continue
-        # The holds and the throttle marks they imply change together, or not at all.
         with transaction.atomic():
             moved = _lift(current, wanted, caps.get(pk, []), standing, now)
             moved += _reach(pk, wanted, current, standing, now)
-            _apply_throttles(pk, standing.period_start)
+            if not defer_throttles:  # the holds and their throttles commit together
+                holds_apply(pk, period_start=standing.period_start)
+        if moved and defer_throttles:
+            enqueue(APPLY_TASK, organization_id=pk, period_start=standing.period_start.isoformat())
         changed += moved
     return changed
 
@@ -251,7 +262,9 @@ def _reach(pk: int, wanted: dict, open_holds: dict, standing: Standing, now) -> 
     return opened
 
 
-def _apply_throttles(pk: int, period_start: datetime) -> None:
+def holds_apply(pk: int, *, period_start: datetime) -> None:
+    """Throttle exactly the organization's clusters its open holds of the month cover, and lift
+    the throttle of the others (idempotent: what already agrees is left as it is)."""
     holds = list(
         SpendHold.unscoped_all_tenants.filter(
             organization_id=pk, lifted_at__isnull=True, period_start=period_start

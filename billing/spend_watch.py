@@ -42,6 +42,6 @@ def spend_check(
     changed = fired = 0
     for first in range(0, len(ids), BATCH_SIZE):
         found = standings(ids[first : first + BATCH_SIZE], now=now)
-        changed += caps_enforce(found, now=now)
+        changed += caps_enforce(found, now=now, defer_throttles=True)
         fired += budgets_evaluate(found, now=now)
     return CheckResult(organizations=len(ids), holds_changed=changed, alerts_fired=fired)

@@ -8,6 +8,7 @@ close and the drafts run fleet-wide, a batch of organizations per transaction. A
 named by Stripe's id; which organization it concerns is found in applying it.
 """
 
+from datetime import datetime
 from smtplib import SMTPException
 
 from celery import shared_task
@@ -18,6 +19,7 @@ from tenants.tasks import TenantTask
 
 from . import (
     budget_notices,
+    caps,
     closing,
     exports,
     final_invoices,
@@ -49,6 +51,14 @@ def collect_cell_usage(*, cell: str) -> int:
     written = metering.collect_cell(found).written
     check_spend.delay(cell=cell)
     return written
+
+
+@shared_task(name="billing.tasks.apply_spend_holds", ignore_result=True)
+def apply_spend_holds(*, organization_id: int, period_start: str) -> None:
+    """Throttle (or lift) the organization's clusters as its open spend-cap holds of the month
+    say (queued by the spend check when they moved; fleet-wide like the check: the
+    organization is named by its key, its clusters changed in its own scope)."""
+    caps.holds_apply(organization_id, period_start=datetime.fromisoformat(period_start))
 
 
 @shared_task(name="billing.tasks.check_spend")
