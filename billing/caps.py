@@ -27,6 +27,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -171,9 +172,12 @@ def caps_enforce(
     seconds. Without it (a cap saved by a tenant) they follow in the same transaction."""
     now = now or timezone.now()
     ids = list(found)
-    caps: dict[int, list[SpendCap]] = {}
-    for cap in SpendCap.unscoped_all_tenants.filter(organization_id__in=ids).order_by("pk"):
-        caps.setdefault(cap.organization_id, []).append(cap)
+    caps: dict[int, list[CapLimit]] = {}
+    rows = SpendCap.unscoped_all_tenants.filter(organization_id__in=ids).order_by("pk")
+    for organization, cluster, micros in rows.values_list(
+        "organization_id", "cluster_id", "monthly_micros"
+    ):
+        caps.setdefault(organization, []).append(CapLimit(cluster, micros))
     holds: dict[int, list[SpendHold]] = {}
     for hold in SpendHold.unscoped_all_tenants.filter(
         organization_id__in=ids, lifted_at__isnull=True
@@ -197,7 +201,14 @@ def caps_enforce(
     return changed
 
 
-def _reached(standing: Standing, caps: list[SpendCap], horizon: float) -> dict:
+class CapLimit(NamedTuple):
+    """What the check needs of a SpendCap (read as plain values: thousands a run)."""
+
+    cluster_id: int | None
+    monthly_micros: int
+
+
+def _reached(standing: Standing, caps: list[CapLimit], horizon: float) -> dict:
     """The caps reached: cluster primary key (``None``: the organization's) to (cap, spend)."""
     reached = {}
     for cap in caps:
@@ -210,7 +221,7 @@ def _reached(standing: Standing, caps: list[SpendCap], horizon: float) -> dict:
     return reached
 
 
-def _lift(open_holds: dict, wanted: dict, caps: list[SpendCap], standing, now) -> int:
+def _lift(open_holds: dict, wanted: dict, caps: list[CapLimit], standing, now) -> int:
     lifted = 0
     present = {cap.cluster_id for cap in caps}
     for scope, hold in list(open_holds.items()):

@@ -35,7 +35,7 @@ from django.utils import timezone
 
 from .closing import metered_through
 from .models import SpendTally
-from .rating import HOUR, LedgerRow, Line, TierHistory, price_spans, rate
+from .rating import HOUR, LedgerRow, Line, Span, TierHistory, price_spans, rate
 from .rating_inputs import price_book, tier_histories, usage_summed
 from .services import month_start
 
@@ -150,7 +150,7 @@ def _batch(ids: list[int], now: datetime, prices) -> dict[int, Standing]:
         # Rated for the whole batch at once (a cluster is one organization's; the lines are
         # sorted back to theirs): three calls of ``rate`` per batch rather than per organization.
         owner = {c: pk for pk, history in histories.items() for c in history.clusters()}
-        span_of = price_spans(prices, TierHistory.merged(histories.values()))
+        span_of = _remembered(price_spans(prices, TierHistory.merged(histories.values())))
         moving = [row for pk in ids if pk in moved for row in settled[pk]]
         compacted = _by_owner(rate(moving, span_of), owner)
         for pk in ids:
@@ -177,6 +177,20 @@ def _batch(ids: list[int], now: datetime, prices) -> dict[int, Standing]:
                 update_fields=["settled_through", "lines"],
             )
     return result
+
+
+def _remembered(span_of):
+    """``span_of`` answering from the span it last gave a cluster's dimension while the hour
+    asked is in it: the batch's three ratings look each one up once, not three times."""
+    spans: dict[tuple, Span] = {}
+
+    def span(cluster, dimension: str, hour: datetime) -> Span:
+        found = spans.get((cluster, dimension))
+        if found is None or not found.start <= hour < found.end:
+            found = spans[(cluster, dimension)] = span_of(cluster, dimension, hour)
+        return found
+
+    return span
 
 
 def _by_owner(lines: list[Line], owner: dict[int, int]) -> dict[int, list[Line]]:
