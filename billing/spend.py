@@ -40,6 +40,8 @@ from .rating_inputs import price_book, tier_histories, usage_summed
 from .services import month_start
 
 BATCH_SIZE = 500
+# How often an organization's tally takes in the hours closed since (each at its own hour).
+SETTLE_EVERY_HOURS = 6
 
 
 @dataclass(frozen=True)
@@ -102,8 +104,7 @@ def _batch(ids: list[int], now: datetime, prices) -> dict[int, Standing]:
     closed = metered_through()
     # Settled: whole hours metering has closed, but never the latest whole hour, which the
     # run rate reads from the open rows.
-    settle_to = min(_hour_floor(closed), current_hour - HOUR) if closed else start
-    settle_to = max(settle_to, start)
+    limit = min(_hour_floor(closed), current_hour - HOUR) if closed else start
     histories = tier_histories(organization_ids=ids)
     changed = _tier_changed(histories, start, end)
     boundaries = prices.changes_between(start, end)
@@ -117,29 +118,35 @@ def _batch(ids: list[int], now: datetime, prices) -> dict[int, Standing]:
         # Each tally's settled hours, and the hours since it, read in one summing query per
         # distinct tally end (almost always one for the whole batch): a stretch never crosses
         # ``settle_to``, so each lies wholly on the settled or the open side of it.
-        stretches: dict[datetime, list[int]] = {}
+        stretches: dict[tuple[datetime, datetime], list[int]] = {}
         for pk in ids:
             tally = tallies.get(pk)
+            settle_to = _settle_point(pk, start, limit)
             through = tally.settled_through if tally else start
-            if through > settle_to:  # a watermark moved back: start over
-                through = start
-            stretches.setdefault(through, []).append(pk)
+            if through > settle_to and (tally is None or through > limit):
+                through = start  # a watermark moved back: start over
+            settle_to = max(settle_to, through)
+            stretches.setdefault((through, settle_to), []).append(pk)
         moved = {
-            pk for through, members in stretches.items() if through != settle_to for pk in members
+            pk
+            for (through, settle_to), members in stretches.items()
+            if through != settle_to
+            for pk in members
         }
         moved |= set(ids) - set(tallies)
         settled: dict[int, list[LedgerRow]] = {}
         open_rows: dict[int, list[LedgerRow]] = {}
-        edges = [*boundaries, settle_to, current_hour - HOUR, current_hour]
-        for through, members in stretches.items():
+        settled_to: dict[int, datetime] = {}
+        for (through, settle_to), members in stretches.items():
             summed = usage_summed(
                 organization_ids=members,
                 start=through,
                 end=now if now < end else end,
-                boundaries=edges,
+                boundaries=[*boundaries, settle_to, current_hour - HOUR, current_hour],
                 hourly_clusters=changed,
             )
             for pk in members:
+                settled_to[pk] = settle_to
                 rows = _tally_rows(tallies.get(pk)) if through > start else []
                 open_rows[pk] = []
                 for row in summed[pk].rows:
@@ -157,7 +164,7 @@ def _batch(ids: list[int], now: datetime, prices) -> dict[int, Standing]:
             if pk in moved:  # compacted into one row pair per line, and kept
                 settled[pk] = _line_rows(compacted.get(pk, []))
                 tally = tallies.get(pk) or SpendTally(organization_id=pk, period_start=start)
-                tally.settled_through = settle_to
+                tally.settled_through = settled_to[pk]
                 tally.lines = [_encode(line) for line in compacted.get(pk, [])]
                 writes.append(tally)
         last = current_hour - HOUR
@@ -177,6 +184,18 @@ def _batch(ids: list[int], now: datetime, prices) -> dict[int, Standing]:
                 update_fields=["settled_through", "lines"],
             )
     return result
+
+
+def _settle_point(pk: int, start: datetime, limit: datetime) -> datetime:
+    """Up to where the organization's tally should hold the month: the last of its settle
+    points (every ``SETTLE_EVERY_HOURS`` hours from the month's start, shifted by an hour per
+    organization, so that a sixth of the organizations settle at each hour, not all at once)
+    at or before ``limit``."""
+    hours = max(0, int((limit - start) // HOUR))
+    phase = pk % SETTLE_EVERY_HOURS
+    if hours < phase:
+        return start
+    return start + HOUR * ((hours - phase) // SETTLE_EVERY_HOURS * SETTLE_EVERY_HOURS + phase)
 
 
 def _remembered(span_of):

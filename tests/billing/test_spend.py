@@ -10,7 +10,7 @@ import pytest
 from billing import costs, metering
 from billing.models import MeteringCursor, SpendTally
 from billing.services import HourSnapshot, record_hours
-from billing.spend import standings
+from billing.spend import SETTLE_EVERY_HOURS, standings
 from clusters.models import Cell, ClusterSize, Dimension
 from tenants.scoping import tenant_scope
 from tests.factories import UserFactory, make_cluster, make_org
@@ -65,7 +65,10 @@ def test_the_month_so_far_the_run_rate_and_the_forecast(cluster):
     # October has 744 hours; 10 have passed (10:30 counts 10 whole): 1,200,000 * 744 / 10.
     assert standing.forecast_micros == 89_280_000
     tally = SpendTally.unscoped_all_tenants.get(organization_id=cluster.organization_id)
-    assert tally.settled_through == MONTH + timedelta(hours=8)
+    # Settled at the organization's last settle point before the watermark (08:00): one of
+    # the six hours up to it, its phase.
+    phase = cluster.organization_id % SETTLE_EVERY_HOURS
+    assert tally.settled_through == MONTH + timedelta(hours=8 - (8 - phase) % SETTLE_EVERY_HOURS)
 
 
 def test_the_tally_extended_rates_as_the_whole_month_does(cluster):
@@ -132,7 +135,8 @@ def test_the_run_rate_is_read_when_metering_is_only_minutes_behind(cluster):
     # 15.5 GB: $1.24.
     assert standing.month_to_date_micros == 1_240_000
     tally = SpendTally.unscoped_all_tenants.get(organization_id=cluster.organization_id)
-    assert tally.settled_through == MONTH + timedelta(hours=9)
+    # Never the latest whole hour (09:00), whatever the organization's settle phase.
+    assert tally.settled_through <= MONTH + timedelta(hours=9)
 
 
 def test_the_spend_check_after_metering_fires_budget_alerts_once(cluster):
@@ -161,3 +165,32 @@ def test_the_spend_check_after_metering_fires_budget_alerts_once(cluster):
         "80",
         "forecast",
     ]
+
+
+def test_every_settle_phase_gives_the_draft_invoices_amount(cluster):
+    """Organizations settle their tallies at different hours (their phase): six of them, one
+    per phase, checked three times as the month goes on, agree with the draft each time."""
+    clusters = [cluster]
+    for n in range(SETTLE_EVERY_HOURS - 1):
+        other, _ = make_cluster(make_org(owner=UserFactory(), name=f"Phase {n}"))
+        ClusterSize.unscoped_all_tenants.filter(cluster=other).update(
+            since=MONTH - timedelta(days=40)
+        )
+        clusters.append(other)
+    assert {c.organization_id % SETTLE_EVERY_HOURS for c in clusters} == set(
+        range(SETTLE_EVERY_HOURS)
+    )
+    for hours in (7, 15, 23):
+        for index, each in enumerate(clusters):
+            written(each, range(hours - 7, hours + 1), 12_345 * (index + 1))
+        metered_until(MONTH + timedelta(hours=hours, minutes=25))
+        at = MONTH + timedelta(hours=hours, minutes=30)
+        found = standings([c.organization_id for c in clusters], now=at)
+        for each in clusters:
+            with tenant_scope(each.organization):
+                draft = costs.month_to_date_micros(organization=each.organization, now=at)
+            assert found[each.organization_id].month_to_date_micros == draft
+        # 24 hours of 12,345 bytes at 80,000 per 10^9 bytes: 23.70 micro-dollars, so 23, for
+        # the first; six times as much for the last: 142.2, so 142.
+    assert found[clusters[0].organization_id].month_to_date_micros == 23
+    assert found[clusters[-1].organization_id].month_to_date_micros == 142
