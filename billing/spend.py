@@ -40,7 +40,7 @@ from .rating_inputs import price_book, tier_histories, usage_summed
 from .services import month_start
 
 BATCH_SIZE = 500
-# How often an organization's tally takes in the hours closed since (each at its own hour).
+# How often a tally takes in the hours closed since (each batch at its own hour).
 SETTLE_EVERY_HOURS = 6
 
 
@@ -119,9 +119,10 @@ def _batch(ids: list[int], now: datetime, prices) -> dict[int, Standing]:
         # distinct tally end (almost always one for the whole batch): a stretch never crosses
         # ``settle_to``, so each lies wholly on the settled or the open side of it.
         stretches: dict[tuple[datetime, datetime], list[int]] = {}
+        point = _settle_point(ids[0], start, limit)  # one per batch: one summing query
         for pk in ids:
             tally = tallies.get(pk)
-            settle_to = _settle_point(pk, start, limit)
+            settle_to = point
             through = tally.settled_through if tally else start
             if through > settle_to and (tally is None or through > limit):
                 through = start  # a watermark moved back: start over
@@ -186,13 +187,13 @@ def _batch(ids: list[int], now: datetime, prices) -> dict[int, Standing]:
     return result
 
 
-def _settle_point(pk: int, start: datetime, limit: datetime) -> datetime:
-    """Up to where the organization's tally should hold the month: the last of its settle
-    points (every ``SETTLE_EVERY_HOURS`` hours from the month's start, shifted by an hour per
-    organization, so that a sixth of the organizations settle at each hour, not all at once)
-    at or before ``limit``."""
+def _settle_point(key: int, start: datetime, limit: datetime) -> datetime:
+    """Up to where a batch's tallies should hold the month: the last of its settle points
+    (every ``SETTLE_EVERY_HOURS`` hours from the month's start, shifted by an hour per ``key``,
+    the batch's first organization, so that about a sixth of the batches settle at each hour,
+    not all at once) at or before ``limit``."""
     hours = max(0, int((limit - start) // HOUR))
-    phase = pk % SETTLE_EVERY_HOURS
+    phase = key % SETTLE_EVERY_HOURS
     if hours < phase:
         return start
     return start + HOUR * ((hours - phase) // SETTLE_EVERY_HOURS * SETTLE_EVERY_HOURS + phase)
