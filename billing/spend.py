@@ -41,7 +41,7 @@ from .services import month_start
 
 BATCH_SIZE = 500
 # How often a tally takes in the hours closed since (each batch at its own hour).
-SETTLE_EVERY_HOURS = 6
+SETTLE_EVERY_HOURS = 3
 
 
 @dataclass(frozen=True)
@@ -190,7 +190,7 @@ def _batch(ids: list[int], now: datetime, prices) -> dict[int, Standing]:
 def _settle_point(key: int, start: datetime, limit: datetime) -> datetime:
     """Up to where a batch's tallies should hold the month: the last of its settle points
     (every ``SETTLE_EVERY_HOURS`` hours from the month's start, shifted by an hour per ``key``,
-    the batch's first organization, so that about a sixth of the batches settle at each hour,
+    the batch's first organization, so that about a third of the batches settle at each hour,
     not all at once) at or before ``limit``."""
     hours = max(0, int((limit - start) // HOUR))
     phase = key % SETTLE_EVERY_HOURS

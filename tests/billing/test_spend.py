@@ -66,7 +66,7 @@ def test_the_month_so_far_the_run_rate_and_the_forecast(cluster):
     assert standing.forecast_micros == 89_280_000
     tally = SpendTally.unscoped_all_tenants.get(organization_id=cluster.organization_id)
     # Settled at the organization's last settle point before the watermark (08:00): one of
-    # the six hours up to it, its phase.
+    # the hours of one settle period up to it, its phase.
     phase = cluster.organization_id % SETTLE_EVERY_HOURS
     assert tally.settled_through == MONTH + timedelta(hours=8 - (8 - phase) % SETTLE_EVERY_HOURS)
 
@@ -169,10 +169,10 @@ def test_the_spend_check_after_metering_fires_budget_alerts_once(cluster):
 
 def test_every_settle_phase_gives_the_draft_invoices_amount(cluster):
     """Tallies settle at different hours (the phase of their batch's first organization): six
-    organizations, one per phase, each checked on its own (a batch of one) three times as the
-    month goes on, agree with the draft each time."""
+    organizations, every phase at least once, each checked on its own (a batch of one) three
+    times as the month goes on, agree with the draft each time."""
     clusters = [cluster]
-    for n in range(SETTLE_EVERY_HOURS - 1):
+    for n in range(5):
         other, _ = make_cluster(make_org(owner=UserFactory(), name=f"Phase {n}"))
         ClusterSize.unscoped_all_tenants.filter(cluster=other).update(
             since=MONTH - timedelta(days=40)
