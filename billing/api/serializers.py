@@ -8,6 +8,7 @@ from rest_framework import serializers
 from clusters import catalog
 from clusters.models import METERED_DIMENSION_CHOICES, Dimension
 from foundation.api import validation
+from foundation.api.fields import TrimmedCharField
 from foundation.errors import InvalidInput
 
 from .. import costs, selectors
@@ -154,17 +155,17 @@ class BillingAccountInputSerializer(serializers.Serializer):
     email = serializers.EmailField(
         max_length=254, allow_blank=True, help_text="Where invoices are sent"
     )
-    name = serializers.CharField(
+    name = TrimmedCharField(
         max_length=200, allow_blank=True, help_text="The person or company billed"
     )
-    address_line1 = serializers.CharField(max_length=200, allow_blank=True)
-    address_line2 = serializers.CharField(max_length=200, allow_blank=True)
-    city = serializers.CharField(max_length=100, allow_blank=True)
-    postal_code = serializers.CharField(max_length=20, allow_blank=True)
+    address_line1 = TrimmedCharField(max_length=200, allow_blank=True)
+    address_line2 = TrimmedCharField(max_length=200, allow_blank=True)
+    city = TrimmedCharField(max_length=100, allow_blank=True)
+    postal_code = TrimmedCharField(max_length=20, allow_blank=True)
     country = CountryField(
         help_text="ISO 3166-1 alpha-2, in capitals (US, DE, FR), or blank",
     )
-    tax_id = serializers.CharField(
+    tax_id = TrimmedCharField(
         max_length=64, allow_blank=True, help_text="A VAT or other tax number, as issued"
     )
     currency = serializers.ChoiceField(

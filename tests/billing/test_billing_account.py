@@ -242,3 +242,13 @@ def test_admins_see_the_account_read_only(org):
     assert ">Save</button>" not in html
     assert admin.post(page(org), {**FULL, "city": "Munich"}).status_code == 403
     assert BillingAccount.unscoped_all_tenants.get(organization=org).city == "Berlin"
+
+
+def test_padding_cannot_carry_a_longer_address_past_its_limit(org):
+    # 201 characters as sent, 199 once trimmed: the limit is of what was sent, as described.
+    response = client_as(org, Role.OWNER).patch(
+        url(org), {"address_line1": "  " + "x" * 199}, format="json"
+    )
+    assert response.status_code == 400
+    assert response.json()["code"] == "validation"
+    assert "address_line1" in response.json()["errors"]

@@ -21,6 +21,17 @@ class PatternValidator(RegexValidator):
             raise ValidationError(self.message, code=self.code, params={"value": value})
 
 
+class TrimmedCharField(serializers.CharField):
+    """Text trimmed of surrounding whitespace, at most ``max_length`` characters as sent (the
+    length the description's maxLength states), so that padding cannot carry a longer value
+    past it."""
+
+    def run_validation(self, data=empty):
+        if isinstance(data, str) and self.max_length is not None and len(data) > self.max_length:
+            self.fail("max_length", max_length=self.max_length)
+        return super().run_validation(data)
+
+
 class NameField(serializers.CharField):
     """A display name: trimmed, then 1 to ``max_length`` characters."""
 
