@@ -16,7 +16,6 @@ from foundation.text import counted
 from tenants.models import Organization
 
 from .caps import CapsOverview, CapStatus, caps_of, open_holds
-from .invoices import dollars
 from .presentation import usd
 from .rating import MICROS_PER_CENT
 
@@ -28,12 +27,6 @@ def usd_of_micros(micros: int, *, exact: bool = False) -> str:
     if exact and micros % MICROS_PER_CENT:
         text += f"{micros % MICROS_PER_CENT:04d}".rstrip("0")
     return text
-
-
-def typed_dollars(micros: int) -> str:
-    """A cap as its form field shows it: ``"250.00"``, ``"1.234"``."""
-    whole, fraction = dollars(micros, places=6).split(".")
-    return f"{whole}.{fraction.rstrip('0').ljust(2, '0')}"
 
 
 def _rate(bytes_per_second: int) -> str:

@@ -15,7 +15,7 @@ from tenants.access import OrganizationAccess
 from tenants.forms import add_domain_error
 from tenants.views.base import organization_page_context, organization_view
 
-from . import cap_presentation, caps
+from . import cap_presentation, caps, money
 from .cap_forms import REMOVE, SET, CapForm
 
 SCOPES = {"GET": "billing:read", "POST": "billing:write"}
@@ -110,7 +110,7 @@ def _initial(row: dict | None) -> dict:
     return {
         "action": SET,
         "cluster": cap.cluster.public_id if cap.cluster else "",
-        "monthly_cap": cap_presentation.typed_dollars(cap.monthly_micros),
+        "monthly_cap": money.dollars_exact(cap.monthly_micros),
     }
 
 

@@ -43,8 +43,8 @@ from tenants.audit import Actor, audit_record
 from tenants.models import Organization
 from tenants.scoping import tenant_scope
 
-from .invoices import dollars
 from .models import SpendCap, SpendHold
+from .money import dollars_exact
 from .services import month_start
 from .spend import ClusterSpend, Standing, standings
 
@@ -59,7 +59,7 @@ APPLY_TASK = "billing.tasks.apply_spend_holds"
 
 
 def _money(micros: int) -> str:
-    return f"${dollars(micros // 10_000, places=2)}"
+    return f"${dollars_exact(micros)}"
 
 
 # Setting caps -------------------------------------------------------------------------------

@@ -20,6 +20,13 @@ class InvalidAmount(InvalidInput):
     title = "The amount is not valid"
 
 
+def dollars_exact(micros: int) -> str:
+    """Micro-dollars written back as a dollar amount is typed: two decimals at least, more only
+    where the amount has them (``"250.00"``, ``"1.234"``), never rounded."""
+    whole, fraction = dollars(micros, places=6).split(".")
+    return f"{whole}.{fraction.rstrip('0').ljust(2, '0')}"
+
+
 def micros_from_dollars(
     text, *, field: str, allow_zero: bool = False, maximum_micros: int = MAX_MICROS
 ) -> int:

@@ -14,8 +14,7 @@ from tenants.roles import read_write_scope_map
 
 from .. import caps
 from ..caps import MAX_CAP_MICROS
-from ..invoices import dollars
-from ..money import MAX_MICROS, micros_from_dollars
+from ..money import MAX_MICROS, dollars_exact, micros_from_dollars
 
 CAP_SCOPES = read_write_scope_map("billing")
 
@@ -38,7 +37,7 @@ class UsdField(serializers.Field):
         )
 
     def to_representation(self, value: int) -> str:
-        return dollars(value // 10_000, places=2)
+        return dollars_exact(value)
 
 
 class CapInputSerializer(serializers.Serializer):

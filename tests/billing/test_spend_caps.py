@@ -342,3 +342,11 @@ def test_operators_see_caps_and_holds_read_only(org, owner_api, client):
     assert org.name in caps.content.decode()
     hold = SpendHold.unscoped_all_tenants.get()
     assert client.post(f"/admin/billing/spendhold/{hold.pk}/delete/").status_code == 403
+
+
+def test_a_cap_with_fractions_of_a_cent_reads_back_as_set(org, owner_api):
+    body = set_cap(owner_api, org, "12.345").json()
+    assert body["caps"][0]["monthly_cap_usd"] == "12.345"
+    assert body["caps"][0]["monthly_cap_micros"] == 12_345_000
+    event = AuditEvent.unscoped_all_tenants.get(organization=org, action="spend_cap.set")
+    assert event.after == {"monthly_cap": "$12.345"}
