@@ -41,9 +41,11 @@ test: system-packages test-servers $(INSTALLED)
 
 # Benchmarks of the clusters capability (tests/bench/), through the same harness as the tests:
 # the last -m wins over the "not bench" of pyproject's addopts. Prints a table and writes
-# var/bench/latest.json.
+# var/bench/latest.json. BENCH narrows it to one file (pytest would run a file given beside its
+# folder as part of the folder, so a path in ARGS alone does not); ARGS adds pytest options.
+BENCH ?= tests/bench
 bench: system-packages test-servers $(INSTALLED)
-	$(PY) -m tests.support.runner tests/bench -m bench -p no:cacheprovider -s $(ARGS)
+	$(PY) -m tests.support.runner $(BENCH) -m bench -p no:cacheprovider -s $(ARGS)
 
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check .

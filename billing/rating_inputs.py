@@ -12,9 +12,22 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from functools import lru_cache
 
-from django.db.models import Case, Count, IntegerField, Max, Min, Q, Sum, Value, When
+from django.db.models import (
+    BigIntegerField,
+    Case,
+    Count,
+    Func,
+    IntegerField,
+    Max,
+    Min,
+    Q,
+    Sum,
+    Value,
+    When,
+)
 
 from clusters.models import ClusterSize, TierPrice
 from tenants.models import Organization
@@ -24,6 +37,34 @@ from .rating import LedgerRow, PriceBook, PriceVersion, TierHistory
 
 ROW_FIELDS = ("cluster_id", "dimension", "hour", "quantity")
 CHUNK_SIZE = 10_000
+
+
+class EpochHour(Func):
+    """A ledger hour as the number of whole hours since 1970 (an integer leaves the database
+    several times faster than a timestamp is parsed; the summed reads return two per row)."""
+
+    output_field = BigIntegerField()
+
+    def as_postgresql(self, compiler, connection, **extra):
+        return self.as_sql(
+            compiler,
+            connection,
+            template="(EXTRACT(EPOCH FROM %(expressions)s)::bigint / 3600)",
+            **extra,
+        )
+
+    def as_sqlite(self, compiler, connection, **extra):
+        return self.as_sql(
+            compiler,
+            connection,
+            template="(CAST(strftime('%%%%s', %(expressions)s) AS integer) / 3600)",
+            **extra,
+        )
+
+
+@lru_cache(maxsize=4096)
+def _hour_at(epoch_hour: int) -> datetime:
+    return datetime.fromtimestamp(epoch_hour * 3600, UTC)
 
 
 def price_book() -> PriceBook:
@@ -142,8 +183,8 @@ def usage_summed(
         .values("organization_id", "cluster_id", "dimension", "stretch")
         .annotate(
             total=Sum("quantity"),
-            first=Min("hour"),
-            last=Max("hour"),
+            first=EpochHour(Min("hour")),
+            last=EpochHour(Max("hour")),
             incomplete=Count("pk", filter=Q(complete=False)),
         )
         .order_by("organization_id", "cluster_id", "dimension", "stretch")
@@ -156,11 +197,12 @@ def usage_summed(
         chunk_size=CHUNK_SIZE
     ):
         found = usage[organization]
-        found.rows.append((cluster, dimension, first, int(total)))
+        first_hour = _hour_at(first)
+        found.rows.append((cluster, dimension, first_hour, int(total)))
         if last != first:
-            found.rows.append((cluster, dimension, last, 0))
+            found.rows.append((cluster, dimension, _hour_at(last), 0))
         if missing:
-            found.incomplete.append((cluster, dimension, first))
+            found.incomplete.append((cluster, dimension, first_hour))
     if hourly_clusters:
         hourly = period.filter(cluster_id__in=hourly_clusters).order_by(
             "organization_id", "cluster_id", "dimension", "hour"

@@ -121,6 +121,8 @@ class BenchReport:
             out += ["", *self._month_lines(self.sections["metering_month"])]
         if "month_close" in self.sections:
             out += ["", *self._close_lines(self.sections["month_close"])]
+        if "spend_check" in self.sections:
+            out += ["", *self._spend_lines(self.sections["spend_check"])]
         out += ["", f"wall time of the run: {time.monotonic() - self.started:.0f}s"]
         return out
 
@@ -255,6 +257,23 @@ class BenchReport:
             f"target < {data['target_seconds']:.0f} s: {met(data['met'])}",
             f"peak RSS {data['peak_rss_mb_before_close']:.0f} MB before the close, "
             f"{data['peak_rss_mb_after_close']:.0f} MB after",
+        ]
+
+    def _spend_lines(self, data: dict) -> list[str]:
+        return [
+            "Spend check (billing.spend_watch.spend_check), in one process: every capped "
+            "organization's month so far, run rate and caps, against the cold first check of "
+            "the month (which reads every organization's whole month)",
+            f"({data['organizations']:,} organizations, {data['ledger_rows']:,} ledger rows; "
+            f"generating them {data['generate_seconds_not_counted']:.0f} s, not counted)",
+            f"cold {data['baseline_cold_check_seconds']:.2f} s ({data['queries_cold']} queries); "
+            f"warm, after a new metered hour, {data['warm_check_seconds']:.2f} s = "
+            f"{data['ratio_warm_to_cold']:.2f} x cold ({data['queries_warm']} queries, "
+            f"{data['caps_reached_at_warm']} caps reached); quiet, a minute later, "
+            f"{data['quiet_check_seconds']:.2f} s ({data['queries_quiet']} queries, "
+            f"{data['queries_per_organization_quiet']} per organization)",
+            f"target < {data['target_seconds']:.0f} s for warm and quiet: {met(data['met'])}; "
+            f"the throttling tasks {data['throttle_tasks_seconds_in_turn']:.2f} s in turn",
         ]
 
     def _month_lines(self, data: dict) -> list[str]:
