@@ -1,8 +1,22 @@
+import os
+
 import pytest
 from django.conf import settings
 
+from tests.support.browser import (  # noqa: F401 - the browser tests' fixtures
+    base_url,
+    browser_context_args,
+    browser_type_launch_args,
+    page_problems,
+    watched_page,
+)
 from tests.support.processes import clean_environment, database_url
 from tests.support.workers import CeleryWorker
+
+# pytest-playwright starts Playwright once per session, and its sync API leaves an event loop
+# marked running in this thread from then on: every later ORM call, in any test, would be
+# refused as "from an async context". None of the code under test is async; the guard is off.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -1,4 +1,5 @@
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponseRedirect, JsonResponse
+from django.templatetags.static import static
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -23,3 +24,9 @@ def readyz(request: HttpRequest) -> JsonResponse:
             {"status": "unavailable", "failing": failing, "checks": checks}, status=503
         )
     return JsonResponse({"status": "ok", "checks": checks})
+
+
+@require_GET
+def favicon(request: HttpRequest) -> HttpResponseRedirect:
+    """Browsers ask for /favicon.ico on every page that names no icon (the admin's among them)."""
+    return HttpResponseRedirect(static("sluice/favicon.svg"))
