@@ -8,7 +8,7 @@ from django.urls import reverse
 from clusters.models import Cluster
 from tenants.scoping import tenant_scope
 from tests.factories import PASSWORD, UserFactory, make_cell, make_cluster, make_org
-from tests.support.browser import CHROMIUM, RECORD_VIOLATIONS
+from tests.support.browser import RECORD_VIOLATIONS
 
 
 @pytest.mark.django_db
@@ -24,9 +24,7 @@ def test_every_response_carries_a_policy_without_inline_script_or_style(client, 
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_ui_runs_under_the_policy_in_a_real_browser(live_server, monkeypatch):
-    from playwright.sync_api import sync_playwright
-
+def test_the_ui_runs_under_the_policy_in_a_real_browser(page, live_server):
     owner = UserFactory()
     organization = make_org(owner=owner, name="Policy Co")
     make_cell()
@@ -36,84 +34,78 @@ def test_the_ui_runs_under_the_policy_in_a_real_browser(live_server, monkeypatch
     with tenant_scope(organization):
         assert Cluster.objects.get(pk=provisioning.pk).state == "provisioning"  # it polls
     org = organization.public_id
-    # Playwright's synchronous API runs an event loop in this thread; the ORM is done with.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        page = browser.new_page()
-        page.add_init_script(RECORD_VIOLATIONS)
-        console = []
-        page.on("console", lambda message: console.append(message.text))
-        checked = []
+    page.add_init_script(RECORD_VIOLATIONS)
+    console = []
+    page.on("console", lambda message: console.append(message.text))
+    checked = []
 
-        def check(what: str) -> None:
-            page.wait_for_load_state("networkidle")
-            reported = page.evaluate("window.__violations")
-            refused = [text for text in console if "Content Security Policy" in text]
-            assert (reported, refused) == ([], []), f"{what}: {reported} {refused}"
-            checked.append(what)
+    def check(what: str) -> None:
+        page.wait_for_load_state("networkidle")
+        reported = page.evaluate("window.__violations")
+        refused = [text for text in console if "Content Security Policy" in text]
+        assert (reported, refused) == ([], []), f"{what}: {reported} {refused}"
+        checked.append(what)
 
-        def visit(path: str) -> None:
-            response = page.goto(live_server.url + path)
-            assert response.ok, f"{path}: {response.status}"
-            assert "script-src 'self'" in response.headers["content-security-policy"]
-            check(path)
+    def visit(path: str) -> None:
+        response = page.goto(live_server.url + path)
+        assert response.ok, f"{path}: {response.status}"
+        assert "script-src 'self'" in response.headers["content-security-policy"]
+        check(path)
 
-        visit("/accounts/signup/")
-        visit("/accounts/login/")
-        page.fill("#id_username", owner.email)
-        page.fill("#id_password", PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_url(live_server.url + "/")
-        check("home")
+    visit("/accounts/signup/")
+    visit("/accounts/login/")
+    page.fill("#id_username", owner.email)
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(live_server.url + "/")
+    check("home")
 
-        visit(reverse("tenants:members", args=[org]))
-        visit(reverse("tenants:invitations", args=[org]))
-        page.fill("#id_email", "invitee@example.com")
-        page.click("form[novalidate] button[type=submit]")
-        page.wait_for_selector("text=invitee@example.com")
-        check("invitation sent")
-        visit(reverse("tenants:api-keys", args=[org]))
-        page.fill("#id_name", "deploys")
-        page.click("form[novalidate] button[type=submit]")
-        assert "slk_" in page.content()
-        check("API key created")
-        visit(reverse("tenants:audit", args=[org]))
+    visit(reverse("tenants:members", args=[org]))
+    visit(reverse("tenants:invitations", args=[org]))
+    page.fill("#id_email", "invitee@example.com")
+    page.click("form[novalidate] button[type=submit]")
+    page.wait_for_selector("text=invitee@example.com")
+    check("invitation sent")
+    visit(reverse("tenants:api-keys", args=[org]))
+    page.fill("#id_name", "deploys")
+    page.click("form[novalidate] button[type=submit]")
+    assert "slk_" in page.content()
+    check("API key created")
+    visit(reverse("tenants:audit", args=[org]))
 
-        visit(reverse("clusters:list", args=[org]))
-        visit(reverse("clusters:detail", args=[org, ready.public_id]))
-        page.fill("#id_topic-name", "orders")
-        page.click("form[action$='/topics/'] button[type=submit]")
-        page.wait_for_selector("text=orders")
-        check("topic created")
-        page.fill("#id_credential-name", "shop")
-        page.click("form[action$='/credentials/'] button[type=submit]")
-        page.wait_for_selector("text=SCRAM")
-        check("credential created, password shown")
-        visit(reverse("clusters:detail", args=[org, provisioning.public_id]))
-        with page.expect_request(lambda r: r.headers.get("hx-request") == "true", timeout=6000):
-            pass  # htmx polls the provisioning cluster's status every 2 s
-        check("htmx poll")
+    visit(reverse("clusters:list", args=[org]))
+    visit(reverse("clusters:detail", args=[org, ready.public_id]))
+    page.fill("#id_topic-name", "orders")
+    page.click("form[action$='/topics/'] button[type=submit]")
+    page.wait_for_selector("text=orders")
+    check("topic created")
+    page.fill("#id_credential-name", "shop")
+    page.click("form[action$='/credentials/'] button[type=submit]")
+    page.wait_for_selector("text=SCRAM")
+    check("credential created, password shown")
+    visit(reverse("clusters:detail", args=[org, provisioning.public_id]))
+    with page.expect_request(lambda r: r.headers.get("hx-request") == "true", timeout=6000):
+        pass  # htmx polls the provisioning cluster's status every 2 s
+    check("htmx poll")
 
-        visit(reverse("api-docs"))
-        page.wait_for_selector(".swagger-ui .info", timeout=15_000)
-        check("API docs rendered")
+    visit(reverse("api-docs"))
+    page.wait_for_selector(".swagger-ui .info", timeout=15_000)
+    check("API docs rendered")
 
-        page.context.clear_cookies()
-        visit("/admin/login/")
-        page.fill("#id_username", operator.email)
-        page.fill("#id_password", PASSWORD)
-        page.click("input[type=submit]")
-        page.wait_for_url(live_server.url + "/admin/")
-        check("admin index")
-        visit("/admin/clusters/cluster/")
-        visit(f"/admin/clusters/cluster/{ready.pk}/change/")
+    page.context.clear_cookies()
+    visit("/admin/login/")
+    page.fill("#id_username", operator.email)
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_url(live_server.url + "/admin/")
+    check("admin index")
+    visit("/admin/clusters/cluster/")
+    visit(f"/admin/clusters/cluster/{ready.pk}/change/")
 
-        # The detector works: an inline style is refused and reported.
-        page.evaluate("document.head.insertAdjacentHTML('beforeend', '<style>b{}</style>')")
-        page.wait_for_function("window.__violations.length > 0")
-        assert page.evaluate("window.__violations")[0].startswith("style-src")
-        browser.close()
+    # The detector works: an inline style is refused and reported.
+    page.evaluate("document.head.insertAdjacentHTML('beforeend', '<style>b{}</style>')")
+    page.wait_for_function("window.__violations.length > 0")
+    assert page.evaluate("window.__violations")[0].startswith("style-src")
 
     assert len(checked) == 21

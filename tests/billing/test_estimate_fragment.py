@@ -15,7 +15,7 @@ from clusters.catalog import seed_catalog
 from clusters.models import Tier, TierPrice
 from tenants.roles import Role
 from tests.factories import UserFactory, add_member, make_cell, make_cluster, make_org
-from tests.support.browser import CHROMIUM, RECORD_VIOLATIONS
+from tests.support.browser import RECORD_VIOLATIONS
 from tests.support.clients import session_client
 
 
@@ -152,52 +152,43 @@ def test_another_organizations_member_gets_not_found(org):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_in_a_real_browser_choosing_a_tier_updates_the_figure(
-    org, live_server, monkeypatch, tmp_path
-):
-    from playwright.sync_api import sync_playwright
-
+def test_in_a_real_browser_choosing_a_tier_updates_the_figure(page, org, live_server, tmp_path):
     make_cell()
     cluster, _ = make_cluster(org, tier_slug="dedicated", capacity_units=1, name="orders")
     login = Client()
     login.force_login(add_member(org, Role.ADMIN).user)
     session = login.cookies[settings.SESSION_COOKIE_NAME].value
     url = f"{live_server.url}/orgs/{org.public_id}/clusters/"
-    # Playwright's synchronous API runs an event loop in this thread; the ORM is done with.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        context = browser.new_context(viewport={"width": 1100, "height": 900})
-        context.add_cookies(
-            [{"name": settings.SESSION_COOKIE_NAME, "value": session, "url": live_server.url}]
-        )
-        page = context.new_page()
-        page.add_init_script(RECORD_VIOLATIONS)
-        console = []
-        page.on("console", lambda message: console.append(message.text))
+    page.set_viewport_size({"width": 1100, "height": 900})
+    page.context.add_cookies(
+        [{"name": settings.SESSION_COOKIE_NAME, "value": session, "url": live_server.url}]
+    )
+    page.add_init_script(RECORD_VIOLATIONS)
+    console = []
+    page.on("console", lambda message: console.append(message.text))
 
-        assert page.goto(url).ok
-        total = page.locator("#cost-estimate")
-        # The form starts on Serverless.
-        total.get_by_text("≈ $356.85 a month").wait_for()
-        page.click("label[for=tier-dedicated]")
-        # 730 capacity-unit-hours at $1.50 + 2,628 GB read at $0.02 + $8.64 of storage.
-        total.get_by_text("≈ $1,156.20 a month").wait_for()
-        page.fill("#estimate-egress_mbps", "2")
-        page.press("#estimate-egress_mbps", "Tab")
-        # 5,256 GB read at $0.02 = $105.12.
-        total.get_by_text("≈ $1,208.76 a month").wait_for()
-        page.screenshot(path=tmp_path / "estimate-create.png", full_page=True)
+    assert page.goto(url).ok
+    total = page.locator("#cost-estimate")
+    # The form starts on Serverless.
+    total.get_by_text("≈ $356.85 a month").wait_for()
+    page.click("label[for=tier-dedicated]")
+    # 730 capacity-unit-hours at $1.50 + 2,628 GB read at $0.02 + $8.64 of storage.
+    total.get_by_text("≈ $1,156.20 a month").wait_for()
+    page.fill("#estimate-egress_mbps", "2")
+    page.press("#estimate-egress_mbps", "Tab")
+    # 5,256 GB read at $0.02 = $105.12.
+    total.get_by_text("≈ $1,208.76 a month").wait_for()
+    page.screenshot(path=tmp_path / "estimate-create.png", full_page=True)
 
-        # Resizing the Dedicated cluster from 1 unit to 2: 1,460 capacity-unit-hours at $1.50
-        # = $2,190.00, + $52.56 read + $8.64 stored = $2,251.20.
-        assert page.goto(f"{url}{cluster.public_id}/").ok
-        total.get_by_text("≈ $1,156.20 a month").wait_for()
-        page.fill("#id_resize-capacity_units", "2")
-        page.press("#id_resize-capacity_units", "Tab")
-        total.get_by_text("≈ $2,251.20 a month").wait_for()
-        page.screenshot(path=tmp_path / "estimate-resize.png", full_page=True)
-        reported = page.evaluate("window.__violations")
-        refused = [text for text in console if "Content Security Policy" in text]
-        assert (reported, refused) == ([], [])
+    # Resizing the Dedicated cluster from 1 unit to 2: 1,460 capacity-unit-hours at $1.50
+    # = $2,190.00, + $52.56 read + $8.64 stored = $2,251.20.
+    assert page.goto(f"{url}{cluster.public_id}/").ok
+    total.get_by_text("≈ $1,156.20 a month").wait_for()
+    page.fill("#id_resize-capacity_units", "2")
+    page.press("#id_resize-capacity_units", "Tab")
+    total.get_by_text("≈ $2,251.20 a month").wait_for()
+    page.screenshot(path=tmp_path / "estimate-resize.png", full_page=True)
+    reported = page.evaluate("window.__violations")
+    refused = [text for text in console if "Content Security Policy" in text]
+    assert (reported, refused) == ([], [])

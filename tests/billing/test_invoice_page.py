@@ -20,7 +20,7 @@ from tenants.audit import Actor
 from tenants.roles import Role
 from tenants.scoping import tenant_scope
 from tests.factories import UserFactory, add_member, make_org
-from tests.support.browser import CHROMIUM, RECORD_VIOLATIONS
+from tests.support.browser import RECORD_VIOLATIONS
 from tests.support.clients import session_client
 
 SYSTEM = Actor(system="tests")
@@ -346,59 +346,51 @@ A4_PRINTABLE_PX = round((210 - 2 * 12) / 25.4 * 96)
 
 @pytest.mark.django_db(transaction=True)
 def test_in_a_real_browser_the_page_keeps_the_policy_and_prints_as_a_document(
-    org, live_server, monkeypatch, tmp_path
+    page, org, live_server, tmp_path
 ):
-    from playwright.sync_api import sync_playwright
-
     october(org)
     addressed(org)
     login = Client()
     login.force_login(add_member(org, Role.BILLING).user)
     session = login.cookies[settings.SESSION_COOKIE_NAME].value
     url = f"{live_server.url}/orgs/{org.public_id}/billing/invoices/invc_october/"
-    # Playwright's synchronous API runs an event loop in this thread; the ORM is done with.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        context = browser.new_context(viewport={"width": 1100, "height": 900})
-        context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": session, "url": url}])
-        page = context.new_page()
-        page.add_init_script(RECORD_VIOLATIONS)
-        console = []
-        page.on("console", lambda message: console.append(message.text))
-        # The Print button calls window.print from print.js; record the call, open no dialog.
-        page.add_init_script("window.print = () => { window.__printed = true; };")
+    page.set_viewport_size({"width": 1100, "height": 900})
+    page.context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": session, "url": url}])
+    page.add_init_script(RECORD_VIOLATIONS)
+    console = []
+    page.on("console", lambda message: console.append(message.text))
+    # The Print button calls window.print from print.js; record the call, open no dialog.
+    page.add_init_script("window.print = () => { window.__printed = true; };")
 
-        response = page.goto(url)
-        page.wait_for_load_state("networkidle")
-        assert response.ok
-        page.screenshot(path=tmp_path / "invoice-screen.png", full_page=True)
-        assert page.is_visible("header.top")
-        assert page.is_visible("nav.tabs")
-        page.click("button[data-print]")
-        assert page.evaluate("window.__printed === true")
+    response = page.goto(url)
+    page.wait_for_load_state("networkidle")
+    assert response.ok
+    page.screenshot(path=tmp_path / "invoice-screen.png", full_page=True)
+    assert page.is_visible("header.top")
+    assert page.is_visible("nav.tabs")
+    page.click("button[data-print]")
+    assert page.evaluate("window.__printed === true")
 
-        page.emulate_media(media="print")
-        page.set_viewport_size({"width": A4_PRINTABLE_PX, "height": 1100})
-        page.screenshot(path=tmp_path / "invoice-print.png", full_page=True)
-        for hidden in ("header.top", ".org-head", "nav.tabs", ".crumbs", ".invoice-actions"):
-            assert page.is_hidden(hidden), hidden
-        assert page.is_visible("table.invoice-lines")
-        assert page.evaluate("getComputedStyle(document.body).backgroundColor") in (
-            "rgb(255, 255, 255)",
-            "rgba(0, 0, 0, 0)",
-        )
-        # The table fits the printable width of A4 (and so of Letter, which is wider).
-        overflow = page.evaluate(
-            "document.querySelector('table.invoice-lines').getBoundingClientRect().right"
-            " - document.documentElement.clientWidth"
-        )
-        assert overflow <= 0, f"the lines overflow A4 by {overflow} px"
-        reported = page.evaluate("window.__violations")
-        refused = [text for text in console if "Content Security Policy" in text]
-        assert (reported, refused) == ([], [])
-        browser.close()
+    page.emulate_media(media="print")
+    page.set_viewport_size({"width": A4_PRINTABLE_PX, "height": 1100})
+    page.screenshot(path=tmp_path / "invoice-print.png", full_page=True)
+    for hidden in ("header.top", ".org-head", "nav.tabs", ".crumbs", ".invoice-actions"):
+        assert page.is_hidden(hidden), hidden
+    assert page.is_visible("table.invoice-lines")
+    assert page.evaluate("getComputedStyle(document.body).backgroundColor") in (
+        "rgb(255, 255, 255)",
+        "rgba(0, 0, 0, 0)",
+    )
+    # The table fits the printable width of A4 (and so of Letter, which is wider).
+    overflow = page.evaluate(
+        "document.querySelector('table.invoice-lines').getBoundingClientRect().right"
+        " - document.documentElement.clientWidth"
+    )
+    assert overflow <= 0, f"the lines overflow A4 by {overflow} px"
+    reported = page.evaluate("window.__violations")
+    refused = [text for text in console if "Content Security Policy" in text]
+    assert (reported, refused) == ([], [])
 
 
 @pytest.mark.django_db

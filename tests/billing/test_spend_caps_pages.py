@@ -21,7 +21,7 @@ from tenants.models import AuditEvent
 from tenants.roles import Role
 from tenants.scoping import tenant_scope
 from tests.factories import UserFactory, add_member, make_cluster, make_org
-from tests.support.browser import CHROMIUM, RECORD_VIOLATIONS
+from tests.support.browser import RECORD_VIOLATIONS
 from tests.support.clients import session_client
 
 GB = 10**9
@@ -367,58 +367,51 @@ def test_another_organizations_member_cannot_see_or_set_these_caps(org):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_in_a_real_browser_a_cap_is_set_reached_and_shown(org, live_server, monkeypatch, tmp_path):
-    from playwright.sync_api import sync_playwright
-
+def test_in_a_real_browser_a_cap_is_set_reached_and_shown(page, org, live_server, tmp_path):
     cluster = serverless(org)
     login = Client()
     login.force_login(add_member(org, Role.OWNER).user)
     session = login.cookies[settings.SESSION_COOKIE_NAME].value
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        context = browser.new_context(viewport={"width": 1100, "height": 900})
-        context.add_cookies(
-            [{"name": settings.SESSION_COOKIE_NAME, "value": session, "url": live_server.url}]
-        )
-        page = context.new_page()
-        page.add_init_script(RECORD_VIOLATIONS)
-        console = []
-        page.on("console", lambda message: console.append(message.text))
+    page.set_viewport_size({"width": 1100, "height": 900})
+    page.context.add_cookies(
+        [{"name": settings.SESSION_COOKIE_NAME, "value": session, "url": live_server.url}]
+    )
+    page.add_init_script(RECORD_VIOLATIONS)
+    console = []
+    page.on("console", lambda message: console.append(message.text))
 
-        assert page.goto(f"{live_server.url}/orgs/{org.public_id}/billing/").ok
-        page.click("#spend-caps a")
-        page.fill("#id_organization_monthly_cap", "1250")
-        page.click("#organization-caps button[type=submit]")
-        organization_card = page.locator("#organization-caps")
-        organization_card.get_by_text("The organization's cap is now $1,250.00 a month.").wait_for()
-        organization_card.get_by_text("$1,250.00 a month", exact=True).wait_for()
+    assert page.goto(f"{live_server.url}/orgs/{org.public_id}/billing/").ok
+    page.click("#spend-caps a")
+    page.fill("#id_organization_monthly_cap", "1250")
+    page.click("#organization-caps button[type=submit]")
+    organization_card = page.locator("#organization-caps")
+    organization_card.get_by_text("The organization's cap is now $1,250.00 a month.").wait_for()
+    organization_card.get_by_text("$1,250.00 a month", exact=True).wait_for()
 
-        page.fill("#id_organization_monthly_cap", "1")
-        page.click("#organization-caps button[type=submit]")
-        organization_card.get_by_text("The organization's cap is now $1.00 a month.").wait_for()
-        written(cluster, 12 * GB + 500_000_000)
-        assert spend_check().holds_changed == 1
-        page.reload()
-        organization_card.get_by_text("The cap is reached").wait_for()
-        page.screenshot(path=tmp_path / "spend-caps.png", full_page=True)
+    page.fill("#id_organization_monthly_cap", "1")
+    page.click("#organization-caps button[type=submit]")
+    organization_card.get_by_text("The organization's cap is now $1.00 a month.").wait_for()
+    written(cluster, 12 * GB + 500_000_000)
+    assert spend_check().holds_changed == 1
+    page.reload()
+    organization_card.get_by_text("The cap is reached").wait_for()
+    page.screenshot(path=tmp_path / "spend-caps.png", full_page=True)
 
-        assert reconciler.reconcile(cluster.pk) == reconciler.Outcome.CONVERGED
-        assert page.goto(f"{live_server.url}/orgs/{org.public_id}/clusters/{cluster.public_id}/").ok
-        page.locator(".throttled").get_by_text(
-            "Reached the organization's spend cap of $1.00"
-        ).wait_for()
-        page.locator(".status-throttled").get_by_text("Throttled").wait_for()
-        page.click(".throttled a")
-        page.locator("#organization-caps").wait_for()
-        page.go_back()
-        page.screenshot(path=tmp_path / "throttled-cluster.png", full_page=True)
-        reported = page.evaluate("window.__violations")
-        refused = [line for line in console if "Content Security Policy" in line]
-        assert (reported, refused) == ([], [])
-        browser.close()
-        # The ORM calls above ran inside Playwright's event loop, on a connection of that
-        # context's own: closed here, or it outlives the test database.
-        connections.close_all()
+    assert reconciler.reconcile(cluster.pk) == reconciler.Outcome.CONVERGED
+    assert page.goto(f"{live_server.url}/orgs/{org.public_id}/clusters/{cluster.public_id}/").ok
+    page.locator(".throttled").get_by_text(
+        "Reached the organization's spend cap of $1.00"
+    ).wait_for()
+    page.locator(".status-throttled").get_by_text("Throttled").wait_for()
+    page.click(".throttled a")
+    page.locator("#organization-caps").wait_for()
+    page.go_back()
+    page.screenshot(path=tmp_path / "throttled-cluster.png", full_page=True)
+    reported = page.evaluate("window.__violations")
+    refused = [line for line in console if "Content Security Policy" in line]
+    assert (reported, refused) == ([], [])
+    # The ORM calls above ran inside Playwright's event loop, on a connection of that
+    # context's own: closed here, or it outlives the test database.
+    connections.close_all()
     print(f"screenshots in {tmp_path}")
