@@ -26,6 +26,8 @@ _SLUICE_VARIABLES = (
     "DJANGO_ALLOWED_HOSTS",
     "DJANGO_DEBUG",
     "DJANGO_EMAIL_BACKEND",
+    # Set for the test process only (tests/conftest.py); production's checks refuse it.
+    "DJANGO_ALLOW_ASYNC_UNSAFE",
     "CELERY_RESULT_BACKEND",
     "SLUICE_DATA_DIR",
     "SLUICE_DATAPLANE_DRIVER",
