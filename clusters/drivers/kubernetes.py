@@ -138,6 +138,9 @@ class KubernetesDriver:
             if error.status != 404:
                 raise
 
+    def probe(self, *, timeout: float) -> None:
+        client.VersionApi(self.api).get_code(_request_timeout=(timeout, timeout))
+
     # observe -----------------------------------------------------------------------------
 
     def observe(self, spec: ClusterSpec) -> Observation:
