@@ -62,6 +62,9 @@ def queue_lengths() -> list[dict]:
     lengths = []
     try:
         with celery_app.connection_for_read() as connection:
+            connection.ensure_connection(
+                max_retries=1, interval_start=0, timeout=settings.SLUICE_FLEET_PROBE_TIMEOUT_SECONDS
+            )
             channel = connection.default_channel
             for name in queue_names():
                 lengths.append({"name": name, "length": _length(channel, name), "error": ""})
