@@ -4,12 +4,12 @@ deleted only through the reconciler), quota overrides. The fleet dashboard is
 ``fleet_views``'."""
 
 from django.contrib import admin, messages
-from django.db.models import Count, Q, Sum
 from django.template.response import TemplateResponse
 
 from foundation.errors import Conflict
 from tenants.scoping import tenant_scope
 
+from .fleet import with_capacity_in_use
 from .models import (
     Cell,
     Cluster,
@@ -22,7 +22,6 @@ from .models import (
     Topic,
 )
 from .operator_actions import operator_delete, operator_retry
-from .specs import Kind
 
 
 class TierPriceInline(admin.TabularInline):
@@ -62,16 +61,7 @@ class CellAdmin(admin.ModelAdmin):
     list_filter = ["cloud", "region", "accepting"]
 
     def get_queryset(self, request):
-        alive = Q(clusters__deleted_at__isnull=True)
-        dedicated = Q(clusters__tier__kind=Kind.DEDICATED)
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(
-                shared=Count("clusters", filter=alive & ~dedicated),
-                dedicated_units=Sum("clusters__capacity_units", filter=alive & dedicated),
-            )
-        )
+        return with_capacity_in_use(super().get_queryset(request))
 
     @admin.display(description="shared clusters")
     def shared_in_use(self, cell: Cell) -> str:

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db.models import Count, F, Min, OuterRef, Q, Subquery, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from .models import Cell, Cluster, ClusterState, Operation, OperationState, Topic
@@ -107,22 +108,20 @@ def _with_waiting_since(queryset):
         .order_by("created_at")
         .values("created_at")[:1]
     )
-    return queryset.annotate(waiting_since=Subquery(oldest_open)).select_related(
-        "organization", "tier", "cell"
-    )
+    return queryset.annotate(
+        waiting_since=Coalesce(Subquery(oldest_open), F("updated_at"))
+    ).select_related("organization", "tier", "cell")
 
 
 def stuck_clusters(*, now: datetime | None = None) -> list[Cluster]:
     """Clusters in a working state (requested, provisioning, updating) whose oldest pending
     change is older than ``SLUICE_FLEET_STUCK_AFTER_SECONDS``, longest waiting first."""
     limit = (now or timezone.now()) - stuck_after()
-    clusters = _with_waiting_since(_live_clusters().filter(state__in=WORKING_STATES))
-    stuck = [
-        cluster for cluster in clusters if (cluster.waiting_since or cluster.updated_at) < limit
-    ]
-    for cluster in stuck:
-        cluster.waiting_since = cluster.waiting_since or cluster.updated_at
-    return sorted(stuck, key=lambda cluster: cluster.waiting_since)
+    return list(
+        _with_waiting_since(_live_clusters().filter(state__in=WORKING_STATES))
+        .filter(waiting_since__lt=limit)
+        .order_by("waiting_since", "pk")
+    )
 
 
 def failed_clusters() -> list[Cluster]:
@@ -202,18 +201,22 @@ class CellCapacity:
         return (self.shared_clusters, self.dedicated_units, self.partitions)
 
 
+def with_capacity_in_use(cells):
+    """The cells annotated with ``shared`` (their live clusters on the shared Kafka) and
+    ``dedicated_units`` (the capacity units of their live dedicated clusters, or None)."""
+    alive = Q(clusters__deleted_at__isnull=True)
+    dedicated = Q(clusters__tier__kind=Kind.DEDICATED)
+    return cells.annotate(
+        shared=Count("clusters", filter=alive & ~dedicated),
+        dedicated_units=Sum("clusters__capacity_units", filter=alive & dedicated),
+    )
+
+
 def cell_capacity() -> list[CellCapacity]:
     """Each cell's shared clusters, dedicated capacity units and the partitions of the topics
     on its shared Kafka, against the cell's limits (a dedicated cluster's partitions live on
     its own brokers, bounded by its tier, not the cell's)."""
-    alive = Q(clusters__deleted_at__isnull=True)
-    dedicated = Q(clusters__tier__kind=Kind.DEDICATED)
-    cells = list(
-        Cell.objects.annotate(
-            shared=Count("clusters", filter=alive & ~dedicated),
-            dedicated_units=Sum("clusters__capacity_units", filter=alive & dedicated),
-        ).order_by("slug")
-    )
+    cells = list(with_capacity_in_use(Cell.objects.order_by("slug")))
     partitions = dict(
         Topic.unscoped_all_tenants.filter(deleted_at__isnull=True, cluster__deleted_at__isnull=True)
         .exclude(cluster__tier__kind=Kind.DEDICATED)

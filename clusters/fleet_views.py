@@ -16,7 +16,7 @@ from django.utils import timezone
 from foundation.errors import Conflict
 
 from . import fleet
-from .cell_health import cell_health
+from .cell_health import cells_health
 from .models import Cluster
 from .operator_actions import operator_retry
 from .presentation import duration_label
@@ -29,6 +29,7 @@ def dashboard(request):
     capacity = fleet.cell_capacity()
     cells = [row.cell for row in capacity]
     facts = [(fact, fact.values(cells)) for fact in fleet.cell_facts()]
+    health = cells_health(cells)
     context = {
         **admin.site.each_context(request),
         "title": "Fleet dashboard",
@@ -42,7 +43,7 @@ def dashboard(request):
         "cells": [
             {
                 "capacity": row,
-                "health": cell_health(row.cell),
+                "health": health[row.cell.pk],
                 "facts": [values.get(row.cell.pk, ("—", False)) for _, values in facts],
             }
             for row in capacity

@@ -45,7 +45,3 @@ class Driver(Protocol):
 
     def delete(self, spec: ClusterSpec, *, guard: Callable[[], None] = unguarded) -> bool:
         """Remove everything of the cluster; True once nothing of it is left."""
-
-    def probe(self, *, timeout: float) -> None:
-        """Ask the data plane's API for something cheap within ``timeout`` seconds; raises
-        when it does not answer (the operators' dashboard shows the reason)."""

@@ -83,9 +83,6 @@ class SimulatedDriver:
             guard()
             SimulatedObject.objects.filter(pk=pk).delete()
 
-    def probe(self, *, timeout: float) -> None:
-        """The simulated data plane lives in this process: always there."""
-
     def observe(self, spec: ClusterSpec) -> Observation:
         objects = list(SimulatedObject.objects.filter(cluster_public_id=spec.cluster_id))
         expected = len(render(spec))
