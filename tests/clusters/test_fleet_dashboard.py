@@ -14,7 +14,7 @@ from django.utils import timezone
 from billing.models import AlertKind, BillingAlert, Invoice, MeteringCursor, UsageHour
 from billing.services import month_start
 from clusters import cell_health, fleet, lifecycle
-from clusters.models import Cell, Cluster, ClusterState, Operation
+from clusters.models import Cell, Cluster, ClusterState, Credential, Operation, Topic
 from clusters.services import credential_create, topic_create
 from controlplane.models import ServiceHeartbeat
 from tenants.audit import Actor
@@ -356,3 +356,31 @@ def test_clusters_are_deleted_only_through_the_reconciler_after_a_confirmation(
     )
     assert event.actor_label == "oncall@sluice.example"
     assert LogEntry.objects.filter(user=operator, object_id=str(cluster.pk)).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_reconciler_then_deletes_the_cluster_and_what_it_holds(operator_client):
+    """Committed, as in production: the reconcile queued on commit runs (in this process) on
+    the simulated data plane and takes the cluster, its topics and credentials away."""
+    organization = make_org(owner=UserFactory(), name="Leaving")
+    cluster = new_cluster(organization, name="doomed")
+    with tenant_scope(organization):
+        topic_create(
+            cluster=cluster, actor=Actor(system="tests"), name="clicks", partitions=3, configs={}
+        )
+        credential_create(cluster=cluster, actor=Actor(system="tests"), name="ingest app")
+    operator_client.post(
+        "/admin/clusters/cluster/",
+        {
+            "action": "delete_through_reconciler",
+            "_selected_action": [cluster.pk],
+            "confirmed": "yes",
+        },
+    )
+    cluster = Cluster.unscoped_all_tenants.get(pk=cluster.pk)
+    assert cluster.state == ClusterState.DELETED
+    assert not Topic.unscoped_all_tenants.filter(cluster=cluster, deleted_at__isnull=True)
+    assert not Credential.unscoped_all_tenants.filter(cluster=cluster, deleted_at__isnull=True)
+    assert AuditEvent.unscoped_all_tenants.filter(
+        organization=organization, action="cluster.deleted"
+    ).exists()
