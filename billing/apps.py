@@ -9,11 +9,13 @@ class BillingConfig(AppConfig):
         from clusters.guards import register_creation_guard
         from tenants.navigation import OrganizationTab, register_organization_tab
 
+        from . import fleet
         from .caps import spend_cap_guard
         from .panels import register
         from .payment_policy import payment_method_guard
 
         register()
+        fleet.register()
         register_creation_guard(payment_method_guard)
         register_creation_guard(spend_cap_guard)
         # The last tab: after the tenants' own (members, invitations, keys, audit: 20 to 23).

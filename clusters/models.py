@@ -132,6 +132,10 @@ class Cell(models.Model):
     # Capacity: logical clusters on the shared Kafka, and dedicated capacity units.
     max_shared_clusters = models.PositiveIntegerField(default=1000)
     max_dedicated_units = models.PositiveIntegerField(default=50)
+    max_shared_partitions = models.PositiveIntegerField(
+        default=12_000,
+        help_text="Partitions the shared Kafka may hold in all, before replication",
+    )
     # The cell's Prometheus (scraping its brokers' JMX exporters, labelled as Strimzi's
     # PodMonitor does): where metering reads usage. Empty: the cell is not metered.
     prometheus_url = models.URLField(blank=True)

@@ -61,6 +61,14 @@ def _dynamic(kubeconfig: str, timeout: float) -> dynamic.DynamicClient:
     return dynamic.DynamicClient(_api_client(kubeconfig, timeout))  # discovery once per process
 
 
+def probe(kubeconfig: str, *, timeout: float) -> None:
+    """Ask the API server its version within ``timeout`` seconds (raises when it does not
+    answer). Without the dynamic client a driver builds: its discovery would wait longer."""
+    with _lock:
+        api = _api_client(kubeconfig, timeout)
+    client.VersionApi(api).get_code(_request_timeout=(timeout, timeout))
+
+
 class KubernetesDriver:
     def __init__(self, kubeconfig: str) -> None:
         # An API server that does not answer fails the reconcile, which is retried with

@@ -2,10 +2,6 @@ from django.contrib import admin
 
 from .models import ServiceHeartbeat
 
-admin.site.site_header = "Sluice operations"
-admin.site.site_title = "Sluice operations"
-admin.site.index_title = "Fleet"
-
 
 @admin.register(ServiceHeartbeat)
 class ServiceHeartbeatAdmin(admin.ModelAdmin):

@@ -4,6 +4,8 @@ from collections.abc import Callable
 
 from django.db import connections
 
+from foundation.text import error_summary
+
 from .celery import app as celery_app
 
 
@@ -13,7 +15,7 @@ def check_database() -> str | None:
             cursor.execute("SELECT 1")
             cursor.fetchone()
     except Exception as error:  # any driver error means "not ready"
-        return _reason(error)
+        return error_summary(error)
     return None
 
 
@@ -22,7 +24,7 @@ def check_broker() -> str | None:
         with celery_app.connection_for_write() as connection:
             connection.ensure_connection(max_retries=1, interval_start=0, timeout=3)
     except Exception as error:  # any transport error means "not ready"
-        return _reason(error)
+        return error_summary(error)
     return None
 
 
@@ -39,8 +41,3 @@ def readiness() -> dict[str, str]:
         failure = check()
         results[name] = "ok" if failure is None else failure
     return results
-
-
-def _reason(error: Exception) -> str:
-    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
-    return f"{type(error).__name__}: {text}"[:300]

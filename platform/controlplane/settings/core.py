@@ -8,7 +8,7 @@ ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhos
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "controlplane.apps.SluiceAdminConfig",  # django.contrib.admin on Sluice's site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

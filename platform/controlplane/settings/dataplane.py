@@ -51,3 +51,10 @@ SLUICE_SIMULATED_SERVERLESS_READY_SECONDS = env.float(
 SLUICE_SIMULATED_DEDICATED_READY_SECONDS = env.float(
     "SLUICE_SIMULATED_DEDICATED_READY_SECONDS", default=20.0
 )
+
+# The operators' fleet dashboard: a cluster requested, provisioning or updating for longer than
+# this is shown as stuck; the health probes (each cell's API server and Prometheus, the Celery
+# workers) wait at most the timeout, and their answers are reused for the cache's seconds.
+SLUICE_FLEET_STUCK_AFTER_SECONDS = env.int("SLUICE_FLEET_STUCK_AFTER_SECONDS", default=900)
+SLUICE_FLEET_PROBE_TIMEOUT_SECONDS = env.float("SLUICE_FLEET_PROBE_TIMEOUT_SECONDS", default=2.0)
+SLUICE_FLEET_HEALTH_CACHE_SECONDS = env.int("SLUICE_FLEET_HEALTH_CACHE_SECONDS", default=30)
