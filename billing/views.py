@@ -120,7 +120,7 @@ def _exports_context(organization) -> dict:
     }
 
 
-@organization_view(scopes={"POST": "billing:read"})
+@organization_view(scopes={"POST": "billing:read"}, reload="billing:account#exports")
 def export_request(request: HttpRequest, access: OrganizationAccess) -> HttpResponse:
     """Export a closed month again (any member who may read invoices), back to the tab."""
     organization = access.organization
@@ -182,7 +182,7 @@ def _invoice_row(organization, invoice) -> dict:
     }
 
 
-@organization_view(scopes={"POST": "billing:write"})
+@organization_view(scopes={"POST": "billing:write"}, reload="billing:account")
 def payment_method(request: HttpRequest, access: OrganizationAccess) -> HttpResponse:
     """To Stripe's customer portal (303), which comes back to the Billing tab."""
     organization = access.organization

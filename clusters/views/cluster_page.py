@@ -1,13 +1,17 @@
 """A cluster's page: its status (polled while it changes), connection, topics, credentials, the
 panels other apps contribute (``clusters.panels``), its activity, and the forms to change it.
-The views that refuse a submission show it again here, with the refused form bound."""
+A refused submission comes back here, its form showing what was typed and why it was refused."""
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
+from collections.abc import Callable
+
+from django.forms import Form
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.utils.cache import patch_vary_headers
 
 from tenants.access import OrganizationAccess
+from tenants.views.feedback import refused_form
 
 from .. import connection, presentation, selectors
 from ..forms import (
@@ -23,6 +27,11 @@ from ..panels import cluster_panels
 from .base import TRANSITIONAL_STATES, render_page, tier_choices
 
 RECENT_OPERATIONS = 10
+
+
+def topic_place(topic_name: str) -> str:
+    """The anchor of a topic's row, where what a change of it made is shown."""
+    return f"topic-{topic_name}"
 
 
 def status_context(access: OrganizationAccess, cluster: Cluster) -> dict:
@@ -43,40 +52,42 @@ def status_context(access: OrganizationAccess, cluster: Cluster) -> dict:
     }
 
 
-def cluster_page(
-    request: HttpRequest,
-    access: OrganizationAccess,
-    cluster: Cluster,
-    *,
-    bound: dict | None = None,
-    grow_errors: dict[str, str] | None = None,
-    status: int = 200,
-) -> HttpResponse:
-    """The cluster's page; ``bound`` holds the forms of a refused submission, to show again."""
-    bound = bound or {}
-    tiers = selectors.catalog()
-    forms = {
-        "topic_form": TopicCreateForm(prefix="topic"),
-        "credential_form": CredentialCreateForm(prefix="credential"),
-        "rename_form": RenameForm(prefix="rename", initial={"name": cluster.name}),
-        "resize_form": ResizeForm(
-            prefix="resize", initial={"capacity_units": cluster.capacity_units}
+def _form_builders(cluster: Cluster) -> dict[str, Callable[[QueryDict | None], Form]]:
+    """The page's forms, each built unbound or from what a refused submission had typed."""
+    tiers = tier_choices(selectors.catalog())
+    return {
+        "topic_form": lambda data: TopicCreateForm(data, prefix="topic"),
+        "credential_form": lambda data: CredentialCreateForm(data, prefix="credential"),
+        "rename_form": lambda data: RenameForm(
+            data, prefix="rename", initial={"name": cluster.name}
         ),
-        "tier_form": ChangeTierForm(
-            prefix="type",
-            tier_choices=tier_choices(tiers),
-            initial={"type": cluster.tier.slug},
+        "resize_form": lambda data: ResizeForm(
+            data, prefix="resize", initial={"capacity_units": cluster.capacity_units}
         ),
-        "delete_form": ClusterDeleteForm(prefix="delete", cluster_name=cluster.name),
-        **bound,
+        "tier_form": lambda data: ChangeTierForm(
+            data, prefix="type", tier_choices=tiers, initial={"type": cluster.tier.slug}
+        ),
+        "delete_form": lambda data: ClusterDeleteForm(
+            data, prefix="delete", cluster_name=cluster.name
+        ),
     }
-    grow_errors = grow_errors or {}
+
+
+def cluster_page(
+    request: HttpRequest, access: OrganizationAccess, cluster: Cluster
+) -> HttpResponse:
+    """The cluster's page, showing again the form a submission just had refused, if any
+    (``tenants.views.feedback``)."""
+    forms = {
+        key: refused_form(request, key, build) or build(None)
+        for key, build in _form_builders(cluster).items()
+    }
     topics = [
         {
             "topic": topic,
             "kafka_name": connection.kafka_topic_name(cluster, topic.name),
             "retention": presentation.duration_label(topic.retention_ms),
-            "grow_error": grow_errors.get(topic.name, ""),
+            "place": topic_place(topic.name),
         }
         for topic in selectors.live_topics(cluster=cluster)
     ]
@@ -98,6 +109,6 @@ def cluster_page(
             if access.can(panel.scope)
         ],
     }
-    response = render_page(request, access, "clusters/cluster_detail.html", context, status=status)
+    response = render_page(request, access, "clusters/cluster_detail.html", context)
     patch_vary_headers(response, ["HX-Request"])
     return response

@@ -77,7 +77,7 @@ def _api_key_state(api_key: ApiKey) -> str:
     return "active" if api_key.is_active else "expired"
 
 
-@organization_view(scopes={"POST": "apikeys:write"})
+@organization_view(scopes={"POST": "apikeys:write"}, reload="tenants:api-keys")
 def api_key_revoke(request: HttpRequest, access: OrganizationAccess, key_id: str) -> HttpResponse:
     api_key = get_object_or_404(ApiKey.objects, public_id=key_id)
     try:

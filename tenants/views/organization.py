@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
 
 from foundation.errors import DomainError
 
@@ -15,16 +16,11 @@ from ..forms import InvitationForm, MemberRoleForm, add_domain_error, grantable_
 from ..models import Invitation, Membership
 from ..roles import Role, can_grant
 from .base import back_to, organization_view, render_section
+from .feedback import notify
 
 
 @organization_view(scopes={"GET": "members:read"})
 def members(request: HttpRequest, access: OrganizationAccess) -> HttpResponse:
-    return _members_page(request, access)
-
-
-def _members_page(
-    request: HttpRequest, access: OrganizationAccess, leave_error: str = "", status: int = 200
-) -> HttpResponse:
     may_manage = access.can("members:write")
     rows = [
         {
@@ -40,20 +36,24 @@ def _members_page(
     context = {
         "rows": rows,
         "role_choices": grantable_role_choices(access.role),
-        "leave_error": leave_error,
     }
-    return render_section(request, access, "members", context, status=status)
+    return render_section(request, access, "members", context)
 
 
-@organization_view(scopes={"POST": "members:write"})
+def _to_members(access: OrganizationAccess, place: str) -> HttpResponse:
+    """Back to the members page, scrolled to the card whose form made the change."""
+    return redirect(reverse("tenants:members", args=[access.organization.public_id]) + f"#{place}")
+
+
+@organization_view(scopes={"POST": "members:write"}, reload="tenants:members")
 def member_change_role(
     request: HttpRequest, access: OrganizationAccess, member_id: str
 ) -> HttpResponse:
     membership = get_object_or_404(Membership.objects.select_related("user"), public_id=member_id)
     form = MemberRoleForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Choose one of the listed roles.")
-        return back_to(access, "tenants:members")
+        notify(request, "Choose one of the listed roles.", place="members", error=True)
+        return _to_members(access, "members")
     try:
         services.membership_change_role(
             membership=membership,
@@ -62,14 +62,14 @@ def member_change_role(
             actor_role=access.role,
         )
     except DomainError as error:
-        messages.error(request, error.detail)
+        notify(request, error.detail, place="members", error=True)
     else:
         role = Role(form.cleaned_data["role"]).label
-        messages.success(request, f"{membership.user.email} is now {role.lower()}.")
-    return back_to(access, "tenants:members")
+        notify(request, f"{membership.user.email} is now {role.lower()}.", place="members")
+    return _to_members(access, "members")
 
 
-@organization_view(scopes={"POST": "members:write"})
+@organization_view(scopes={"POST": "members:write"}, reload="tenants:members")
 def member_remove(request: HttpRequest, access: OrganizationAccess, member_id: str) -> HttpResponse:
     membership = get_object_or_404(Membership.objects.select_related("user"), public_id=member_id)
     try:
@@ -77,24 +77,25 @@ def member_remove(request: HttpRequest, access: OrganizationAccess, member_id: s
             membership=membership, actor=access.actor(request), actor_role=access.role
         )
     except DomainError as error:
-        messages.error(request, error.detail)
-        return back_to(access, "tenants:members")
+        notify(request, error.detail, place="members", error=True)
+        return _to_members(access, "members")
     if membership.pk == access.membership.pk:
         messages.success(request, f"You left {access.organization.name}.")
         return redirect("home")
-    messages.success(request, f"{membership.user.email} was removed.")
-    return back_to(access, "tenants:members")
+    notify(request, f"{membership.user.email} was removed.", place="members")
+    return _to_members(access, "members")
 
 
 # Leaving needs no more than membership: any member may leave (the last owner excepted).
-@organization_view(scopes={"POST": "org:read"})
+@organization_view(scopes={"POST": "org:read"}, reload="tenants:members")
 def leave(request: HttpRequest, access: OrganizationAccess) -> HttpResponse:
     try:
         services.membership_remove(
             membership=access.membership, actor=access.actor(request), actor_role=access.role
         )
     except DomainError as error:
-        return _members_page(request, access, leave_error=error.detail, status=error.status)
+        notify(request, error.detail, place="leave", error=True)
+        return _to_members(access, "leave")
     messages.success(request, f"You left {access.organization.name}.")
     return redirect("home")
 
@@ -132,7 +133,7 @@ def invitations(request: HttpRequest, access: OrganizationAccess) -> HttpRespons
     )
 
 
-@organization_view(scopes={"POST": "invitations:write"})
+@organization_view(scopes={"POST": "invitations:write"}, reload="tenants:invitations")
 def invitation_revoke(
     request: HttpRequest, access: OrganizationAccess, invitation_id: str
 ) -> HttpResponse:
