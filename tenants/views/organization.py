@@ -15,8 +15,8 @@ from ..access import OrganizationAccess
 from ..forms import InvitationForm, MemberRoleForm, add_domain_error, grantable_role_choices
 from ..models import Invitation, Membership
 from ..roles import Role, can_grant
-from .base import back_to, organization_view, render_section
-from .feedback import notify
+from .base import organization_view, render_section
+from .feedback import back_with_refused, notify, refused_form
 
 
 @organization_view(scopes={"GET": "members:read"})
@@ -105,9 +105,11 @@ def leave(request: HttpRequest, access: OrganizationAccess) -> HttpResponse:
 
 @organization_view(scopes={"GET": "invitations:read", "POST": "invitations:write"})
 def invitations(request: HttpRequest, access: OrganizationAccess) -> HttpResponse:
-    form = InvitationForm(request.POST or None, granter_role=access.role)
-    status = 200
+    def invitation_form(data) -> InvitationForm:
+        return InvitationForm(data, granter_role=access.role)
+
     if request.method == "POST":
+        form = invitation_form(request.POST)
         if form.is_valid():
             try:
                 invitation, _token = services.invitation_create(
@@ -121,16 +123,21 @@ def invitations(request: HttpRequest, access: OrganizationAccess) -> HttpRespons
             except DomainError as error:
                 add_domain_error(form, error)
             else:
-                messages.success(request, f"Invitation sent to {invitation.email}.")
-                return back_to(access, "tenants:invitations")
-        status = 400
+                notify(request, f"Invitation sent to {invitation.email}.", place="invitations")
+                return _to_invitations(access, "invitations")
+        return back_with_refused(request, form, request.path, place="invite", key="invitation")
+    form = refused_form(request, "invitation", invitation_form) or invitation_form(None)
     return render_section(
         request,
         access,
         "invitations",
         {"form": form, "invitations": selectors.invitations(organization=access.organization)},
-        status=status,
     )
+
+
+def _to_invitations(access: OrganizationAccess, place: str) -> HttpResponse:
+    url = reverse("tenants:invitations", args=[access.organization.public_id])
+    return redirect(f"{url}#{place}")
 
 
 @organization_view(scopes={"POST": "invitations:write"}, reload="tenants:invitations")
@@ -141,7 +148,7 @@ def invitation_revoke(
     try:
         services.invitation_revoke(invitation=invitation, actor=access.actor(request))
     except DomainError as error:
-        messages.error(request, error.detail)
+        notify(request, error.detail, place="invitations", error=True)
     else:
-        messages.success(request, f"The invitation to {invitation.email} was revoked.")
-    return back_to(access, "tenants:invitations")
+        notify(request, f"The invitation to {invitation.email} was revoked.", place="invitations")
+    return _to_invitations(access, "invitations")

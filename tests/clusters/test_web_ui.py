@@ -24,6 +24,7 @@ from tenants.roles import Role
 from tenants.scoping import tenant_scope
 from tests.factories import UserFactory, add_member, make_cell, make_cluster, make_org
 from tests.support.clients import session_client
+from tests.support.feedback import refused_page
 
 pytestmark = pytest.mark.django_db
 
@@ -63,14 +64,6 @@ def html(response) -> str:
 def create_cluster(client, organization, **fields):
     data = {"name": "events", "type": "serverless", "region": "eu-west-1", **fields}
     return client.post(url("list", organization), data)
-
-
-def refused_page(response, page: str, anchor: str, client) -> str:
-    """A refused submission goes back to its page scrolled to the form (a redirect, so that
-    reloading the result never posts again), where the form shows what was typed and why."""
-    assert response.status_code == 302
-    assert response["Location"] == f"{page}#{anchor}"
-    return html(client.get(response["Location"]))
 
 
 def live(model, organization, **filters):
@@ -178,14 +171,14 @@ def test_a_dedicated_cluster_shows_provisioning_and_polls(
 
 def test_invalid_input_is_shown_on_the_field_and_creates_nothing(owner_client, org):
     response = create_cluster(owner_client, org, capacity_units="3")
-    body = refused_page(response, url("list", org), "create", owner_client)
+    body = refused_page(owner_client, response, url("list", org), "create")
     units = body[body.index('for="id_capacity_units"') :]
     assert "Serverless clusters are not sized in capacity units" in units[:2000]
     assert not live(Cluster, org).exists()
 
     response = create_cluster(owner_client, org, name="")
     assert "This field is required." in refused_page(
-        response, url("list", org), "create", owner_client
+        owner_client, response, url("list", org), "create"
     )
     assert not live(Cluster, org).exists()
 
@@ -194,7 +187,7 @@ def test_the_cluster_quota_error_shows_its_numbers(owner_client, org):
     OrganizationQuota.objects.create(organization=org, max_clusters=1)
     assert create_cluster(owner_client, org, name="first").status_code == 302
     response = create_cluster(owner_client, org, name="second")
-    body = refused_page(response, url("list", org), "create", owner_client)
+    body = refused_page(owner_client, response, url("list", org), "create")
     assert "Quota exceeded: This would make 2 clusters, 1 over the limit of 1." in body
     assert "In use: 1 of 1 clusters; this asks for 1 more." in body
     assert list(live(Cluster, org).values_list("name", flat=True)) == ["first"]
@@ -203,7 +196,7 @@ def test_the_cluster_quota_error_shows_its_numbers(owner_client, org):
 def test_a_full_region_says_so(owner_client, org):
     Cell.objects.update(max_dedicated_units=1)
     response = create_cluster(owner_client, org, type="dedicated", capacity_units="2")
-    body = refused_page(response, url("list", org), "create", owner_client)
+    body = refused_page(owner_client, response, url("list", org), "create")
     assert "No capacity: Every cell in eu-west-1 is full for Dedicated clusters" in body
     assert not live(Cluster, org).exists()
 
@@ -230,7 +223,7 @@ def test_rename_resize_and_change_tier(owner_client, org):
     assert (cluster.capacity_units, cluster.generation, cluster.state) == (3, 2, "updating")
 
     refused = owner_client.post(cluster_url("resize", cluster), {"resize-capacity_units": "99"})
-    page = refused_page(refused, cluster_url("detail", cluster), "resize", owner_client)
+    page = refused_page(owner_client, refused, cluster_url("detail", cluster), "resize")
     resize_form = page[page.index('id="resize"') :][:3000]
     assert "Dedicated clusters have 1 to 24 capacity units" in resize_form
     assert 'value="99"' in resize_form  # what was typed is kept
@@ -271,7 +264,7 @@ def test_deleting_needs_the_name_typed(
     owner_client, org, ready_cluster, django_capture_on_commit_callbacks
 ):
     response = owner_client.post(cluster_url("delete", ready_cluster), {"delete-confirm_name": "x"})
-    page = refused_page(response, cluster_url("detail", ready_cluster), "delete", owner_client)
+    page = refused_page(owner_client, response, cluster_url("detail", ready_cluster), "delete")
     assert "That is not the cluster&#x27;s name: type events exactly." in page
     ready_cluster.refresh_from_db()
     assert ready_cluster.delete_requested_at is None
@@ -349,7 +342,7 @@ def test_topics_are_created_grown_and_deleted(owner_client, org, ready_cluster):
     shrink = owner_client.post(
         cluster_url("topic-partitions", ready_cluster, topic_name="orders"), {"partitions": "2"}
     )
-    page = refused_page(shrink, cluster_url("detail", ready_cluster), "topic-orders", owner_client)
+    page = refused_page(owner_client, shrink, cluster_url("detail", ready_cluster), "topic-orders")
     row = page[page.index('<tr id="topic-orders">') :]
     assert "Kafka cannot take partitions away from a topic" in row[: row.index("</tr>")]
     topic.refresh_from_db()
@@ -376,7 +369,7 @@ def test_topic_errors_are_shown_with_their_numbers(owner_client, org, ready_clus
             "topic-cleanup_policy": "delete",
         },
     )
-    page = refused_page(response, cluster_url("detail", ready_cluster), "topic", owner_client)
+    page = refused_page(owner_client, response, cluster_url("detail", ready_cluster), "topic")
     assert "Quota exceeded: This would make 5 partitions, 1 over the limit of 4." in page
 
     response = owner_client.post(
@@ -389,7 +382,7 @@ def test_topic_errors_are_shown_with_their_numbers(owner_client, org, ready_clus
             "topic-cleanup_policy": "delete",
         },
     )
-    body = refused_page(response, cluster_url("detail", ready_cluster), "topic", owner_client)
+    body = refused_page(owner_client, response, cluster_url("detail", ready_cluster), "topic")
     retention_field = body[body.index('for="id_topic-retention"') :][:1500]
     assert "retention_ms is 60000 to 2592000000 on Serverless clusters" in retention_field
     assert not live(Topic, org).exists()
@@ -449,7 +442,7 @@ def test_credential_rates_out_of_range_are_refused_on_the_field(owner_client, or
         cluster_url("credential-create", ready_cluster),
         {"credential-name": "greedy", "credential-producer_mbps": "5000"},
     )
-    body = refused_page(response, cluster_url("detail", ready_cluster), "credential", owner_client)
+    body = refused_page(owner_client, response, cluster_url("detail", ready_cluster), "credential")
     field = body[body.index('for="id_credential-producer_mbps"') :][:1500]
     assert "producer_byte_rate is 1 to 100000000 on this cluster" in field
     assert not live(Credential, org).exists()
