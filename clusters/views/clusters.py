@@ -18,6 +18,7 @@ from tenants.views.base import organization_view
 from tenants.views.feedback import back_with_refused, notify, refused_form
 
 from .. import presentation, selectors, services
+from ..first_steps import first_steps
 from ..forms import (
     ChangeTierForm,
     ClusterCreateForm,
@@ -28,6 +29,7 @@ from ..forms import (
     explain,
 )
 from ..models import Cluster
+from ..quota_use import quota_use
 from .base import (
     READ,
     READ_WRITE,
@@ -94,6 +96,8 @@ def cluster_list(request: HttpRequest, access: OrganizationAccess) -> HttpRespon
     dedicated = [tier for tier in tiers if tier.is_dedicated]
     context = {
         "form": form,
+        "first_steps": first_steps(organization=access.organization),
+        "quota_use": quota_use(organization=access.organization),
         "clusters": clusters,
         "polling": polling,
         "tier_cards": [presentation.tier_card(tier) for tier in tiers],

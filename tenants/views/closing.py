@@ -13,6 +13,7 @@ from .. import services
 from ..access import OrganizationAccess
 from ..closing_checks import closing_refusals
 from ..forms import CloseOrganizationForm, add_domain_error
+from ..settings_panels import settings_panels
 from .base import organization_view, render_section
 from .feedback import back_with_refused, refused_form
 
@@ -41,4 +42,9 @@ def organization_settings(request: HttpRequest, access: OrganizationAccess) -> H
                 return HttpResponseRedirect(reverse("home"), status=303)
         return back_with_refused(request, form, request.path, place="close", key="close")
     form = refused_form(request, "close", CloseOrganizationForm) or CloseOrganizationForm()
-    return render_section(request, access, "settings", {"form": form, "refusals": refusals})
+    panels = [
+        {"template": panel.template, "context": panel.context(access.organization)}
+        for panel in settings_panels()
+    ]
+    context = {"form": form, "refusals": refusals, "panels": panels}
+    return render_section(request, access, "settings", context)
