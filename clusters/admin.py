@@ -17,6 +17,7 @@ from .models import (
     Tier,
     TierPrice,
 )
+from .services import quotas
 from .specs import Kind
 
 
@@ -137,3 +138,14 @@ class OrganizationQuotaAdmin(admin.ModelAdmin):
     list_display = ["organization", "max_clusters", "max_partitions", "max_credentials"]
     search_fields = ["organization__name", "organization__public_id"]
     autocomplete_fields = ["organization"]
+
+    # An operator's change of a quota reaches the organization's audit trail.
+    def save_model(self, request, obj, form, change) -> None:
+        quotas.quota_save(quota=obj, actor=Actor(user=request.user))
+
+    def delete_model(self, request, obj) -> None:
+        quotas.quota_reset(quota=obj, actor=Actor(user=request.user))
+
+    def delete_queryset(self, request, queryset) -> None:
+        for quota in queryset:
+            self.delete_model(request, quota)
