@@ -10,6 +10,7 @@ from django.forms import Form
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.utils.cache import patch_vary_headers
 
+from foundation.text import elapsed_label
 from tenants.access import OrganizationAccess
 from tenants.views.feedback import refused_form
 
@@ -48,7 +49,17 @@ def status_context(access: OrganizationAccess, cluster: Cluster) -> dict:
         "can_change_caps": access.can("billing:write"),
         "polling": cluster.state in TRANSITIONAL_STATES,
         "connection": connection.connection_details(cluster),
-        "operations": list(operations),
+        "operations": [
+            {
+                "operation": operation,
+                "took": elapsed_label(
+                    (operation.finished_at - operation.created_at).total_seconds()
+                )
+                if operation.finished_at
+                else "",
+            }
+            for operation in operations
+        ],
     }
 
 

@@ -53,3 +53,17 @@ def bytes_label(count: int) -> str:
 def rate_label(bytes_per_second: int) -> str:
     """A byte rate in MB/s: "2.5 MB/s"."""
     return f"{plain(Decimal(bytes_per_second) / MB)} MB/s"
+
+
+def elapsed_label(seconds: float) -> str:
+    """A time taken, to the second at most two units: "850 ms", "42 s", "3 min 5 s", "2 h 1 min"."""
+    if seconds < 1:
+        return f"{round(seconds * 1000)} ms"
+    whole = round(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours:,} h {minutes} min" if minutes else f"{hours:,} h"
+    if minutes:
+        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
+    return f"{secs} s"
