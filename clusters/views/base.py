@@ -58,14 +58,20 @@ def confirm_page(
     explanation: str,
     action: str,
     danger: bool,
+    fields: dict | None = None,
+    estimate_query: str = "",
 ) -> HttpResponse:
-    """The page that asks before a change that cannot be taken back; it posts to its own URL."""
+    """The page that asks before a change that cannot be taken back or that changes what the
+    cluster costs; it posts ``fields`` to its own URL, and with ``estimate_query`` shows what
+    the change would cost (the estimator's fragment, given the posted fields)."""
     context = {
         "cluster": cluster,
         "title": title,
         "explanation": explanation,
         "action": action,
         "danger": danger,
+        "fields": sorted((fields or {}).items()),
+        "estimate_query": estimate_query,
     }
     return render_page(request, access, "clusters/confirm.html", context)
 

@@ -9,6 +9,7 @@ from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import urlencode
 from django.views.decorators.vary import vary_on_headers
 
 from foundation.errors import DomainError
@@ -30,12 +31,15 @@ from ..forms import (
 )
 from ..models import Cluster
 from ..quota_use import quota_use
+from ..tiers import capacity_units_for
 from .base import (
+    CONFIRM,
     READ,
     READ_WRITE,
     TRANSITIONAL_STATES,
     WRITE,
     back_to_form,
+    confirm_page,
     is_htmx,
     live_cluster,
     live_cluster_or_none,
@@ -182,15 +186,47 @@ def cluster_rename(request: HttpRequest, access: OrganizationAccess, cluster_id:
     )
 
 
-@organization_view(scopes=WRITE, reload="clusters:detail#settings")
+@organization_view(scopes=CONFIRM)
 def cluster_resize(request: HttpRequest, access: OrganizationAccess, cluster_id: str):
-    return _change_cluster(
+    """Resizing asks first: the form on the cluster's page leads (by redirect) to a page that
+    shows the size now and after, and what the new size would cost, and posts the change."""
+    if request.method == "POST" and request.POST.get("confirmed"):
+        return _change_cluster(
+            request,
+            access,
+            cluster_id,
+            form_key="resize_form",
+            form=ResizeForm(request.POST, prefix="resize"),
+            change=lambda data: {"capacity_units": data["capacity_units"]},
+        )
+    cluster = live_cluster(access, cluster_id)
+    asked = request.POST if request.method == "POST" else request.GET
+    if not asked:  # the address alone, reloaded or typed: the form is on the cluster's page
+        return to_cluster(access, cluster, "resize")
+    form = ResizeForm(asked, prefix="resize")
+    if form.is_valid():
+        try:  # a size the tier does not offer is refused before asking
+            units = capacity_units_for(cluster.tier, form.cleaned_data["capacity_units"])
+        except DomainError as error:
+            add_domain_error(form, error)
+    if not form.is_valid():
+        return back_to_form(request, access, cluster, form, key="resize_form")
+    if request.method == "POST":
+        return redirect(f"{request.path}?{urlencode({form.add_prefix('capacity_units'): units})}")
+    return confirm_page(
         request,
         access,
-        cluster_id,
-        form_key="resize_form",
-        form=ResizeForm(request.POST, prefix="resize"),
-        change=lambda data: {"capacity_units": data["capacity_units"]},
+        cluster,
+        title=f"Resize {cluster.name} to {counted(units, 'capacity unit')}?",
+        explanation=(
+            f"{cluster.name} has {counted(cluster.capacity_units, 'capacity unit')} now; "
+            f"its limits and its hourly price change with the size. The brokers are changed "
+            "one at a time, so clients stay connected."
+        ),
+        action="Resize",
+        danger=False,
+        fields={form.add_prefix("capacity_units"): units, "confirmed": "1"},
+        estimate_query=f"?type={cluster.tier.slug}",
     )
 
 

@@ -215,8 +215,19 @@ def test_rename_resize_and_change_tier(owner_client, org):
     cluster.refresh_from_db()
     assert (cluster.name, cluster.generation) == ("payments", 1)
 
+    # Resizing asks first, on a page of its own that shows what the new size costs.
+    asked = owner_client.post(cluster_url("resize", cluster), {"resize-capacity_units": "3"})
+    assert asked.status_code == 302
+    assert asked["Location"] == cluster_url("resize", cluster) + "?resize-capacity_units=3"
+    confirm = html(owner_client.get(asked["Location"]))
+    assert "Resize payments to 3 capacity units?" in confirm
+    assert "has 1 capacity unit now" in confirm
+    assert 'name="resize-capacity_units" value="3"' in confirm
+    assert "/billing/estimate/?type=dedicated" in confirm
+    cluster.refresh_from_db()
+    assert (cluster.capacity_units, cluster.generation) == (1, 1)  # asking changes nothing
     response = owner_client.post(
-        cluster_url("resize", cluster), {"resize-capacity_units": "3"}, follow=True
+        asked["Location"], {"resize-capacity_units": "3", "confirmed": "1"}, follow=True
     )
     assert "changing to Dedicated, 3 capacity units" in html(response)
     cluster.refresh_from_db()
