@@ -43,7 +43,11 @@ def back_with_refused(
         if name not in NOT_KEPT and name not in secret
     }
     stash = request.session.get(SESSION_KEY, {})
-    stash[key or form.prefix or place] = {"data": kept, "errors": form.errors.get_json_data()}
+    # Kept for this page only: another cluster's or organization's page shows its own forms.
+    stash[f"{url}|{key or form.prefix or place}"] = {
+        "data": kept,
+        "errors": form.errors.get_json_data(),
+    }
     request.session[SESSION_KEY] = stash
     return redirect(f"{url}#{place}")
 
@@ -53,6 +57,7 @@ def refused_form(request: HttpRequest, key: str, build: Callable[[QueryDict], fo
     was typed and showing the errors it had then (a refusal by a service is not re-run); None
     if there is none. Taken once: the next reload shows the page afresh."""
     stash = request.session.get(SESSION_KEY)
+    key = f"{request.path}|{key}"
     if not stash or key not in stash:
         return None
     kept = stash.pop(key)

@@ -563,3 +563,12 @@ def test_no_page_loads_anything_from_elsewhere(owner_client, org, ready_cluster)
     for target in (url("list", org), cluster_url("detail", ready_cluster)):
         body = html(owner_client.get(target))
         assert re.findall(r'<script src="([^"]+)"', body) == ["/static/vendor/htmx/htmx.min.js"]
+
+
+def test_a_refused_form_comes_back_on_its_own_cluster_only(owner_client, org):
+    first, _ = make_cluster(org, name="first")
+    second, _ = make_cluster(org, name="second")
+    refused = owner_client.post(cluster_url("rename", first), {"rename-name": ""})
+    assert refused["Location"] == cluster_url("detail", first) + "#rename"
+    assert "This field is required." not in html(owner_client.get(cluster_url("detail", second)))
+    assert "This field is required." in html(owner_client.get(cluster_url("detail", first)))
