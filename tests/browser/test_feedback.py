@@ -107,4 +107,4 @@ def test_reloading_where_each_submission_ended_is_never_a_405(
     # A submit-only address typed in or left in the address bar lands on its page.
     answer = page.goto(f"{cluster_path(cluster)}resize/")
     assert answer.status == 200
-    assert page.url.endswith(f"{cluster_path(cluster)}#settings")
+    assert page.url.endswith(f"{cluster_path(cluster)}#resize")
