@@ -5,9 +5,9 @@ billing members change them; admins read them."""
 
 from __future__ import annotations
 
-from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 
@@ -15,6 +15,7 @@ from foundation.errors import DomainError
 from tenants.access import OrganizationAccess
 from tenants.forms import add_domain_error
 from tenants.views.base import organization_page_context, organization_view
+from tenants.views.feedback import back_with_refused, notify, refused_form
 
 from . import budgets, money, presentation, webhook_endpoints, webhook_outbox
 from .budget_forms import BudgetForm, WebhookEndpointForm
@@ -29,40 +30,20 @@ def budget_alerts(request: HttpRequest, access: OrganizationAccess) -> HttpRespo
     organization = access.organization
     budget = budgets.budget_of(organization=organization)
     endpoint = webhook_endpoints.endpoint_of(organization=organization)
-    budget_form = BudgetForm(initial=_budget_initial(budget))
-    endpoint_form = WebhookEndpointForm(initial={"url": endpoint.url if endpoint else ""})
-    secret, status = None, 200
-    action = request.POST.get("action") if request.method == "POST" else None
-    actor = access.actor(request) if action else None
-    try:
-        if action == "budget":
-            budget_form = BudgetForm(request.POST)
-            if budget_form.is_valid():
-                _save_budget(organization, actor, budget_form.cleaned_data)
-                messages.success(request, "The budget is saved.")
-                return redirect("billing:budget", org=organization.public_id)
-        elif action == "remove-budget":
-            budgets.budget_delete(organization=organization, actor=actor)
-            messages.success(request, "The budget is removed: no more alerts.")
-            return redirect("billing:budget", org=organization.public_id)
-        elif action == "endpoint":
-            endpoint_form = WebhookEndpointForm(request.POST)
-            if endpoint_form.is_valid():
-                saved = webhook_endpoints.endpoint_set(
-                    organization=organization, actor=actor, **endpoint_form.cleaned_data
-                )
-                if saved.secret is None:
-                    messages.success(request, "The webhook endpoint is saved.")
-                    return redirect("billing:budget", org=organization.public_id)
-                endpoint, secret = saved.endpoint, saved.secret
-        elif action == "remove-endpoint":
-            webhook_endpoints.endpoint_delete(organization=organization, actor=actor)
-            messages.success(request, "The webhook endpoint is removed.")
-            return redirect("billing:budget", org=organization.public_id)
-    except DomainError as error:
-        add_domain_error(budget_form if action == "budget" else endpoint_form, error)
-    if action and secret is None:
-        status = 400
+    budget_initial = _budget_initial(budget)
+    endpoint_initial = {"url": endpoint.url if endpoint else ""}
+    secret = None
+    if request.method == "POST":
+        outcome = _apply(request, access, request.POST.get("action"))
+        if isinstance(outcome, HttpResponse):
+            return outcome
+        endpoint, secret = outcome  # a new signing secret, shown on this page once
+    budget_form = refused_form(
+        request, "budget", lambda data: BudgetForm(data, initial=budget_initial)
+    ) or BudgetForm(initial=budget_initial)
+    endpoint_form = refused_form(
+        request, "endpoint", lambda data: WebhookEndpointForm(data, initial=endpoint_initial)
+    ) or WebhookEndpointForm(initial=endpoint_initial)
     context = {
         **organization_page_context(access, "billing"),
         "may_edit": access.can("billing:write"),
@@ -84,10 +65,45 @@ def budget_alerts(request: HttpRequest, access: OrganizationAccess) -> HttpRespo
         "secret": secret,
         "deliveries": webhook_outbox.deliveries_of(organization=organization),
     }
-    response = render(request, "billing/budget_alerts.html", context, status=status)
+    response = render(request, "billing/budget_alerts.html", context)
     if secret:  # the secret is in this response and nowhere else: never cached
         add_never_cache_headers(response)
     return response
+
+
+def _apply(request: HttpRequest, access: OrganizationAccess, action: str | None):
+    """Make the change the form's ``action`` asks for. A redirect back to the page (to the
+    form, if refused), or the endpoint and its new signing secret, to be shown once."""
+    organization, actor = access.organization, access.actor(request)
+    page = reverse("billing:budget", kwargs={"org": organization.public_id})
+    form = BudgetForm(request.POST) if action == "budget" else WebhookEndpointForm(request.POST)
+    place = "budget" if action in ("budget", "remove-budget") else "endpoint"
+    try:
+        if action == "budget" and form.is_valid():
+            _save_budget(organization, actor, form.cleaned_data)
+            notify(request, "The budget is saved.", place=place)
+        elif action == "remove-budget":
+            budgets.budget_delete(organization=organization, actor=actor)
+            notify(request, "The budget is removed: no more alerts.", place=place)
+        elif action == "endpoint" and form.is_valid():
+            saved = webhook_endpoints.endpoint_set(
+                organization=organization, actor=actor, **form.cleaned_data
+            )
+            if saved.secret is not None:
+                return saved.endpoint, saved.secret
+            notify(request, "The webhook endpoint is saved.", place=place)
+        elif action == "remove-endpoint":
+            webhook_endpoints.endpoint_delete(organization=organization, actor=actor)
+            notify(request, "The webhook endpoint is removed.", place=place)
+        elif action in ("budget", "endpoint"):
+            return back_with_refused(request, form, page, place=place, key=place)
+    except DomainError as error:
+        if action not in ("budget", "endpoint"):
+            notify(request, error.detail, place=place, error=True)
+        else:
+            add_domain_error(form, error)
+            return back_with_refused(request, form, page, place=place, key=place)
+    return redirect(f"{page}#{place}")
 
 
 def _usd(micros: int) -> str:

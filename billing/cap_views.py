@@ -14,6 +14,7 @@ from foundation.errors import DomainError
 from tenants.access import OrganizationAccess
 from tenants.forms import add_domain_error
 from tenants.views.base import organization_page_context, organization_view
+from tenants.views.feedback import back_with_refused, refused_form
 
 from . import cap_presentation, caps, money
 from .cap_forms import REMOVE, SET, CapForm
@@ -32,9 +33,11 @@ def spend_caps(request: HttpRequest, access: OrganizationAccess) -> HttpResponse
         cap.cluster.public_id for cap in caps.caps_of(organization=organization) if cap.cluster
     }
 
-    bound, status = None, 200
+    def cap_form(data) -> CapForm:
+        return CapForm(data, clusters=choices, capped=capped)
+
     if request.method == "POST":
-        bound = CapForm(request.POST, clusters=choices, capped=capped)
+        bound = cap_form(request.POST)
         if bound.is_valid():
             try:
                 note = _change(organization, access.actor(request), bound)
@@ -45,7 +48,8 @@ def spend_caps(request: HttpRequest, access: OrganizationAccess) -> HttpResponse
                 messages.success(request, note, extra_tags=place)
                 url = reverse("billing:caps", kwargs={"org": organization.public_id})
                 return redirect(f"{url}#{place}-caps")
-        status = 400
+        return back_with_refused(request, bound, request.path, place=_anchor(bound), key="cap")
+    bound = refused_form(request, "cap", cap_form)
     page = cap_presentation.caps_page(caps.caps_overview(organization=organization), clusters)
     forms = _forms(page, bound, clusters=choices, capped=capped)
     shown, notes = _notes(request)
@@ -58,7 +62,15 @@ def spend_caps(request: HttpRequest, access: OrganizationAccess) -> HttpResponse
         "notes": notes,
         "messages": shown,
     }
-    return render(request, "billing/spend_caps.html", context, status=status)
+    return render(request, "billing/spend_caps.html", context)
+
+
+def _anchor(form: CapForm) -> str:
+    """Where on the page the form is: the organization's card, a capped cluster's row or the
+    form adding a cluster's cap."""
+    if form.place == "organization":
+        return "organization-caps"
+    return "new-cap" if form.place == "new" else f"cap-{form.cluster_id}"
 
 
 def _change(organization, actor, form: CapForm) -> str:

@@ -362,3 +362,13 @@ def _expected_time_hours(
     for _cluster, dimension, hour in hours:
         expected[dimension, _floor(datetime.fromtimestamp(hour, UTC), window.granularity)] += 1
     return expected
+
+
+def has_traffic(organization: Organization) -> bool:
+    """Whether any client of the organization has produced or consumed (a metered hour of bytes
+    in or out): the last of its first steps."""
+    return UsageHour.objects.filter(
+        organization=organization,
+        dimension__in=[Dimension.INGRESS_BYTES, Dimension.EGRESS_BYTES],
+        quantity__gt=0,
+    ).exists()

@@ -22,6 +22,7 @@ from foundation.errors import DomainError
 from tenants.access import OrganizationAccess
 from tenants.forms import add_domain_error
 from tenants.views.base import organization_page_context, organization_view
+from tenants.views.feedback import back_with_refused, notify, refused_form
 
 from . import (
     accounts,
@@ -54,9 +55,12 @@ def billing(request: HttpRequest, access: OrganizationAccess) -> HttpResponse:
     account = accounts.billing_account_of(organization=organization)
     may_edit = access.can("billing:write")
     initial = {name: getattr(account, name) for name in accounts.EDITABLE_FIELDS}
-    form = BillingAccountForm(request.POST or None, initial=initial, read_only=not may_edit)
-    status = 200
+
+    def account_form(data) -> BillingAccountForm:
+        return BillingAccountForm(data, initial=initial, read_only=not may_edit)
+
     if request.method == "POST":
+        form = account_form(request.POST)
         if form.is_valid():
             try:
                 accounts.billing_account_update(
@@ -65,9 +69,10 @@ def billing(request: HttpRequest, access: OrganizationAccess) -> HttpResponse:
             except DomainError as error:
                 add_domain_error(form, error)
             else:
-                messages.success(request, "The billing account is saved.")
-                return redirect("billing:account", org=organization.public_id)
-        status = 400
+                notify(request, "The billing account is saved.", place="account")
+                return redirect(f"{request.path}#account")
+        return back_with_refused(request, form, request.path, place="account", key="account")
+    form = refused_form(request, "account", account_form) or account_form(None)
     context = {
         **organization_page_context(access, "billing"),
         "form": form,
@@ -88,7 +93,7 @@ def billing(request: HttpRequest, access: OrganizationAccess) -> HttpResponse:
         ],
         **_exports_context(organization),
     }
-    return render(request, "billing/org_billing.html", context, status=status)
+    return render(request, "billing/org_billing.html", context)
 
 
 def _exports_context(organization) -> dict:
@@ -120,7 +125,7 @@ def _exports_context(organization) -> dict:
     }
 
 
-@organization_view(scopes={"POST": "billing:read"})
+@organization_view(scopes={"POST": "billing:read"}, reload="billing:account#exports")
 def export_request(request: HttpRequest, access: OrganizationAccess) -> HttpResponse:
     """Export a closed month again (any member who may read invoices), back to the tab."""
     organization = access.organization
@@ -182,7 +187,7 @@ def _invoice_row(organization, invoice) -> dict:
     }
 
 
-@organization_view(scopes={"POST": "billing:write"})
+@organization_view(scopes={"POST": "billing:write"}, reload="billing:account")
 def payment_method(request: HttpRequest, access: OrganizationAccess) -> HttpResponse:
     """To Stripe's customer portal (303), which comes back to the Billing tab."""
     organization = access.organization

@@ -7,6 +7,7 @@ from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 
 from foundation.errors import Conflict
+from tenants.audit import Actor
 from tenants.scoping import tenant_scope
 
 from .fleet import with_capacity_in_use
@@ -22,6 +23,7 @@ from .models import (
     Topic,
 )
 from .operator_actions import operator_delete, operator_retry
+from .services import quotas
 
 
 class TierPriceInline(admin.TabularInline):
@@ -224,3 +226,14 @@ class OrganizationQuotaAdmin(admin.ModelAdmin):
     list_display = ["organization", "max_clusters", "max_partitions", "max_credentials"]
     search_fields = ["organization__name", "organization__public_id"]
     autocomplete_fields = ["organization"]
+
+    # An operator's change of a quota reaches the organization's audit trail.
+    def save_model(self, request, obj, form, change) -> None:
+        quotas.quota_save(quota=obj, actor=Actor(user=request.user))
+
+    def delete_model(self, request, obj) -> None:
+        quotas.quota_reset(quota=obj, actor=Actor(user=request.user))
+
+    def delete_queryset(self, request, queryset) -> None:
+        for quota in queryset:
+            self.delete_model(request, quota)

@@ -8,7 +8,9 @@ class ClustersConfig(AppConfig):
     def ready(self) -> None:
         from tenants.closing_checks import register_closing_check
         from tenants.navigation import OrganizationTab, register_organization_tab
+        from tenants.settings_panels import SettingsPanel, register_settings_panel
 
+        from .quota_use import quota_panel
         from .services import refuse_closing_with_clusters
 
         register_closing_check(refuse_closing_with_clusters, url_name="clusters:list")
@@ -16,4 +18,7 @@ class ClustersConfig(AppConfig):
         # The first tab of an organization's pages.
         register_organization_tab(
             OrganizationTab("clusters", "Clusters", "clusters:read", "clusters:list", position=10)
+        )
+        register_settings_panel(
+            SettingsPanel("quota", "clusters/_quota_panel.html", quota_panel, position=10)
         )

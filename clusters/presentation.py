@@ -1,15 +1,15 @@
 """How the clusters pages show prices, limits, durations and quotas: money in dollars from
 micro-dollars, a tier's card (limits and prices in the order of the dimensions), retention in
-hours, days or years, client quotas in MB/s."""
+hours, days or years (``foundation.text``, re-exported for the pages), client quotas in MB/s."""
 
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
 
-from foundation.text import counted
+from foundation.text import duration_label as duration_label  # the pages' name for it
+from foundation.text import hours_label, plain, rate_label
 
-from .forms import HOUR_MS
-from .models import GB, MB, Credential, Dimension, Tier, TierPrice
+from .models import GB, Credential, Dimension, Tier, TierPrice
 
 HOURLY_DIMENSIONS = {"cluster_hours", "capacity_unit_hours"}
 HOURS_PER_MONTH = 730
@@ -64,31 +64,6 @@ def price_label(price: TierPrice) -> str:
     return label
 
 
-def hours_label(hours: int) -> str:
-    if hours % (24 * 365) == 0:
-        years = hours // (24 * 365)
-        return counted(years, "year")
-    if hours % 24 == 0:
-        days = hours // 24
-        return counted(days, "day")
-    return counted(hours, "hour")
-
-
-def duration_label(ms: int) -> str:
-    if ms % HOUR_MS == 0:
-        return hours_label(ms // HOUR_MS)
-    if ms % 60_000 == 0:
-        minutes = ms // 60_000
-        return counted(minutes, "minute")
-    return f"{ms:,} ms"
-
-
-def plain(value: Decimal) -> str:
-    """A decimal without trailing zeros or exponent: 99.5, 2, 0.25."""
-    text = f"{value:f}"
-    return text.rstrip("0").rstrip(".") if "." in text else text
-
-
 def _limits(tier: Tier) -> list[str]:
     return [
         f"{tier.ingress_mbps:,} MB/s in · {tier.egress_mbps:,} MB/s out",
@@ -116,16 +91,12 @@ def tier_card(tier: Tier) -> dict:
     }
 
 
-def _mbps(bytes_per_second: int) -> str:
-    return f"{plain(Decimal(bytes_per_second) / MB)} MB/s"
-
-
 def credential_quotas(credential: Credential) -> list[str]:
     quotas = []
     if credential.producer_byte_rate is not None:
-        quotas.append(f"produce ≤ {_mbps(credential.producer_byte_rate)}")
+        quotas.append(f"produce ≤ {rate_label(credential.producer_byte_rate)}")
     if credential.consumer_byte_rate is not None:
-        quotas.append(f"consume ≤ {_mbps(credential.consumer_byte_rate)}")
+        quotas.append(f"consume ≤ {rate_label(credential.consumer_byte_rate)}")
     if credential.request_percentage is not None:
         quotas.append(f"requests ≤ {credential.request_percentage}%")
     return quotas

@@ -57,10 +57,23 @@ def audit_record(
         action=action,
         target_type=_snake(type(target).__name__),
         target_id=getattr(target, "public_id", None) or str(target.pk),
+        target_name=_name_of(target)[:200],
         request_id=current_request_id(),
         before=before,
         after=after,
     )
+
+
+def _name_of(target: models.Model) -> str:
+    """What a person calls the target: its name, its e-mail (an invitation), its member's
+    e-mail (a membership), or its own description."""
+    for path in ("name", "email", "user.email"):
+        value = target
+        for part in path.split("."):
+            value = getattr(value, part, None)
+        if isinstance(value, str) and value:
+            return value
+    return str(target)
 
 
 def _snake(name: str) -> str:

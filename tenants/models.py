@@ -225,6 +225,9 @@ class AuditEvent(TenantOwnedModel):
     action = models.CharField(max_length=64)
     target_type = models.CharField(max_length=64)
     target_id = models.CharField(max_length=64)
+    # The target's name when the event was recorded, to show it by name (the object may since
+    # have been renamed or deleted).
+    target_name = models.CharField(max_length=200, blank=True, default="")
     request_id = models.CharField(max_length=64, blank=True)
     before = models.JSONField(null=True, blank=True)
     after = models.JSONField(null=True, blank=True)

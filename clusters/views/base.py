@@ -14,6 +14,7 @@ from django.urls import reverse
 
 from tenants.access import OrganizationAccess
 from tenants.views.base import organization_page_context
+from tenants.views.feedback import back_with_refused
 
 from .. import selectors
 from ..models import Cluster, ClusterState, Credential, Tier, Topic
@@ -57,14 +58,20 @@ def confirm_page(
     explanation: str,
     action: str,
     danger: bool,
+    fields: dict | None = None,
+    estimate_query: str = "",
 ) -> HttpResponse:
-    """The page that asks before a change that cannot be taken back; it posts to its own URL."""
+    """The page that asks before a change that cannot be taken back or that changes what the
+    cluster costs; it posts ``fields`` to its own URL, and with ``estimate_query`` shows what
+    the change would cost (the estimator's fragment, given the posted fields)."""
     context = {
         "cluster": cluster,
         "title": title,
         "explanation": explanation,
         "action": action,
         "danger": danger,
+        "fields": sorted((fields or {}).items()),
+        "estimate_query": estimate_query,
     }
     return render_page(request, access, "clusters/confirm.html", context)
 
@@ -73,9 +80,23 @@ def is_htmx(request: HttpRequest) -> bool:
     return request.headers.get("HX-Request") == "true"
 
 
+def cluster_url(access: OrganizationAccess, cluster: Cluster) -> str:
+    return reverse("clusters:detail", args=[access.organization.public_id, cluster.public_id])
+
+
 def to_cluster(access: OrganizationAccess, cluster: Cluster, anchor: str = "") -> HttpResponse:
-    url = reverse("clusters:detail", args=[access.organization.public_id, cluster.public_id])
+    url = cluster_url(access, cluster)
     return redirect(f"{url}#{anchor}" if anchor else url)
+
+
+def back_to_form(
+    request: HttpRequest, access: OrganizationAccess, cluster: Cluster, form, *, key: str
+) -> HttpResponse:
+    """Back to the cluster's page, scrolled to the refused form (its anchor is its prefix),
+    which shows again with its errors."""
+    return back_with_refused(
+        request, form, cluster_url(access, cluster), place=form.prefix, key=key
+    )
 
 
 def live_cluster_or_none(access: OrganizationAccess, cluster_id: str) -> Cluster | None:

@@ -1,13 +1,18 @@
 """A cluster's page: its status (polled while it changes), connection, topics, credentials, the
 panels other apps contribute (``clusters.panels``), its activity, and the forms to change it.
-The views that refuse a submission show it again here, with the refused form bound."""
+A refused submission comes back here, its form showing what was typed and why it was refused."""
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
+from collections.abc import Callable
+
+from django.forms import Form
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.utils.cache import patch_vary_headers
 
+from foundation.text import elapsed_label
 from tenants.access import OrganizationAccess
+from tenants.views.feedback import refused_form
 
 from .. import connection, presentation, selectors
 from ..forms import (
@@ -25,6 +30,11 @@ from .base import TRANSITIONAL_STATES, render_page, tier_choices
 RECENT_OPERATIONS = 10
 
 
+def topic_place(topic_name: str) -> str:
+    """The anchor of a topic's row, where what a change of it made is shown."""
+    return f"topic-{topic_name}"
+
+
 def status_context(access: OrganizationAccess, cluster: Cluster) -> dict:
     operations = (
         selectors.operations(organization=access.organization)
@@ -39,44 +49,56 @@ def status_context(access: OrganizationAccess, cluster: Cluster) -> dict:
         "can_change_caps": access.can("billing:write"),
         "polling": cluster.state in TRANSITIONAL_STATES,
         "connection": connection.connection_details(cluster),
-        "operations": list(operations),
+        "operations": [
+            {
+                "operation": operation,
+                "took": elapsed_label(
+                    (operation.finished_at - operation.created_at).total_seconds()
+                )
+                if operation.finished_at
+                else "",
+            }
+            for operation in operations
+        ],
+    }
+
+
+def _form_builders(cluster: Cluster) -> dict[str, Callable[[QueryDict | None], Form]]:
+    """The page's forms, each built unbound or from what a refused submission had typed."""
+    tiers = tier_choices(selectors.catalog())
+    return {
+        "topic_form": lambda data: TopicCreateForm(data, prefix="topic"),
+        "credential_form": lambda data: CredentialCreateForm(data, prefix="credential"),
+        "rename_form": lambda data: RenameForm(
+            data, prefix="rename", initial={"name": cluster.name}
+        ),
+        "resize_form": lambda data: ResizeForm(
+            data, prefix="resize", initial={"capacity_units": cluster.capacity_units}
+        ),
+        "tier_form": lambda data: ChangeTierForm(
+            data, prefix="type", tier_choices=tiers, initial={"type": cluster.tier.slug}
+        ),
+        "delete_form": lambda data: ClusterDeleteForm(
+            data, prefix="delete", cluster_name=cluster.name
+        ),
     }
 
 
 def cluster_page(
-    request: HttpRequest,
-    access: OrganizationAccess,
-    cluster: Cluster,
-    *,
-    bound: dict | None = None,
-    grow_errors: dict[str, str] | None = None,
-    status: int = 200,
+    request: HttpRequest, access: OrganizationAccess, cluster: Cluster
 ) -> HttpResponse:
-    """The cluster's page; ``bound`` holds the forms of a refused submission, to show again."""
-    bound = bound or {}
-    tiers = selectors.catalog()
+    """The cluster's page, showing again the form a submission just had refused, if any
+    (``tenants.views.feedback``)."""
     forms = {
-        "topic_form": TopicCreateForm(prefix="topic"),
-        "credential_form": CredentialCreateForm(prefix="credential"),
-        "rename_form": RenameForm(prefix="rename", initial={"name": cluster.name}),
-        "resize_form": ResizeForm(
-            prefix="resize", initial={"capacity_units": cluster.capacity_units}
-        ),
-        "tier_form": ChangeTierForm(
-            prefix="type",
-            tier_choices=tier_choices(tiers),
-            initial={"type": cluster.tier.slug},
-        ),
-        "delete_form": ClusterDeleteForm(prefix="delete", cluster_name=cluster.name),
-        **bound,
+        key: refused_form(request, key, build) or build(None)
+        for key, build in _form_builders(cluster).items()
     }
-    grow_errors = grow_errors or {}
     topics = [
         {
             "topic": topic,
             "kafka_name": connection.kafka_topic_name(cluster, topic.name),
             "retention": presentation.duration_label(topic.retention_ms),
-            "grow_error": grow_errors.get(topic.name, ""),
+            "place": topic_place(topic.name),
         }
         for topic in selectors.live_topics(cluster=cluster)
     ]
@@ -98,6 +120,6 @@ def cluster_page(
             if access.can(panel.scope)
         ],
     }
-    response = render_page(request, access, "clusters/cluster_detail.html", context, status=status)
+    response = render_page(request, access, "clusters/cluster_detail.html", context)
     patch_vary_headers(response, ["HX-Request"])
     return response

@@ -3,13 +3,13 @@ shows a password once."""
 
 from __future__ import annotations
 
-from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.utils.cache import add_never_cache_headers
 
 from foundation.errors import DomainError
 from tenants.access import OrganizationAccess
 from tenants.views.base import organization_view
+from tenants.views.feedback import notify
 
 from .. import connection, services
 from ..forms import CredentialCreateForm, add_domain_error, explain
@@ -17,13 +17,13 @@ from ..models import Credential
 from .base import (
     CONFIRM,
     WRITE,
+    back_to_form,
     confirm_page,
     live_cluster,
     live_credential,
     render_page,
     to_cluster,
 )
-from .cluster_page import cluster_page
 
 
 def _password_page(
@@ -57,7 +57,8 @@ def _password_page(
     return response
 
 
-@organization_view(scopes=WRITE)
+# Reloading the page that showed a password lands on the credentials: it is shown once.
+@organization_view(scopes=WRITE, reload="clusters:detail#credentials")
 def credential_create(request: HttpRequest, access: OrganizationAccess, cluster_id: str):
     cluster = live_cluster(access, cluster_id)
     form = CredentialCreateForm(request.POST, prefix="credential")
@@ -73,7 +74,7 @@ def credential_create(request: HttpRequest, access: OrganizationAccess, cluster_
             add_domain_error(form, error)
         else:
             return _password_page(request, access, credential, password, rotated=False)
-    return cluster_page(request, access, cluster, bound={"credential_form": form}, status=400)
+    return back_to_form(request, access, cluster, form, key="credential_form")
 
 
 @organization_view(scopes=CONFIRM)
@@ -101,7 +102,7 @@ def credential_rotate(
             credential=credential, actor=access.actor(request)
         )
     except DomainError as error:
-        messages.error(request, explain(error))
+        notify(request, explain(error), place="credentials", error=True)
         return to_cluster(access, cluster, "credentials")
     return _password_page(request, access, credential, password, rotated=True)
 
@@ -128,7 +129,7 @@ def credential_delete(
     try:
         services.credential_delete(credential=credential, actor=access.actor(request))
     except DomainError as error:
-        messages.error(request, explain(error))
+        notify(request, explain(error), place="credentials", error=True)
     else:
-        messages.success(request, f"The credential {credential.name} was deleted.")
+        notify(request, f"The credential {credential.name} was deleted.", place="credentials")
     return to_cluster(access, cluster, "credentials")

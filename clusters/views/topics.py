@@ -3,20 +3,20 @@ page)."""
 
 from __future__ import annotations
 
-from django.contrib import messages
 from django.http import HttpRequest
 
 from foundation.errors import DomainError
 from tenants.access import OrganizationAccess
 from tenants.views.base import organization_view
+from tenants.views.feedback import notify
 
 from .. import connection, services
 from ..forms import PartitionsForm, TopicCreateForm, add_domain_error, explain
-from .base import CONFIRM, WRITE, confirm_page, live_cluster, live_topic, to_cluster
-from .cluster_page import cluster_page
+from .base import CONFIRM, WRITE, back_to_form, confirm_page, live_cluster, live_topic, to_cluster
+from .cluster_page import topic_place
 
 
-@organization_view(scopes=WRITE)
+@organization_view(scopes=WRITE, reload="clusters:detail#topics")
 def topic_create(request: HttpRequest, access: OrganizationAccess, cluster_id: str):
     cluster = live_cluster(access, cluster_id)
     form = TopicCreateForm(request.POST, prefix="topic")
@@ -33,31 +33,33 @@ def topic_create(request: HttpRequest, access: OrganizationAccess, cluster_id: s
         except DomainError as error:
             add_domain_error(form, error)
         else:
-            messages.success(request, f"Topic {topic.name} was created.")
+            notify(request, f"Topic {topic.name} was created.", place="topics")
             return to_cluster(access, cluster, "topics")
-    return cluster_page(request, access, cluster, bound={"topic_form": form}, status=400)
+    return back_to_form(request, access, cluster, form, key="topic_form")
 
 
-@organization_view(scopes=WRITE)
+@organization_view(scopes=WRITE, reload="clusters:detail#topics")
 def topic_partitions(
     request: HttpRequest, access: OrganizationAccess, cluster_id: str, topic_name: str
 ):
     cluster = live_cluster(access, cluster_id)
     topic = live_topic(cluster, topic_name)
+    # The outcome is shown on the topic's row, where its partitions were typed.
+    place = topic_place(topic.name)
     form = PartitionsForm(request.POST)
     if not form.is_valid():
         problem = "; ".join(str(e) for errors in form.errors.values() for e in errors)
-        return cluster_page(request, access, cluster, grow_errors={topic.name: problem}, status=400)
+        notify(request, problem, place=place, error=True)
+        return to_cluster(access, cluster, place)
     try:
         topic, _operation = services.topic_update(
             topic=topic, actor=access.actor(request), partitions=form.cleaned_data["partitions"]
         )
     except DomainError as error:
-        return cluster_page(
-            request, access, cluster, grow_errors={topic.name: explain(error)}, status=400
-        )
-    messages.success(request, f"Topic {topic.name} now has {topic.partitions} partitions.")
-    return to_cluster(access, cluster, "topics")
+        notify(request, explain(error), place=place, error=True)
+    else:
+        notify(request, f"Topic {topic.name} now has {topic.partitions} partitions.", place=place)
+    return to_cluster(access, cluster, place)
 
 
 @organization_view(scopes=CONFIRM)
@@ -84,7 +86,7 @@ def topic_delete(
     try:
         services.topic_delete(topic=topic, actor=access.actor(request))
     except DomainError as error:
-        messages.error(request, explain(error))
+        notify(request, explain(error), place="topics", error=True)
     else:
-        messages.success(request, f"Topic {topic.name} was deleted.")
+        notify(request, f"Topic {topic.name} was deleted.", place="topics")
     return to_cluster(access, cluster, "topics")

@@ -14,10 +14,11 @@ from django.views.decorators.http import require_http_methods
 
 from foundation.errors import DomainError
 
-from .. import selectors, services
+from .. import navigation, selectors, services
 from ..forms import LoginForm, OrganizationForm, SignupForm, SignupPasswordForm, add_domain_error
 from ..models import Invitation
 from ..roles import Role
+from .feedback import back_with_refused, refused_form
 
 
 def _safe_next(request: HttpRequest) -> str:
@@ -138,10 +139,10 @@ def _answer_invitation(request: HttpRequest, token: str) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "HEAD", "POST"])
 def home(request: HttpRequest) -> HttpResponse:
-    """The user's organizations, and a form to create one."""
-    form = OrganizationForm(request.POST or None)
-    status = 200
+    """The user's organizations, and a form to create one. A new organization opens on its
+    first tab (the clusters, with the first steps)."""
     if request.method == "POST":
+        form = OrganizationForm(request.POST)
         if form.is_valid():
             try:
                 organization = services.organization_create(
@@ -151,12 +152,9 @@ def home(request: HttpRequest) -> HttpResponse:
                 add_domain_error(form, error)
             else:
                 messages.success(request, f"{organization.name} is ready: you are its owner.")
-                return redirect("tenants:members", org=organization.public_id)
-        status = 400
+                first_tab = navigation.organization_tabs()[0].url_name
+                return redirect(first_tab, org=organization.public_id)
+        return back_with_refused(request, form, request.path, place="create", key="organization")
+    form = refused_form(request, "organization", OrganizationForm) or OrganizationForm()
     organizations = selectors.organizations_for_user(user=request.user)
-    return render(
-        request,
-        "tenants/home.html",
-        {"organizations": organizations, "form": form},
-        status=status,
-    )
+    return render(request, "tenants/home.html", {"organizations": organizations, "form": form})

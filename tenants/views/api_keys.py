@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
 
 from foundation.errors import DomainError
@@ -14,14 +14,17 @@ from ..access import OrganizationAccess
 from ..forms import ApiKeyForm, add_domain_error
 from ..models import ApiKey
 from ..roles import Role, can_grant
-from .base import back_to, organization_view, render_section
+from .base import organization_view, render_section
+from .feedback import back_with_refused, notify, refused_form
 
 
 @organization_view(scopes={"GET": "apikeys:read", "POST": "apikeys:write"})
 def api_keys(request: HttpRequest, access: OrganizationAccess) -> HttpResponse:
-    form = ApiKeyForm(request.POST or None, granter_role=access.role)
-    status = 200
+    def key_form(data) -> ApiKeyForm:
+        return ApiKeyForm(data, granter_role=access.role)
+
     if request.method == "POST":
+        form = key_form(request.POST)
         if form.is_valid():
             try:
                 api_key, key = services.api_key_create(
@@ -41,7 +44,8 @@ def api_keys(request: HttpRequest, access: OrganizationAccess) -> HttpResponse:
                 )
                 add_never_cache_headers(response)
                 return response
-        status = 400
+        return back_with_refused(request, form, request.path, place="create", key="api_key")
+    form = refused_form(request, "api_key", key_form) or key_form(None)
     rows = [
         {
             "api_key": api_key,
@@ -53,7 +57,7 @@ def api_keys(request: HttpRequest, access: OrganizationAccess) -> HttpResponse:
         }
         for api_key in selectors.api_keys(organization=access.organization)
     ]
-    return render_section(request, access, "api_keys", {"form": form, "rows": rows}, status=status)
+    return render_section(request, access, "api_keys", {"form": form, "rows": rows})
 
 
 def _acts_as(api_key: ApiKey) -> str | None:
@@ -77,7 +81,7 @@ def _api_key_state(api_key: ApiKey) -> str:
     return "active" if api_key.is_active else "expired"
 
 
-@organization_view(scopes={"POST": "apikeys:write"})
+@organization_view(scopes={"POST": "apikeys:write"}, reload="tenants:api-keys")
 def api_key_revoke(request: HttpRequest, access: OrganizationAccess, key_id: str) -> HttpResponse:
     api_key = get_object_or_404(ApiKey.objects, public_id=key_id)
     try:
@@ -85,7 +89,7 @@ def api_key_revoke(request: HttpRequest, access: OrganizationAccess, key_id: str
             api_key=api_key, actor=access.actor(request), actor_role=access.role
         )
     except DomainError as error:
-        messages.error(request, error.detail)
+        notify(request, error.detail, place="keys", error=True)
     else:
-        messages.success(request, f"The key {api_key.name} was revoked: it no longer works.")
-    return back_to(access, "tenants:api-keys")
+        notify(request, f"The key {api_key.name} was revoked: it no longer works.", place="keys")
+    return redirect(reverse("tenants:api-keys", args=[access.organization.public_id]) + "#keys")

@@ -7,6 +7,8 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.dateparse import parse_datetime
 from django.utils.formats import date_format
 
+from foundation.text import bytes_label, duration_label, rate_label
+
 from .. import selectors
 from ..access import OrganizationAccess
 from ..forms import AuditFilterForm
@@ -43,12 +45,22 @@ def _changes(event) -> list[tuple[str, object, object]]:
     """(field, before, after) for each field the event names, for a compact display."""
     before, after = event.before or {}, event.after or {}
     return [
-        (name, _readable(before.get(name)), _readable(after.get(name)))
+        (name, _readable(name, before.get(name)), _readable(name, after.get(name)))
         for name in {**before, **after}
     ]
 
 
-def _readable(value):
+def _readable(name: str, value):
+    """A snapshot's value as the pages show it: durations, byte sizes and rates in words,
+    numbers with thousands separators, times in UTC."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if name.endswith("_ms"):
+            return duration_label(value)
+        if name.endswith("byte_rate"):
+            return rate_label(value)
+        if name.endswith("bytes"):
+            return bytes_label(value)
+        return f"{value:,}"
     # Snapshots keep times as ISO 8601 strings; show them as the rest of the page does.
     if isinstance(value, str):
         try:

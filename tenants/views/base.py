@@ -16,7 +16,7 @@ from functools import wraps
 from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import redirect, render
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 
 from .. import navigation
 from ..access import (
@@ -29,11 +29,15 @@ from ..access import (
 from ..scoping import tenant_scope
 
 
-def organization_view(*, scopes: dict[str, str]) -> Callable:
+def organization_view(*, scopes: dict[str, str], reload: str = "") -> Callable:
     """Wrap a view of ``/orgs/<org>/…``. ``scopes`` maps each allowed HTTP method to the scope
     it needs. Unknown organizations and non-members get 404, members whose role lacks the scope
     get 403, and the view runs with the organization in scope, called as
-    ``view(request, access, **kwargs)``."""
+    ``view(request, access, **kwargs)``.
+
+    ``reload`` is the page (``"app:name#anchor"``) a submit-only route sends a GET to: the
+    address bar of a result page may still show the route, and reloading it must land on the
+    page, not on a 405."""
     allowed = dict(scopes)
     if "GET" in allowed:
         allowed.setdefault("HEAD", allowed["GET"])
@@ -47,6 +51,8 @@ def organization_view(*, scopes: dict[str, str]) -> Callable:
                 access = organization_access(org=org, user=request.user)
             except NotAMember:
                 raise Http404("No such organization") from None
+            if reload and request.method in ("GET", "HEAD") and "GET" not in allowed:
+                return redirect(_page_url(reload, org=org, **kwargs))
             with tenant_scope(access.organization):
                 try:
                     access.require(request.method, allowed=set(allowed), scope_map=allowed)
@@ -64,9 +70,25 @@ def organization_view(*, scopes: dict[str, str]) -> Callable:
         # What the page lets each method do: the isolation walk checks every organization
         # route carries it.
         wrapper.organization_scopes = allowed
+        wrapper.reloads_to = reload
         return wrapper
 
     return decorate
+
+
+def _page_url(target: str, **kwargs: str) -> str:
+    """``target``'s URL given the route's parameters: those it takes (the route's first ones,
+    as a page's route is a prefix of its submit routes')."""
+    name, _, anchor = target.partition("#")
+    names = list(kwargs)
+    while names:
+        try:
+            url = reverse(name, kwargs={key: kwargs[key] for key in names})
+        except NoReverseMatch:
+            names.pop()
+            continue
+        return f"{url}#{anchor}" if anchor else url
+    raise NoReverseMatch(f"{name} takes none of {sorted(kwargs)}")
 
 
 def organization_page_context(access: OrganizationAccess, section: str) -> dict:

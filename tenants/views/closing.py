@@ -13,15 +13,16 @@ from .. import services
 from ..access import OrganizationAccess
 from ..closing_checks import closing_refusals
 from ..forms import CloseOrganizationForm, add_domain_error
+from ..settings_panels import settings_panels
 from .base import organization_view, render_section
+from .feedback import back_with_refused, refused_form
 
 
 @organization_view(scopes={"GET": "org:owner", "POST": "org:owner"})
 def organization_settings(request: HttpRequest, access: OrganizationAccess) -> HttpResponse:
-    form = CloseOrganizationForm(request.POST or None)
-    status = 200
-    refusal = None
+    refusals = closing_refusals(access.organization)
     if request.method == "POST":
+        form = CloseOrganizationForm(request.POST)
         if form.is_valid():
             try:
                 services.organization_close(
@@ -31,17 +32,19 @@ def organization_settings(request: HttpRequest, access: OrganizationAccess) -> H
                     confirm_name=form.cleaned_data["confirm"],
                 )
             except DomainError as error:
-                refusal, status = error, error.status
+                # A check's refusal shows among the refusals (with where to act); any other
+                # by the form.
+                if error.extra.get("field") or not refusals:
+                    add_domain_error(form, error)
             else:
                 messages.success(request, f"{access.organization.name} is closed.")
                 # 303: the organization this form was posted to is gone; home is read with GET.
                 return HttpResponseRedirect(reverse("home"), status=303)
-        else:
-            status = 400
-    refusals = closing_refusals(access.organization)
-    # A check's refusal shows among the refusals (with where to act); any other by the form.
-    if refusal is not None and (refusal.extra.get("field") or not refusals):
-        add_domain_error(form, refusal)
-    return render_section(
-        request, access, "settings", {"form": form, "refusals": refusals}, status=status
-    )
+        return back_with_refused(request, form, request.path, place="close", key="close")
+    form = refused_form(request, "close", CloseOrganizationForm) or CloseOrganizationForm()
+    panels = [
+        {"template": panel.template, "context": panel.context(access.organization)}
+        for panel in settings_panels()
+    ]
+    context = {"form": form, "refusals": refusals, "panels": panels}
+    return render_section(request, access, "settings", context)

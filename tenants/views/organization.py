@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
 
 from foundation.errors import DomainError
 
@@ -14,17 +15,12 @@ from ..access import OrganizationAccess
 from ..forms import InvitationForm, MemberRoleForm, add_domain_error, grantable_role_choices
 from ..models import Invitation, Membership
 from ..roles import Role, can_grant
-from .base import back_to, organization_view, render_section
+from .base import organization_view, render_section
+from .feedback import back_with_refused, notify, refused_form
 
 
 @organization_view(scopes={"GET": "members:read"})
 def members(request: HttpRequest, access: OrganizationAccess) -> HttpResponse:
-    return _members_page(request, access)
-
-
-def _members_page(
-    request: HttpRequest, access: OrganizationAccess, leave_error: str = "", status: int = 200
-) -> HttpResponse:
     may_manage = access.can("members:write")
     rows = [
         {
@@ -40,20 +36,24 @@ def _members_page(
     context = {
         "rows": rows,
         "role_choices": grantable_role_choices(access.role),
-        "leave_error": leave_error,
     }
-    return render_section(request, access, "members", context, status=status)
+    return render_section(request, access, "members", context)
 
 
-@organization_view(scopes={"POST": "members:write"})
+def _to_members(access: OrganizationAccess, place: str) -> HttpResponse:
+    """Back to the members page, scrolled to the card whose form made the change."""
+    return redirect(reverse("tenants:members", args=[access.organization.public_id]) + f"#{place}")
+
+
+@organization_view(scopes={"POST": "members:write"}, reload="tenants:members")
 def member_change_role(
     request: HttpRequest, access: OrganizationAccess, member_id: str
 ) -> HttpResponse:
     membership = get_object_or_404(Membership.objects.select_related("user"), public_id=member_id)
     form = MemberRoleForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Choose one of the listed roles.")
-        return back_to(access, "tenants:members")
+        notify(request, "Choose one of the listed roles.", place="members", error=True)
+        return _to_members(access, "members")
     try:
         services.membership_change_role(
             membership=membership,
@@ -62,14 +62,14 @@ def member_change_role(
             actor_role=access.role,
         )
     except DomainError as error:
-        messages.error(request, error.detail)
+        notify(request, error.detail, place="members", error=True)
     else:
         role = Role(form.cleaned_data["role"]).label
-        messages.success(request, f"{membership.user.email} is now {role.lower()}.")
-    return back_to(access, "tenants:members")
+        notify(request, f"{membership.user.email} is now {role.lower()}.", place="members")
+    return _to_members(access, "members")
 
 
-@organization_view(scopes={"POST": "members:write"})
+@organization_view(scopes={"POST": "members:write"}, reload="tenants:members")
 def member_remove(request: HttpRequest, access: OrganizationAccess, member_id: str) -> HttpResponse:
     membership = get_object_or_404(Membership.objects.select_related("user"), public_id=member_id)
     try:
@@ -77,24 +77,25 @@ def member_remove(request: HttpRequest, access: OrganizationAccess, member_id: s
             membership=membership, actor=access.actor(request), actor_role=access.role
         )
     except DomainError as error:
-        messages.error(request, error.detail)
-        return back_to(access, "tenants:members")
+        notify(request, error.detail, place="members", error=True)
+        return _to_members(access, "members")
     if membership.pk == access.membership.pk:
         messages.success(request, f"You left {access.organization.name}.")
         return redirect("home")
-    messages.success(request, f"{membership.user.email} was removed.")
-    return back_to(access, "tenants:members")
+    notify(request, f"{membership.user.email} was removed.", place="members")
+    return _to_members(access, "members")
 
 
 # Leaving needs no more than membership: any member may leave (the last owner excepted).
-@organization_view(scopes={"POST": "org:read"})
+@organization_view(scopes={"POST": "org:read"}, reload="tenants:members")
 def leave(request: HttpRequest, access: OrganizationAccess) -> HttpResponse:
     try:
         services.membership_remove(
             membership=access.membership, actor=access.actor(request), actor_role=access.role
         )
     except DomainError as error:
-        return _members_page(request, access, leave_error=error.detail, status=error.status)
+        notify(request, error.detail, place="leave", error=True)
+        return _to_members(access, "leave")
     messages.success(request, f"You left {access.organization.name}.")
     return redirect("home")
 
@@ -104,9 +105,11 @@ def leave(request: HttpRequest, access: OrganizationAccess) -> HttpResponse:
 
 @organization_view(scopes={"GET": "invitations:read", "POST": "invitations:write"})
 def invitations(request: HttpRequest, access: OrganizationAccess) -> HttpResponse:
-    form = InvitationForm(request.POST or None, granter_role=access.role)
-    status = 200
+    def invitation_form(data) -> InvitationForm:
+        return InvitationForm(data, granter_role=access.role)
+
     if request.method == "POST":
+        form = invitation_form(request.POST)
         if form.is_valid():
             try:
                 invitation, _token = services.invitation_create(
@@ -120,19 +123,24 @@ def invitations(request: HttpRequest, access: OrganizationAccess) -> HttpRespons
             except DomainError as error:
                 add_domain_error(form, error)
             else:
-                messages.success(request, f"Invitation sent to {invitation.email}.")
-                return back_to(access, "tenants:invitations")
-        status = 400
+                notify(request, f"Invitation sent to {invitation.email}.", place="invitations")
+                return _to_invitations(access, "invitations")
+        return back_with_refused(request, form, request.path, place="invite", key="invitation")
+    form = refused_form(request, "invitation", invitation_form) or invitation_form(None)
     return render_section(
         request,
         access,
         "invitations",
         {"form": form, "invitations": selectors.invitations(organization=access.organization)},
-        status=status,
     )
 
 
-@organization_view(scopes={"POST": "invitations:write"})
+def _to_invitations(access: OrganizationAccess, place: str) -> HttpResponse:
+    url = reverse("tenants:invitations", args=[access.organization.public_id])
+    return redirect(f"{url}#{place}")
+
+
+@organization_view(scopes={"POST": "invitations:write"}, reload="tenants:invitations")
 def invitation_revoke(
     request: HttpRequest, access: OrganizationAccess, invitation_id: str
 ) -> HttpResponse:
@@ -140,7 +148,7 @@ def invitation_revoke(
     try:
         services.invitation_revoke(invitation=invitation, actor=access.actor(request))
     except DomainError as error:
-        messages.error(request, error.detail)
+        notify(request, error.detail, place="invitations", error=True)
     else:
-        messages.success(request, f"The invitation to {invitation.email} was revoked.")
-    return back_to(access, "tenants:invitations")
+        notify(request, f"The invitation to {invitation.email} was revoked.", place="invitations")
+    return _to_invitations(access, "invitations")

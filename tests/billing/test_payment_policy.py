@@ -20,6 +20,7 @@ from tenants.roles import Role
 from tenants.scoping import tenant_scope
 from tests.factories import UserFactory, make_api_key, make_cell, make_cluster, make_org
 from tests.support.clients import key_client
+from tests.support.feedback import refused_page
 from tests.support.stripe_standin import API_KEY
 
 pytestmark = pytest.mark.django_db
@@ -200,11 +201,11 @@ def test_the_service_raises_the_foundation_error(org, stripe_on):
 
 def test_the_web_form_says_a_payment_method_is_needed(org, owner, stripe_on, client):
     client.force_login(owner)
+    listing = reverse("clusters:list", kwargs={"org": org.public_id})
     response = client.post(
-        reverse("clusters:list", kwargs={"org": org.public_id}),
+        listing,
         {"name": "events", "type": "dedicated", "region": "eu-west-1", "capacity_units": "1"},
     )
-    assert response.status_code == 400
-    body = response.content.decode()
+    body = refused_page(client, response, listing, "create")
     assert "Dedicated clusters are charged by the hour and need a payment method on file." in body
     assert 'class="tier-picker has-error"' in body

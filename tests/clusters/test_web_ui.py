@@ -24,6 +24,7 @@ from tenants.roles import Role
 from tenants.scoping import tenant_scope
 from tests.factories import UserFactory, add_member, make_cell, make_cluster, make_org
 from tests.support.clients import session_client
+from tests.support.feedback import refused_page
 
 pytestmark = pytest.mark.django_db
 
@@ -170,14 +171,15 @@ def test_a_dedicated_cluster_shows_provisioning_and_polls(
 
 def test_invalid_input_is_shown_on_the_field_and_creates_nothing(owner_client, org):
     response = create_cluster(owner_client, org, capacity_units="3")
-    assert response.status_code == 400
-    body = html(response)
+    body = refused_page(owner_client, response, url("list", org), "create")
     units = body[body.index('for="id_capacity_units"') :]
     assert "Serverless clusters are not sized in capacity units" in units[:2000]
     assert not live(Cluster, org).exists()
 
     response = create_cluster(owner_client, org, name="")
-    assert "This field is required." in html(response)
+    assert "This field is required." in refused_page(
+        owner_client, response, url("list", org), "create"
+    )
     assert not live(Cluster, org).exists()
 
 
@@ -185,8 +187,7 @@ def test_the_cluster_quota_error_shows_its_numbers(owner_client, org):
     OrganizationQuota.objects.create(organization=org, max_clusters=1)
     assert create_cluster(owner_client, org, name="first").status_code == 302
     response = create_cluster(owner_client, org, name="second")
-    assert response.status_code == 400
-    body = html(response)
+    body = refused_page(owner_client, response, url("list", org), "create")
     assert "Quota exceeded: This would make 2 clusters, 1 over the limit of 1." in body
     assert "In use: 1 of 1 clusters; this asks for 1 more." in body
     assert list(live(Cluster, org).values_list("name", flat=True)) == ["first"]
@@ -195,8 +196,8 @@ def test_the_cluster_quota_error_shows_its_numbers(owner_client, org):
 def test_a_full_region_says_so(owner_client, org):
     Cell.objects.update(max_dedicated_units=1)
     response = create_cluster(owner_client, org, type="dedicated", capacity_units="2")
-    assert response.status_code == 400
-    assert "No capacity: Every cell in eu-west-1 is full for Dedicated clusters" in html(response)
+    body = refused_page(owner_client, response, url("list", org), "create")
+    assert "No capacity: Every cell in eu-west-1 is full for Dedicated clusters" in body
     assert not live(Cluster, org).exists()
 
 
@@ -214,16 +215,32 @@ def test_rename_resize_and_change_tier(owner_client, org):
     cluster.refresh_from_db()
     assert (cluster.name, cluster.generation) == ("payments", 1)
 
+    # Resizing asks first, on a page of its own that shows what the new size costs.
+    asked = owner_client.post(cluster_url("resize", cluster), {"resize-capacity_units": "3"})
+    assert asked.status_code == 302
+    assert asked["Location"] == cluster_url("resize", cluster) + "?resize-capacity_units=3"
+    confirm = html(owner_client.get(asked["Location"]))
+    assert "Resize payments to 3 capacity units?" in confirm
+    assert "has 1 capacity unit now" in confirm
+    assert 'name="resize-capacity_units" value="3"' in confirm
+    assert "/billing/estimate/?type=dedicated" in confirm
+    cluster.refresh_from_db()
+    assert (cluster.capacity_units, cluster.generation) == (1, 1)  # asking changes nothing
     response = owner_client.post(
-        cluster_url("resize", cluster), {"resize-capacity_units": "3"}, follow=True
+        asked["Location"], {"resize-capacity_units": "3", "confirmed": "1"}, follow=True
     )
     assert "changing to Dedicated, 3 capacity units" in html(response)
     cluster.refresh_from_db()
     assert (cluster.capacity_units, cluster.generation, cluster.state) == (3, 2, "updating")
 
     refused = owner_client.post(cluster_url("resize", cluster), {"resize-capacity_units": "99"})
-    assert refused.status_code == 400
-    assert "Dedicated clusters have 1 to 24 capacity units" in html(refused)
+    page = refused_page(owner_client, refused, cluster_url("detail", cluster), "resize")
+    resize_form = page[page.index('id="resize"') :][:3000]
+    assert "Dedicated clusters have 1 to 24 capacity units" in resize_form
+    assert 'value="99"' in resize_form  # what was typed is kept
+    assert "Dedicated clusters have 1 to 24" not in html(
+        owner_client.get(cluster_url("detail", cluster))
+    )  # shown once: a reload shows the page afresh
 
     owner_client.post(cluster_url("change-tier", cluster), {"type-type": "standard"})
     cluster.refresh_from_db()
@@ -258,8 +275,8 @@ def test_deleting_needs_the_name_typed(
     owner_client, org, ready_cluster, django_capture_on_commit_callbacks
 ):
     response = owner_client.post(cluster_url("delete", ready_cluster), {"delete-confirm_name": "x"})
-    assert response.status_code == 400
-    assert "That is not the cluster&#x27;s name: type events exactly." in html(response)
+    page = refused_page(owner_client, response, cluster_url("detail", ready_cluster), "delete")
+    assert "That is not the cluster&#x27;s name: type events exactly." in page
     ready_cluster.refresh_from_db()
     assert ready_cluster.delete_requested_at is None
 
@@ -336,8 +353,9 @@ def test_topics_are_created_grown_and_deleted(owner_client, org, ready_cluster):
     shrink = owner_client.post(
         cluster_url("topic-partitions", ready_cluster, topic_name="orders"), {"partitions": "2"}
     )
-    assert shrink.status_code == 400
-    assert "Kafka cannot take partitions away from a topic" in html(shrink)
+    page = refused_page(owner_client, shrink, cluster_url("detail", ready_cluster), "topic-orders")
+    row = page[page.index('<tr id="topic-orders">') :]
+    assert "Kafka cannot take partitions away from a topic" in row[: row.index("</tr>")]
     topic.refresh_from_db()
     assert topic.partitions == 12
 
@@ -362,8 +380,8 @@ def test_topic_errors_are_shown_with_their_numbers(owner_client, org, ready_clus
             "topic-cleanup_policy": "delete",
         },
     )
-    assert response.status_code == 400
-    assert "Quota exceeded: This would make 5 partitions, 1 over the limit of 4." in html(response)
+    page = refused_page(owner_client, response, cluster_url("detail", ready_cluster), "topic")
+    assert "Quota exceeded: This would make 5 partitions, 1 over the limit of 4." in page
 
     response = owner_client.post(
         cluster_url("topic-create", ready_cluster),
@@ -375,7 +393,7 @@ def test_topic_errors_are_shown_with_their_numbers(owner_client, org, ready_clus
             "topic-cleanup_policy": "delete",
         },
     )
-    body = html(response)
+    body = refused_page(owner_client, response, cluster_url("detail", ready_cluster), "topic")
     retention_field = body[body.index('for="id_topic-retention"') :][:1500]
     assert "retention_ms is 60000 to 2592000000 on Serverless clusters" in retention_field
     assert not live(Topic, org).exists()
@@ -435,8 +453,7 @@ def test_credential_rates_out_of_range_are_refused_on_the_field(owner_client, or
         cluster_url("credential-create", ready_cluster),
         {"credential-name": "greedy", "credential-producer_mbps": "5000"},
     )
-    assert response.status_code == 400
-    body = html(response)
+    body = refused_page(owner_client, response, cluster_url("detail", ready_cluster), "credential")
     field = body[body.index('for="id_credential-producer_mbps"') :][:1500]
     assert "producer_byte_rate is 1 to 100000000 on this cluster" in field
     assert not live(Credential, org).exists()
@@ -546,3 +563,12 @@ def test_no_page_loads_anything_from_elsewhere(owner_client, org, ready_cluster)
     for target in (url("list", org), cluster_url("detail", ready_cluster)):
         body = html(owner_client.get(target))
         assert re.findall(r'<script src="([^"]+)"', body) == ["/static/vendor/htmx/htmx.min.js"]
+
+
+def test_a_refused_form_comes_back_on_its_own_cluster_only(owner_client, org):
+    first, _ = make_cluster(org, name="first")
+    second, _ = make_cluster(org, name="second")
+    refused = owner_client.post(cluster_url("rename", first), {"rename-name": ""})
+    assert refused["Location"] == cluster_url("detail", first) + "#rename"
+    assert "This field is required." not in html(owner_client.get(cluster_url("detail", second)))
+    assert "This field is required." in html(owner_client.get(cluster_url("detail", first)))

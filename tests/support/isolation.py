@@ -305,6 +305,8 @@ def _find_web_violations(urlconf, anonymous, outsider, victim, form_data):
                 leaked = [i for i in victim.identifiers if i in body]
                 not_taken = whose == "outsider" and method.upper() not in (scopes or {})
                 expected = 405 if not_taken else 404
+                if not_taken and method == "get" and getattr(route.callback, "reloads_to", ""):
+                    expected = 302  # to the route's page, which is the outsider's to refuse
                 if response.status_code != expected or leaked:
                     violations.append(
                         f"outsider {method.upper()} {label}: "

@@ -14,6 +14,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.contrib.humanize",  # intcomma: numbers with thousands separators
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
