@@ -47,6 +47,7 @@ from kombu.exceptions import OperationalError as BrokerUnavailable
 
 from foundation.tasks import enqueue
 from tenants.audit import Actor, audit_record
+from tenants.models import AuditEvent
 
 from .models import Cluster, ClusterState, Operation, OperationState
 
@@ -168,19 +169,22 @@ def _new_generation(cluster: Cluster, event: Event, wanted: str | None = None) -
 # What a caller asks for -----------------------------------------------------------------------
 
 
-def open_cluster(cluster: Cluster, *, actor: Actor) -> Operation:
+def open_cluster(cluster: Cluster, *, actor: Actor, event: AuditEvent | None = None) -> Operation:
     """A cluster just written, in its first state (``requested``, generation 1: the model's
     defaults): the Operation that follows its creation, and its first reconcile."""
     if cluster.state != REQUESTED or cluster.generation != 1:
         raise IllegalTransition(f"cluster {cluster.public_id} is not new")
-    return _open_operation(cluster, kind="cluster.create", actor=actor)
+    return _open_operation(cluster, kind="cluster.create", actor=actor, event=event)
 
 
-def request_change(cluster: Cluster, *, kind: str, actor: Actor) -> Operation:
-    """What the cluster's data plane holds changed (a topic, a credential): a new generation."""
+def request_change(
+    cluster: Cluster, *, kind: str, actor: Actor, event: AuditEvent | None = None
+) -> Operation:
+    """What the cluster's data plane holds changed (a topic, a credential): a new generation.
+    ``event`` is the change's audit event, which the operation shows."""
     _new_generation(cluster, Event.CHANGE)
     cluster.save(update_fields=["generation", "state", "updated_at"])
-    return _open_operation(cluster, kind=kind, actor=actor)
+    return _open_operation(cluster, kind=kind, actor=actor, event=event)
 
 
 def request_throttle(cluster: Cluster, *, reason: str, actor: Actor) -> Operation | None:
@@ -215,14 +219,18 @@ def request_unthrottle(cluster: Cluster, *, actor: Actor) -> Operation | None:
     return _open_operation(cluster, kind="cluster.unthrottle", actor=actor)
 
 
-def request_reshape(cluster: Cluster, *, actor: Actor) -> Operation:
+def request_reshape(
+    cluster: Cluster, *, actor: Actor, event: AuditEvent | None = None
+) -> Operation:
     """The cluster's tier or capacity changed (the caller saved them): a new generation."""
     _new_generation(cluster, Event.RESHAPE)
     cluster.save(update_fields=["generation", "state", "updated_at"])
-    return _open_operation(cluster, kind="cluster.update", actor=actor)
+    return _open_operation(cluster, kind="cluster.update", actor=actor, event=event)
 
 
-def request_deletion(cluster: Cluster, *, actor: Actor) -> Operation:
+def request_deletion(
+    cluster: Cluster, *, actor: Actor, event: AuditEvent | None = None
+) -> Operation:
     """The first request marks the cluster for deletion (a new generation); a repeated one
     gets an Operation of its own that ends with the same deletion."""
     if cluster.delete_requested_at is None:
@@ -231,19 +239,21 @@ def request_deletion(cluster: Cluster, *, actor: Actor) -> Operation:
         cluster.save(update_fields=["delete_requested_at", "generation", "state", "updated_at"])
     else:
         next_state(cluster, Event.DELETION)  # deleting stays deleting; refused from deleted
-    return _open_operation(cluster, kind="cluster.delete", actor=actor)
+    return _open_operation(cluster, kind="cluster.delete", actor=actor, event=event)
 
 
-def request_retry(cluster: Cluster, *, actor: Actor) -> Operation:
+def request_retry(cluster: Cluster, *, actor: Actor, event: AuditEvent | None = None) -> Operation:
     """A failed cluster tried again: the same desired state, a fresh attempt."""
     _new_generation(cluster, Event.RETRY, _working(cluster))
     cluster.failure_reason = cluster.failure_message = ""
     cluster.reconcile_attempts = 0
     cluster.save()
-    return _open_operation(cluster, kind="cluster.retry", actor=actor)
+    return _open_operation(cluster, kind="cluster.retry", actor=actor, event=event)
 
 
-def _open_operation(cluster: Cluster, *, kind: str, actor: Actor) -> Operation:
+def _open_operation(
+    cluster: Cluster, *, kind: str, actor: Actor, event: AuditEvent | None = None
+) -> Operation:
     """The Operation that follows a change, and a reconcile queued once the change commits."""
     # A newer change supersedes what an unfinished one asked for: the reconciler converges to
     # the latest generation, and the older operation ends when that one does.
@@ -253,6 +263,7 @@ def _open_operation(cluster: Cluster, *, kind: str, actor: Actor) -> Operation:
         kind=kind,
         target_generation=cluster.generation,
         requested_by=actor.label,
+        audit_event=event,
     )
     cluster_pk = cluster.pk
     transaction.on_commit(lambda: request_reconcile(cluster_pk))

@@ -7,7 +7,7 @@ from django.utils.functional import cached_property
 
 from foundation.ids import new_public_id
 from foundation.secretbox import SealedField
-from tenants.models import Organization
+from tenants.models import AuditEvent, Organization
 from tenants.scoping import TenantOwnedModel
 
 from . import catalog
@@ -402,6 +402,11 @@ class Operation(TenantOwnedModel):
     error_code = models.CharField(max_length=64, blank=True)
     error_message = models.TextField(blank=True)
     requested_by = models.CharField(max_length=255)
+    # The audit event of the request that opened it: what was changed, by name, before and
+    # after (none for the system's own changes, such as a spend cap's throttle).
+    audit_event = models.ForeignKey(
+        AuditEvent, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     created_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)
 

@@ -81,10 +81,10 @@ def retire_item(
     cluster = writable_cluster(item.cluster)
     type(item).objects.filter(pk=item.pk).update(deleted_at=timezone.now())
     target = item if isinstance(item, Credential) else cluster
-    audit_record(
+    event = audit_record(
         organization=cluster.organization, actor=actor, action=action, target=target, before=before
     )
-    return lifecycle.request_change(cluster, kind=kind, actor=actor)
+    return lifecycle.request_change(cluster, kind=kind, actor=actor, event=event)
 
 
 @transaction.atomic
@@ -120,14 +120,14 @@ def cluster_create(
     except IntegrityError:
         raise Conflict(f"A cluster named {name!r} already exists", field="name") from None
     _record_size(cluster, since=cluster.created_at)
-    operation = lifecycle.open_cluster(cluster, actor=actor)
-    audit_record(
+    event = audit_record(
         organization=organization,
         actor=actor,
         action="cluster.created",
         target=cluster,
         after={"name": name, "type": tier.slug, "region": region, "capacity_units": units},
     )
+    operation = lifecycle.open_cluster(cluster, actor=actor, event=event)
     # What must hold under concurrency is checked last, under the quota's and the cells' locks,
     # so that concurrent creations queue only for these counts and the commit. Each counts
     # what committed before it took the lock, and its own row.
@@ -202,8 +202,7 @@ def cluster_update(
     cluster.save()
     if reshaped:  # billed from the moment it is asked for, as it is at creation
         _record_size(cluster, since=cluster.updated_at)
-    operation = lifecycle.request_reshape(cluster, actor=actor) if reshaped else None
-    audit_record(
+    event = audit_record(
         organization=cluster.organization,
         actor=actor,
         action="cluster.updated",
@@ -211,23 +210,23 @@ def cluster_update(
         before=before,
         after={"name": cluster.name, "type": tier.slug, "capacity_units": units},
     )
+    operation = lifecycle.request_reshape(cluster, actor=actor, event=event) if reshaped else None
     return cluster, operation
 
 
 @transaction.atomic
 def cluster_delete(*, cluster: Cluster, actor: Actor) -> Operation:
     cluster = Cluster.objects.select_for_update().get(pk=cluster.pk)
-    first_request = cluster.delete_requested_at is None
-    operation = lifecycle.request_deletion(cluster, actor=actor)
-    if first_request:
-        audit_record(
+    event = None
+    if cluster.delete_requested_at is None:  # the first request
+        event = audit_record(
             organization=cluster.organization,
             actor=actor,
             action="cluster.delete_requested",
             target=cluster,
             before=snapshot(cluster, ["name"]),
         )
-    return operation
+    return lifecycle.request_deletion(cluster, actor=actor, event=event)
 
 
 @transaction.atomic
@@ -236,11 +235,10 @@ def cluster_retry(*, cluster: Cluster, actor: Actor) -> Operation:
     cluster = Cluster.objects.select_for_update().get(pk=cluster.pk)
     if cluster.state != ClusterState.FAILED:
         raise Conflict(f"Only failed clusters are retried; this one is {cluster.state}")
-    operation = lifecycle.request_retry(cluster, actor=actor)
-    audit_record(
+    event = audit_record(
         organization=cluster.organization, actor=actor, action="cluster.retried", target=cluster
     )
-    return operation
+    return lifecycle.request_retry(cluster, actor=actor, event=event)
 
 
 def refuse_closing_with_clusters(organization: Organization) -> None:

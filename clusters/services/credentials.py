@@ -81,14 +81,16 @@ def credential_create(
     credential.username = naming.credential_username(cluster.public_id, credential.public_id)
     credential.password_encrypted = secretbox.seal(password)
     credential.save()
-    audit_record(
+    event = audit_record(
         organization=cluster.organization,
         actor=actor,
         action="credential.created",
         target=credential,
         after={"name": name, "username": credential.username, **rates},
     )
-    operation = lifecycle.request_change(cluster, kind="credential.create", actor=actor)
+    operation = lifecycle.request_change(
+        cluster, kind="credential.create", actor=actor, event=event
+    )
     return credential, password, operation
 
 
@@ -99,13 +101,15 @@ def credential_rotate(*, credential: Credential, actor: Actor) -> tuple[Credenti
     credential.password_encrypted = secretbox.seal(password)
     credential.rotated_at = timezone.now()
     credential.save(update_fields=["password_encrypted", "rotated_at"])
-    audit_record(
+    event = audit_record(
         organization=cluster.organization,
         actor=actor,
         action="credential.rotated",
         target=credential,
     )
-    operation = lifecycle.request_change(cluster, kind="credential.rotate", actor=actor)
+    operation = lifecycle.request_change(
+        cluster, kind="credential.rotate", actor=actor, event=event
+    )
     return credential, password, operation
 
 
@@ -118,7 +122,7 @@ def credential_update_quotas(
     for field, value in _check_rates(cluster, rates).items():
         setattr(credential, field, value)
     credential.save()
-    audit_record(
+    event = audit_record(
         organization=cluster.organization,
         actor=actor,
         action="credential.quotas_changed",
@@ -126,7 +130,10 @@ def credential_update_quotas(
         before=before,
         after=snapshot(credential, list(rates)),
     )
-    return credential, lifecycle.request_change(cluster, kind="credential.update", actor=actor)
+    operation = lifecycle.request_change(
+        cluster, kind="credential.update", actor=actor, event=event
+    )
+    return credential, operation
 
 
 @transaction.atomic

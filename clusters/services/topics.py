@@ -68,14 +68,14 @@ def topic_create(
         configs=cleaned,
     )
     _record_partitions(topic)
-    audit_record(
+    event = audit_record(
         organization=cluster.organization,
         actor=actor,
         action="topic.created",
         target=cluster,
         after={"topic": name, "partitions": partitions, "retention_ms": retention},
     )
-    return topic, lifecycle.request_change(cluster, kind="topic.create", actor=actor)
+    return topic, lifecycle.request_change(cluster, kind="topic.create", actor=actor, event=event)
 
 
 @transaction.atomic
@@ -114,7 +114,7 @@ def topic_update(
     topic.save()
     if added:
         _record_partitions(topic)
-    audit_record(
+    event = audit_record(
         organization=cluster.organization,
         actor=actor,
         action="topic.updated",
@@ -122,7 +122,7 @@ def topic_update(
         before={"topic": topic.name, **before},
         after={"topic": topic.name, **after},
     )
-    return topic, lifecycle.request_change(cluster, kind="topic.update", actor=actor)
+    return topic, lifecycle.request_change(cluster, kind="topic.update", actor=actor, event=event)
 
 
 def _record_partitions(topic: Topic) -> None:

@@ -12,6 +12,7 @@ from django.utils.cache import patch_vary_headers
 
 from foundation.text import elapsed_label
 from tenants.access import OrganizationAccess
+from tenants.audit_display import event_changes
 from tenants.views.feedback import refused_form
 
 from .. import connection, presentation, selectors
@@ -39,6 +40,7 @@ def status_context(access: OrganizationAccess, cluster: Cluster) -> dict:
     operations = (
         selectors.operations(organization=access.organization)
         .filter(cluster=cluster)
+        .select_related("audit_event")
         .order_by("-created_at", "-id")[:RECENT_OPERATIONS]
     )
     return {
@@ -52,6 +54,8 @@ def status_context(access: OrganizationAccess, cluster: Cluster) -> dict:
         "operations": [
             {
                 "operation": operation,
+                "target": operation.audit_event.target_name if operation.audit_event else "",
+                "changes": event_changes(operation.audit_event) if operation.audit_event else [],
                 "took": elapsed_label(
                     (operation.finished_at - operation.created_at).total_seconds()
                 )
