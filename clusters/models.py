@@ -1,3 +1,5 @@
+import secrets
+
 from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
@@ -5,6 +7,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.functional import cached_property
 
+from foundation import secretbox
 from foundation.ids import new_public_id
 from foundation.secretbox import SealedField
 from tenants.models import Organization
@@ -181,6 +184,11 @@ def new_operation_id() -> str:
     return new_public_id("op")
 
 
+def new_sealed_password() -> bytes:
+    """A fresh password for one of Sluice's own principals, sealed (foundation.secretbox)."""
+    return secretbox.seal(secrets.token_urlsafe(32))
+
+
 def new_credential_id() -> str:
     return new_public_id("cred")
 
@@ -222,6 +230,10 @@ class Cluster(TenantOwnedModel):
     throttled_since = models.DateTimeField(null=True, blank=True)
     throttle_reason = models.CharField(max_length=200, blank=True)
     last_reconciled_at = models.DateTimeField(null=True, blank=True)
+    # The passwords of Sluice's own principals on the cluster's Kafka (clusters.specs.Role):
+    # the observer reads consumer groups, the offsets principal resets them. Sealed at rest.
+    observer_password_encrypted = SealedField(null=True, default=new_sealed_password)
+    offsets_password_encrypted = SealedField(null=True, default=new_sealed_password)
     # One reconcile at a time: whoever set lease_holder (until lease_expires_at) runs it.
     lease_holder = models.CharField(max_length=32, blank=True, default="")
     lease_expires_at = models.DateTimeField(null=True, blank=True)
