@@ -56,12 +56,18 @@ class PartitionLag:
         return max(0, self.end_offset - self.committed_offset)
 
 
+@dataclass(frozen=True, order=True)
+class Assignment:
+    topic: str
+    partition: int
+
+
 @dataclass(frozen=True)
 class Member:
     member_id: str
     client_id: str
     host: str
-    assignments: tuple[tuple[str, int], ...]  # (topic, partition)
+    assignments: tuple[Assignment, ...]
 
 
 @dataclass(frozen=True)
@@ -193,7 +199,7 @@ def get_group(cluster: Cluster, name: str, *, role: Role = Role.OBSERVER) -> Gro
             host=member.host,
             assignments=tuple(
                 sorted(
-                    (tenant_name(cluster, tp.topic), tp.partition)
+                    Assignment(tenant_name(cluster, tp.topic), tp.partition)
                     for tp in (member.assignment.topic_partitions if member.assignment else [])
                 )
             ),
@@ -202,9 +208,9 @@ def get_group(cluster: Cluster, name: str, *, role: Role = Role.OBSERVER) -> Gro
     )
     committed = committed_offsets(admin, group_id)
     assigned = {
-        TopicPartition(kafka_name(cluster, topic), partition)
+        TopicPartition(kafka_name(cluster, assignment.topic), assignment.partition)
         for member in members
-        for topic, partition in member.assignments
+        for assignment in member.assignments
     }
     partitions = {(tp.topic, tp.partition) for tp in [*committed, *assigned]}
     ends = offsets_at(admin, partitions, OffsetSpec.latest())

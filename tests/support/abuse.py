@@ -90,6 +90,9 @@ BASE_BODIES = {
     "PATCH /api/v1/orgs/{org}/clusters/{cluster}/credentials/{id}/": {"producer_byte_rate": 1000},
     "POST /api/v1/orgs/{org}/clusters/{cluster}/topics/": {"name": "new-topic", "partitions": 1},
     "PATCH /api/v1/orgs/{org}/clusters/{cluster}/topics/{name}/": {"partitions": 4},
+    "POST /api/v1/orgs/{org}/clusters/{cluster}/consumer-groups/{group}/reset-offsets/": {
+        "to": "earliest"
+    },
     "POST /api/v1/orgs/{org}/invitations/": {"email": "new@example.com", "role": "viewer"},
     "PATCH /api/v1/orgs/{org}/members/{id}/": {"role": "viewer"},
     "PUT /api/v1/orgs/{org}/billing-account/": {
@@ -198,7 +201,11 @@ def build_world() -> World:
             UsageExport: usage_export,
             WebhookDelivery: deliveries[0],
         },
-        url_values={"org": organization.public_id, "cluster": cluster.public_id},
+        url_values={
+            "org": organization.public_id,
+            "cluster": cluster.public_id,
+            "group": "readers",
+        },
     )
 
 
