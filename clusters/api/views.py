@@ -327,7 +327,7 @@ class ConsumerGroupListView(_ConsumerGroupView):
             200: s.ConsumerGroupListSerializer,
             409: GROUPS_UNAVAILABLE,
             503: KAFKA_UNREACHABLE,
-        }
+        },
     )
     def get(self, request, *args, **kwargs):
         groups = consumer_groups.list_groups(self.cluster())

@@ -9,7 +9,7 @@ from django.utils.cache import patch_vary_headers
 
 from tenants.access import OrganizationAccess
 
-from .. import connection, presentation, selectors
+from .. import connection, presentation, selectors, snippets
 from ..forms import (
     ChangeTierForm,
     ClusterDeleteForm,
@@ -23,6 +23,12 @@ from ..panels import cluster_panels
 from .base import TRANSITIONAL_STATES, render_page, tier_choices
 
 RECENT_OPERATIONS = 10
+
+
+def first_username(cluster: Cluster) -> str:
+    """The snippets name the cluster's oldest live credential, or a placeholder without one."""
+    credential = selectors.live_credentials(cluster=cluster).order_by("created_at", "id").first()
+    return credential.username if credential else connection.PLACEHOLDER_USERNAME
 
 
 def status_context(access: OrganizationAccess, cluster: Cluster) -> dict:
@@ -39,6 +45,7 @@ def status_context(access: OrganizationAccess, cluster: Cluster) -> dict:
         "can_change_caps": access.can("billing:write"),
         "polling": cluster.state in TRANSITIONAL_STATES,
         "connection": connection.connection_details(cluster),
+        "snippets": snippets.snippets(cluster, first_username(cluster)),
         "operations": list(operations),
     }
 
