@@ -2,10 +2,13 @@
 shared Kafka is the Kafka test broker (the Strimzi emulator applies the KafkaUsers, Sluice's own
 principals among them, to the broker). A tenant's consumer makes a group; the API shows its
 state, members and lag, refuses to reset it while it has a consumer, resets it once inactive
-(audited), and Sluice's observer can neither commit offsets nor see another tenant's group."""
+(audited), and Sluice's observer can neither commit offsets nor see another tenant's group.
+And the Python connection snippet, run as a user would run it, sends a record there."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 import uuid
 
@@ -13,7 +16,7 @@ import pytest
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from clusters import naming
+from clusters import naming, snippets
 from clusters.models import Cluster
 from foundation import secretbox
 from tenants.models import AuditEvent
@@ -145,3 +148,48 @@ def test_a_group_with_its_lag_reset_only_when_inactive(kafka_environment, cell):
     (future,) = observer.alter_consumer_group_offsets([move]).values()
     with pytest.raises(Exception, match=r"(?i)authoriz"):
         future.result(timeout=15)
+
+
+def test_the_python_snippet_sends_a_record_to_the_real_broker(kafka_environment, cell):
+    owner = UserFactory()
+    organization = make_org(owner=owner, name="Snippet Users")
+    api = session_client(owner)
+    base = f"/api/v1/orgs/{organization.public_id}/clusters/"
+    created = api.post(
+        base, {"name": "pasted", "type": "serverless", "region": cell.region}, format="json"
+    )
+    cluster_id = created.json()["cluster"]["id"]
+    topic = api.post(
+        f"{base}{cluster_id}/topics/", {"name": "my-topic", "partitions": 1}, format="json"
+    ).json()["topic"]
+    credential = api.post(f"{base}{cluster_id}/credentials/", {"name": "app"}, format="json")
+    credential = credential.json()["credential"]
+    cluster = converge(cluster_id)
+
+    # As the credential's page shows it: its username and password filled in, the example topic
+    # being the one just made.
+    (python,) = (
+        s
+        for s in snippets.snippets(cluster, credential["username"], credential["password"])
+        if s.key == "python"
+    )
+    assert f'"{topic["kafka_name"]}"' in python.text
+    run = subprocess.run(
+        [sys.executable, "-c", python.text], capture_output=True, text=True, timeout=90
+    )
+    assert run.returncode == 0, run.stderr
+
+    connection = api.get(f"{base}{cluster_id}/").json()["connection"]
+    config = tenant_config({**credential, "connection": connection})
+    consumer = Consumer(
+        {**config, "group.id": f"{cluster_id}.check", "auto.offset.reset": "earliest"}
+    )
+    consumer.subscribe([topic["kafka_name"]])
+    try:
+        received = []
+        deadline = time.monotonic() + 60
+        while not received and time.monotonic() < deadline:
+            received = [m for m in consumer.consume(10, timeout=1) if m.error() is None]
+    finally:
+        consumer.close()
+    assert [m.value() for m in received] == [b"hello"]
