@@ -40,6 +40,21 @@ STATES = {
 # A group may have its offsets reset only while no consumer is in it (Kafka refuses the
 # commit otherwise, and the consumers would overwrite it anyway).
 INACTIVE_STATES = {"empty"}
+# Longer names, and names with control characters, are no group Sluice shows.
+MAX_GROUP_NAME = 255
+
+
+class GroupNameConverter:
+    """``<group_name:group>`` in a URL: a group's name without a slash or a control character
+    (a NUL, which no page should carry), so anything else is not routed and answers 404."""
+
+    regex = rf"[^/\x00-\x1f\x7f]{{1,{MAX_GROUP_NAME}}}"
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
 
 
 @dataclass(frozen=True)
@@ -183,6 +198,8 @@ def list_groups(cluster: Cluster) -> list[GroupSummary]:
 def get_group(cluster: Cluster, name: str, *, role: Role = Role.OBSERVER) -> Group:
     """One group with its members and, per partition it has offsets on, committed offset, end
     offset and lag. NotFound when Kafka knows no such group of the cluster's."""
+    if not name or len(name) > MAX_GROUP_NAME or not name.isprintable():
+        raise NotFound(f"No consumer group {name!r} on this cluster")
     admin = admin_client(cluster, role)
     group_id = kafka_name(cluster, name)
     listed = wait(admin.list_consumer_groups(request_timeout=timeout()))

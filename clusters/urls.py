@@ -24,7 +24,7 @@ urlpatterns = [
     path(f"{CLUSTER}client.properties", connect.client_properties, name="client-properties"),
     path(f"{CLUSTER}consumer-groups/", consumer_groups.group_list, name="consumer-groups"),
     path(
-        f"{CLUSTER}consumer-groups/<str:group>/",
+        f"{CLUSTER}consumer-groups/<group_name:group>/",
         consumer_groups.group_detail,
         name="consumer-group",
     ),

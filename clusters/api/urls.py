@@ -21,12 +21,12 @@ urlpatterns = [
         name="consumer-group-list",
     ),
     path(
-        "orgs/<public_id:org>/clusters/<public_id:cluster>/consumer-groups/<str:group>/",
+        "orgs/<public_id:org>/clusters/<public_id:cluster>/consumer-groups/<group_name:group>/",
         views.ConsumerGroupView.as_view(),
         name="consumer-group-detail",
     ),
     path(
-        "orgs/<public_id:org>/clusters/<public_id:cluster>/consumer-groups/<str:group>/"
+        "orgs/<public_id:org>/clusters/<public_id:cluster>/consumer-groups/<group_name:group>/"
         "reset-offsets/",
         views.ConsumerGroupResetView.as_view(),
         name="consumer-group-reset-offsets",

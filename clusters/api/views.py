@@ -359,9 +359,10 @@ class ConsumerGroupResetView(_ConsumerGroupView):
         "offset of each partition, or to the first record at a time. Audited.",
     )
     def post(self, request, *args, **kwargs):
+        cluster = self.cluster()  # another organization's cluster is 404, whatever the body
         data = validated_data(s.OffsetResetSerializer, request.data)
         moves = services.consumer_group_reset_offsets(
-            cluster=self.cluster(), actor=self.actor, group=self.kwargs["group"], **data
+            cluster=cluster, actor=self.actor, group=self.kwargs["group"], **data
         )
         return Response(
             s.OffsetResetResultSerializer({"group": self.kwargs["group"], "offsets": moves}).data

@@ -143,13 +143,16 @@ def test_reseal_works_in_batches_and_names_what_no_key_opens(settings):
     passwords = {credential.pk: password for credential, password, _ in created}
 
     settings.SLUICE_SECRETS_KEYS = [KEY_B, KEY_A]
-    assert "Re-sealed 5; 0 already" in reseal(batch_size=2)
+    # The five credentials' passwords and those of the cluster's two principals of Sluice's.
+    assert "Re-sealed 7; 0 already" in reseal(batch_size=2)
     settings.SLUICE_SECRETS_KEYS = [KEY_B]
     for pk, password in passwords.items():
         assert secretbox.unseal(Credential.unscoped_all_tenants.get(pk=pk).password_encrypted) == (
             password
         )
-    assert "Re-sealed 0; 5 already" in reseal(batch_size=2)
+    assert "Re-sealed 0; 7 already" in reseal(batch_size=2)
+    cluster.refresh_from_db()
+    assert secretbox.unseal(cluster.observer_password_encrypted)  # opens under the new key
 
     lost_pk = created[0][0].pk
     Credential.unscoped_all_tenants.filter(pk=lost_pk).update(
