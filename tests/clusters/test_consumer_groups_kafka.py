@@ -20,6 +20,7 @@ from clusters import naming, snippets
 from clusters.models import Cluster
 from foundation import secretbox
 from tenants.models import AuditEvent
+from tenants.scoping import tenant_scope
 from tests.factories import UserFactory, make_org
 from tests.support.clients import session_client
 from tests.support.services import wait_for
@@ -119,7 +120,8 @@ def test_a_group_with_its_lag_reset_only_when_inactive(kafka_environment, cell):
     assert group["state"] == "empty"
     assert group["members"] == []
     assert group["total_lag"] == 16
-    event = AuditEvent.objects.get(action="consumer_group.offsets_reset")
+    with tenant_scope(organization):
+        event = AuditEvent.objects.get(action="consumer_group.offsets_reset")
     assert event.after["offsets"] == {"events/0": 0, "events/1": 0}
     assert event.before["offsets"] == {"events/0": 5, "events/1": 5}
 

@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 from kubernetes import client
 
-from clusters import reconciler, rendering, services
+from clusters import naming, reconciler, rendering, services
 from clusters.drivers.kubernetes import KubernetesDriver
 from clusters.models import Cluster, Operation
 from clusters.reconciler import Outcome
@@ -292,7 +292,8 @@ def test_deleted_topics_and_credentials_are_pruned_from_the_data_plane(kube, dat
         credential, _, _ = services.credential_create(cluster=cluster, actor=ACTOR, name="app")
     cluster = converge(cluster)
     kinds = [kind for kind, _, _ in labelled(kube, cluster.public_id)]
-    assert sorted(kinds) == ["KafkaTopic", "KafkaTopic", "KafkaUser", "Secret"]
+    # The credential's user and Secret, and those of Sluice's two principals of the cluster.
+    assert sorted(kinds) == ["KafkaTopic", "KafkaTopic", *["KafkaUser"] * 3, *["Secret"] * 3]
     with tenant_scope(cluster.organization):
         topic = cluster.topics.get(name="audit")
         services.topic_delete(topic=topic, actor=ACTOR)
@@ -302,9 +303,13 @@ def test_deleted_topics_and_credentials_are_pruned_from_the_data_plane(kube, dat
 
     def only_orders_left() -> bool:
         # The topic operator's finalizer keeps a deleted KafkaTopic until the emulator lets go.
-        return [(kind, name) for kind, _, name in labelled(kube, cluster.public_id)] == [
-            ("KafkaTopic", rendering.resource_name(cluster.public_id) + ".orders")
-        ]
+        left = [(kind, name) for kind, _, name in labelled(kube, cluster.public_id)]
+        sluices = {
+            naming.sluice_username(cluster.public_id, role) for role in ("observer", "offsets")
+        }
+        return [
+            (kind, name) for kind, name in left if name.removesuffix("-scram") not in sluices
+        ] == [("KafkaTopic", rendering.resource_name(cluster.public_id) + ".orders")]
 
     wait_for(only_orders_left, timeout=30, what="the deleted topic and credential to go")
 
