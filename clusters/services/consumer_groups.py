@@ -72,30 +72,43 @@ def consumer_group_reset_offsets(
         current.kafka_name,
         [TopicPartition(name, partition, offset) for (name, partition), offset in targets.items()],
     )
+    refused: dict[tuple[str, int], str] = {}
     for future in admin.alter_consumer_group_offsets([request]).values():
-        groups.wait(future)
+        # Kafka refuses a commit partition by partition (authorization, a consumer that joined
+        # meanwhile): the request itself succeeds, with each partition's error.
+        for tp in groups.wait(future).topic_partitions or []:
+            if tp.error:
+                refused[(tp.topic, tp.partition)] = tp.error.str()
     moves = [
         OffsetMove(
             topic=p.topic,
             partition=p.partition,
             before=p.committed_offset,
-            after=targets[(groups.kafka_name(cluster, p.topic), p.partition)],
+            after=targets[key],
         )
         for p in partitions
+        if (key := (groups.kafka_name(cluster, p.topic), p.partition)) not in refused
     ]
-    audit_record(
-        organization=cluster.organization,
-        actor=actor,
-        action="consumer_group.offsets_reset",
-        target=cluster,
-        before={"group": group, "offsets": {_key(m): m.before for m in moves}},
-        after={
-            "group": group,
-            "to": to,
-            **({"timestamp": timestamp.isoformat()} if timestamp else {}),
-            "offsets": {_key(m): m.after for m in moves},
-        },
-    )
+    if moves:
+        audit_record(
+            organization=cluster.organization,
+            actor=actor,
+            action="consumer_group.offsets_reset",
+            target=cluster,
+            before={"group": group, "offsets": {_key(m): m.before for m in moves}},
+            after={
+                "group": group,
+                "to": to,
+                **({"timestamp": timestamp.isoformat()} if timestamp else {}),
+                "offsets": {_key(m): m.after for m in moves},
+            },
+        )
+    if refused:
+        raise Conflict(
+            f"Kafka refused the new offsets of {group!r} on {len(refused)} of "
+            f"{len(partitions)} partition(s) ({next(iter(refused.values()))}); "
+            f"{len(moves)} moved"
+        )
     return moves
 
 
