@@ -128,11 +128,8 @@ def check_available(cluster: Cluster) -> None:
 def admin_client(cluster: Cluster, role: Role) -> AdminClient:
     """An admin client of the cluster's Kafka, signed in as Sluice's principal of ``role``."""
     check_available(cluster)
-    sealed = {
-        Role.OBSERVER: cluster.observer_password_encrypted,
-        Role.OFFSETS: cluster.offsets_password_encrypted,
-    }[role]
-    if not sealed:
+    sealed = cluster.sealed_sluice_passwords().get(role)
+    if sealed is None:
         raise ConsumerGroupsUnavailable("Sluice has no principal on this cluster's Kafka yet")
     timeout_ms = int(settings.SLUICE_KAFKA_ADMIN_TIMEOUT_SECONDS * 1000)
     return AdminClient(

@@ -14,7 +14,7 @@ from tenants.models import Organization
 from tenants.scoping import TenantOwnedModel
 
 from . import catalog
-from .specs import Kind
+from .specs import Kind, Role
 
 MB = 1_000_000
 GB = 1_000_000_000
@@ -230,8 +230,7 @@ class Cluster(TenantOwnedModel):
     throttled_since = models.DateTimeField(null=True, blank=True)
     throttle_reason = models.CharField(max_length=200, blank=True)
     last_reconciled_at = models.DateTimeField(null=True, blank=True)
-    # The passwords of Sluice's own principals on the cluster's Kafka (clusters.specs.Role):
-    # the observer reads consumer groups, the offsets principal resets them. Sealed at rest.
+    # Sealed passwords of Sluice's own principals on the cluster's Kafka (specs.Role).
     observer_password_encrypted = SealedField(null=True, default=new_sealed_password)
     offsets_password_encrypted = SealedField(null=True, default=new_sealed_password)
     # One reconcile at a time: whoever set lease_holder (until lease_expires_at) runs it.
@@ -290,6 +289,14 @@ class Cluster(TenantOwnedModel):
     @property
     def is_dedicated(self) -> bool:
         return self.kind == Kind.DEDICATED
+
+    def sealed_sluice_passwords(self) -> dict[Role, bytes]:
+        """The sealed passwords of Sluice's own principals of the cluster, by role."""
+        sealed = {
+            Role.OBSERVER: self.observer_password_encrypted,
+            Role.OFFSETS: self.offsets_password_encrypted,
+        }
+        return {role: bytes(value) for role, value in sealed.items() if value}
 
 
 class CleanupPolicy(models.TextChoices):

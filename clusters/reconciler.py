@@ -33,7 +33,7 @@ from . import lifecycle, naming
 from .drivers import driver_for
 from .drivers.base import Observation
 from .models import GB, Cluster, Tier
-from .specs import ClusterSpec, CredentialSpec, Kind, Role, SharedKafka, Sizing, TopicSpec
+from .specs import ClusterSpec, CredentialSpec, Kind, SharedKafka, Sizing, TopicSpec
 from .tiers import limits_of, throttle_floors
 
 log = logging.getLogger(__name__)
@@ -70,16 +70,6 @@ def sizing_of(tier: Tier, units: int) -> Sizing | None:
         memory_bytes=tier.broker_memory_gb * 1024**3,
         storage_bytes=storage,
     )
-
-
-def sluice_passwords(cluster: Cluster) -> dict[Role, bytes]:
-    """The sealed passwords of Sluice's own principals of the cluster, by role (a cluster made
-    before they existed has none until its migration gives it them)."""
-    sealed = {
-        Role.OBSERVER: cluster.observer_password_encrypted,
-        Role.OFFSETS: cluster.offsets_password_encrypted,
-    }
-    return {role: value for role, value in sealed.items() if value}
 
 
 class CredentialUnreadable(Exception):
@@ -137,7 +127,7 @@ def build_spec(cluster: Cluster, *, with_passwords: bool = True) -> ClusterSpec:
             )
         )
     sluice_principals = []
-    for role, sealed in sluice_passwords(cluster).items():
+    for role, sealed in cluster.sealed_sluice_passwords().items():
         password = ""
         if with_passwords:
             try:
