@@ -321,6 +321,8 @@ class _ConsumerGroupView(OrganizationScopedView):
 
 
 class ConsumerGroupListView(_ConsumerGroupView):
+    serializer_class = s.ConsumerGroupListSerializer
+
     @extend_schema(
         operation_id="v1_orgs_clusters_consumer_groups_list",
         responses={
@@ -335,6 +337,8 @@ class ConsumerGroupListView(_ConsumerGroupView):
 
 
 class ConsumerGroupView(_ConsumerGroupView):
+    serializer_class = s.ConsumerGroupSerializer
+
     @extend_schema(
         operation_id="v1_orgs_clusters_consumer_groups_retrieve",
         responses={200: s.ConsumerGroupSerializer, 409: GROUPS_UNAVAILABLE, 503: KAFKA_UNREACHABLE},
@@ -345,6 +349,8 @@ class ConsumerGroupView(_ConsumerGroupView):
 
 
 class ConsumerGroupResetView(_ConsumerGroupView):
+    serializer_class = s.OffsetResetSerializer  # also what OPTIONS describes
+
     @extend_schema(
         request=s.OffsetResetSerializer,
         responses={

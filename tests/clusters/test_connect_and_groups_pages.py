@@ -112,6 +112,8 @@ def test_consumer_groups_are_not_available_on_the_simulated_data_plane(
     ):
         assert response.status_code == 409
         assert response.json()["code"] == "consumer_groups_unavailable"
+    for path in (base, f"{base}readers/", f"{base}readers/reset-offsets/"):
+        assert api.options(path).status_code == 200
     refused = api.post(f"{base}readers/reset-offsets/", {"to": "timestamp"}, format="json")
     assert refused.status_code == 400
     assert refused.json()["field"] == "timestamp"
