@@ -103,9 +103,9 @@ def test_a_lost_key_fails_the_apply_by_name_and_never_blocks_deletion(kube, data
     cluster = converge(cluster)
     assert cluster.state == "ready"
     objects = labelled(kube, cluster.public_id)
-    assert tenant_objects(kube, cluster.public_id) == [
-        ("Secret", f"{rendering.resource_name(credential.public_id)}-scram"),
+    assert sorted(tenant_objects(kube, cluster.public_id)) == [
         ("KafkaUser", credential.username),
+        ("Secret", f"{rendering.resource_name(credential.public_id)}-scram"),
     ]
 
     # A is gone entirely: an apply cannot write the credential's Secret and fails, naming it,
