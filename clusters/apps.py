@@ -6,12 +6,18 @@ class ClustersConfig(AppConfig):
     verbose_name = "Clusters"
 
     def ready(self) -> None:
+        from django.urls import register_converter
+
         from tenants.closing_checks import register_closing_check
         from tenants.navigation import OrganizationTab, register_organization_tab
         from tenants.settings_panels import SettingsPanel, register_settings_panel
 
+        from .consumer_groups import GroupNameConverter
         from .quota_use import quota_panel
         from .services import refuse_closing_with_clusters
+
+        # Before the URLs are read: consumer groups are named by their name in the URL.
+        register_converter(GroupNameConverter, "group_name")
 
         register_closing_check(refuse_closing_with_clusters, url_name="clusters:list")
 

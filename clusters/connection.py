@@ -6,6 +6,7 @@ from __future__ import annotations
 from . import naming
 from .models import Cluster
 
+SASL_MECHANISM = "SCRAM-SHA-512"
 PLACEHOLDER_USERNAME = "<credential username>"
 PLACEHOLDER_PASSWORD = "<credential password>"  # noqa: S105 (shown in snippets)
 
@@ -40,7 +41,7 @@ def client_properties(
     return (
         f"bootstrap.servers={cluster.bootstrap_servers}\n"
         f"security.protocol={security_protocol(cluster)}\n"
-        "sasl.mechanism=SCRAM-SHA-512\n"
+        f"sasl.mechanism={SASL_MECHANISM}\n"
         f"sasl.jaas.config={sasl_jaas_config(username, password)}\n"
     )
 

@@ -164,3 +164,21 @@ class CredentialCreateForm(forms.Form):
             "consumer_byte_rate": self._bytes_per_second(self.cleaned_data.get("consumer_mbps")),
             "request_percentage": self.cleaned_data.get("request_percentage"),
         }
+
+
+class OffsetResetForm(forms.Form):
+    to = forms.ChoiceField(
+        choices=[
+            ("earliest", "Earliest: read everything still kept again"),
+            ("latest", "Latest: skip to the end, read only what comes next"),
+            ("timestamp", "A time: from the first record at or after it"),
+        ],
+        initial="earliest",
+        label="Reset to",
+    )
+    timestamp = forms.DateTimeField(
+        required=False, label="Time (UTC, with to = a time)", help_text="e.g. 2026-11-30 14:00"
+    )
+    topic = forms.CharField(
+        required=False, max_length=249, label="Only this topic (empty: every topic)"
+    )

@@ -1,3 +1,5 @@
+import secrets
+
 from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
@@ -5,13 +7,14 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.functional import cached_property
 
+from foundation import secretbox
 from foundation.ids import new_public_id
 from foundation.secretbox import SealedField
 from tenants.models import AuditEvent, Organization
 from tenants.scoping import TenantOwnedModel
 
 from . import catalog
-from .specs import Kind
+from .specs import Kind, Role
 
 MB = 1_000_000
 GB = 1_000_000_000
@@ -185,6 +188,11 @@ def new_operation_id() -> str:
     return new_public_id("op")
 
 
+def new_sealed_password() -> bytes:
+    """A fresh password for one of Sluice's own principals, sealed (foundation.secretbox)."""
+    return secretbox.seal(secrets.token_urlsafe(32))
+
+
 def new_credential_id() -> str:
     return new_public_id("cred")
 
@@ -226,6 +234,9 @@ class Cluster(TenantOwnedModel):
     throttled_since = models.DateTimeField(null=True, blank=True)
     throttle_reason = models.CharField(max_length=200, blank=True)
     last_reconciled_at = models.DateTimeField(null=True, blank=True)
+    # Sealed passwords of Sluice's own principals on the cluster's Kafka (specs.Role).
+    observer_password_encrypted = SealedField(null=True, default=new_sealed_password)
+    offsets_password_encrypted = SealedField(null=True, default=new_sealed_password)
     # One reconcile at a time: whoever set lease_holder (until lease_expires_at) runs it.
     lease_holder = models.CharField(max_length=32, blank=True, default="")
     lease_expires_at = models.DateTimeField(null=True, blank=True)
@@ -282,6 +293,14 @@ class Cluster(TenantOwnedModel):
     @property
     def is_dedicated(self) -> bool:
         return self.kind == Kind.DEDICATED
+
+    def sealed_sluice_passwords(self) -> dict[Role, bytes]:
+        """The sealed passwords of Sluice's own principals of the cluster, by role."""
+        sealed = {
+            Role.OBSERVER: self.observer_password_encrypted,
+            Role.OFFSETS: self.offsets_password_encrypted,
+        }
+        return {role: bytes(value) for role, value in sealed.items() if value}
 
 
 class CleanupPolicy(models.TextChoices):

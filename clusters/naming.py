@@ -42,6 +42,8 @@ __all__ = [
     "serverless_prefix",
     "serverless_prefix_of",
     "shared_kafka",
+    "sluice_password_secret_name",
+    "sluice_username",
     "topic_resource_name",
     "user_resource_name",
 ]
@@ -164,6 +166,17 @@ def credential_username(cluster_id: str, credential_id: str) -> str:
 def password_secret_name(credential_id: str) -> str:
     """The Secret Sluice writes a credential's password into, scoped by the credential."""
     return f"{resource_name(credential_id)}-scram"
+
+
+def sluice_username(cluster_id: str, role: str) -> str:
+    """The username of one of Sluice's own principals on the cluster's Kafka
+    (``kc-ab12.sluice-observer``): scoped by the cluster like a tenant's, and with a dot where
+    tenants' generated usernames have a dash, so the two never meet."""
+    return f"{resource_name(cluster_id)}.sluice-{role}"
+
+
+def sluice_password_secret_name(cluster_id: str, role: str) -> str:
+    return f"{sluice_username(cluster_id, role)}-scram"
 
 
 # Names in Kubernetes ---------------------------------------------------------------------------

@@ -32,7 +32,7 @@ from tenants.scoping import tenant_scope
 from . import lifecycle, naming
 from .drivers import driver_for
 from .drivers.base import Observation
-from .models import GB, Cluster, Tier
+from .models import GB, Cluster, Tier, new_sealed_password
 from .specs import ClusterSpec, CredentialSpec, Kind, SharedKafka, Sizing, TopicSpec
 from .tiers import limits_of, throttle_floors
 
@@ -126,6 +126,24 @@ def build_spec(cluster: Cluster, *, with_passwords: bool = True) -> ClusterSpec:
                 request_percentage=credential.request_percentage,
             )
         )
+    sluice_principals = []
+    for role, sealed in cluster.sealed_sluice_passwords().items():
+        password = ""
+        if with_passwords:
+            try:
+                password = secretbox.unseal(sealed)
+            except secretbox.Unreadable:
+                unreadable.append(naming.sluice_username(cluster.public_id, role))
+        sluice_principals.append(
+            CredentialSpec(
+                # Sluice's principals are scoped by the cluster itself.
+                credential_id=cluster.public_id,
+                username=naming.sluice_username(cluster.public_id, role),
+                password_secret=naming.sluice_password_secret_name(cluster.public_id, role),
+                password=password,
+                role=role,
+            )
+        )
     if unreadable:
         raise CredentialUnreadable(unreadable)
     return ClusterSpec(
@@ -147,6 +165,7 @@ def build_spec(cluster: Cluster, *, with_passwords: bool = True) -> ClusterSpec:
         else None,
         topics=topics,
         credentials=tuple(credentials),
+        sluice_principals=tuple(sluice_principals),
         throttle=throttle_floors() if cluster.throttled_since is not None else None,
     )
 
@@ -269,12 +288,28 @@ def _reconcile(cluster: Cluster, lease: Lease) -> Outcome:
     if cluster.delete_requested_at is not None:
         # A deletion never opens a sealed value, so a lost key never blocks one.
         return _converge(cluster, build_spec(cluster, with_passwords=False), lease)
+    _renew_unreadable_sluice_passwords(cluster, lease)
     try:
         spec = build_spec(cluster)
     except CredentialUnreadable as unreadable:
         refusal = _unreadable_observation(unreadable)
         return _converge(cluster, build_spec(cluster, with_passwords=False), lease, refusal=refusal)
     return _converge(cluster, spec, lease)
+
+
+def _renew_unreadable_sluice_passwords(cluster: Cluster, lease: Lease) -> None:
+    """Sluice's own principals' passwords are Sluice's alone: one that no key of the ring opens
+    (its key lost) is replaced by a new one, written while the lease holds, and applied by this
+    run, rather than failing the cluster as a tenant's unreadable credential does."""
+    for role, sealed in cluster.sealed_sluice_passwords().items():
+        try:
+            secretbox.unseal(sealed)
+        except secretbox.Unreadable:
+            column = f"{role}_password_encrypted"
+            renewed = new_sealed_password()
+            if not lease.holding().update(**{column: renewed}):
+                raise LeaseLost(f"cluster {lease.cluster_pk}: lease {lease.token} lost") from None
+            setattr(cluster, column, renewed)
 
 
 def _unreadable_observation(unreadable: CredentialUnreadable) -> Observation:

@@ -81,6 +81,16 @@ class TopicSpec:
     config: dict[str, str] = field(default_factory=dict)  # Kafka topic configs, validated
 
 
+class Role(StrEnum):
+    """Whose a principal is: a tenant's credential, or one of Sluice's own per cluster."""
+
+    TENANT = "tenant"
+    # Sluice's read-only view of consumer groups: describes groups, reads committed offsets.
+    OBSERVER = "observer"
+    # Sluice's only principal that may move a group's offsets (a reset the tenant asked for).
+    OFFSETS = "offsets"
+
+
 @dataclass(frozen=True)
 class CredentialSpec:
     """A SCRAM-SHA-512 principal. Its password is in a Kubernetes Secret Sluice writes
@@ -96,6 +106,7 @@ class CredentialSpec:
     consumer_byte_rate: int | None = None
     request_percentage: int | None = None
     controller_mutation_rate: float | None = None
+    role: Role = Role.TENANT
 
 
 @dataclass(frozen=True)
@@ -112,5 +123,7 @@ class ClusterSpec:
     shared_kafka: SharedKafka | None  # serverless only
     topics: tuple[TopicSpec, ...] = ()
     credentials: tuple[CredentialSpec, ...] = ()
+    # Sluice's own principals on the cluster's Kafka (roles OBSERVER and OFFSETS).
+    sluice_principals: tuple[CredentialSpec, ...] = ()
     # A spend cap reached: on a shared Kafka, every principal gets these floors.
     throttle: ThrottleFloors | None = None

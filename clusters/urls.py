@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import clusters, credentials, topics
+from .views import clusters, connect, consumer_groups, credentials, topics
 
 app_name = "clusters"
 
@@ -21,6 +21,13 @@ urlpatterns = [
         name="topic-partitions",
     ),
     path(f"{CLUSTER}topics/<str:topic_name>/delete/", topics.topic_delete, name="topic-delete"),
+    path(f"{CLUSTER}client.properties", connect.client_properties, name="client-properties"),
+    path(f"{CLUSTER}consumer-groups/", consumer_groups.group_list, name="consumer-groups"),
+    path(
+        f"{CLUSTER}consumer-groups/<group_name:group>/",
+        consumer_groups.group_detail,
+        name="consumer-group",
+    ),
     path(f"{CLUSTER}credentials/", credentials.credential_create, name="credential-create"),
     path(
         f"{CLUSTER}credentials/<str:credential_id>/rotate/",

@@ -87,6 +87,12 @@ RULES_IN_WORDS = {
         "consumer_byte_rate",
         "request_percentage",
     },
+    # A time only with to=timestamp (and then one); a topic the group has offsets on.
+    ("POST", "/api/v1/orgs/{org}/clusters/{cluster}/consumer-groups/{group}/reset-offsets/"): {
+        "timestamp",
+        "topic",
+        "group",
+    },
     # The window's order and length, and instants Python cannot hold (year 0, leap seconds).
     ("GET", "/api/v1/orgs/{org}/usage/"): {"start", "end"},
     ("GET", "/api/v1/orgs/{org}/clusters/{cluster}/usage/"): {"start", "end"},

@@ -358,3 +358,70 @@ class CredentialChangedSerializer(serializers.Serializer):
 
     credential = CredentialSerializer()
     operation = OperationSerializer()
+
+
+# Consumer groups (read live from the cluster's Kafka; clusters.consumer_groups) ----------------
+
+GROUP_STATES = ["stable", "empty", "rebalancing", "dead", "unknown"]
+
+
+class ConsumerGroupSummarySerializer(serializers.Serializer):
+    name = serializers.CharField(help_text="The group's id as the cluster's clients use it")
+    kafka_name = serializers.CharField(help_text="The group's id in Kafka")
+    state = serializers.ChoiceField(
+        choices=GROUP_STATES, help_text="`empty`: no consumer in it (its offsets may be reset)"
+    )
+
+
+class ConsumerGroupListSerializer(serializers.Serializer):
+    results = ConsumerGroupSummarySerializer(many=True)
+
+
+class AssignmentSerializer(serializers.Serializer):
+    topic = serializers.CharField()
+    partition = serializers.IntegerField()
+
+
+class ConsumerGroupMemberSerializer(serializers.Serializer):
+    member_id = serializers.CharField()
+    client_id = serializers.CharField()
+    host = serializers.CharField()
+    assignments = AssignmentSerializer(many=True)
+
+
+class PartitionLagSerializer(serializers.Serializer):
+    topic = serializers.CharField()
+    partition = serializers.IntegerField()
+    committed_offset = serializers.IntegerField(
+        allow_null=True, help_text="null: the group has committed no offset here"
+    )
+    end_offset = serializers.IntegerField(help_text="The offset the next record will get")
+    lag = serializers.IntegerField(allow_null=True, help_text="Records not yet consumed")
+
+
+class ConsumerGroupSerializer(ConsumerGroupSummarySerializer):
+    members = ConsumerGroupMemberSerializer(many=True)
+    partitions = PartitionLagSerializer(many=True)
+    total_lag = serializers.IntegerField()
+
+
+class OffsetResetSerializer(serializers.Serializer):
+    to = serializers.ChoiceField(choices=["earliest", "latest", "timestamp"])
+    timestamp = serializers.DateTimeField(
+        required=False, help_text="With `to=timestamp`: the first record at or after it"
+    )
+    topic = serializers.CharField(
+        required=False, max_length=249, help_text="Only this topic's partitions"
+    )
+
+
+class OffsetMoveSerializer(serializers.Serializer):
+    topic = serializers.CharField()
+    partition = serializers.IntegerField()
+    before = serializers.IntegerField(allow_null=True)
+    after = serializers.IntegerField()
+
+
+class OffsetResetResultSerializer(serializers.Serializer):
+    group = serializers.CharField()
+    offsets = OffsetMoveSerializer(many=True)

@@ -15,4 +15,20 @@ urlpatterns = [
     path("catalog/", views.CatalogView.as_view(), name="catalog"),
     path("orgs/<public_id:org>/", include(router.urls)),
     path("orgs/<public_id:org>/clusters/<public_id:cluster>/", include(cluster_router.urls)),
+    path(
+        "orgs/<public_id:org>/clusters/<public_id:cluster>/consumer-groups/",
+        views.ConsumerGroupListView.as_view(),
+        name="consumer-group-list",
+    ),
+    path(
+        "orgs/<public_id:org>/clusters/<public_id:cluster>/consumer-groups/<group_name:group>/",
+        views.ConsumerGroupView.as_view(),
+        name="consumer-group-detail",
+    ),
+    path(
+        "orgs/<public_id:org>/clusters/<public_id:cluster>/consumer-groups/<group_name:group>/"
+        "reset-offsets/",
+        views.ConsumerGroupResetView.as_view(),
+        name="consumer-group-reset-offsets",
+    ),
 ]

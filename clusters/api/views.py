@@ -8,10 +8,10 @@ from rest_framework.views import APIView
 
 from foundation.api.secrets import SHOWN_ONCE_DESCRIPTION, ShownOnce
 from foundation.api.validation import validated_data
-from tenants.api.base import OrganizationScopedViewSet
+from tenants.api.base import OrganizationScopedView, OrganizationScopedViewSet
 from tenants.roles import read_write_scope_map
 
-from .. import connection, selectors, services
+from .. import connection, consumer_groups, selectors, services
 from ..models import Cluster, Credential, Operation, Topic
 from . import serializers as s
 
@@ -293,4 +293,83 @@ class CredentialViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Clust
             body,
             operation,
             secret_fields=("credential.password", "credential.sasl_jaas_config"),
+        )
+
+
+GROUPS_UNAVAILABLE = OpenApiResponse(
+    description="No Kafka to ask (`consumer_groups_unavailable`): the simulated data plane, or "
+    "a cluster not ready yet"
+)
+KAFKA_UNREACHABLE = OpenApiResponse(
+    description="The cluster's Kafka did not answer in time (`kafka_unreachable`)"
+)
+
+
+class _ConsumerGroupView(OrganizationScopedView):
+    """A cluster's consumer groups, read live from its Kafka by Sluice's observer principal."""
+
+    abstract = True
+    scope_map = read_write_scope_map("clusters")
+
+    def cluster(self) -> Cluster:
+        cluster = selectors.live_cluster(
+            organization=self.organization, public_id=self.kwargs["cluster"]
+        )
+        if cluster is None:
+            raise NotFound()
+        return cluster
+
+
+class ConsumerGroupListView(_ConsumerGroupView):
+    serializer_class = s.ConsumerGroupListSerializer
+
+    @extend_schema(
+        operation_id="v1_orgs_clusters_consumer_groups_list",
+        responses={
+            200: s.ConsumerGroupListSerializer,
+            409: GROUPS_UNAVAILABLE,
+            503: KAFKA_UNREACHABLE,
+        },
+    )
+    def get(self, request, *args, **kwargs):
+        groups = consumer_groups.list_groups(self.cluster())
+        return Response({"results": s.ConsumerGroupSummarySerializer(groups, many=True).data})
+
+
+class ConsumerGroupView(_ConsumerGroupView):
+    serializer_class = s.ConsumerGroupSerializer
+
+    @extend_schema(
+        operation_id="v1_orgs_clusters_consumer_groups_retrieve",
+        responses={200: s.ConsumerGroupSerializer, 409: GROUPS_UNAVAILABLE, 503: KAFKA_UNREACHABLE},
+    )
+    def get(self, request, *args, **kwargs):
+        group = consumer_groups.get_group(self.cluster(), self.kwargs["group"])
+        return Response(s.ConsumerGroupSerializer(group).data)
+
+
+class ConsumerGroupResetView(_ConsumerGroupView):
+    serializer_class = s.OffsetResetSerializer  # also what OPTIONS describes
+
+    @extend_schema(
+        request=s.OffsetResetSerializer,
+        responses={
+            200: s.OffsetResetResultSerializer,
+            409: OpenApiResponse(
+                description="The group has consumers (`conflict`: offsets are reset only for an "
+                "inactive group), or no Kafka to ask (`consumer_groups_unavailable`)"
+            ),
+            503: KAFKA_UNREACHABLE,
+        },
+        description="Move an inactive group's committed offsets to the earliest or latest "
+        "offset of each partition, or to the first record at a time. Audited.",
+    )
+    def post(self, request, *args, **kwargs):
+        cluster = self.cluster()  # another organization's cluster is 404, whatever the body
+        data = validated_data(s.OffsetResetSerializer, request.data)
+        moves = services.consumer_group_reset_offsets(
+            cluster=cluster, actor=self.actor, group=self.kwargs["group"], **data
+        )
+        return Response(
+            s.OffsetResetResultSerializer({"group": self.kwargs["group"], "offsets": moves}).data
         )

@@ -5,16 +5,21 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('clusters', '0017_cell_shared_partition_limit'),
-        ('tenants', '0008_audit_events_name_their_target'),
+        ("clusters", "0017_cell_shared_partition_limit"),
+        ("tenants", "0008_audit_events_name_their_target"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='operation',
-            name='audit_event',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='tenants.auditevent'),
+            model_name="operation",
+            name="audit_event",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="tenants.auditevent",
+            ),
         ),
     ]

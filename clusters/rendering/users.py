@@ -1,6 +1,7 @@
 """A cluster's credentials: each a password ``Secret`` and a SCRAM-SHA-512 ``KafkaUser`` with its
 ACLs (prefixed to the cluster on a shared Kafka) and client quotas (on a shared Kafka, every
-principal throttled to its share of the cluster's limits)."""
+principal throttled to its share of the cluster's limits). Sluice's own principals of the
+cluster (``specs.Role``) are rendered the same way, with their narrower ACLs and no quotas."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from clusters.naming import (
     shared_kafka,
     user_resource_name,
 )
-from clusters.specs import ClusterSpec, CredentialSpec, InvalidSpec, Kind
+from clusters.specs import ClusterSpec, CredentialSpec, InvalidSpec, Kind, Role
 
 from .common import metadata
 from .kafka import sizing_of
@@ -22,9 +23,10 @@ BYTE_RATE_QUOTAS = {"producerByteRate", "consumerByteRate"}
 
 
 def credentials(spec: ClusterSpec) -> list[dict]:
-    usernames = {user_resource_name(spec, credential) for credential in spec.credentials}
+    principals = (*spec.credentials, *spec.sluice_principals)
+    usernames = {user_resource_name(spec, credential) for credential in principals}
     manifests = []
-    for credential in spec.credentials:
+    for credential in principals:
         # Strimzi writes a Secret named after each user: ours must not be one of those.
         if credential.password_secret in usernames:
             raise InvalidSpec(
@@ -68,16 +70,26 @@ def _kafka_user(spec: ClusterSpec, credential: CredentialSpec) -> dict:
                     }
                 },
             },
-            "authorization": {"type": "simple", "acls": _acls(spec)},
+            "authorization": {"type": "simple", "acls": _acls(spec, credential.role)},
         },
     }
-    quotas = _quotas(spec, credential)
+    # Sluice's own principals make a few small admin requests when asked: not throttled.
+    quotas = _quotas(spec, credential) if credential.role == Role.TENANT else {}
     if quotas:
         user["spec"]["quotas"] = quotas
     return user
 
 
-def _acls(spec: ClusterSpec) -> list[dict]:
+# Sluice's own principals. Kafka lets DescribeGroups, ListGroups, OffsetFetch and ListOffsets
+# through with Describe on the group and its topics; committing offsets (a reset) takes Read on
+# both, so that right is a second principal's, used for nothing else.
+SLUICE_ACLS = {
+    Role.OBSERVER: {"topic": ["Describe"], "group": ["Describe"]},
+    Role.OFFSETS: {"topic": ["Describe", "Read"], "group": ["Describe", "Read"]},
+}
+
+
+def _acls(spec: ClusterSpec, role: Role = Role.TENANT) -> list[dict]:
     if spec.kind == Kind.SERVERLESS:
         # Everything the principal may touch starts with "<cluster_id>.": the trailing dot keeps
         # one cluster's prefix from matching another id that merely starts the same way.
@@ -85,6 +97,11 @@ def _acls(spec: ClusterSpec) -> list[dict]:
     else:
         # A dedicated cluster belongs to one tenant: every topic, group and transactional id.
         name, pattern = "*", "literal"
+    if role != Role.TENANT:
+        return [
+            _acl(resource, name, pattern, operations)
+            for resource, operations in SLUICE_ACLS[role].items()
+        ]
     acls = [
         # No Create, Delete, Alter or AlterConfigs on topics: topics are made and changed
         # through Sluice's API (partition limits, metering), and the topic operator would

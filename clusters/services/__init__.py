@@ -1,4 +1,5 @@
-"""Writes of the clusters app, by sub-domain: clusters, topics, credentials, quotas, placement.
+"""Writes of the clusters app, by sub-domain: clusters, topics, credentials, quotas, placement,
+consumer groups' offsets (written to Kafka directly, not through a generation).
 Every change to what the data plane should hold goes through the lifecycle (clusters.lifecycle):
 a new generation, an Operation, and a reconcile queued once the transaction has committed.
 Creating a cluster or a topic, and reshaping a cluster, first asks the creation guards that
@@ -11,6 +12,7 @@ from .clusters import (
     cluster_update,
     refuse_closing_with_clusters,
 )
+from .consumer_groups import consumer_group_reset_offsets
 from .credentials import (
     credential_create,
     credential_delete,
@@ -28,6 +30,7 @@ __all__ = [
     "cluster_retry",
     "cluster_update",
     "clusters_throttle_set",
+    "consumer_group_reset_offsets",
     "credential_create",
     "credential_delete",
     "credential_rotate",

@@ -15,7 +15,7 @@ from tenants.access import OrganizationAccess
 from tenants.audit_display import event_changes
 from tenants.views.feedback import refused_form
 
-from .. import connection, presentation, selectors
+from .. import connection, presentation, selectors, snippets
 from ..forms import (
     ChangeTierForm,
     ClusterDeleteForm,
@@ -36,6 +36,12 @@ def topic_place(topic_name: str) -> str:
     return f"topic-{topic_name}"
 
 
+def first_username(cluster: Cluster) -> str:
+    """The snippets name the cluster's oldest live credential, or a placeholder without one."""
+    credential = selectors.live_credentials(cluster=cluster).order_by("created_at", "id").first()
+    return credential.username if credential else connection.PLACEHOLDER_USERNAME
+
+
 def status_context(access: OrganizationAccess, cluster: Cluster) -> dict:
     operations = (
         selectors.operations(organization=access.organization)
@@ -51,6 +57,7 @@ def status_context(access: OrganizationAccess, cluster: Cluster) -> dict:
         "can_change_caps": access.can("billing:write"),
         "polling": cluster.state in TRANSITIONAL_STATES,
         "connection": connection.connection_details(cluster),
+        "snippets": snippets.snippets(cluster, first_username(cluster)),
         "operations": [
             {
                 "operation": operation,

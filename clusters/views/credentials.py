@@ -11,7 +11,7 @@ from tenants.access import OrganizationAccess
 from tenants.views.base import organization_view
 from tenants.views.feedback import notify
 
-from .. import connection, services
+from .. import connection, services, snippets
 from ..forms import CredentialCreateForm, add_domain_error, explain
 from ..models import Credential
 from .base import (
@@ -49,6 +49,8 @@ def _password_page(
                 if cluster.bootstrap_servers
                 else ""
             ),
+            # The one page that shows the password: the snippets carry it too.
+            "snippets": snippets.snippets(cluster, credential.username, password),
             "rotated": rotated,
         },
     )

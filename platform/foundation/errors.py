@@ -103,3 +103,19 @@ class SpendCapReached(DomainError):
     code = "spend_cap_reached"
     title = "The spend cap is reached"
     status = 409
+
+
+class ConsumerGroupsUnavailable(Conflict):
+    """Consumer groups are read from a cluster's Kafka: there is none to ask (the simulated
+    data plane, or a cluster not ready yet)."""
+
+    code = "consumer_groups_unavailable"
+    title = "Consumer groups are not available for this cluster"
+
+
+class KafkaUnreachable(DomainError):
+    """The cluster's Kafka refused Sluice's admin request or did not answer in time."""
+
+    code = "kafka_unreachable"
+    title = "The cluster's Kafka did not answer"
+    status = 503

@@ -13,7 +13,7 @@ from django.db import connection
 from billing.models import SpendCap, SpendHold
 from billing.services import HourSnapshot, record_hours
 from billing.spend_watch import spend_check
-from clusters import reconciler
+from clusters import naming, reconciler
 from clusters.models import Cluster, ClusterSize, ClusterState, Dimension, SimulatedObject, Topic
 from tenants.models import AuditEvent
 from tenants.roles import Role
@@ -74,11 +74,14 @@ def converge(cluster) -> Cluster:
 
 
 def quotas(cluster) -> list[dict]:
+    """The quotas of the cluster's credentials (Sluice's own principals of it have none)."""
+    sluices = {naming.sluice_username(cluster.public_id, role) for role in ("observer", "offsets")}
     return [
         item.manifest["spec"]["quotas"]
         for item in SimulatedObject.objects.filter(
             cluster_public_id=cluster.public_id, kind="KafkaUser"
         )
+        if item.name not in sluices
     ]
 
 

@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 from kubernetes import client
 
-from clusters import reconciler, rendering, services
+from clusters import naming, reconciler, rendering, services
 from clusters.drivers.kubernetes import KubernetesDriver
 from clusters.models import Cluster, Operation
 from clusters.reconciler import Outcome
@@ -30,6 +30,25 @@ def converge(cluster: Cluster, timeout: float = 30) -> Cluster:
 
     wait_for(done, timeout=timeout, what=f"{cluster.public_id} to converge ({outcomes[-3:]})")
     return Cluster.unscoped_all_tenants.get(pk=cluster.pk)
+
+
+def sluice_objects(cluster_id: str) -> set[tuple[str, str]]:
+    """The KafkaUsers and password Secrets of Sluice's own principals of the cluster, which
+    every cluster has (consumer groups are read and reset through them)."""
+    found = set()
+    for role in ("observer", "offsets"):
+        found.add(("KafkaUser", naming.sluice_username(cluster_id, role)))
+        found.add(("Secret", naming.sluice_password_secret_name(cluster_id, role)))
+    return found
+
+
+def tenant_objects(kube, cluster_id: str) -> list[tuple[str, str]]:
+    """(kind, name) of what the API server holds for the cluster, Sluice's principals aside."""
+    return [
+        (kind, name)
+        for kind, _, name in labelled(kube, cluster_id)
+        if (kind, name) not in sluice_objects(cluster_id)
+    ]
 
 
 def labelled(kube, cluster_id: str) -> list[tuple[str, str, str]]:
@@ -93,7 +112,10 @@ def test_resize_and_type_change_converge(kube, dataplane):
     cluster, _ = new_cluster("serverless")
     cluster = converge(cluster)
     assert cluster.state == "ready"
-    assert labelled(kube, cluster.public_id) == []  # a serverless cluster is metadata only
+    # A serverless cluster is metadata only: here, Sluice's own principals of it.
+    assert {(kind, name) for kind, _, name in labelled(kube, cluster.public_id)} == (
+        sluice_objects(cluster.public_id)
+    )
     # The cell's shared Kafka here has only its plain SCRAM listener: clients are told so.
     assert (cluster.bootstrap_servers.endswith(":9092"), cluster.bootstrap_tls) == (True, False)
 
@@ -291,7 +313,7 @@ def test_deleted_topics_and_credentials_are_pruned_from_the_data_plane(kube, dat
         services.topic_create(cluster=cluster, actor=ACTOR, name="audit", partitions=1)
         credential, _, _ = services.credential_create(cluster=cluster, actor=ACTOR, name="app")
     cluster = converge(cluster)
-    kinds = [kind for kind, _, _ in labelled(kube, cluster.public_id)]
+    kinds = [kind for kind, _ in tenant_objects(kube, cluster.public_id)]
     assert sorted(kinds) == ["KafkaTopic", "KafkaTopic", "KafkaUser", "Secret"]
     with tenant_scope(cluster.organization):
         topic = cluster.topics.get(name="audit")
@@ -302,7 +324,7 @@ def test_deleted_topics_and_credentials_are_pruned_from_the_data_plane(kube, dat
 
     def only_orders_left() -> bool:
         # The topic operator's finalizer keeps a deleted KafkaTopic until the emulator lets go.
-        return [(kind, name) for kind, _, name in labelled(kube, cluster.public_id)] == [
+        return tenant_objects(kube, cluster.public_id) == [
             ("KafkaTopic", rendering.resource_name(cluster.public_id) + ".orders")
         ]
 
@@ -349,7 +371,11 @@ def test_a_serverless_cluster_shows_its_own_conditions_and_the_cells_health_only
         services.topic_create(cluster=cluster, actor=ACTOR, name="orders", partitions=1)
     cluster = converge(cluster)
     objects = {condition["object"] for condition in cluster.conditions}
-    assert objects == {f"KafkaTopic/{rendering.resource_name(cluster.public_id)}.orders", "cell"}
+    assert objects == {
+        f"KafkaTopic/{rendering.resource_name(cluster.public_id)}.orders",
+        "cell",
+        *(f"{kind}/{name}" for kind, name in sluice_objects(cluster.public_id) if kind != "Secret"),
+    }
     cell = next(c for c in cluster.conditions if c["object"] == "cell")
     assert (cell["type"], cell["status"]) == ("CellReady", "True")
 

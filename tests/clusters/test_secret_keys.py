@@ -15,7 +15,13 @@ from clusters import rendering, services
 from clusters.models import Credential, Operation
 from foundation import secretbox
 from tenants.scoping import tenant_scope
-from tests.clusters.test_reconciler_kube import ACTOR, converge, labelled, new_cluster
+from tests.clusters.test_reconciler_kube import (
+    ACTOR,
+    converge,
+    labelled,
+    new_cluster,
+    tenant_objects,
+)
 from tests.factories import make_cluster, make_org
 
 pytestmark = pytest.mark.django_db
@@ -67,10 +73,11 @@ def test_keys_rotate_reseal_and_retire_while_the_reconciler_converges(kube, data
     assert data_plane_password(kube, dataplane, second) == second_password
     Fernet(KEY_B).decrypt(sealed(second))
 
-    # Re-seal: everything under B; running it again changes nothing.
-    assert "Re-sealed 1; 1 already under the newest key; 0 unreadable." in reseal()
+    # Re-seal: everything under B (the first credential's password and those of the cluster's
+    # two principals of Sluice's); running it again changes nothing.
+    assert "Re-sealed 3; 1 already under the newest key; 0 unreadable." in reseal()
     before = sealed(first), sealed(second)
-    assert "Re-sealed 0; 2 already under the newest key; 0 unreadable." in reseal()
+    assert "Re-sealed 0; 4 already under the newest key; 0 unreadable." in reseal()
     assert (sealed(first), sealed(second)) == before
     for credential in (first, second):
         Fernet(KEY_B).decrypt(sealed(credential))
@@ -96,7 +103,10 @@ def test_a_lost_key_fails_the_apply_by_name_and_never_blocks_deletion(kube, data
     cluster = converge(cluster)
     assert cluster.state == "ready"
     objects = labelled(kube, cluster.public_id)
-    assert [kind for kind, _, _ in objects] == ["KafkaUser", "Secret"]
+    assert sorted(tenant_objects(kube, cluster.public_id)) == [
+        ("KafkaUser", credential.username),
+        ("Secret", f"{rendering.resource_name(credential.public_id)}-scram"),
+    ]
 
     # A is gone entirely: an apply cannot write the credential's Secret and fails, naming it,
     # without touching (or pruning) what the data plane holds.
@@ -110,6 +120,8 @@ def test_a_lost_key_fails_the_apply_by_name_and_never_blocks_deletion(kube, data
     assert credential.public_id in cluster.failure_message
     assert "SLUICE_SECRETS_KEYS" in cluster.failure_message
     assert cluster.conditions[0]["object"] == credential.public_id
+    # Sluice's own principals got new passwords, sealed under the ring's key: not a failure.
+    assert secretbox.unseal(cluster.observer_password_encrypted)
     with tenant_scope(cluster.organization):
         failed = Operation.objects.get(pk=operation.pk)
     assert (failed.state, failed.error_code) == ("failed", "CredentialUnreadable")
@@ -143,13 +155,16 @@ def test_reseal_works_in_batches_and_names_what_no_key_opens(settings):
     passwords = {credential.pk: password for credential, password, _ in created}
 
     settings.SLUICE_SECRETS_KEYS = [KEY_B, KEY_A]
-    assert "Re-sealed 5; 0 already" in reseal(batch_size=2)
+    # The five credentials' passwords and those of the cluster's two principals of Sluice's.
+    assert "Re-sealed 7; 0 already" in reseal(batch_size=2)
     settings.SLUICE_SECRETS_KEYS = [KEY_B]
     for pk, password in passwords.items():
         assert secretbox.unseal(Credential.unscoped_all_tenants.get(pk=pk).password_encrypted) == (
             password
         )
-    assert "Re-sealed 0; 5 already" in reseal(batch_size=2)
+    assert "Re-sealed 0; 7 already" in reseal(batch_size=2)
+    cluster.refresh_from_db()
+    assert secretbox.unseal(cluster.observer_password_encrypted)  # opens under the new key
 
     lost_pk = created[0][0].pk
     Credential.unscoped_all_tenants.filter(pk=lost_pk).update(

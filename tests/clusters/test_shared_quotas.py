@@ -5,7 +5,7 @@ for all of them when one comes or goes), and the API bounds what a partition may
 
 import pytest
 
-from clusters import reconciler, services
+from clusters import naming, reconciler, services
 from clusters.models import GB, MB, Cell, SimulatedObject, Topic
 from tenants.audit import Actor
 from tenants.scoping import tenant_scope
@@ -39,13 +39,14 @@ def partition_ceiling(cluster) -> int:
 
 
 def applied_quotas(cluster) -> dict[str, dict]:
-    """Each KafkaUser's quotas as the (simulated) data plane holds them after a reconcile."""
+    """Each credential's KafkaUser's quotas as the (simulated) data plane holds them after a
+    reconcile (Sluice's own principals of the cluster have none)."""
     assert reconciler.reconcile(cluster.pk) == reconciler.Outcome.CONVERGED
+    users = SimulatedObject.objects.filter(cluster_public_id=cluster.public_id, kind="KafkaUser")
+    sluices = {naming.sluice_username(cluster.public_id, role) for role in ("observer", "offsets")}
+    assert {item.name for item in users} >= sluices
     return {
-        item.name: item.manifest["spec"]["quotas"]
-        for item in SimulatedObject.objects.filter(
-            cluster_public_id=cluster.public_id, kind="KafkaUser"
-        )
+        item.name: item.manifest["spec"]["quotas"] for item in users if item.name not in sluices
     }
 
 

@@ -562,7 +562,10 @@ def test_anonymous_visitors_are_sent_to_log_in(client, org):
 def test_no_page_loads_anything_from_elsewhere(owner_client, org, ready_cluster):
     for target in (url("list", org), cluster_url("detail", ready_cluster)):
         body = html(owner_client.get(target))
-        assert re.findall(r'<script src="([^"]+)"', body) == ["/static/vendor/htmx/htmx.min.js"]
+        assert set(re.findall(r'<script src="([^"]+)"', body)) <= {
+            "/static/vendor/htmx/htmx.min.js",
+            "/static/sluice/copy.js",  # the snippets' copy buttons
+        }
 
 
 def test_a_refused_form_comes_back_on_its_own_cluster_only(owner_client, org):

@@ -90,6 +90,9 @@ BASE_BODIES = {
     "PATCH /api/v1/orgs/{org}/clusters/{cluster}/credentials/{id}/": {"producer_byte_rate": 1000},
     "POST /api/v1/orgs/{org}/clusters/{cluster}/topics/": {"name": "new-topic", "partitions": 1},
     "PATCH /api/v1/orgs/{org}/clusters/{cluster}/topics/{name}/": {"partitions": 4},
+    "POST /api/v1/orgs/{org}/clusters/{cluster}/consumer-groups/{group}/reset-offsets/": {
+        "to": "earliest"
+    },
     "POST /api/v1/orgs/{org}/invitations/": {"email": "new@example.com", "role": "viewer"},
     "PATCH /api/v1/orgs/{org}/members/{id}/": {"role": "viewer"},
     "PUT /api/v1/orgs/{org}/billing-account/": {
@@ -119,9 +122,13 @@ BASE_BODIES = {
         "partitions": 6,
     },
 }
-# Bases that cannot succeed in a test (an invitation's token comes by e-mail): their fields are
-# still judged, against the 404 the base gets.
-BASES_REFUSED = {"POST /api/v1/invitations/accept/", "POST /api/v1/invitations/decline/"}
+# Bases that cannot succeed in a test (an invitation's token comes by e-mail; consumer groups
+# need a real Kafka): their fields are still judged, against the status the base gets.
+BASES_REFUSED = {
+    "POST /api/v1/invitations/accept/": 404,
+    "POST /api/v1/invitations/decline/": 404,
+    "POST /api/v1/orgs/{org}/clusters/{cluster}/consumer-groups/{group}/reset-offsets/": 409,
+}
 
 
 def build_world() -> World:
@@ -198,7 +205,11 @@ def build_world() -> World:
             UsageExport: usage_export,
             WebhookDelivery: deliveries[0],
         },
-        url_values={"org": organization.public_id, "cluster": cluster.public_id},
+        url_values={
+            "org": organization.public_id,
+            "cluster": cluster.public_id,
+            "group": "readers",
+        },
     )
 
 

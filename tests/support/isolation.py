@@ -54,6 +54,9 @@ WEB_OBJECT_KWARGS = {
     "invoice_id": (Invoice, "public_id"),
     "export_id": (UsageExport, "public_id"),
 }
+# URL parameters naming something Sluice does not store (a consumer group lives in Kafka): the
+# cluster beside them in the URL is what is isolated, so any value serves.
+PLAIN_URL_VALUES = {"group": "readers"}
 
 
 @dataclass(frozen=True)
@@ -234,11 +237,11 @@ def _victim_urls(route, outsider, victim, urlconf, violations) -> list[tuple[str
     """The victim's URL, and (for object routes) the outsider's org with a victim object."""
     view = route.view_class
     object_kwarg = getattr(view, "lookup_url_kwarg", None) or "id"
-    unknown = set(route.kwargs) - {"org", "cluster", object_kwarg}
+    unknown = set(route.kwargs) - {"org", "cluster", object_kwarg} - set(PLAIN_URL_VALUES)
     if unknown:
         violations.append(f"{route.name}: no sample value for URL parameters {sorted(unknown)}")
         return []
-    kwargs: dict[str, str] = {}
+    kwargs: dict[str, str] = {k: v for k, v in PLAIN_URL_VALUES.items() if k in route.kwargs}
     if "cluster" in route.kwargs:
         from clusters.models import Cluster
 
@@ -319,10 +322,11 @@ def _victim_web_urls(route, outsider, victim, urlconf, violations) -> list[tuple
     """(label, URL, whose organization) for the victim's organization, one that does not exist,
     and (for object routes) the outsider's own organization with the victim's objects, then
     with the outsider's own cluster and the victim's other objects."""
-    unknown = set(route.kwargs) - {"org"} - set(WEB_OBJECT_KWARGS)
+    unknown = set(route.kwargs) - {"org"} - set(WEB_OBJECT_KWARGS) - set(PLAIN_URL_VALUES)
     if unknown:
         violations.append(f"{route.name}: no sample value for URL parameters {sorted(unknown)}")
         return []
+    plain = {k: v for k, v in PLAIN_URL_VALUES.items() if k in route.kwargs}
     objects = {}
     for kwarg in route.kwargs:
         if kwarg in WEB_OBJECT_KWARGS:
@@ -342,7 +346,7 @@ def _victim_web_urls(route, outsider, victim, urlconf, violations) -> list[tuple
     return [
         (
             f"{route.name}[{label}]",
-            reverse(route.name, kwargs={"org": org, **kw}, urlconf=urlconf),
+            reverse(route.name, kwargs={"org": org, **kw, **plain}, urlconf=urlconf),
             whose,
         )
         for label, org, kw, whose in targets

@@ -77,6 +77,10 @@ MATRIX = {
     ("credential-detail", "patch"): (BUILDERS, 202),
     ("credential-detail", "delete"): (BUILDERS, 202),
     ("credential-rotate", "post"): (BUILDERS, 202),
+    # Consumer groups are read from a real Kafka: allowed, but the simulated data plane has none.
+    ("consumer-group-list", "get"): (BUILDERS | {Role.VIEWER}, 409),
+    ("consumer-group-detail", "get"): (BUILDERS | {Role.VIEWER}, 409),
+    ("consumer-group-reset-offsets", "post"): (BUILDERS, 409),
     # Usage is for every member: the billing role reads it too (it explains the invoice).
     ("organization-usage", "get"): (ALL, 200),
     ("cluster-usage", "get"): (ALL, 200),
@@ -230,6 +234,7 @@ class Target:
             ("topic-detail", "patch"): {"partitions": 2},
             ("credential-list", "post"): {"name": f"app {n}"},
             ("credential-detail", "patch"): {"producer_byte_rate": 1_000_000},
+            ("consumer-group-reset-offsets", "post"): {"to": "earliest"},
             ("billing-account", "put"): {
                 "email": f"ap{n}@example.com",
                 "name": "Acme",
@@ -264,10 +269,12 @@ def test_role_matrix(role, principal, org_with_owner):
             client = key_client(make_api_key(organization, role)[1])
         kwargs = {"org": organization.public_id}
         with_cluster = ("cluster-usage", "cluster-recommendation", "spend-cap-cluster")
-        if name.startswith(("topic-", "credential-")) or name in with_cluster:
+        if name.startswith(("topic-", "credential-", "consumer-group-")) or name in with_cluster:
             kwargs["cluster"] = target.cluster.public_id
         suffixes = ("-detail", "-retry", "-rotate", "-lines-csv")
-        if name.endswith(suffixes) and name != "organization-detail":
+        if name.startswith("consumer-group-") and name != "consumer-group-list":
+            kwargs["group"] = "readers"
+        elif name.endswith(suffixes) and name != "organization-detail":
             key = "name" if name.startswith("topic-") else "id"
             with tenant_scope(organization):
                 kwargs[key] = target.id_for(name)

@@ -42,6 +42,7 @@ SPECTACULAR_SETTINGS = {
     # tiers were called cluster types, as the API's fields do.
     "ENUM_NAME_OVERRIDES": {
         "DimensionEnum": "clusters.models.Dimension",
+        "ConsumerGroupStateEnum": "clusters.api.serializers.GROUP_STATES",
         "ClusterTypeSlugEnum": "clusters.catalog.TIER_SLUGS",
         "RegionEnum": "clusters.catalog.REGIONS",
         "CurrencyEnum": "billing.models.Currency",

@@ -16,6 +16,9 @@ SLUICE_KUBECONFIG = env.str("SLUICE_KUBECONFIG", default="")
 # Seconds to wait for one answer of a cell's Kubernetes API before the reconcile gives up (and
 # is retried with backoff).
 SLUICE_KUBERNETES_TIMEOUT_SECONDS = env.float("SLUICE_KUBERNETES_TIMEOUT_SECONDS", default=30.0)
+# A bound on each admin request Sluice's own principals make to a cluster's Kafka (consumer
+# groups are read while a page or an API call waits).
+SLUICE_KAFKA_ADMIN_TIMEOUT_SECONDS = env.float("SLUICE_KAFKA_ADMIN_TIMEOUT_SECONDS", default=10.0)
 
 # The Kafka version new clusters get (a version the cells' Strimzi operator supports).
 SLUICE_KAFKA_VERSION = env.str("SLUICE_KAFKA_VERSION", default="4.1.0")

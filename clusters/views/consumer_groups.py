@@ -1,0 +1,79 @@
+"""A cluster's consumer groups in the console: the groups with their state, members and lag
+(read live from the cluster's Kafka), and resetting an inactive group's offsets."""
+
+from __future__ import annotations
+
+from datetime import UTC
+
+from django.contrib import messages
+from django.http import Http404, HttpRequest
+from django.shortcuts import redirect
+from django.urls import reverse
+
+from foundation.errors import ConsumerGroupsUnavailable, DomainError, KafkaUnreachable, NotFound
+from tenants.access import OrganizationAccess
+from tenants.views.base import organization_view
+
+from .. import consumer_groups, services
+from ..forms import OffsetResetForm, add_domain_error
+from .base import READ, READ_WRITE, live_cluster, render_page
+
+
+@organization_view(scopes=READ)
+def group_list(request: HttpRequest, access: OrganizationAccess, cluster_id: str):
+    cluster = live_cluster(access, cluster_id)
+    context = {"cluster": cluster, "groups": [], "unavailable": ""}
+    try:
+        context["groups"] = [
+            consumer_groups.get_group(cluster, summary.name)
+            for summary in consumer_groups.list_groups(cluster)
+        ]
+    except (ConsumerGroupsUnavailable, KafkaUnreachable) as error:
+        context["unavailable"] = error.detail
+    return render_page(request, access, "clusters/consumer_groups.html", context)
+
+
+@organization_view(scopes=READ_WRITE)
+def group_detail(request: HttpRequest, access: OrganizationAccess, cluster_id: str, group: str):
+    cluster = live_cluster(access, cluster_id)
+    form = OffsetResetForm(request.POST or None, prefix="reset")
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                moves = services.consumer_group_reset_offsets(
+                    cluster=cluster,
+                    actor=access.actor(request),
+                    group=group,
+                    to=form.cleaned_data["to"],
+                    timestamp=_utc(form.cleaned_data["timestamp"])
+                    if form.cleaned_data["to"] == "timestamp"
+                    else None,
+                    topic=form.cleaned_data["topic"] or None,
+                )
+            except DomainError as error:
+                add_domain_error(form, error)
+            else:
+                messages.success(
+                    request,
+                    f"The offsets of {group} were reset on {len(moves)} partition(s).",
+                )
+                url = reverse(
+                    "clusters:consumer-group",
+                    args=[access.organization.public_id, cluster.public_id, group],
+                )
+                return redirect(f"{url}#reset")
+        status = 400
+    context = {"cluster": cluster, "group": None, "unavailable": "", "form": form}
+    try:
+        context["group"] = consumer_groups.get_group(cluster, group)
+    except NotFound as error:
+        raise Http404(error.detail) from None
+    except (ConsumerGroupsUnavailable, KafkaUnreachable) as error:
+        context["unavailable"] = error.detail
+    return render_page(request, access, "clusters/consumer_group.html", context, status=status)
+
+
+def _utc(value):
+    # The form's times are read as UTC, as the page says.
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
