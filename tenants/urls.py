@@ -6,6 +6,7 @@ app_name = "tenants"
 
 urlpatterns = [
     path("accounts/signup/", accounts.signup, name="signup"),
+    path("accounts/signup/sent/", accounts.signup_sent, name="signup-sent"),
     path("accounts/signup/<str:token>/", accounts.signup_confirm, name="signup-confirm"),
     path("invitations/<str:token>/", accounts.invitation_respond, name="invitation"),
     path("orgs/<str:org>/", organization.members, name="members"),

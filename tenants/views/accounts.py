@@ -20,6 +20,9 @@ from ..models import Invitation
 from ..roles import Role
 from .feedback import back_with_refused, refused_form
 
+# The session key of the address a sign-up just mailed (the page after it shows it).
+SIGNUP_SENT_TO = "signup_sent_to"
+
 
 def _safe_next(request: HttpRequest) -> str:
     return _safe_url(request, request.POST.get("next") or request.GET.get("next") or "")
@@ -63,8 +66,19 @@ def signup(request: HttpRequest) -> HttpResponse:
             next_url=next_url,
             site_url=request.build_absolute_uri("/"),
         )
-        return render(request, "registration/signup_sent.html", {"email": email})
+        # Redirected, so that reloading the answer neither resubmits nor mails again.
+        request.session[SIGNUP_SENT_TO] = email
+        return redirect("tenants:signup-sent")
     return render(request, "registration/signup.html", {"form": form, "next": next_url})
+
+
+@require_http_methods(["GET", "HEAD"])
+def signup_sent(request: HttpRequest) -> HttpResponse:
+    """Where a sign-up lands: which address the link went to (this browser's own sign-up)."""
+    email = request.session.get(SIGNUP_SENT_TO)
+    if not email:
+        return redirect("tenants:signup")
+    return render(request, "registration/signup_sent.html", {"email": email})
 
 
 @require_http_methods(["GET", "HEAD", "POST"])

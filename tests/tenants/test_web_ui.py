@@ -118,8 +118,14 @@ def test_signup_mails_a_link_that_creates_the_account_and_logs_in(client, sign_u
     assert reverse("tenants:signup") in login_page
 
     response = sign_up("New.Person@Example.com", first_name="Ada", last_name="Byron")
-    assert response.status_code == 200
-    assert "Check your e-mail" in html(response)
+    assert response.status_code == 302
+    assert response["Location"] == "/accounts/signup/sent/"
+    sent = client.get(response["Location"])
+    assert "Check your e-mail" in html(sent)
+    assert "new.person@example.com" in html(sent)
+    # Reloading the answer is a GET: no second mail.
+    assert "Check your e-mail" in html(client.get(response["Location"]))
+    assert len([m for m in mail.outbox if m.to == ["new.person@example.com"]]) == 1
     assert not User.objects.filter(email="new.person@example.com").exists()
     path = mailed_signup_path("new.person@example.com")
 
@@ -159,9 +165,12 @@ def test_signup_runs_the_password_validators_inline(client, sign_up):
 
 
 def test_signup_answers_a_taken_address_as_a_free_one_and_mails_its_owner(client, owner, sign_up):
+    other = Client()
     taken = sign_up("OWNER@acme.example")
-    free = sign_up("nobody@acme.example", browser=Client())
-    assert taken.status_code == free.status_code == 200
+    free = sign_up("nobody@acme.example", browser=other)
+    assert taken.status_code == free.status_code == 302
+    assert taken["Location"] == free["Location"]
+    taken, free = client.get(taken["Location"]), other.get(free["Location"])
     assert html(taken).replace("owner@", "nobody@") == html(free)
     assert "_auth_user_id" not in client.session
     assert User.objects.filter(email__iexact="owner@acme.example").count() == 1
