@@ -71,8 +71,9 @@ def usage_row(usage: DimensionUsage) -> dict:
     once usage comes within a tenth of it, where it is worth seeing. Hours not measured read
     so, never as zero; a dimension with no hour measured has no total and no busiest hour."""
     buckets = usage.buckets
-    measured = [bucket for bucket in buckets if not not_measured(bucket)]
-    missing = len(buckets) - len(measured)
+    # Hours before the cluster existed are neither measured nor missing.
+    measured = [bucket for bucket in buckets if bucket.recorded]
+    missing = sum(1 for bucket in buckets if not_measured(bucket))
     peak = max((bucket.quantity for bucket in measured), default=0)
     limit = usage.limit_per_bucket
     show_limit = bool(limit) and peak * 10 >= limit
@@ -84,6 +85,8 @@ def usage_row(usage: DimensionUsage) -> dict:
             height = max(height, 1.0)  # used, however little: visible
         if not_measured(bucket):
             reading = NOT_MEASURED
+        elif not bucket.recorded:
+            reading = "nothing to measure"  # the cluster did not exist yet
         else:
             reading = usage_amount(bucket.quantity, usage.unit)
             reading += "" if bucket.complete else " (not complete yet)"
