@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import clusters, credentials, live, topics
+from .views import clusters, credentials, live, topic_page, topics
 
 app_name = "clusters"
 
@@ -21,6 +21,7 @@ urlpatterns = [
         topics.topic_partitions,
         name="topic-partitions",
     ),
+    path(f"{CLUSTER}topics/<str:topic_name>/", topic_page.topic_detail, name="topic-detail"),
     path(
         f"{CLUSTER}topics/<str:topic_name>/metrics/",
         live.topic_metrics,
