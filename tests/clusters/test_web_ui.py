@@ -544,6 +544,11 @@ def test_anonymous_visitors_are_sent_to_log_in(client, org):
 
 
 def test_no_page_loads_anything_from_elsewhere(owner_client, org, ready_cluster):
-    for target in (url("list", org), cluster_url("detail", ready_cluster)):
+    htmx = "/static/vendor/htmx/htmx.min.js"
+    charts = ["/static/vendor/chartjs/chart.umd.min.js", "/static/sluice/live-metrics.js"]
+    for target, scripts in (
+        (url("list", org), [htmx]),
+        (cluster_url("detail", ready_cluster), [htmx, *charts]),
+    ):
         body = html(owner_client.get(target))
-        assert re.findall(r'<script src="([^"]+)"', body) == ["/static/vendor/htmx/htmx.min.js"]
+        assert re.findall(r'<script src="([^"]+)"', body) == scripts
