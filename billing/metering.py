@@ -29,6 +29,7 @@ from django.db.models.functions import Greatest, Least
 from django.utils import timezone
 
 from clusters.models import TIME_DIMENSIONS, Cell, Cluster, Dimension, Topic, TopicPartitions
+from clusters.prometheus import PrometheusError
 
 from .attribution import (
     Attribution,
@@ -42,7 +43,6 @@ from .models import MeteringCursor
 from .prometheus import (
     COUNTER_METRICS,
     Prometheus,
-    PrometheusError,
     Readings,
     Series,
     instance_of,

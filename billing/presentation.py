@@ -22,7 +22,7 @@ from .estimates import Estimate
 from .invoices import dollars
 from .models import Invoice, InvoiceLine, InvoiceLineKind
 from .recommendation import Option, Recommendation, Verdict
-from .selectors import UNITS, DimensionUsage
+from .selectors import UNITS, DimensionUsage, UsageBucket
 
 # The usage chart on a cluster's page: one bar per hour of the last 24.
 CHART_HEIGHT = 40
@@ -57,12 +57,24 @@ def _share(part: int, whole: int) -> str:
     return f"{plain(round(percent, 1))}%"
 
 
+NOT_MEASURED = "not measured"
+
+
+def not_measured(bucket: UsageBucket) -> bool:
+    """An hour still open with nothing recorded: not measured (yet), which is not zero."""
+    return not bucket.complete and not bucket.recorded
+
+
 def usage_row(usage: DimensionUsage) -> dict:
     """One dimension's last 24 hours as table cells and the geometry of an inline SVG bar
     chart. Bars are scaled to the busiest hour; the limit is drawn too (and sets the scale)
-    once usage comes within a tenth of it, where it is worth seeing."""
+    once usage comes within a tenth of it, where it is worth seeing. Hours not measured read
+    so, never as zero; a dimension with no hour measured has no total and no busiest hour."""
     buckets = usage.buckets
-    peak = max((bucket.quantity for bucket in buckets), default=0)
+    # Hours before the cluster existed are neither measured nor missing.
+    measured = [bucket for bucket in buckets if bucket.recorded]
+    missing = sum(1 for bucket in buckets if not_measured(bucket))
+    peak = max((bucket.quantity for bucket in measured), default=0)
     limit = usage.limit_per_bucket
     show_limit = bool(limit) and peak * 10 >= limit
     top = max(peak, limit) if show_limit else peak
@@ -71,23 +83,34 @@ def usage_row(usage: DimensionUsage) -> dict:
         height = bucket.quantity * CHART_HEIGHT / top if top else 0
         if bucket.quantity > 0:
             height = max(height, 1.0)  # used, however little: visible
-        amount = usage_amount(bucket.quantity, usage.unit)
+        if not_measured(bucket):
+            reading = NOT_MEASURED
+        elif not bucket.recorded:
+            reading = "nothing to measure"  # the cluster did not exist yet
+        else:
+            reading = usage_amount(bucket.quantity, usage.unit)
+            reading += "" if bucket.complete else " (not complete yet)"
         bars.append(
             {
                 "x": index * BAR_STEP,
                 "y": f"{CHART_HEIGHT - height:.1f}",
                 "height": f"{height:.1f}",
                 "complete": bucket.complete,
-                "title": f"{bucket.start:%Y-%m-%d %H}:00 UTC: {amount}"
-                + ("" if bucket.complete else " (not complete yet)"),
+                "measured": not not_measured(bucket),
+                "title": f"{bucket.start:%Y-%m-%d %H}:00 UTC: {reading}",
             }
         )
+    total = usage_amount(sum(bucket.quantity for bucket in measured), usage.unit)
     return {
         "label": Dimension(usage.dimension).label,
-        "total": usage_amount(sum(bucket.quantity for bucket in buckets), usage.unit),
-        "peak": usage_amount(peak, usage.unit),
+        "measured": bool(measured),
+        "total": total if measured else NOT_MEASURED,
+        "peak": usage_amount(peak, usage.unit) if measured else NOT_MEASURED,
+        "not_measured": f"{counted(missing, 'hour')} {NOT_MEASURED}"
+        if measured and missing
+        else "",
         "limit": usage_amount(limit, usage.unit) if limit else "",
-        "peak_share": _share(peak, limit) if limit else "",
+        "peak_share": _share(peak, limit) if limit and measured else "",
         "bars": bars,
         "width": len(buckets) * BAR_STEP - (BAR_STEP - BAR_WIDTH),
         "height": CHART_HEIGHT,

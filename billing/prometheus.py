@@ -18,16 +18,13 @@ up to is billing.metering's.
 
 from __future__ import annotations
 
-import json
 import math
-import urllib.error
-import urllib.parse
-import urllib.request
 from dataclasses import dataclass, field
 
 from django.conf import settings
 
 from clusters.models import Dimension
+from clusters.prometheus import PrometheusClient, regex_literal
 
 from .deltas import Sample, Window
 
@@ -45,10 +42,6 @@ TENANT_TOPICS = 'topic!="",topic!~"__.*"'
 LabelSet = tuple[tuple[str, str], ...]
 
 
-class PrometheusError(RuntimeError):
-    """The cell's Prometheus could not answer; the run changes nothing and is tried again."""
-
-
 @dataclass
 class Series:
     labels: dict[str, str]
@@ -63,26 +56,8 @@ class Series:
         return bool(self.samples) and min(s.at for s in self.samples) > start
 
 
-class Prometheus:
-    """The few calls of the HTTP API metering makes."""
-
-    def __init__(self, url: str, *, timeout: float | None = None) -> None:
-        self.url = url.rstrip("/")
-        self.timeout = timeout or settings.SLUICE_PROMETHEUS_TIMEOUT_SECONDS
-
-    def _query(self, expr: str, at: float) -> dict:
-        body = urllib.parse.urlencode({"query": expr, "time": f"{at:.3f}"}).encode()
-        request = urllib.request.Request(f"{self.url}/api/v1/query", data=body)  # noqa: S310
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
-                answer = json.load(response)
-        except urllib.error.HTTPError as error:
-            raise PrometheusError(f"{self.url}: {expr}: {error.read()[:500]!r}") from error
-        except (OSError, ValueError) as error:
-            raise PrometheusError(f"{self.url}: {error}") from error
-        if answer.get("status") != "success":
-            raise PrometheusError(f"{self.url}: {expr}: {answer.get('error')}")
-        return answer["data"]
+class Prometheus(PrometheusClient):
+    """The few reads metering makes: raw samples over a window, never ``increase()``."""
 
     def _range(self, selector: str, start: float, end: float) -> list[dict]:
         seconds = max(1, math.ceil(end - start))
@@ -182,8 +157,3 @@ def read(prometheus: Prometheus, window: Window, *, max_gap: float) -> Readings:
                 )
             )
     return readings
-
-
-def regex_literal(text: str) -> str:
-    """A topic name (letters, digits, ``._-``) matched literally by a PromQL regex."""
-    return "".join(f"\\\\{c}" if not c.isalnum() and c != "_" else c for c in text)

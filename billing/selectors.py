@@ -104,6 +104,9 @@ class UsageBucket:
     quantity: int  # ledger hours plus adjustments
     complete: bool
     adjustment: int  # the part of quantity that adjustments made
+    # Whether anything was recorded for it: an incomplete bucket with nothing recorded was not
+    # measured (a cell without Prometheus, scrapes that failed), which is not zero.
+    recorded: bool = True
 
 
 @dataclass(frozen=True)
@@ -306,6 +309,7 @@ def _usage(
                     quantity=ledger + adjustment,
                     complete=complete,
                     adjustment=adjustment,
+                    recorded=row is not None or (dimension, start) in adjustment_by_key,
                 )
             )
         usage.append(

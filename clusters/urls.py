@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import clusters, connect, consumer_groups, credentials, topics
+from .views import clusters, connect, consumer_groups, credentials, live, topic_page, topics
 
 app_name = "clusters"
 
@@ -9,6 +9,7 @@ CLUSTER = "orgs/<str:org>/clusters/<str:cluster_id>/"
 urlpatterns = [
     path("orgs/<str:org>/clusters/", clusters.cluster_list, name="list"),
     path(CLUSTER, clusters.cluster_detail, name="detail"),
+    path(f"{CLUSTER}metrics/", live.cluster_metrics, name="live-metrics"),
     path(f"{CLUSTER}rename/", clusters.cluster_rename, name="rename"),
     path(f"{CLUSTER}resize/", clusters.cluster_resize, name="resize"),
     path(f"{CLUSTER}change-tier/", clusters.cluster_change_tier, name="change-tier"),
@@ -19,6 +20,12 @@ urlpatterns = [
         f"{CLUSTER}topics/<str:topic_name>/partitions/",
         topics.topic_partitions,
         name="topic-partitions",
+    ),
+    path(f"{CLUSTER}topics/<str:topic_name>/", topic_page.topic_detail, name="topic-detail"),
+    path(
+        f"{CLUSTER}topics/<str:topic_name>/metrics/",
+        live.topic_metrics,
+        name="topic-live-metrics",
     ),
     path(f"{CLUSTER}topics/<str:topic_name>/delete/", topics.topic_delete, name="topic-delete"),
     path(f"{CLUSTER}client.properties", connect.client_properties, name="client-properties"),

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from billing.models import UsageAdjustment, UsageHour
 from billing.services import HourSnapshot, record_hours
-from clusters.models import Dimension
+from clusters.models import Cluster, Dimension
 from tenants.roles import Role
 from tests.factories import UserFactory, add_member, close_month_of, make_cluster, make_org
 
@@ -69,6 +69,46 @@ def test_the_cluster_page_charts_the_last_24_hours_with_the_limit(client, owner,
     assert section.count('class="usage-limit"') == 1  # only egress comes near its limit
     assert "(not complete yet)" in section
     assert 'class="usage-bar incomplete"' in section
+
+
+def test_hours_with_nothing_recorded_read_not_measured_never_zero(client, owner, cluster):
+    # A cell without Prometheus: metering records partition-hours only, so the cluster's four
+    # hours so far have no ingress at all, and two of them no egress.
+    now = this_hour()
+    Cluster.unscoped_all_tenants.filter(pk=cluster.pk).update(created_at=now - timedelta(hours=3))
+    record_hours(
+        [
+            HourSnapshot(cluster.pk, Dimension.PARTITION_HOURS, now - timedelta(hours=h), 0, h > 0)
+            for h in range(4)
+        ]
+        + [
+            HourSnapshot(cluster.pk, Dimension.EGRESS_BYTES, now - timedelta(hours=3), GB, True),
+            HourSnapshot(cluster.pk, Dimension.EGRESS_BYTES, now - timedelta(hours=2), 0, True),
+        ]
+    )
+    client.force_login(owner)
+    html = cluster_page(client, cluster)
+    section = html[html.index('id="usage"') :]
+    section = section[: section.index("</section>")]
+    ingress = section[
+        section.index("Ingress (written)") : section.index(
+            "</tr>", section.index("Ingress (written)")
+        )
+    ]
+    assert ingress.count('<span class="muted">not measured</span>') == 2  # total, busiest hour
+    assert "0 B" not in ingress
+    assert ingress.count("UTC: nothing to measure") == 20  # before the cluster existed
+    assert ingress.count("UTC: not measured") == 4
+    egress = section[
+        section.index("Egress (read)") : section.index("</tr>", section.index("Egress (read)"))
+    ]
+    assert "1 GB" in egress  # the total of the hours measured
+    assert "(2 hours not measured)" in egress
+    assert ":00 UTC: 0 B<" in egress  # a measured hour with no traffic is a true zero
+    # Partition-hours were recorded every hour: nothing is "not measured" there.
+    partitions = section[section.index("Partition hours") :]
+    partitions = partitions[: partitions.index("</tr>")]
+    assert "not measured" not in partitions
 
 
 def test_a_viewer_sees_the_usage_too(client, cluster):

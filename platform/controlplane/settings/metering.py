@@ -17,6 +17,9 @@ SLUICE_METERING_MAX_WINDOW_HOURS = env.int("SLUICE_METERING_MAX_WINDOW_HOURS", d
 SLUICE_METERING_HISTORY_SECONDS = env.int("SLUICE_METERING_HISTORY_SECONDS", default=7 * 86400)
 # Seconds to wait for one answer of a cell's Prometheus.
 SLUICE_PROMETHEUS_TIMEOUT_SECONDS = env.float("SLUICE_PROMETHEUS_TIMEOUT_SECONDS", default=30.0)
+# The same for each query of a cluster page's live metrics: a slow Prometheus makes a chart say
+# "not measured", not the page wait.
+SLUICE_LIVE_METRICS_TIMEOUT_SECONDS = env.float("SLUICE_LIVE_METRICS_TIMEOUT_SECONDS", default=5.0)
 
 # The month close waits until every cell's watermark is this far past the month's end.
 SLUICE_BILLING_CLOSE_GRACE_SECONDS = env.int("SLUICE_BILLING_CLOSE_GRACE_SECONDS", default=3600)
