@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.http import HttpRequest
 
 from foundation.errors import DomainError
+from foundation.text import counted
 from tenants.access import OrganizationAccess
 from tenants.views.base import organization_view
 from tenants.views.feedback import notify
@@ -58,7 +59,11 @@ def topic_partitions(
     except DomainError as error:
         notify(request, explain(error), place=place, error=True)
     else:
-        notify(request, f"Topic {topic.name} now has {topic.partitions} partitions.", place=place)
+        notify(
+            request,
+            f"Topic {topic.name} now has {counted(topic.partitions, 'partition')}.",
+            place=place,
+        )
     return to_cluster(access, cluster, place)
 
 
