@@ -52,6 +52,7 @@ def _samples(owner) -> dict[str, str]:
         "member_id": member.public_id,
         "invitation_id": invitation.public_id,
         "key_id": api_key.public_id,
+        "group": "walked-readers",
     }
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import UTC
 
-from django.contrib import messages
 from django.http import Http404, HttpRequest
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -13,6 +12,7 @@ from django.urls import reverse
 from foundation.errors import ConsumerGroupsUnavailable, DomainError, KafkaUnreachable, NotFound
 from tenants.access import OrganizationAccess
 from tenants.views.base import organization_view
+from tenants.views.feedback import back_with_refused, notify, refused_form
 
 from .. import consumer_groups, services
 from ..forms import OffsetResetForm, add_domain_error
@@ -36,9 +36,13 @@ def group_list(request: HttpRequest, access: OrganizationAccess, cluster_id: str
 @organization_view(scopes=READ_WRITE)
 def group_detail(request: HttpRequest, access: OrganizationAccess, cluster_id: str, group: str):
     cluster = live_cluster(access, cluster_id)
-    form = OffsetResetForm(request.POST or None, prefix="reset")
-    status = 200
+    here = reverse(
+        "clusters:consumer-group", args=[access.organization.public_id, cluster.public_id, group]
+    )
     if request.method == "POST":
+        # Answered by a redirect either way (post/redirect/get): a refused form is kept for the
+        # next GET of the page, scrolled to it.
+        form = OffsetResetForm(request.POST, prefix="reset")
         if form.is_valid():
             try:
                 moves = services.consumer_group_reset_offsets(
@@ -54,16 +58,16 @@ def group_detail(request: HttpRequest, access: OrganizationAccess, cluster_id: s
             except DomainError as error:
                 add_domain_error(form, error)
             else:
-                messages.success(
+                notify(
                     request,
                     f"The offsets of {group} were reset on {len(moves)} partition(s).",
+                    place="reset",
                 )
-                url = reverse(
-                    "clusters:consumer-group",
-                    args=[access.organization.public_id, cluster.public_id, group],
-                )
-                return redirect(f"{url}#reset")
-        status = 400
+                return redirect(f"{here}#reset")
+        return back_with_refused(request, form, here, place="reset", key="reset_form")
+    form = refused_form(
+        request, "reset_form", lambda data: OffsetResetForm(data, prefix="reset")
+    ) or OffsetResetForm(prefix="reset")
     context = {"cluster": cluster, "group": None, "unavailable": "", "form": form}
     try:
         context["group"] = consumer_groups.get_group(cluster, group)
@@ -71,7 +75,7 @@ def group_detail(request: HttpRequest, access: OrganizationAccess, cluster_id: s
         raise Http404(error.detail) from None
     except (ConsumerGroupsUnavailable, KafkaUnreachable) as error:
         context["unavailable"] = error.detail
-    return render_page(request, access, "clusters/consumer_group.html", context, status=status)
+    return render_page(request, access, "clusters/consumer_group.html", context)
 
 
 def _utc(value):
