@@ -80,8 +80,12 @@ def topic_settings(
         except DomainError as error:
             add_domain_error(form, error)
         else:
-            changed = "saved" if operation else "unchanged: nothing was changed"
-            notify(request, f"Topic {topic.name}'s settings are {changed}.", place=SETTINGS_PLACE)
+            outcome = (
+                f"Topic {topic.name}'s settings are saved."
+                if operation
+                else f"Nothing was changed: those are topic {topic.name}'s settings already."
+            )
+            notify(request, outcome, place=SETTINGS_PLACE)
             return to_topic(access, cluster, topic)
     return back_with_refused(request, form, topic_url(access, cluster, topic), place=SETTINGS_PLACE)
 

@@ -193,3 +193,13 @@ def test_a_reload_of_the_settings_route_is_the_topic_page(client, owner, topic):
     client.force_login(owner)
     response = client.get(url(topic, "settings/"))
     assert response["Location"] == f"{url(topic)}#topic-settings"
+
+
+def test_saving_the_settings_as_they_are_changes_nothing(client, owner, topic):
+    client.force_login(owner)
+    generation = topic.cluster.generation
+    client.post(url(topic, "settings/"), settings(topic))
+    html = client.get(url(topic)).content.decode()
+    assert "Nothing was changed: those are topic orders.v1&#x27;s settings already." in html
+    topic.cluster.refresh_from_db()
+    assert topic.cluster.generation == generation
