@@ -7,11 +7,13 @@ from decimal import Decimal
 
 from django import forms
 
-from foundation.errors import DomainError
+from foundation.errors import DomainError, InvalidInput
 
-from .models import MB, CleanupPolicy
+from . import validation
+from .models import MB, CleanupPolicy, Topic
 
-HOUR_MS = 3_600_000
+MINUTE_MS = 60_000
+HOUR_MS = 60 * MINUTE_MS
 DAY_MS = 24 * HOUR_MS
 
 
@@ -115,6 +117,72 @@ class TopicCreateForm(forms.Form):
             return None
         unit = DAY_MS if self.cleaned_data.get("retention_unit") == "days" else HOUR_MS
         return retention * unit
+
+
+class TopicSettingsForm(forms.Form):
+    """A topic's retention, cleanup policy and the configs a tenant may set (one field each,
+    named as in Kafka; empty leaves it to Kafka's default). Each config is checked by the rule
+    the API uses (``validation.topic_configs``), so its refusal shows on its own field."""
+
+    RETENTION_UNITS = [("minutes", "minutes"), ("hours", "hours"), ("days", "days")]
+    UNIT_MS = {"minutes": MINUTE_MS, "hours": HOUR_MS, "days": DAY_MS}
+    # The service names what it refuses; beyond config syntax (checked here) the only refusal
+    # of ``configs`` is a shared tier's ceiling on retention.bytes.
+    service_fields = {"retention_ms": "retention", "configs": "retention.bytes"}
+
+    retention = forms.IntegerField(label="Retention", min_value=1)
+    retention_unit = forms.ChoiceField(label="Retention unit", choices=RETENTION_UNITS)
+    cleanup_policy = forms.ChoiceField(label="Cleanup policy", choices=CleanupPolicy.choices)
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        for name, rule in validation.TOPIC_CONFIGS.items():
+            self.fields[name] = forms.CharField(
+                label=name, required=False, max_length=32, help_text=f"Empty, or {rule.expects}."
+            )
+
+    @classmethod
+    def initial_of(cls, topic: Topic) -> dict:
+        """The topic's current settings, its retention in the largest unit that keeps it exact
+        (a retention of no whole minutes, set through the API, is shown rounded and kept
+        unless it is changed here)."""
+        unit = next(
+            (u for u in ("days", "hours") if topic.retention_ms % cls.UNIT_MS[u] == 0), "minutes"
+        )
+        return {
+            "retention": max(1, round(topic.retention_ms / cls.UNIT_MS[unit])),
+            "retention_unit": unit,
+            "cleanup_policy": topic.cleanup_policy,
+            **topic.configs,
+        }
+
+    def config_fields(self) -> list[forms.BoundField]:
+        return [self[name] for name in validation.TOPIC_CONFIGS]
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        for name in validation.TOPIC_CONFIGS:
+            value = (cleaned.get(name) or "").strip()
+            try:
+                validation.topic_configs({name: value} if value else {})
+            except InvalidInput as error:
+                self.add_error(name, error.detail)
+        return cleaned
+
+    @property
+    def retention_ms(self) -> int | None:
+        """The retention typed, in milliseconds; None when it was left as shown."""
+        if not {"retention", "retention_unit"} & set(self.changed_data):
+            return None
+        return self.cleaned_data["retention"] * self.UNIT_MS[self.cleaned_data["retention_unit"]]
+
+    @property
+    def configs(self) -> dict[str, str]:
+        return {
+            name: self.cleaned_data[name].strip()
+            for name in validation.TOPIC_CONFIGS
+            if self.cleaned_data.get(name, "").strip()
+        }
 
 
 class PartitionsForm(forms.Form):

@@ -23,6 +23,11 @@ urlpatterns = [
     ),
     path(f"{CLUSTER}topics/<str:topic_name>/", topic_page.topic_detail, name="topic-detail"),
     path(
+        f"{CLUSTER}topics/<str:topic_name>/settings/",
+        topic_page.topic_settings,
+        name="topic-settings",
+    ),
+    path(
         f"{CLUSTER}topics/<str:topic_name>/metrics/",
         live.topic_metrics,
         name="topic-live-metrics",

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from foundation.api.validation import INT32_RANGE, INT64_RANGE, decimal_integer
 from foundation.errors import InvalidInput
 
-from .models import Cluster
+from .models import CleanupPolicy, Cluster
 from .specs import Kind
 from .tiers import limits_of
 
@@ -102,6 +102,14 @@ def retention_ms(cluster: Cluster, value: int | None) -> int:
         raise InvalidInput(
             f"retention_ms is {MIN_RETENTION_MS} to {maximum} on {cluster.tier.name} clusters",
             field="retention_ms",
+        )
+    return value
+
+
+def cleanup_policy(value: str) -> str:
+    if value not in CleanupPolicy.values:
+        raise InvalidInput(
+            f"cleanup_policy is one of {CleanupPolicy.values}", field="cleanup_policy"
         )
     return value
 

@@ -10,7 +10,7 @@ from tenants.audit import Actor, audit_record, snapshot
 
 from .. import lifecycle, validation
 from ..guards import PARTITIONS_ADD, TOPIC_CREATE, Creation, check_creation
-from ..models import CleanupPolicy, Cluster, Operation, Topic, TopicPartitions
+from ..models import Cluster, Operation, Topic, TopicPartitions
 from .clusters import retire_item, writable_cluster, writable_item
 from .quotas import exceeded, locked_quota
 
@@ -49,10 +49,7 @@ def topic_create(
     check_creation(Creation.within(cluster, TOPIC_CREATE))
     if partitions < 1:
         raise InvalidInput("A topic has at least one partition", field="partitions")
-    if cleanup_policy not in CleanupPolicy.values:
-        raise InvalidInput(
-            f"cleanup_policy is one of {CleanupPolicy.values}", field="cleanup_policy"
-        )
+    cleanup_policy = validation.cleanup_policy(cleanup_policy)
     retention = validation.retention_ms(cluster, retention_ms)
     cleaned = validation.retention_bytes(cluster, validation.topic_configs(configs))
     _check_partitions(cluster, adding=partitions)
@@ -78,6 +75,10 @@ def topic_create(
     return topic, lifecycle.request_change(cluster, kind="topic.create", actor=actor, event=event)
 
 
+# What a change of a topic may touch (recorded before and after in its audit event).
+CHANGEABLE = ["partitions", "retention_ms", "cleanup_policy", "configs"]
+
+
 @transaction.atomic
 def topic_update(
     *,
@@ -85,12 +86,13 @@ def topic_update(
     actor: Actor,
     partitions: int | None = None,
     retention_ms: int | None = None,
+    cleanup_policy: str | None = None,
     configs: dict | None = None,
 ) -> tuple[Topic, Operation | None]:
     """Change a topic; a request that changes nothing returns it with no Operation (and the
     cluster's generation stays)."""
     cluster, topic = writable_item(topic)
-    before = snapshot(topic, ["partitions", "retention_ms", "configs"])
+    before = snapshot(topic, CHANGEABLE)
     if partitions is not None:
         if partitions < topic.partitions:
             raise InvalidInput(
@@ -106,9 +108,11 @@ def topic_update(
         added = False
     if retention_ms is not None:
         topic.retention_ms = validation.retention_ms(cluster, retention_ms)
+    if cleanup_policy is not None:
+        topic.cleanup_policy = validation.cleanup_policy(cleanup_policy)
     if configs is not None:
         topic.configs = validation.retention_bytes(cluster, validation.topic_configs(configs))
-    after = snapshot(topic, ["partitions", "retention_ms", "configs"])
+    after = snapshot(topic, CHANGEABLE)
     if after == before:
         return topic, None
     topic.save()

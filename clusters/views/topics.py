@@ -4,6 +4,7 @@ page)."""
 from __future__ import annotations
 
 from django.http import HttpRequest
+from django.shortcuts import redirect
 
 from foundation.errors import DomainError
 from foundation.text import counted
@@ -13,8 +14,18 @@ from tenants.views.feedback import notify
 
 from .. import connection, services
 from ..forms import PartitionsForm, TopicCreateForm, add_domain_error, explain
-from .base import CONFIRM, WRITE, back_to_form, confirm_page, live_cluster, live_topic, to_cluster
+from .base import (
+    CONFIRM,
+    WRITE,
+    back_to_form,
+    cluster_url,
+    confirm_page,
+    live_cluster,
+    live_topic,
+    to_cluster,
+)
 from .cluster_page import topic_place
+from .topic_page import SETTINGS_PLACE, topic_url
 
 
 @organization_view(scopes=WRITE, reload="clusters:detail#topics")
@@ -45,13 +56,18 @@ def topic_partitions(
 ):
     cluster = live_cluster(access, cluster_id)
     topic = live_topic(cluster, topic_name)
-    # The outcome is shown on the topic's row, where its partitions were typed.
-    place = topic_place(topic.name)
+    # The outcome is shown where the partitions were typed: the topic's own page (which posts
+    # ``back=topic``) or the topic's row on the cluster's page.
+    if request.POST.get("back") == "topic":
+        place, page = SETTINGS_PLACE, topic_url(access, cluster, topic)
+    else:
+        place, page = topic_place(topic.name), cluster_url(access, cluster)
+    back = f"{page}#{place}"
     form = PartitionsForm(request.POST)
     if not form.is_valid():
         problem = "; ".join(str(e) for errors in form.errors.values() for e in errors)
         notify(request, problem, place=place, error=True)
-        return to_cluster(access, cluster, place)
+        return redirect(back)
     try:
         topic, _operation = services.topic_update(
             topic=topic, actor=access.actor(request), partitions=form.cleaned_data["partitions"]
@@ -64,7 +80,7 @@ def topic_partitions(
             f"Topic {topic.name} now has {counted(topic.partitions, 'partition')}.",
             place=place,
         )
-    return to_cluster(access, cluster, place)
+    return redirect(back)
 
 
 @organization_view(scopes=CONFIRM)

@@ -344,6 +344,10 @@ def web_form_data(victim: Victim) -> dict[str, str]:
         "topic-name": "t",
         "topic-partitions": "1",
         "partitions": "9",
+        # The topic page's settings form, complete and valid.
+        "retention": "1",
+        "retention_unit": "days",
+        "cleanup_policy": "compact",
         "credential-name": "c",
         # The billing account's form, complete and valid.
         "city": "Stolen",
@@ -415,6 +419,8 @@ def test_the_web_walk_finds_every_organization_page():
         "clusters:delete",
         "clusters:topic-create",
         "clusters:topic-partitions",
+        "clusters:topic-detail",
+        "clusters:topic-settings",
         "clusters:topic-delete",
         "clusters:credential-create",
         "clusters:credential-rotate",
