@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.utils import timezone
 
+from billing.models import MeteringCursor
 from billing.services import HourSnapshot, record_hours
 from clusters.models import ClusterSize, Dimension
 from tenants.roles import Role
@@ -52,7 +53,7 @@ def owner():
 def events(owner):
     """A Serverless cluster's month so far: 15,432,098,625,000 bytes written at 80,000
     micro-dollars per 10^9 bytes, and 3 partitions for 10 hours (the last hour's samples
-    missing), at 1,500 micro-dollars per partition-hour."""
+    missing, after metering closed it), at 1,500 micro-dollars per partition-hour."""
     org = make_org(owner=owner, name="Costly")
     cluster, _ = make_cluster(org, name="events")
     start = this_month()
@@ -61,6 +62,7 @@ def events(owner):
     record(cluster, Dimension.PARTITION_HOURS, {start + n * H: 3 for n in range(9)})
     record(cluster, Dimension.PARTITION_HOURS, {start + 9 * H: 3}, complete=False)
     record(cluster, Dimension.INGRESS_BYTES, {start - H: 10**15})  # last month: not in
+    MeteringCursor.objects.create(cell=cluster.cell, watermark=start + 12 * H)  # hours closed
     return cluster
 
 
