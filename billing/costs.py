@@ -183,6 +183,13 @@ def month_to_date(*, organization: Organization, now: datetime | None = None) ->
     return list(by_cluster.values())
 
 
+def cluster_month_to_date(*, cluster: Cluster, now: datetime | None = None) -> ClusterCost:
+    """One cluster's month so far, rated with its organization's month as the draft invoice
+    is (its lines are the draft's lines of this cluster); no rows if nothing is in the ledger."""
+    rows = _cost_rows(cluster.organization, [_month_of(now)], cluster_pk=cluster.pk)
+    return ClusterCost(cluster.public_id, cluster.name, rows)
+
+
 def month_to_date_micros(*, organization: Organization, now: datetime | None = None) -> int:
     """What the current month's usage costs so far, in micro-dollars (the draft's lines)."""
     return sum(line.micros for _start, _end, line in _lines(organization, [_month_of(now)]))
