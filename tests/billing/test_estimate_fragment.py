@@ -152,7 +152,10 @@ def test_another_organizations_member_gets_not_found(org):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_in_a_real_browser_choosing_a_tier_updates_the_figure(page, org, live_server, tmp_path):
+def test_in_a_real_browser_choosing_a_tier_updates_the_figure(
+    watched_page, org, live_server, tmp_path
+):
+    page = watched_page  # fails the test on any console error or CSP violation
     make_cell()
     cluster, _ = make_cluster(org, tier_slug="dedicated", capacity_units=1, name="orders")
     login = Client()

@@ -346,8 +346,9 @@ A4_PRINTABLE_PX = round((210 - 2 * 12) / 25.4 * 96)
 
 @pytest.mark.django_db(transaction=True)
 def test_in_a_real_browser_the_page_keeps_the_policy_and_prints_as_a_document(
-    page, org, live_server, tmp_path
+    watched_page, org, live_server, tmp_path
 ):
+    page = watched_page  # fails the test on any console error or CSP violation
     october(org)
     addressed(org)
     login = Client()

@@ -371,7 +371,8 @@ def test_another_organizations_member_cannot_see_or_set_these_caps(org):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_in_a_real_browser_a_cap_is_set_reached_and_shown(page, org, live_server, tmp_path):
+def test_in_a_real_browser_a_cap_is_set_reached_and_shown(watched_page, org, live_server, tmp_path):
+    page = watched_page  # fails the test on any console error or CSP violation
     cluster = serverless(org)
     login = Client()
     login.force_login(add_member(org, Role.OWNER).user)
