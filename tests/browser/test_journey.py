@@ -149,3 +149,8 @@ def test_a_new_tenant_signs_up_and_connects_a_client(
     page.goto(f"/orgs/{cluster.organization.public_id}/clusters/{cluster.public_id}/")
     ingress = page.locator("#usage tr", has_text="Ingress (written)")
     assert ingress.locator("td").nth(1).inner_text() == usage_amount(written, "bytes")
+    # Its cost so far, as its draft invoice's lines: about 200 kB written at $0.08 per GB
+    # ($0.000016) and at most one partition-hour at $0.0015 round to no cent on their lines.
+    cost = page.locator("#month-to-date-cost")
+    assert cost.locator("p strong").inner_text() == "$0.00"
+    assert "this cluster's lines of the draft invoice" in cost.inner_text()
