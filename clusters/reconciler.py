@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -33,7 +34,15 @@ from . import lifecycle, naming
 from .drivers import driver_for
 from .drivers.base import Observation
 from .models import GB, Cluster, Tier, new_sealed_password
-from .specs import ClusterSpec, CredentialSpec, Kind, SharedKafka, Sizing, TopicSpec
+from .specs import (
+    ClusterSpec,
+    ControlPlaneAccount,
+    CredentialSpec,
+    Kind,
+    SharedKafka,
+    Sizing,
+    TopicSpec,
+)
 from .tiers import limits_of, throttle_floors
 
 log = logging.getLogger(__name__)
@@ -167,6 +176,10 @@ def build_spec(cluster: Cluster, *, with_passwords: bool = True) -> ClusterSpec:
         credentials=tuple(credentials),
         sluice_principals=tuple(sluice_principals),
         throttle=throttle_floors() if cluster.throttled_since is not None else None,
+        control_plane=ControlPlaneAccount(
+            namespace=settings.SLUICE_CONTROL_PLANE_ACCOUNT_NAMESPACE,
+            name=settings.SLUICE_CONTROL_PLANE_ACCOUNT_NAME,
+        ),
     )
 
 

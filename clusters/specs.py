@@ -65,6 +65,15 @@ class SharedKafka:
 
 
 @dataclass(frozen=True)
+class ControlPlaneAccount:
+    """The ServiceAccount Sluice acts as in a cell's Kubernetes API (deploy/dataplane/): each
+    dedicated namespace binds it the ClusterRole ``sluice-tenant``."""
+
+    namespace: str = "sluice-system"
+    name: str = "sluice-control-plane"
+
+
+@dataclass(frozen=True)
 class ThrottleFloors:
     """The rates every principal of a throttled cluster gets (cluster-wide, like a limit)."""
 
@@ -127,3 +136,5 @@ class ClusterSpec:
     sluice_principals: tuple[CredentialSpec, ...] = ()
     # A spend cap reached: on a shared Kafka, every principal gets these floors.
     throttle: ThrottleFloors | None = None
+    # Who is given the rights to write in a dedicated cluster's namespace.
+    control_plane: ControlPlaneAccount = ControlPlaneAccount()

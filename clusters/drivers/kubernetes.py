@@ -4,6 +4,7 @@ manager, status read back from the Strimzi resources, deletion that waits until 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from functools import cache
 from typing import Any
@@ -19,7 +20,10 @@ from .base import Observation, unguarded
 
 FIELD_MANAGER = "sluice"
 STRIMZI = naming.KAFKA_API_VERSION
-# Kinds Sluice may have written for a cluster, in the order they are deleted when pruned.
+# Kinds Sluice may have written for a cluster inside a namespace, in the order they are deleted
+# when pruned; the dedicated namespace itself goes last. The RoleBinding that lets Sluice write
+# in that namespace is not among them: it goes with the namespace (deleted first, it would lock
+# Sluice out of what the namespace still holds).
 PRUNABLE = [
     (STRIMZI, "KafkaUser"),
     (STRIMZI, "KafkaTopic"),
@@ -30,11 +34,17 @@ PRUNABLE = [
     ("networking.k8s.io/v1", "NetworkPolicy"),
     ("v1", "ResourceQuota"),
     ("v1", "LimitRange"),
-    ("v1", "Namespace"),
 ]
+# How long a run waits for a RoleBinding it applied to be in force (the API server's RBAC
+# cache follows writes closely, but not within the same instant).
+BINDING_IN_FORCE_SECONDS = 10.0
 STILL_WORKING = {"Creating", ""}
 
 _lock = threading.Lock()
+
+
+class BindingNotInForce(RuntimeError):
+    """The RoleBinding Sluice applied in a namespace did not take effect in time (retried)."""
 
 
 @cache
@@ -70,17 +80,22 @@ def probe(kubeconfig: str, *, timeout: float) -> None:
 
 
 class KubernetesDriver:
-    def __init__(self, kubeconfig: str) -> None:
+    def __init__(self, kubeconfig: str, *, shared_namespace: str = "") -> None:
         # An API server that does not answer fails the reconcile, which is retried with
         # backoff, instead of holding a worker forever.
         self.timeout = settings.SLUICE_KUBERNETES_TIMEOUT_SECONDS
+        # Besides a cluster's dedicated namespace, the only one it can occupy: the cell's.
+        self.shared_namespace = shared_namespace
         with _lock:
             self.api = _api_client(kubeconfig, self.timeout)
             self.dynamic = _dynamic(kubeconfig, self.timeout)
 
     @classmethod
     def for_cell(cls, cell) -> KubernetesDriver:
-        return cls(cell.kubeconfig or settings.SLUICE_KUBECONFIG)
+        return cls(
+            cell.kubeconfig or settings.SLUICE_KUBECONFIG,
+            shared_namespace=cell.shared_kafka_namespace,
+        )
 
     def _resource(self, api_version: str, kind: str):
         return self.dynamic.resources.get(api_version=api_version, kind=kind)
@@ -99,37 +114,86 @@ class KubernetesDriver:
                 force_conflicts=True,
                 _request_timeout=self.timeout,
             )
-        if prune:  # one LIST per kind, across namespaces: skipped when nothing can be stale
+            if manifest["kind"] == "RoleBinding":
+                self._wait_in_force(manifest["metadata"]["namespace"])
+        if prune:  # one LIST per kind and namespace: skipped when nothing can be stale
             self._prune(spec, keep={_key(m) for m in manifests}, guard=guard)
+
+    def _wait_in_force(self, namespace: str) -> None:
+        """Until the API server authorizes what the namespace's binding grants (asked as
+        Sluice's own account, for the first object applied after it)."""
+        review = client.V1SelfSubjectAccessReview(
+            spec=client.V1SelfSubjectAccessReviewSpec(
+                resource_attributes=client.V1ResourceAttributes(
+                    namespace=namespace,
+                    group="networking.k8s.io",
+                    resource="networkpolicies",
+                    verb="create",
+                )
+            )
+        )
+        authorization = client.AuthorizationV1Api(self.api)
+        deadline = time.monotonic() + BINDING_IN_FORCE_SECONDS
+        while not authorization.create_self_subject_access_review(review).status.allowed:
+            if time.monotonic() > deadline:
+                raise BindingNotInForce(f"the RoleBinding in {namespace} grants nothing yet")
+            time.sleep(0.05)
 
     def _prune(
         self, spec: ClusterSpec, keep: set[tuple[str, str, str]], guard: Callable[[], None]
     ) -> None:
         """Delete what Sluice wrote for this cluster earlier but no longer renders: a deleted
-        topic or credential, or everything of its old placement after a change of tier. It
-        looks in every namespace, by the cluster's label."""
+        topic or credential, or everything of its old placement after a change of tier."""
         for api_version, kind, item in self._written_for(spec):
             if (kind, item.metadata.namespace or "", item.metadata.name) not in keep:
                 guard()
                 self._delete(api_version, kind, item.metadata.name, item.metadata.namespace)
 
     def _written_for(self, spec: ClusterSpec) -> Iterator[tuple[str, str, Any]]:
-        """Every object of a prunable kind Sluice wrote for the cluster, in any namespace."""
+        """Every object Sluice wrote for the cluster, wherever it can be: the cell's shared
+        namespace and the cluster's dedicated one, the namespace itself last. Nowhere else:
+        Sluice's account may list nowhere else. Inside a dedicated namespace being deleted
+        nothing is listed (Sluice's binding there goes with it): the namespace stands for all
+        it still holds."""
+        dedicated = self._dedicated_namespace(spec)
+        namespaces = {
+            self.shared_namespace,
+            spec.shared_kafka.namespace if spec.shared_kafka else "",
+        }
+        if dedicated is not None and dedicated.metadata.deletionTimestamp is None:
+            namespaces.add(dedicated.metadata.name)
         for api_version, kind in PRUNABLE:
-            for item in self._labelled(api_version, kind, None, spec):
-                yield api_version, kind, item
+            for namespace in sorted(namespaces - {""}):
+                for item in self._labelled(api_version, kind, namespace, spec):
+                    yield api_version, kind, item
+        if dedicated is not None:
+            yield "v1", "Namespace", dedicated
 
-    def _labelled(
-        self, api_version: str, kind: str, namespace: str | None, spec: ClusterSpec
-    ) -> list:
-        """What Sluice itself wrote for the cluster. Strimzi copies a resource's labels onto
-        the objects it makes from it (pods, claims, its Secrets), all but managed-by: the
-        selector includes managed-by=sluice so that those are never touched."""
+    def _dedicated_namespace(self, spec: ClusterSpec):
+        """The cluster's dedicated namespace, if there is one and Sluice made it for it."""
+        name = naming.dedicated_namespace(spec.cluster_id)
+        try:
+            found = self._resource("v1", "Namespace").get(name=name, _request_timeout=self.timeout)
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+        labels = found.metadata.labels or {}
+        ours = (
+            labels.get(naming.MANAGED_BY_LABEL) == naming.MANAGED_BY
+            and labels.get(naming.CLUSTER_LABEL) == spec.cluster_id
+        )
+        return found if ours else None
+
+    def _labelled(self, api_version: str, kind: str, namespace: str, spec: ClusterSpec) -> list:
+        """What Sluice itself wrote for the cluster in the namespace. Strimzi copies a
+        resource's labels onto the objects it makes from it (pods, claims, its Secrets), all but
+        managed-by: the selector includes managed-by=sluice so that those are never touched."""
         selector = naming.cluster_selector(spec)
         try:
             return (
                 self._resource(api_version, kind)
-                .get(namespace=namespace, label_selector=selector)
+                .get(namespace=namespace, label_selector=selector, _request_timeout=self.timeout)
                 .items
             )
         except ApiException as error:
@@ -209,7 +273,7 @@ class KubernetesDriver:
     # delete ------------------------------------------------------------------------------
 
     def delete(self, spec: ClusterSpec, *, guard: Callable[[], None] = unguarded) -> bool:
-        """Delete everything carrying the cluster's label, in any namespace; done when nothing
+        """Delete everything carrying the cluster's label, where it can be; done when nothing
         is left (terminating namespaces and topics held by the topic operator's finalizer are
         still there, so the caller looks again)."""
         remaining = False

@@ -6,9 +6,10 @@ order: namespace and its guards first, then the Kafka, then what lives in it). S
 never rendered; passwords appear only in ``Secret.stringData``. Every name and label comes from
 ``clusters.naming``, which the drivers, metering and the connection snippet use too.
 
-By seam: ``namespace`` (a dedicated cluster's namespace and its guards), ``kafka`` (its Kafka,
-node pools and metrics rules), ``topics`` (KafkaTopics), ``users`` (password Secrets and
-KafkaUsers with their ACLs and quotas), ``common`` (metadata and quantities).
+By seam: ``namespace`` (a dedicated cluster's namespace, Sluice's binding in it and its
+guards), ``kafka`` (its Kafka, node pools and metrics rules), ``topics`` (KafkaTopics),
+``users`` (password Secrets and KafkaUsers with their ACLs and quotas), ``common`` (metadata and
+quantities).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from .namespace import (
     namespace,
     network_policies,
     resource_quota,
+    role_binding,
 )
 from .topics import kafka_topic
 from .users import credentials
@@ -61,6 +63,7 @@ def _render_dedicated(spec: ClusterSpec) -> list[dict]:
     sizing = sizing_of(spec)
     return [
         namespace(spec),
+        role_binding(spec),
         *network_policies(spec),
         resource_quota(spec, sizing),
         limit_range(spec),

@@ -1,5 +1,6 @@
-"""A dedicated cluster's namespace and its guards: default-deny ingress, a ResourceQuota sized
-from the brokers with room for Strimzi's operands, and container defaults (a LimitRange)."""
+"""A dedicated cluster's namespace and its guards: the binding that lets Sluice's account write
+in it, default-deny ingress, a ResourceQuota sized from the brokers with room for Strimzi's
+operands, and container defaults (a LimitRange)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,11 @@ from .kafka import (
 # Where the Strimzi cluster operator runs; it must reach the brokers of every dedicated cluster.
 STRIMZI_OPERATOR_NAMESPACE = "strimzi"
 
+# The ClusterRole of what Sluice writes in a dedicated namespace (deploy/dataplane/), and the
+# RoleBinding that grants it there to Sluice's account.
+TENANT_CLUSTER_ROLE = "sluice-tenant"
+TENANT_ROLE_BINDING = "sluice-control-plane"
+
 # Prometheus JMX exporter and Kafka Exporter metrics port (fixed by Strimzi).
 METRICS_PORT = 9404
 
@@ -40,6 +46,25 @@ def namespace(spec: ClusterSpec) -> dict:
         "apiVersion": "v1",
         "kind": "Namespace",
         "metadata": {"name": namespace_for(spec), "labels": labels},
+    }
+
+
+def role_binding(spec: ClusterSpec) -> dict:
+    """Sluice's account may write in the namespace it just created, and in no other: the
+    ClusterRole is bound here only. It goes with the namespace (never pruned on its own)."""
+    account = spec.control_plane
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": metadata(spec, TENANT_ROLE_BINDING),
+        "roleRef": {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "ClusterRole",
+            "name": TENANT_CLUSTER_ROLE,
+        },
+        "subjects": [
+            {"kind": "ServiceAccount", "name": account.name, "namespace": account.namespace}
+        ],
     }
 
 

@@ -57,6 +57,7 @@ def labelled(kube, cluster_id: str) -> list[tuple[str, str, str]]:
     found = []
     for api_version, kind in [
         ("v1", "Namespace"),
+        ("rbac.authorization.k8s.io/v1", "RoleBinding"),
         ("v1", "Secret"),
         ("v1", "ConfigMap"),
         ("v1", "ResourceQuota"),

@@ -24,6 +24,7 @@ from clusters.naming import (
 from clusters.rendering import InvalidSpec, render
 from clusters.specs import (
     ClusterSpec,
+    ControlPlaneAccount,
     CredentialSpec,
     Kind,
     Limits,
@@ -136,6 +137,8 @@ def assert_invariants(spec: ClusterSpec, manifests: list[dict]) -> None:
             "data",
             "stringData",
             "type",
+            "roleRef",
+            "subjects",
         }
         assert "status" not in manifest
         assert set(metadata) <= {"name", "namespace", "labels"}
@@ -434,6 +437,7 @@ def test_dedicated_renders_the_whole_cluster_in_order():
     assert_invariants(spec, manifests)
     assert [(m["kind"], m["metadata"]["name"]) for m in manifests] == [
         ("Namespace", "sl-kc-ab12cd34ef56gh78"),
+        ("RoleBinding", "sluice-control-plane"),
         ("NetworkPolicy", "default-deny-ingress"),
         ("NetworkPolicy", "allow-namespace-and-operator"),
         ("NetworkPolicy", "allow-metrics-scraping"),
@@ -453,6 +457,22 @@ def test_dedicated_renders_the_whole_cluster_in_order():
     for manifest in manifests:
         if manifest["apiVersion"].startswith("kafka.strimzi.io"):
             assert manifest["apiVersion"] == "kafka.strimzi.io/v1"
+
+
+def test_dedicated_namespace_binds_sluice_tenant_to_the_control_planes_account_only():
+    account = ControlPlaneAccount(namespace="platform", name="sluice")
+    binding = one(render(dedicated_spec(control_plane=account)), "RoleBinding")
+    assert binding["metadata"]["namespace"] == "sl-kc-ab12cd34ef56gh78"
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "ClusterRole",
+        "name": "sluice-tenant",
+    }
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "sluice", "namespace": "platform"}
+    ]
+    # A serverless cluster writes beside the shared Kafka, where its role is installed once.
+    assert of_kind(render(serverless_spec()), "RoleBinding") == []
 
 
 def test_dedicated_network_policies_deny_ingress_except_from_the_namespace_and_operator():

@@ -13,6 +13,14 @@ if SLUICE_DATAPLANE_DRIVER not in DATAPLANE_DRIVERS:
     )
 # Path to a kubeconfig for the kubernetes driver; empty means in-cluster configuration.
 SLUICE_KUBECONFIG = env.str("SLUICE_KUBECONFIG", default="")
+# The ServiceAccount Sluice acts as in its cells (deploy/dataplane/): each dedicated cluster's
+# namespace binds it the ClusterRole sluice-tenant. Change both only with those manifests.
+SLUICE_CONTROL_PLANE_ACCOUNT_NAMESPACE = env.str(
+    "SLUICE_CONTROL_PLANE_ACCOUNT_NAMESPACE", default="sluice-system"
+)
+SLUICE_CONTROL_PLANE_ACCOUNT_NAME = env.str(
+    "SLUICE_CONTROL_PLANE_ACCOUNT_NAME", default="sluice-control-plane"
+)
 # Seconds to wait for one answer of a cell's Kubernetes API before the reconcile gives up (and
 # is retried with backoff).
 SLUICE_KUBERNETES_TIMEOUT_SECONDS = env.float("SLUICE_KUBERNETES_TIMEOUT_SECONDS", default=30.0)
