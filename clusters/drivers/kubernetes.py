@@ -35,6 +35,8 @@ PRUNABLE = [
     ("v1", "ResourceQuota"),
     ("v1", "LimitRange"),
 ]
+# What a serverless cluster writes beside its cell's shared Kafka (and all Sluice may list there).
+BESIDE_SHARED_KAFKA = {"KafkaUser", "KafkaTopic", "Secret"}
 # How long a run waits for a RoleBinding it applied to be in force (the API server's RBAC
 # cache follows writes closely, but not within the same instant).
 BINDING_IN_FORCE_SECONDS = 10.0
@@ -145,7 +147,8 @@ class KubernetesDriver:
         """Delete what Sluice wrote for this cluster earlier but no longer renders: a deleted
         topic or credential, or everything of its old placement after a change of tier."""
         for api_version, kind, item in self._written_for(spec):
-            if (kind, item.metadata.namespace or "", item.metadata.name) not in keep:
+            key = (kind, item.metadata.namespace or "", item.metadata.name)
+            if key not in keep and item.metadata.deletionTimestamp is None:
                 guard()
                 self._delete(api_version, kind, item.metadata.name, item.metadata.namespace)
 
@@ -156,14 +159,12 @@ class KubernetesDriver:
         nothing is listed (Sluice's binding there goes with it): the namespace stands for all
         it still holds."""
         dedicated = self._dedicated_namespace(spec)
-        namespaces = {
-            self.shared_namespace,
-            spec.shared_kafka.namespace if spec.shared_kafka else "",
-        }
-        if dedicated is not None and dedicated.metadata.deletionTimestamp is None:
-            namespaces.add(dedicated.metadata.name)
+        shared = {self.shared_namespace, spec.shared_kafka.namespace if spec.shared_kafka else ""}
         for api_version, kind in PRUNABLE:
-            for namespace in sorted(namespaces - {""}):
+            namespaces = set(shared) - {""} if kind in BESIDE_SHARED_KAFKA else set()
+            if dedicated is not None and dedicated.metadata.deletionTimestamp is None:
+                namespaces.add(dedicated.metadata.name)
+            for namespace in sorted(namespaces):
                 for item in self._labelled(api_version, kind, namespace, spec):
                     yield api_version, kind, item
         if dedicated is not None:

@@ -2,8 +2,9 @@
 etcd, kube-apiserver and kube-controller-manager, built from their Go modules by
 tests/support/k8s/build.sh and started here on free 127.0.0.1 ports, with their own
 certificates, service-account keys, RBAC and two static tokens (an administrator, and a user
-with no permissions of its own for RBAC tests). No kubelet, scheduler or operator runs: the
-Strimzi CRDs are installed, and tests/support/strimzi_emulator.py plays the operator.
+with no permissions of its own for RBAC tests). The API server writes an audit log (every
+request's user, verb, object and answer: ``audit_events``). No kubelet, scheduler or operator
+runs: the Strimzi CRDs are installed, and tests/support/strimzi_emulator.py plays the operator.
 """
 
 from __future__ import annotations
@@ -33,6 +34,13 @@ STRIMZI_CRDS = REPO_ROOT.parent / "shared" / "testenv" / "strimzi-crds"
 FIELD_MANAGER = "sluice-testenv"
 ADMIN_USER = "sluice-test-admin"
 LIMITED_USER = "sluice-test-limited"
+# Every request, with who made it and the answer's code, but no bodies (Metadata level).
+AUDIT_POLICY = {
+    "apiVersion": "audit.k8s.io/v1",
+    "kind": "Policy",
+    "omitStages": ["RequestReceived"],
+    "rules": [{"level": "Metadata"}],
+}
 # Controllers a namespace deletion, owner references and quotas need (nothing here runs pods,
 # so no service-account, scheduling or workload controllers).
 CONTROLLERS = [
@@ -186,6 +194,7 @@ class KubeTestEnvironment:
         self.port = free_port()
         self.url = f"https://{LOOPBACK}:{self.port}"
         self.kubeconfig = self.workdir / "kubeconfig"
+        self.audit_log = self.workdir / "audit.log"
         self.limited_kubeconfig = self.workdir / "limited.kubeconfig"
         self.timings: dict[str, float] = {}
 
@@ -282,6 +291,8 @@ class KubeTestEnvironment:
         )
 
     def _start_apiserver(self, path: Path) -> None:
+        audit_policy = self.workdir / "audit-policy.yaml"
+        audit_policy.write_text(yaml.safe_dump(AUDIT_POLICY))
         process = self._spawn(
             "kube-apiserver",
             [
@@ -301,6 +312,11 @@ class KubeTestEnvironment:
                 # A range for Service IPs is mandatory; nothing is routed to it here.
                 "--service-cluster-ip-range=10.96.0.0/24",
                 "--allow-privileged=true",
+                f"--audit-policy-file={audit_policy}",
+                f"--audit-log-path={self.audit_log}",
+                # Written before the answer is sent: a test reads what it just did.
+                "--audit-log-mode=blocking",
+                "--audit-log-maxsize=0",
                 "--v=1",
             ],
         )
@@ -365,6 +381,25 @@ class KubeTestEnvironment:
                 return response.status == 200
         except OSError:
             return False
+
+    # the audit log
+
+    def audit_offset(self) -> int:
+        """Where the audit log ends now: ``audit_events(since=...)`` reads what came after."""
+        return self.audit_log.stat().st_size if self.audit_log.exists() else 0
+
+    def audit_events(self, *, since: int = 0, user: str | None = None) -> list[dict]:
+        """The API server's audit events (``audit.k8s.io/v1`` Event: ``user.username``,
+        ``verb``, ``objectRef``, ``responseStatus.code``…) written after offset ``since``, of
+        ``user`` only if given."""
+        import json
+
+        with self.audit_log.open("rb") as log:
+            log.seek(since)
+            # Whole lines only: the last may be being written.
+            lines = log.read().decode(errors="replace").split("\n")[:-1]
+        events = [json.loads(line) for line in lines if line.strip()]
+        return [e for e in events if user is None or e.get("user", {}).get("username") == user]
 
     # clients
 
