@@ -138,7 +138,9 @@ class KubernetesDriver:
         deadline = time.monotonic() + BINDING_IN_FORCE_SECONDS
         while not authorization.create_self_subject_access_review(review).status.allowed:
             if time.monotonic() > deadline:
-                raise BindingNotInForce(f"the RoleBinding in {namespace} grants nothing yet")
+                raise BindingNotInForce(
+                    f"the RoleBinding in {namespace} does not let Sluice create networkpolicies"
+                )
             time.sleep(0.05)
 
     def _prune(
