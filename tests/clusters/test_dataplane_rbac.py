@@ -18,7 +18,7 @@ from clusters.drivers.kubernetes import BindingNotInForce, KubernetesDriver
 from clusters.rendering import render
 from clusters.specs import SharedKafka
 from tenants.scoping import tenant_scope
-from tests.clusters.test_reconciler_kube import ACTOR, converge, new_cluster
+from tests.clusters.test_reconciler_kube import ACTOR, converge, labelled, new_cluster
 from tests.clusters.test_rendering import credential, dedicated_spec, serverless_spec
 from tests.factories import make_cell
 from tests.support.processes import REPO_ROOT
@@ -37,7 +37,7 @@ ACCOUNT_GROUPS = [
 ]
 MANAGER = "sluice-dataplane-install"
 # A namespace where sluice-tenant is bound to the account, to ask the API server what the
-# ClusterRole grants at this moment; and a cell's shared Kafka namespace for the driver's flow.
+# ClusterRole grants at this moment.
 PROBE_NAMESPACE = "sluice-rbac-probe"
 
 
@@ -168,11 +168,6 @@ def sluice_account(kube_environment, tmp_path_factory):
     binding = next(m for m in render(dedicated_spec()) if m["kind"] == "RoleBinding")
     binding["metadata"]["namespace"] = PROBE_NAMESPACE
     admin_apply(environment, binding)
-    wait_for(
-        lambda: core.list_namespaced_service_account(ACCOUNT_NAMESPACE).items,
-        timeout=10,
-        what="the account's namespace",
-    )
     token = account_token(environment)
     directory = tmp_path_factory.mktemp("account")
     wait_for(
@@ -181,11 +176,11 @@ def sluice_account(kube_environment, tmp_path_factory):
         what="the admission policies to be in force",
     )
     yield token
-    dynamic = environment.dynamic_client()
+    resources = environment.dynamic_client().resources
     for manifest in reversed(admission_manifests() + account_manifests()):
         if manifest["kind"] == "Namespace":
             continue
-        resource = dynamic.resources.get(api_version=manifest["apiVersion"], kind=manifest["kind"])
+        resource = resources.get(api_version=manifest["apiVersion"], kind=manifest["kind"])
         resource.delete(
             name=manifest["metadata"]["name"], namespace=manifest["metadata"].get("namespace")
         )
@@ -258,6 +253,7 @@ def test_the_whole_flow_runs_as_sluices_account_and_nothing_is_refused(
             services.cluster_delete(cluster=cluster, actor=ACTOR)
     for cluster in (serverless, dedicated):
         assert converge(cluster, timeout=90).state == "deleted"
+        assert labelled(kube, cluster.public_id) == []
 
     events = kube.audit_events(since=since, user=ACCOUNT_USER)
     assert refused(events) == []
