@@ -108,38 +108,41 @@ class KubernetesDriver:
         self, spec: ClusterSpec, *, prune: bool = True, guard: Callable[[], None] = unguarded
     ) -> None:
         manifests = render(spec)
+        just_bound = False
         for manifest in manifests:
             guard()
-            self._resource(manifest["apiVersion"], manifest["kind"]).server_side_apply(
+            resource = self._resource(manifest["apiVersion"], manifest["kind"])
+            if just_bound:
+                self._wait_in_force(resource, manifest["metadata"]["namespace"])
+                just_bound = False
+            resource.server_side_apply(
                 body=manifest,
                 field_manager=FIELD_MANAGER,
                 force_conflicts=True,
                 _request_timeout=self.timeout,
             )
-            if manifest["kind"] == "RoleBinding":
-                self._wait_in_force(manifest["metadata"]["namespace"])
+            just_bound = manifest["kind"] == "RoleBinding"
         if prune:  # one LIST per kind and namespace: skipped when nothing can be stale
             self._prune(spec, keep={_key(m) for m in manifests}, guard=guard)
 
-    def _wait_in_force(self, namespace: str) -> None:
-        """Until the API server authorizes what the namespace's binding grants (asked as
-        Sluice's own account, for the first object applied after it)."""
+    def _wait_in_force(self, resource, namespace: str) -> None:
+        """Until the API server lets Sluice's account apply ``resource`` in the namespace whose
+        RoleBinding it has just applied (asked of the API server as that account)."""
         review = client.V1SelfSubjectAccessReview(
             spec=client.V1SelfSubjectAccessReviewSpec(
                 resource_attributes=client.V1ResourceAttributes(
-                    namespace=namespace,
-                    group="networking.k8s.io",
-                    resource="networkpolicies",
-                    verb="create",
+                    namespace=namespace, group=resource.group, resource=resource.name, verb="patch"
                 )
             )
         )
         authorization = client.AuthorizationV1Api(self.api)
         deadline = time.monotonic() + BINDING_IN_FORCE_SECONDS
-        while not authorization.create_self_subject_access_review(review).status.allowed:
+        while not authorization.create_self_subject_access_review(
+            review, _request_timeout=self.timeout
+        ).status.allowed:
             if time.monotonic() > deadline:
                 raise BindingNotInForce(
-                    f"the RoleBinding in {namespace} does not let Sluice create networkpolicies"
+                    f"the RoleBinding in {namespace} does not let Sluice patch {resource.name}"
                 )
             time.sleep(0.05)
 

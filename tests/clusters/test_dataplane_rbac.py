@@ -397,9 +397,9 @@ def refused_for(grant: Grant) -> str:
     """What the API server says when the account lacks the grant."""
     if grant.verb == "bind":  # RBAC's escalation check: a binding of what it does not hold
         return "is attempting to grant RBAC permissions not currently held"
-    if grant.resource == "networkpolicies" and grant.verb == "create":
-        # Asked first, right after the binding: whether the binding lets Sluice write.
-        return "does not let Sluice create networkpolicies"
+    if grant.resource == "networkpolicies" and grant.verb == "patch":
+        # The object applied right after the binding: the driver first asks whether it may.
+        return "does not let Sluice patch networkpolicies"
     return f'cannot {grant.verb} resource "{grant.resource}"'
 
 
