@@ -159,14 +159,16 @@ class KubernetesDriver:
 
     def _written_for(self, spec: ClusterSpec) -> Iterator[tuple[str, str, Any]]:
         """Every object Sluice wrote for the cluster, wherever it can be: the cell's shared
-        namespace and the cluster's dedicated one, the namespace itself last. Nowhere else:
-        Sluice's account may list nowhere else. Inside a dedicated namespace being deleted
-        nothing is listed (Sluice's binding there goes with it): the namespace stands for all
-        it still holds."""
+        namespace and the cluster's dedicated one, the namespace itself last (Sluice's account
+        may list nowhere else). Inside a dedicated namespace being deleted nothing is listed
+        (Sluice's binding there goes with it): the namespace stands for all it still holds."""
         dedicated = self._dedicated_namespace(spec)
-        shared = {self.shared_namespace, spec.shared_kafka.namespace if spec.shared_kafka else ""}
+        shared = {self.shared_namespace}
+        if spec.shared_kafka is not None:
+            shared.add(spec.shared_kafka.namespace)
+        shared.discard("")
         for api_version, kind in PRUNABLE:
-            namespaces = set(shared) - {""} if kind in BESIDE_SHARED_KAFKA else set()
+            namespaces = set(shared) if kind in BESIDE_SHARED_KAFKA else set()
             if dedicated is not None and dedicated.metadata.deletionTimestamp is None:
                 namespaces.add(dedicated.metadata.name)
             for namespace in sorted(namespaces):
