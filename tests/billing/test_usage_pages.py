@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from billing.models import UsageAdjustment, UsageHour
 from billing.services import HourSnapshot, record_hours
-from clusters.models import Cluster, Dimension
+from clusters.models import Cluster, ClusterSize, Dimension
 from tenants.roles import Role
 from tests.factories import UserFactory, add_member, close_month_of, make_cluster, make_org
 
@@ -31,7 +31,16 @@ def owner():
 @pytest.fixture
 def cluster(owner):
     cluster, _ = make_cluster(make_org(owner=owner, name="Charted"))
+    # Created three days ago: the ledger rows below are of hours it existed in (rating refuses
+    # an hour before a cluster's first tier, which would otherwise happen whenever the hours
+    # written here fall in the current month, as they do from 01:00 on its first day).
+    backdate(cluster, this_hour() - timedelta(days=3))
     return cluster
+
+
+def backdate(cluster, since):
+    Cluster.unscoped_all_tenants.filter(pk=cluster.pk).update(created_at=since)
+    ClusterSize.unscoped_all_tenants.filter(cluster=cluster).update(since=since)
 
 
 def cluster_page(client, cluster) -> str:
@@ -75,7 +84,7 @@ def test_hours_with_nothing_recorded_read_not_measured_never_zero(client, owner,
     # A cell without Prometheus: metering records partition-hours only, so the cluster's four
     # hours so far have no ingress at all, and two of them no egress.
     now = this_hour()
-    Cluster.unscoped_all_tenants.filter(pk=cluster.pk).update(created_at=now - timedelta(hours=3))
+    backdate(cluster, now - timedelta(hours=3))
     record_hours(
         [
             HourSnapshot(cluster.pk, Dimension.PARTITION_HOURS, now - timedelta(hours=h), 0, h > 0)
