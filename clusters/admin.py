@@ -10,6 +10,8 @@ from foundation.errors import Conflict
 from tenants.audit import Actor
 from tenants.scoping import tenant_scope
 
+from .cell_credentials import fingerprint_label
+from .cell_forms import CellForm
 from .fleet import with_capacity_in_use
 from .models import (
     Cell,
@@ -52,15 +54,64 @@ class TierAdmin(admin.ModelAdmin):
 
 @admin.register(Cell)
 class CellAdmin(admin.ModelAdmin):
+    form = CellForm
     list_display = [
         "slug",
         "cloud",
         "region",
         "accepting",
+        "api_server",
         "shared_in_use",
         "dedicated_units_in_use",
     ]
     list_filter = ["cloud", "region", "accepting"]
+    readonly_fields = ["credentials"]
+    fieldsets = [
+        (None, {"fields": ["slug", "cloud", "region", "accepting"]}),
+        (
+            "Kubernetes API",
+            {
+                "description": "Credentials are sealed and never shown back.",
+                "fields": [
+                    "credentials",
+                    "kubeconfig",
+                    "server",
+                    "ca_certificate",
+                    "token",
+                    "clear_credentials",
+                    "test_connection",
+                ],
+            },
+        ),
+        (
+            "Shared Kafka",
+            {
+                "fields": [
+                    "shared_kafka_namespace",
+                    "shared_kafka_name",
+                    "shared_bootstrap",
+                    "shared_kafka_brokers",
+                ]
+            },
+        ),
+        (
+            "Capacity and metering",
+            {
+                "fields": [
+                    "max_shared_clusters",
+                    "max_dedicated_units",
+                    "max_shared_partitions",
+                    "prometheus_url",
+                ]
+            },
+        ),
+    ]
+
+    @admin.display(description="credentials")
+    def credentials(self, cell: Cell) -> str:
+        if not cell.credentials_fingerprint:
+            return "not set: the in-cluster configuration (or SLUICE_KUBECONFIG)"
+        return f"set: {cell.api_server}, {fingerprint_label(cell)}"
 
     def get_queryset(self, request):
         return with_capacity_in_use(super().get_queryset(request))

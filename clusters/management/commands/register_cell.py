@@ -1,0 +1,103 @@
+"""Register a data-plane cluster as a cell, or update one: ``manage.py register_cell SLUG
+--region R --kubeconfig-file F`` (or ``--server URL --ca-file F --token-file F``). Secrets are
+read from files, or from standard input for the one given as ``-``, never from the command
+line (which other users of the host can read). Running it again with the same values changes
+nothing."""
+
+import sys
+
+from django.core.management.base import BaseCommand, CommandError
+
+from clusters import cell_credentials
+from clusters.services.cells import cell_register
+from foundation.errors import InvalidInput
+
+# Options naming a field of the cell: (option, field, type).
+FIELD_OPTIONS = [
+    ("--region", "region", str),
+    ("--cloud", "cloud", str),
+    ("--shared-kafka-namespace", "shared_kafka_namespace", str),
+    ("--shared-kafka-name", "shared_kafka_name", str),
+    ("--shared-bootstrap", "shared_bootstrap", str),
+    ("--shared-kafka-brokers", "shared_kafka_brokers", int),
+    ("--prometheus-url", "prometheus_url", str),
+]
+FILE_OPTIONS = ("kubeconfig_file", "ca_file", "token_file")
+
+
+class Command(BaseCommand):
+    help = (
+        "Create or update the cell SLUG and its credentials for its Kubernetes API: a "
+        "kubeconfig (--kubeconfig-file), or an API server URL with its CA certificate and a "
+        "ServiceAccount token (--server, --ca-file, --token-file). A file given as - is read "
+        "from standard input. Without credentials a new cell uses the in-cluster configuration "
+        "(or SLUICE_KUBECONFIG) and an existing one keeps its own."
+    )
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("slug")
+        for option, field, kind in FIELD_OPTIONS:
+            parser.add_argument(option, dest=field, type=kind)
+        parser.add_argument("--kubeconfig-file", help="a kubeconfig (its current context)")
+        parser.add_argument("--server", help="the API server's https:// URL")
+        parser.add_argument("--ca-file", help="the API server's CA certificate (PEM)")
+        parser.add_argument("--token-file", help="a bearer token (a ServiceAccount's)")
+        parser.add_argument(
+            "--clear-credentials",
+            action="store_true",
+            help="forget the cell's credentials: the in-cluster configuration applies",
+        )
+
+    def handle(self, *args, slug: str, **options) -> None:
+        fields = {f: options[f] for _, f, _ in FIELD_OPTIONS if options[f] is not None}
+        try:
+            cell, changed = cell_register(
+                slug=slug,
+                credentials=self.credentials(options),
+                clear_credentials=options["clear_credentials"],
+                **fields,
+            )
+        except (InvalidInput, cell_credentials.InvalidCredentials) as error:
+            raise CommandError(str(error)) from None
+        if changed == ["created"]:
+            self.stdout.write(f"Created cell {cell.slug} ({self.reaches(cell)}).")
+        elif changed:
+            self.stdout.write(
+                f"Updated cell {cell.slug}: {', '.join(changed)} ({self.reaches(cell)})."
+            )
+        else:
+            self.stdout.write(f"Cell {cell.slug} unchanged ({self.reaches(cell)}).")
+
+    def credentials(self, options) -> dict | None:
+        if [options[name] for name in FILE_OPTIONS].count("-") > 1:
+            raise CommandError("Only one file can be read from standard input (-).")
+        token_parts = (options["server"], options["ca_file"], options["token_file"])
+        if options["kubeconfig_file"] and any(token_parts):
+            raise CommandError("Give --kubeconfig-file, or --server, --ca-file and --token-file.")
+        if options["clear_credentials"] and (options["kubeconfig_file"] or any(token_parts)):
+            raise CommandError("--clear-credentials takes no credentials.")
+        if options["kubeconfig_file"]:
+            return cell_credentials.from_kubeconfig(self.read(options["kubeconfig_file"]))
+        if any(token_parts):
+            if not all(token_parts):
+                raise CommandError("--server, --ca-file and --token-file go together.")
+            return cell_credentials.from_token(
+                server=options["server"],
+                ca_certificate=self.read(options["ca_file"]),
+                token=self.read(options["token_file"]),
+            )
+        return None
+
+    def read(self, path: str) -> str:
+        if path == "-":
+            return sys.stdin.read()
+        try:
+            with open(path, encoding="utf-8") as file:
+                return file.read()
+        except (OSError, UnicodeDecodeError) as error:
+            raise CommandError(f"Cannot read {path}: {error.__class__.__name__}") from None
+
+    def reaches(self, cell) -> str:
+        if not cell.credentials_fingerprint:
+            return "no credentials: the in-cluster configuration or SLUICE_KUBECONFIG"
+        return f"API server {cell.api_server}, {cell_credentials.fingerprint_label(cell)}"
