@@ -4,6 +4,7 @@ deleted only through the reconciler), quota overrides. The fleet dashboard is
 ``fleet_views``'."""
 
 from django.contrib import admin, messages
+from django.db import models
 from django.template.response import TemplateResponse
 
 from foundation.errors import Conflict
@@ -55,6 +56,7 @@ class TierAdmin(admin.ModelAdmin):
 @admin.register(Cell)
 class CellAdmin(admin.ModelAdmin):
     form = CellForm
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = [
         "slug",
         "cloud",

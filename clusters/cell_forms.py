@@ -9,11 +9,19 @@ from __future__ import annotations
 
 from django import forms
 from django.conf import settings
+from django.db import models
 
 from foundation.text import error_summary
 
 from . import cell_credentials, drivers
 from .models import Cell
+
+
+def https_by_default(db_field, **kwargs):
+    """A URL typed without a scheme is https:// (Django 6's default, asked for explicitly)."""
+    if isinstance(db_field, models.URLField):
+        kwargs.setdefault("assume_scheme", "https")
+    return db_field.formfield(**kwargs)
 
 
 class WriteOnlyTextarea(forms.Textarea):
@@ -60,6 +68,7 @@ class CellForm(forms.ModelForm):
 
     class Meta:
         model = Cell
+        formfield_callback = https_by_default
         fields = [
             "slug",
             "cloud",
