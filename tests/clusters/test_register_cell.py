@@ -62,10 +62,10 @@ def test_a_cell_is_registered_from_files_and_a_rerun_changes_nothing(tmp_path, c
     assert Cell.objects.count() == 1
 
     # Fields alone update the cell and keep its credentials.
-    updated = register("eu-k8s", "--shared-kafka-brokers", "6")
-    assert updated.startswith("Updated cell eu-k8s: shared_kafka_brokers (API server")
+    updated = register("eu-k8s", "--shared-kafka-brokers", "6", "--no-accepting")
+    assert updated.startswith("Updated cell eu-k8s: shared_kafka_brokers, accepting (API server")
     cell.refresh_from_db()
-    assert (cell.shared_kafka_brokers, sealed_token(cell)) == (6, TOKEN)
+    assert (cell.shared_kafka_brokers, cell.accepting, sealed_token(cell)) == (6, False, TOKEN)
 
 
 def test_a_kubeconfig_or_a_token_is_read_from_standard_input(tmp_path, ca_file, monkeypatch):

@@ -4,6 +4,7 @@ read from files, or from standard input for the one given as ``-``, never from t
 line (which other users of the host can read). Running it again with the same values changes
 nothing."""
 
+import argparse
 import sys
 
 from django.core.management.base import BaseCommand, CommandError
@@ -38,6 +39,11 @@ class Command(BaseCommand):
         parser.add_argument("slug")
         for option, field, kind in FIELD_OPTIONS:
             parser.add_argument(option, dest=field, type=kind)
+        parser.add_argument(
+            "--accepting",
+            action=argparse.BooleanOptionalAction,
+            help="whether new clusters may be placed on the cell (a new cell: yes)",
+        )
         parser.add_argument("--kubeconfig-file", help="a kubeconfig (its current context)")
         parser.add_argument("--server", help="the API server's https:// URL")
         parser.add_argument("--ca-file", help="the API server's CA certificate (PEM)")
@@ -49,7 +55,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, slug: str, **options) -> None:
-        fields = {f: options[f] for _, f, _ in FIELD_OPTIONS if options[f] is not None}
+        names = [field for _, field, _ in FIELD_OPTIONS] + ["accepting"]
+        fields = {name: options[name] for name in names if options[name] is not None}
         try:
             cell, changed = cell_register(
                 slug=slug,
