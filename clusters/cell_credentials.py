@@ -100,6 +100,25 @@ def fingerprint_label(cell) -> str:
 # Checking what an operator gives -------------------------------------------------------------
 
 
+def from_given(
+    *, kubeconfig: str = "", server: str = "", ca_certificate: str = "", token: str = ""
+) -> dict | None:
+    """The credentials in whichever form was given: a kubeconfig, or an API server URL, its
+    CA certificate and a token together (None: nothing was)."""
+    parts = (server, ca_certificate, token)
+    if kubeconfig and any(parts):
+        raise InvalidCredentials(
+            "Give a kubeconfig, or an API server URL, its CA certificate and a token: not both."
+        )
+    if kubeconfig:
+        return from_kubeconfig(kubeconfig)
+    if not any(parts):
+        return None
+    if not all(parts):
+        raise InvalidCredentials("An API server URL, its CA certificate and a token go together.")
+    return from_token(server=server, ca_certificate=ca_certificate, token=token)
+
+
 def from_token(*, server: str, ca_certificate: str, token: str) -> dict:
     """The kubeconfig of an API server URL, its CA certificate (PEM) and a bearer token."""
     ca = ca_certificate.strip().encode()

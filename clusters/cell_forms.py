@@ -100,25 +100,12 @@ class CellForm(forms.ModelForm):
         return cleaned
 
     def _credentials_given(self, cleaned) -> dict | None:
-        token_parts = [cleaned.get(name) for name in ("server", "ca_certificate", "token")]
-        given = bool(cleaned.get("kubeconfig")) + bool(any(token_parts))
-        if given + bool(cleaned.get("clear_credentials")) > 1:
+        names = ("kubeconfig", "server", "ca_certificate", "token")
+        if cleaned.get("clear_credentials") and any(cleaned.get(name) for name in names):
             raise cell_credentials.InvalidCredentials(
-                "Give a kubeconfig, or an API server URL, CA certificate and token, or clear "
-                "the credentials: one of them."
+                "Clear the credentials, or give new ones: not both."
             )
-        if cleaned.get("kubeconfig"):
-            return cell_credentials.from_kubeconfig(cleaned["kubeconfig"])
-        if any(token_parts):
-            if not all(token_parts):
-                raise cell_credentials.InvalidCredentials(
-                    "An API server URL, its CA certificate and a token go together."
-                )
-            server, ca_certificate, token = token_parts
-            return cell_credentials.from_token(
-                server=server, ca_certificate=ca_certificate, token=token
-            )
-        return None
+        return cell_credentials.from_given(**{name: cleaned.get(name) or "" for name in names})
 
     def _probe(self, credentials: dict) -> None:
         try:

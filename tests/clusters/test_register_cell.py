@@ -111,8 +111,8 @@ def test_a_kubeconfig_or_a_token_is_read_from_standard_input(tmp_path, ca_file, 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--kubeconfig-file", "-", "--server", SERVER], "Give --kubeconfig-file, or"),
-        (["--server", SERVER, "--token-file", "-"], "go together"),
+        (["--kubeconfig-file", "{kubeconfig}", "--server", SERVER], "not both"),
+        (["--server", SERVER, "--token-file", "{kubeconfig}"], "go together"),
         (["--server", SERVER, "--ca-file", "-", "--token-file", "-"], "Only one file"),
         (["--kubeconfig-file", "/nonexistent/kubeconfig"], "Cannot read /nonexistent/kubeconfig"),
         (["--clear-credentials", "--server", SERVER], "takes no credentials"),

@@ -78,24 +78,19 @@ class Command(BaseCommand):
     def credentials(self, options) -> dict | None:
         if [options[name] for name in FILE_OPTIONS].count("-") > 1:
             raise CommandError("Only one file can be read from standard input (-).")
-        token_parts = (options["server"], options["ca_file"], options["token_file"])
-        if options["kubeconfig_file"] and any(token_parts):
-            raise CommandError("Give --kubeconfig-file, or --server, --ca-file and --token-file.")
-        if options["clear_credentials"] and (options["kubeconfig_file"] or any(token_parts)):
+        given = [options[name] for name in (*FILE_OPTIONS, "server")]
+        if options["clear_credentials"] and any(given):
             raise CommandError("--clear-credentials takes no credentials.")
-        if options["kubeconfig_file"]:
-            return cell_credentials.from_kubeconfig(self.read(options["kubeconfig_file"]))
-        if any(token_parts):
-            if not all(token_parts):
-                raise CommandError("--server, --ca-file and --token-file go together.")
-            return cell_credentials.from_token(
-                server=options["server"],
-                ca_certificate=self.read(options["ca_file"]),
-                token=self.read(options["token_file"]),
-            )
-        return None
+        return cell_credentials.from_given(
+            kubeconfig=self.read(options["kubeconfig_file"]),
+            server=options["server"] or "",
+            ca_certificate=self.read(options["ca_file"]),
+            token=self.read(options["token_file"]),
+        )
 
-    def read(self, path: str) -> str:
+    def read(self, path: str | None) -> str:
+        if not path:
+            return ""
         if path == "-":
             return sys.stdin.read()
         try:
