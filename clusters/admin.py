@@ -11,7 +11,7 @@ from foundation.errors import Conflict
 from tenants.audit import Actor
 from tenants.scoping import tenant_scope
 
-from .cell_credentials import fingerprint_label
+from . import cell_credentials
 from .cell_forms import CellForm
 from .fleet import with_capacity_in_use
 from .models import (
@@ -111,9 +111,7 @@ class CellAdmin(admin.ModelAdmin):
 
     @admin.display(description="credentials")
     def credentials(self, cell: Cell) -> str:
-        if not cell.credentials_fingerprint:
-            return "not set: the in-cluster configuration (or SLUICE_KUBECONFIG)"
-        return f"set: {cell.api_server}, {fingerprint_label(cell)}"
+        return cell_credentials.summary(cell)
 
     def get_queryset(self, request):
         return with_capacity_in_use(super().get_queryset(request))

@@ -91,10 +91,11 @@ def cleared_columns() -> dict:
     return {"credentials_sealed": None, "credentials_fingerprint": "", "api_server": ""}
 
 
-def fingerprint_label(cell) -> str:
+def summary(cell) -> str:
+    """What operators are shown of a cell's credentials: never the secret."""
     if not cell.credentials_fingerprint:
-        return ""
-    return f"sha256:{cell.credentials_fingerprint[:16]}"
+        return "not set: the in-cluster configuration (or SLUICE_KUBECONFIG)"
+    return f"set: {cell.api_server}, sha256:{cell.credentials_fingerprint[:16]}"
 
 
 # Checking what an operator gives -------------------------------------------------------------

@@ -47,7 +47,7 @@ def test_a_cell_is_registered_from_files_and_a_rerun_changes_nothing(tmp_path, c
     created = register(*args)
     cell = Cell.objects.get(slug="eu-k8s")
     fingerprint = f"sha256:{cell.credentials_fingerprint[:16]}"
-    assert created == f"Created cell eu-k8s (API server {SERVER}, {fingerprint}).\n"
+    assert created == f"Created cell eu-k8s (credentials set: {SERVER}, {fingerprint}).\n"
     assert (cell.region, cell.shared_kafka_namespace, cell.api_server) == (
         "eu-west-1",
         "kafka-shared",
@@ -63,7 +63,7 @@ def test_a_cell_is_registered_from_files_and_a_rerun_changes_nothing(tmp_path, c
 
     # Fields alone update the cell and keep its credentials.
     updated = register("eu-k8s", "--shared-kafka-brokers", "6", "--no-accepting")
-    assert updated.startswith("Updated cell eu-k8s: shared_kafka_brokers, accepting (API server")
+    assert updated.startswith("Updated cell eu-k8s: shared_kafka_brokers, accepting (credentials")
     cell.refresh_from_db()
     assert (cell.shared_kafka_brokers, cell.accepting, sealed_token(cell)) == (6, False, TOKEN)
 

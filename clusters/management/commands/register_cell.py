@@ -66,14 +66,13 @@ class Command(BaseCommand):
             )
         except (InvalidInput, cell_credentials.InvalidCredentials) as error:
             raise CommandError(str(error)) from None
+        credentials = f"credentials {cell_credentials.summary(cell)}"
         if changed == ["created"]:
-            self.stdout.write(f"Created cell {cell.slug} ({self.reaches(cell)}).")
+            self.stdout.write(f"Created cell {cell.slug} ({credentials}).")
         elif changed:
-            self.stdout.write(
-                f"Updated cell {cell.slug}: {', '.join(changed)} ({self.reaches(cell)})."
-            )
+            self.stdout.write(f"Updated cell {cell.slug}: {', '.join(changed)} ({credentials}).")
         else:
-            self.stdout.write(f"Cell {cell.slug} unchanged ({self.reaches(cell)}).")
+            self.stdout.write(f"Cell {cell.slug} unchanged ({credentials}).")
 
     def credentials(self, options) -> dict | None:
         if [options[name] for name in FILE_OPTIONS].count("-") > 1:
@@ -98,8 +97,3 @@ class Command(BaseCommand):
                 return file.read()
         except (OSError, UnicodeDecodeError) as error:
             raise CommandError(f"Cannot read {path}: {error.__class__.__name__}") from None
-
-    def reaches(self, cell) -> str:
-        if not cell.credentials_fingerprint:
-            return "no credentials: the in-cluster configuration or SLUICE_KUBECONFIG"
-        return f"API server {cell.api_server}, {cell_credentials.fingerprint_label(cell)}"
