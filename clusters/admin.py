@@ -4,12 +4,15 @@ deleted only through the reconciler), quota overrides. The fleet dashboard is
 ``fleet_views``'."""
 
 from django.contrib import admin, messages
+from django.db import models
 from django.template.response import TemplateResponse
 
 from foundation.errors import Conflict
 from tenants.audit import Actor
 from tenants.scoping import tenant_scope
 
+from . import cell_credentials
+from .cell_forms import CellForm
 from .fleet import with_capacity_in_use
 from .models import (
     Cell,
@@ -52,15 +55,63 @@ class TierAdmin(admin.ModelAdmin):
 
 @admin.register(Cell)
 class CellAdmin(admin.ModelAdmin):
+    form = CellForm
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = [
         "slug",
         "cloud",
         "region",
         "accepting",
+        "api_server",
         "shared_in_use",
         "dedicated_units_in_use",
     ]
     list_filter = ["cloud", "region", "accepting"]
+    readonly_fields = ["credentials"]
+    fieldsets = [
+        (None, {"fields": ["slug", "cloud", "region", "accepting"]}),
+        (
+            "Kubernetes API",
+            {
+                "description": "Credentials are sealed and never shown back.",
+                "fields": [
+                    "credentials",
+                    "kubeconfig",
+                    "server",
+                    "ca_certificate",
+                    "token",
+                    "clear_credentials",
+                    "test_connection",
+                ],
+            },
+        ),
+        (
+            "Shared Kafka",
+            {
+                "fields": [
+                    "shared_kafka_namespace",
+                    "shared_kafka_name",
+                    "shared_bootstrap",
+                    "shared_kafka_brokers",
+                ]
+            },
+        ),
+        (
+            "Capacity and metering",
+            {
+                "fields": [
+                    "max_shared_clusters",
+                    "max_dedicated_units",
+                    "max_shared_partitions",
+                    "prometheus_url",
+                ]
+            },
+        ),
+    ]
+
+    @admin.display(description="credentials")
+    def credentials(self, cell: Cell) -> str:
+        return cell_credentials.summary(cell)
 
     def get_queryset(self, request):
         return with_capacity_in_use(super().get_queryset(request))

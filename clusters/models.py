@@ -118,9 +118,12 @@ class Cell(models.Model):
     cloud = models.CharField(max_length=16, default="aws")
     region = models.CharField(max_length=32, choices=[(r, r) for r in catalog.REGIONS])
     accepting = models.BooleanField(default=True, help_text="New clusters may be placed here")
-    # How Sluice reaches the cell's Kubernetes API: a kubeconfig file path, or empty for the
-    # in-cluster configuration (or SLUICE_KUBECONFIG).
-    kubeconfig = models.CharField(max_length=500, blank=True)
+    # How Sluice reaches the cell's Kubernetes API (clusters.cell_credentials): a kubeconfig,
+    # sealed, never shown back; the fingerprint keys the driver's clients. None: the in-cluster
+    # configuration (or SLUICE_KUBECONFIG).
+    credentials_sealed = SealedField(null=True, editable=False)
+    credentials_fingerprint = models.CharField(max_length=64, blank=True, editable=False)
+    api_server = models.CharField(max_length=255, blank=True, editable=False)
     # The shared Kafka hosting this cell's serverless clusters, and where clients reach it.
     shared_kafka_namespace = models.CharField(max_length=63, default="sluice-shared")
     shared_kafka_name = models.CharField(max_length=63, default="shared")

@@ -68,7 +68,12 @@ def make_api_key(
         )
 
 
-def make_cell(region: str = "eu-west-1", slug: str | None = None, **fields):
+def make_cell(
+    region: str = "eu-west-1", slug: str | None = None, credentials: dict | None = None, **fields
+):
+    """The cell ``slug``, made with ``fields`` when missing; ``credentials`` (a checked
+    kubeconfig, e.g. ``tests.support.cells.kube_credentials``) are sealed into it."""
+    from clusters import cell_credentials
     from clusters.catalog import seed_catalog
     from clusters.models import Cell, Tier, TierPrice
 
@@ -76,6 +81,8 @@ def make_cell(region: str = "eu-west-1", slug: str | None = None, **fields):
     seed_catalog(Tier, TierPrice)
 
     slug = slug or f"{region}-a"
+    if credentials is not None:
+        fields.update(cell_credentials.sealed_columns(credentials))
     return Cell.objects.get_or_create(slug=slug, defaults={"region": region, **fields})[0]
 
 

@@ -2,6 +2,7 @@
 
 from django.conf import settings
 
+from ..cell_credentials import Connection, connection_for
 from .base import Driver, Observation
 
 
@@ -20,10 +21,16 @@ def probe_api_server(cell, *, timeout: float) -> bool:
     simulated data plane, which has none; raises when a real one does not answer)."""
     if settings.SLUICE_DATAPLANE_DRIVER != "kubernetes":
         return False
-    from .kubernetes import probe
-
-    probe(cell.kubeconfig or settings.SLUICE_KUBECONFIG, timeout=timeout)
+    probe_connection(connection_for(cell), timeout=timeout)
     return True
 
 
-__all__ = ["Driver", "Observation", "driver_for", "probe_api_server"]
+def probe_connection(connection: Connection, *, timeout: float) -> None:
+    """Ask a Kubernetes API server its version within ``timeout`` seconds, whatever the driver
+    in use (raises when it does not answer): the admin's check of credentials being given."""
+    from .kubernetes import probe
+
+    probe(connection, timeout=timeout)
+
+
+__all__ = ["Driver", "Observation", "driver_for", "probe_api_server", "probe_connection"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from functools import cache
 from typing import Any
 
 from django.conf import settings
@@ -14,6 +14,7 @@ from kubernetes import client, config, dynamic
 from kubernetes.client.exceptions import ApiException
 
 from .. import naming
+from ..cell_credentials import Connection, connection_for
 from ..rendering import render
 from ..specs import ClusterSpec, Kind
 from .base import Observation, unguarded
@@ -42,18 +43,54 @@ BESIDE_SHARED_KAFKA = {"KafkaUser", "KafkaTopic", "Secret"}
 BINDING_IN_FORCE_SECONDS = 10.0
 STILL_WORKING = {"Creating", ""}
 
+# Clients by (credentials' fingerprint, timeout), built under the lock.
+CACHED_CONNECTIONS = 64
 _lock = threading.Lock()
+_api_clients: OrderedDict[tuple[str, float], client.ApiClient] = OrderedDict()
+_dynamic_clients: OrderedDict[tuple[str, float], dynamic.DynamicClient] = OrderedDict()
 
 
 class BindingNotInForce(RuntimeError):
     """The RoleBinding Sluice applied in a namespace did not take effect in time (retried)."""
 
 
-@cache
-def _api_client(kubeconfig: str, timeout: float) -> client.ApiClient:
+def _api_client(connection: Connection, timeout: float) -> client.ApiClient:
+    return _cached(
+        _api_clients,
+        (connection.fingerprint, timeout),
+        lambda: _new_api_client(connection, timeout),
+    )
+
+
+def _dynamic(connection: Connection, timeout: float) -> dynamic.DynamicClient:
+    # Discovery once per connection and process.
+    return _cached(
+        _dynamic_clients,
+        (connection.fingerprint, timeout),
+        lambda: dynamic.DynamicClient(_api_client(connection, timeout)),
+    )
+
+
+def _cached(clients: OrderedDict, key: tuple[str, float], make: Callable[[], Any]):
+    """The cache's client for the key, made when missing; the least recently used is dropped
+    beyond CACHED_CONNECTIONS (replaced credentials leave theirs behind)."""
+    if key not in clients:
+        clients[key] = make()
+    clients.move_to_end(key)
+    while len(clients) > CACHED_CONNECTIONS:
+        clients.popitem(last=False)
+    return clients[key]
+
+
+def _new_api_client(connection: Connection, timeout: float) -> client.ApiClient:
     configuration = client.Configuration()
-    if kubeconfig:
-        config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
+    kubeconfig = connection.kubeconfig()
+    if kubeconfig is not None:
+        config.load_kube_config_from_dict(kubeconfig, client_configuration=configuration)
+    elif connection.kubeconfig_path:
+        config.load_kube_config(
+            config_file=connection.kubeconfig_path, client_configuration=configuration
+        )
     else:
         config.load_incluster_config(client_configuration=configuration)
     api = client.ApiClient(configuration)
@@ -68,36 +105,28 @@ def _api_client(kubeconfig: str, timeout: float) -> client.ApiClient:
     return api
 
 
-@cache
-def _dynamic(kubeconfig: str, timeout: float) -> dynamic.DynamicClient:
-    return dynamic.DynamicClient(_api_client(kubeconfig, timeout))  # discovery once per process
-
-
-def probe(kubeconfig: str, *, timeout: float) -> None:
+def probe(connection: Connection, *, timeout: float) -> None:
     """Ask the API server its version within ``timeout`` seconds (raises when it does not
     answer). Without the dynamic client a driver builds: its discovery would wait longer."""
     with _lock:
-        api = _api_client(kubeconfig, timeout)
+        api = _api_client(connection, timeout)
     client.VersionApi(api).get_code(_request_timeout=(timeout, timeout))
 
 
 class KubernetesDriver:
-    def __init__(self, kubeconfig: str, *, shared_namespace: str = "") -> None:
+    def __init__(self, connection: Connection, *, shared_namespace: str = "") -> None:
         # An API server that does not answer fails the reconcile, which is retried with
         # backoff, instead of holding a worker forever.
         self.timeout = settings.SLUICE_KUBERNETES_TIMEOUT_SECONDS
         # Besides a cluster's dedicated namespace, the only one it can occupy: the cell's.
         self.shared_namespace = shared_namespace
         with _lock:
-            self.api = _api_client(kubeconfig, self.timeout)
-            self.dynamic = _dynamic(kubeconfig, self.timeout)
+            self.api = _api_client(connection, self.timeout)
+            self.dynamic = _dynamic(connection, self.timeout)
 
     @classmethod
     def for_cell(cls, cell) -> KubernetesDriver:
-        return cls(
-            cell.kubeconfig or settings.SLUICE_KUBECONFIG,
-            shared_namespace=cell.shared_kafka_namespace,
-        )
+        return cls(connection_for(cell), shared_namespace=cell.shared_kafka_namespace)
 
     def _resource(self, api_version: str, kind: str):
         return self.dynamic.resources.get(api_version=api_version, kind=kind)

@@ -88,8 +88,10 @@ def celery_workers(bench_environment):
 def serverless_cell(kube, strimzi_emulator):
     """The region's only cell, on the test API server, room for many shared clusters, and its
     shared Kafka Ready (the emulator answers at once)."""
+    from clusters import cell_credentials
     from clusters.catalog import seed_catalog
     from clusters.models import Cell, Tier, TierPrice
+    from tests.support.cells import kube_credentials
     from tests.support.shared_kafka import create_shared_kafka
 
     seed_catalog(Tier, TierPrice)
@@ -100,7 +102,7 @@ def serverless_cell(kube, strimzi_emulator):
         defaults={
             "region": REGION,
             "accepting": True,
-            "kubeconfig": str(kube.kubeconfig),
+            **cell_credentials.sealed_columns(kube_credentials(kube)),
             "shared_kafka_namespace": namespace,
             "shared_kafka_name": "shared",
             "max_shared_clusters": 100_000,

@@ -5,6 +5,7 @@ import uuid
 import pytest
 
 from tests.factories import make_cell
+from tests.support.cells import kube_credentials
 from tests.support.shared_kafka import SHARED_NAME, create_shared_kafka
 
 
@@ -14,7 +15,7 @@ def dataplane(kube, strimzi_emulator, settings):
     settings.SLUICE_DATAPLANE_DRIVER = "kubernetes"
     shared_namespace = f"sluice-shared-{uuid.uuid4().hex[:8]}"
     cell = make_cell(
-        kubeconfig=str(kube.kubeconfig),
+        credentials=kube_credentials(kube),
         shared_kafka_namespace=shared_namespace,
         shared_kafka_name=SHARED_NAME,
     )

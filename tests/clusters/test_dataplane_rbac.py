@@ -13,7 +13,7 @@ import yaml
 from kubernetes import client, config, dynamic
 from kubernetes.client.exceptions import ApiException
 
-from clusters import services
+from clusters import cell_credentials, services
 from clusters.drivers.kubernetes import BindingNotInForce, KubernetesDriver
 from clusters.rendering import render
 from clusters.specs import SharedKafka
@@ -21,6 +21,7 @@ from tenants.scoping import tenant_scope
 from tests.clusters.test_reconciler_kube import ACTOR, converge, labelled, new_cluster
 from tests.clusters.test_rendering import credential, dedicated_spec, serverless_spec
 from tests.factories import make_cell
+from tests.support.cells import kube_credentials
 from tests.support.processes import REPO_ROOT
 from tests.support.services import wait_for
 from tests.support.shared_kafka import SHARED_NAME, create_shared_kafka
@@ -108,11 +109,10 @@ def write_account_kubeconfig(environment, token: str, path: Path) -> Path:
     return path
 
 
-def cell_as_account(environment, token: str, directory: Path, shared_namespace: str):
+def cell_as_account(environment, token: str, shared_namespace: str):
     """The one place a test cell is given the account's credentials."""
-    kubeconfig = write_account_kubeconfig(environment, token, directory / "cell.kubeconfig")
     return make_cell(
-        kubeconfig=str(kubeconfig),
+        credentials=kube_credentials(environment, token),
         shared_kafka_namespace=shared_namespace,
         shared_kafka_name=SHARED_NAME,
     )
@@ -217,7 +217,7 @@ def test_the_whole_flow_runs_as_sluices_account_and_nothing_is_refused(
     shared_namespace = f"sluice-shared-{uuid.uuid4().hex[:8]}"
     create_shared_kafka(kube.api_client(), shared_namespace)
     install_shared_role(kube, shared_namespace)
-    cell_as_account(kube, sluice_account, tmp_path, shared_namespace)
+    cell_as_account(kube, sluice_account, shared_namespace)
     since = kube.audit_offset()
 
     serverless, _ = new_cluster("serverless")
@@ -381,10 +381,10 @@ def first_refused_step(driver: KubernetesDriver, shared_namespace: str) -> str |
 
 
 @pytest.fixture
-def account_driver(kube, sluice_account, module_shared_namespace, tmp_path, settings):
+def account_driver(kube, sluice_account, module_shared_namespace, settings):
     settings.SLUICE_KUBERNETES_TIMEOUT_SECONDS = 10
-    kubeconfig = write_account_kubeconfig(kube, sluice_account, tmp_path / "driver.kubeconfig")
-    return KubernetesDriver(str(kubeconfig), shared_namespace=module_shared_namespace)
+    connection = cell_credentials.connection_of(kube_credentials(kube, sluice_account))
+    return KubernetesDriver(connection, shared_namespace=module_shared_namespace)
 
 
 def test_the_drivers_flow_passes_with_every_grant(kube, account_driver, module_shared_namespace):

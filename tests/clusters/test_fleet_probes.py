@@ -7,24 +7,20 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from clusters import cell_health
+from clusters import cell_credentials, cell_health
 from tests.factories import make_cell
 
 pytestmark = pytest.mark.django_db
 
 
-def test_the_test_api_server_is_reachable_and_a_missing_one_is_not(dataplane, settings, tmp_path):
+def test_the_test_api_server_is_reachable_and_a_missing_one_is_not(dataplane, settings, kube):
     settings.SLUICE_FLEET_PROBE_TIMEOUT_SECONDS = 2.0
     assert cell_health.probe_api_server(dataplane) == cell_health.Probe(True, "reachable")
 
-    nowhere = tmp_path / "kubeconfig"
-    nowhere.write_text(
-        "apiVersion: v1\nkind: Config\ncurrent-context: gone\n"
-        "clusters: [{name: gone, cluster: {server: 'https://127.0.0.1:9'}}]\n"
-        "users: [{name: gone, user: {token: unused}}]\n"
-        "contexts: [{name: gone, context: {cluster: gone, user: gone}}]\n"
+    nowhere = cell_credentials.from_token(
+        server="https://127.0.0.1:9", ca_certificate=kube.pki.ca_cert.read_text(), token="unused"
     )
-    gone = make_cell(slug="gone-a", kubeconfig=str(nowhere))
+    gone = make_cell(slug="gone-a", credentials=nowhere)
     started = timezone.now()
     probe = cell_health.probe_api_server(gone)
     assert not probe.ok

@@ -11,8 +11,8 @@ from cryptography.fernet import Fernet
 from django.core.management import CommandError, call_command
 from kubernetes import client
 
-from clusters import rendering, services
-from clusters.models import Credential, Operation
+from clusters import cell_credentials, rendering, services
+from clusters.models import Cell, Credential, Operation
 from foundation import secretbox
 from tenants.scoping import tenant_scope
 from tests.clusters.test_reconciler_kube import (
@@ -23,10 +23,11 @@ from tests.clusters.test_reconciler_kube import (
     tenant_objects,
 )
 from tests.factories import make_cluster, make_org
+from tests.support.cells import kube_credentials
 
 pytestmark = pytest.mark.django_db
 
-KEY_A, KEY_B, KEY_C = (Fernet.generate_key().decode() for _ in range(3))
+KEY_A, KEY_B, KEY_C, KEY_CELL = (Fernet.generate_key().decode() for _ in range(4))
 
 
 def data_plane_password(kube, cell, credential: Credential) -> str:
@@ -42,6 +43,15 @@ def sealed(credential: Credential) -> bytes:
     return bytes(Credential.unscoped_all_tenants.get(pk=credential.pk).password_encrypted)
 
 
+def seal_cell_credentials(kube, cell, settings, *keys: str) -> None:
+    """The cell's credentials (clusters.cell_credentials) sealed again, under ``keys``: the
+    fixture sealed them under the ring of its time."""
+    settings.SLUICE_SECRETS_KEYS = list(keys)
+    Cell.objects.filter(pk=cell.pk).update(
+        **cell_credentials.sealed_columns(kube_credentials(kube))
+    )
+
+
 def reseal(**options) -> str:
     out = StringIO()
     call_command("reseal_secrets", stdout=out, **options)
@@ -50,7 +60,7 @@ def reseal(**options) -> str:
 
 @pytest.mark.kube
 def test_keys_rotate_reseal_and_retire_while_the_reconciler_converges(kube, dataplane, settings):
-    settings.SLUICE_SECRETS_KEYS = [KEY_A]
+    seal_cell_credentials(kube, dataplane, settings, KEY_A)
     cluster, _ = new_cluster("serverless")
     with tenant_scope(cluster.organization):
         first, first_password, _ = services.credential_create(
@@ -73,11 +83,11 @@ def test_keys_rotate_reseal_and_retire_while_the_reconciler_converges(kube, data
     assert data_plane_password(kube, dataplane, second) == second_password
     Fernet(KEY_B).decrypt(sealed(second))
 
-    # Re-seal: everything under B (the first credential's password and those of the cluster's
-    # two principals of Sluice's); running it again changes nothing.
-    assert "Re-sealed 3; 1 already under the newest key; 0 unreadable." in reseal()
+    # Re-seal: everything under B (the first credential's password, those of the cluster's
+    # two principals of Sluice's and the cell's credentials); running it again changes nothing.
+    assert "Re-sealed 4; 1 already under the newest key; 0 unreadable." in reseal()
     before = sealed(first), sealed(second)
-    assert "Re-sealed 0; 4 already under the newest key; 0 unreadable." in reseal()
+    assert "Re-sealed 0; 5 already under the newest key; 0 unreadable." in reseal()
     assert (sealed(first), sealed(second)) == before
     for credential in (first, second):
         Fernet(KEY_B).decrypt(sealed(credential))
@@ -94,7 +104,9 @@ def test_keys_rotate_reseal_and_retire_while_the_reconciler_converges(kube, data
 
 @pytest.mark.kube
 def test_a_lost_key_fails_the_apply_by_name_and_never_blocks_deletion(kube, dataplane, settings):
-    settings.SLUICE_SECRETS_KEYS = [KEY_A]
+    # The cell's credentials are under a key of their own, kept in every ring below: what is
+    # lost here is the keys of passwords, not the way to the data plane.
+    seal_cell_credentials(kube, dataplane, settings, KEY_A, KEY_CELL)
     cluster, _ = new_cluster("serverless")
     with tenant_scope(cluster.organization):
         credential, password, _ = services.credential_create(
@@ -110,7 +122,7 @@ def test_a_lost_key_fails_the_apply_by_name_and_never_blocks_deletion(kube, data
 
     # A is gone entirely: an apply cannot write the credential's Secret and fails, naming it,
     # without touching (or pruning) what the data plane holds.
-    settings.SLUICE_SECRETS_KEYS = [KEY_C]
+    settings.SLUICE_SECRETS_KEYS = [KEY_C, KEY_CELL]
     with tenant_scope(cluster.organization):
         _, operation = services.topic_create(
             cluster=cluster, actor=ACTOR, name="orders", partitions=1
@@ -136,7 +148,7 @@ def test_a_lost_key_fails_the_apply_by_name_and_never_blocks_deletion(kube, data
     assert data_plane_password(kube, dataplane, credential) == new_password
 
     # That key is lost too: deletion needs no password and still removes everything.
-    settings.SLUICE_SECRETS_KEYS = [KEY_B]
+    settings.SLUICE_SECRETS_KEYS = [KEY_B, KEY_CELL]
     with tenant_scope(cluster.organization):
         services.cluster_delete(cluster=cluster, actor=ACTOR)
     cluster = converge(cluster, timeout=60)

@@ -12,6 +12,7 @@ from clusters import naming, reconciler
 from clusters.models import Cell, Cluster
 from clusters.reconciler import Outcome
 from tests.factories import make_cell
+from tests.support.cells import kube_credentials
 from tests.support.services import wait_for
 from tests.support.strimzi_emulator import GROUP, VERSION
 
@@ -51,7 +52,7 @@ def make_shared_kafka_cell(kube, kafka_environment, emulator, **fields) -> Cell:
     host, port = env.bootstrap_servers.rsplit(":", 1)
     emulator.bootstrap_host = host  # clients reach the listener here
     cell = make_cell(
-        kubeconfig=str(kube.kubeconfig),
+        credentials=kube_credentials(kube),
         shared_kafka_namespace=SHARED_NAMESPACE,
         shared_kafka_name=SHARED_NAME,
         shared_kafka_brokers=1,

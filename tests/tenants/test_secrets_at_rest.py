@@ -3,12 +3,22 @@ rotated) plainly and with an Idempotency-Key, replayed, and then every table is 
 searched. Responses that show a secret are never cached, first answer and replay alike; a
 replay answers the object without its secret."""
 
-import pytest
-from django.core import mail
-from django.db import connection
+import io
+from secrets import token_urlsafe
 
+import pytest
+import yaml
+from django.core import mail
+from django.core.management import call_command
+from django.db import connection
+from django.test import Client
+
+from clusters import cell_credentials
+from clusters.models import Cell
+from foundation import secretbox
 from tests.factories import UserFactory, make_cell, make_org
 from tests.support.clients import key_client, session_client
+from tests.support.kubeenv import make_pki
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -62,7 +72,37 @@ def invitation_token() -> str:
     return token
 
 
-def test_no_secret_is_stored_or_replayed_anywhere():
+def register_cell_credentials(tmp_path) -> list[str]:
+    """A cell's token pasted into the admin in a kubeconfig, then replaced by register_cell
+    with a token file; both work (sealed), neither may be stored plainly. Returns the tokens."""
+    ca = make_pki(tmp_path).ca_cert
+    tokens = [token_urlsafe(32), token_urlsafe(32)]
+    kubeconfig = cell_credentials.from_token(
+        server="https://kube.example:6443", ca_certificate=ca.read_text(), token=tokens[0]
+    )
+    operator = Client()
+    operator.force_login(UserFactory(is_staff=True, is_superuser=True))
+    cell = make_cell(slug="eu-west-1-creds")
+    form = {field.name: getattr(cell, field.name) for field in Cell._meta.fields if field.editable}
+    form |= {"kubeconfig": yaml.safe_dump(kubeconfig), "test_connection": ""}
+    changed = operator.post(f"/admin/clusters/cell/{cell.pk}/change/", form)
+    assert changed.status_code == 302
+    cell.refresh_from_db()
+    assert tokens[0] in secretbox.unseal(cell.credentials_sealed)
+
+    (tmp_path / "token").write_text(tokens[1])
+    call_command(
+        "register_cell",
+        *(cell.slug, "--server", "https://kube.example:6443", "--ca-file", str(ca)),
+        *("--token-file", str(tmp_path / "token")),
+        stdout=io.StringIO(),
+    )
+    cell.refresh_from_db()
+    assert tokens[1] in secretbox.unseal(cell.credentials_sealed)
+    return tokens
+
+
+def test_no_secret_is_stored_or_replayed_anywhere(tmp_path):
     owner = UserFactory()
     organization = make_org(owner=owner)
     make_cell()
@@ -118,6 +158,9 @@ def test_no_secret_is_stored_or_replayed_anywhere():
     secrets += assert_shown_once(first, replay, secret_fields=password_fields)
     assert client.get(f"{clusters}/").json()["state"] == "ready"
 
+    # A cell's credentials: pasted into the admin, and registered by the command ----------
+    secrets += register_cell_credentials(tmp_path)
+
     # Every table, every column ------------------------------------------------------------
     tables = every_row_in_the_database()
     # What must be looked at is there: the search below cannot pass on empty tables.
@@ -126,8 +169,9 @@ def test_no_secret_is_stored_or_replayed_anywhere():
     audit = "\n".join(tables["tenants_auditevent"])
     assert "credential.created" in audit
     assert "credential.rotated" in audit
+    assert "kubeconfig" in "\n".join(tables["django_admin_log"])  # the field named, only
     stored = "\n".join(row for rows in tables.values() for row in rows)
-    assert len(secrets) == 10
+    assert len(secrets) == 12
     for secret in secrets:
         # A whole key contains a public prefix: its secret part is what must be absent.
         needle = secret.rsplit("_", 1)[1] if secret.startswith("slk_") else secret

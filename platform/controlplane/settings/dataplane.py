@@ -11,7 +11,8 @@ if SLUICE_DATAPLANE_DRIVER not in DATAPLANE_DRIVERS:
         f"SLUICE_DATAPLANE_DRIVER must be one of {', '.join(DATAPLANE_DRIVERS)}"
         f" (got {SLUICE_DATAPLANE_DRIVER!r})"
     )
-# Path to a kubeconfig for the kubernetes driver; empty means in-cluster configuration.
+# Path to a kubeconfig for the kubernetes driver, for cells registered without credentials of
+# their own (development; clusters.cell_credentials); empty means in-cluster configuration.
 SLUICE_KUBECONFIG = env.str("SLUICE_KUBECONFIG", default="")
 # The ServiceAccount Sluice acts as in its cells (deploy/dataplane/): each dedicated cluster's
 # namespace binds it the ClusterRole sluice-tenant. Change both only with those manifests.

@@ -8,7 +8,8 @@ from foundation import secretbox
 
 class Command(BaseCommand):
     help = (
-        "Re-seal every sealed value (Kafka credential passwords) under the newest key of "
+        "Re-seal every sealed value (Kafka credential passwords, cells' credentials, webhook "
+        "signing secrets) under the newest key of "
         "SLUICE_SECRETS_KEYS. Run it after putting a new key first, before dropping the old one."
     )
 
