@@ -11,8 +11,9 @@ import pytest
 import requests
 from kombu import Queue
 
-from controlplane import fleet
+from controlplane import fleet, task_metrics
 from controlplane.celery import app
+from controlplane.tasks import ping
 from foundation import metrics
 from tests.bench.server import GunicornServer
 from tests.factories import UserFactory, make_org
@@ -98,7 +99,7 @@ def test_requests_are_timed_by_view_name_method_and_status_class_never_by_path(c
 @pytest.mark.django_db
 def test_every_apps_figures_are_served_and_one_failure_hides_no_other(client, token):
     found = scrape(client)
-    for collector in ("celery_queues", "clusters", "metering", "outboxes"):
+    for collector in ("celery_queues", "celery_tasks", "clusters", "metering", "outboxes"):
         assert value(found, "sluice_metrics_collector_up", collector=collector) == 1
 
     def broken():
@@ -143,6 +144,51 @@ def test_an_unreachable_broker_marks_the_queues_down(monkeypatch):
     found = scraped(metrics.exposition().decode())
     assert value(found, "sluice_metrics_collector_up", collector="celery_queues") == 0
     assert not [name for name, _ in found if name == "sluice_celery_queue_length"]
+
+
+def task_counts(task: str) -> dict[str, float]:
+    found = scraped(metrics.exposition().decode())
+    prefix = "sluice_celery_task_duration_seconds"
+    return {
+        "SUCCESS": found.get(
+            ("sluice_celery_tasks_total", frozenset({("task", task), ("state", "SUCCESS")})), 0
+        ),
+        "FAILURE": found.get(
+            ("sluice_celery_tasks_total", frozenset({("task", task), ("state", "FAILURE")})), 0
+        ),
+        "count": found.get((f"{prefix}_count", frozenset({("task", task)})), 0),
+        "sum": found.get((f"{prefix}_sum", frozenset({("task", task)})), 0),
+        "under 5s": found.get((f"{prefix}_bucket", frozenset({("task", task), ("le", "5.0")})), 0),
+    }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_workers_tasks_are_counted_by_name_state_and_run_time(celery_worker):
+    """A real worker counts each task's end in the test Redis; /metrics reads it from there."""
+    ping_before = task_counts("controlplane.tasks.ping")
+    heartbeat_before = task_counts("controlplane.tasks.record_heartbeat")
+
+    ping.delay().get(timeout=30)
+    ping.delay().get(timeout=30)
+    # Sent by name without its argument: the task fails in the worker (TypeError).
+    failing = app.send_task("controlplane.tasks.record_heartbeat", kwargs={})
+    with pytest.raises(TypeError):
+        failing.get(timeout=30)
+
+    pinged = task_counts("controlplane.tasks.ping")
+    assert pinged["SUCCESS"] - ping_before["SUCCESS"] == 2
+    assert pinged["count"] - ping_before["count"] == 2
+    assert pinged["under 5s"] - ping_before["under 5s"] == 2
+    assert pinged["sum"] > ping_before["sum"]
+    failed = task_counts("controlplane.tasks.record_heartbeat")
+    assert failed["FAILURE"] - heartbeat_before["FAILURE"] == 1
+    assert failed["SUCCESS"] == heartbeat_before["SUCCESS"]
+
+
+def test_counting_a_task_never_fails_it_when_redis_is_down(settings, caplog):
+    settings.REDIS_URL = "redis://127.0.0.1:9/0"
+    task_metrics.record("controlplane.tasks.ping", "SUCCESS", 0.01)  # no exception
+    assert "could not count the end of task controlplane.tasks.ping" in caplog.text
 
 
 def healthz_served(url: str) -> float:
