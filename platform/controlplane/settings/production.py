@@ -1,7 +1,8 @@
 """Production: refuses to start without a secret key, a secrets key ring, a PostgreSQL database,
 Redis and the host names it serves, and with the development defaults (debug, mail that is only
-printed, the simulated data plane), a Stripe key without its webhook secret, or customers'
-webhooks let into private networks, naming what is missing or wrong."""
+printed, the simulated data plane), a Stripe key without its webhook secret, customers'
+webhooks let into private networks, or /metrics open without being told so, naming what is
+missing or wrong."""
 
 from django.core.exceptions import ImproperlyConfigured
 
