@@ -64,6 +64,15 @@ def test_with_no_token_configured_anyone_reads_them(client, settings):
 
 
 @pytest.mark.django_db
+def test_scrapes_are_never_rate_limited(client, token, settings):
+    settings.SLUICE_RATE_LIMIT_ORG_PER_MINUTE = 1
+    settings.SLUICE_RATE_LIMIT_CALLER_PER_MINUTE = 1
+    settings.SLUICE_RATE_LIMIT_ADDRESS_PER_MINUTE = 1
+    for _ in range(5):
+        scrape(client)
+
+
+@pytest.mark.django_db
 def test_requests_are_timed_by_view_name_method_and_status_class_never_by_path(client, token):
     organization = make_org(owner=UserFactory(), name="Secretive Org")
     before = scrape(client)
