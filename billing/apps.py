@@ -10,7 +10,7 @@ class BillingConfig(AppConfig):
         from clusters.guards import register_creation_guard
         from tenants.navigation import OrganizationTab, register_organization_tab
 
-        from . import fleet
+        from . import fleet, metrics
         from .caps import spend_cap_guard
         from .panels import register
         from .payment_policy import payment_method_guard
@@ -18,6 +18,7 @@ class BillingConfig(AppConfig):
 
         register()
         fleet.register()
+        metrics.register()
         register_creation_guard(payment_method_guard)
         register_creation_guard(spend_cap_guard)
         register_traffic_check(has_traffic)

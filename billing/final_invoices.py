@@ -38,19 +38,25 @@ HOUR = timedelta(hours=1)
 DONE = CLOSED_OUTCOMES | {Outcome.NOTHING, Outcome.ALREADY}
 
 
+def without_final_invoice():
+    """The closed organizations whose month of closing is not closed yet."""
+    month_of_closing_closed = ClosedMonth.unscoped_all_tenants.filter(
+        organization=OuterRef("pk"), period_start=OuterRef("month_of_closing")
+    )
+    return (
+        Organization.objects.filter(closed_at__isnull=False)
+        .annotate(month_of_closing=TruncMonth("closed_at", tzinfo=UTC))
+        .exclude(Exists(month_of_closing_closed))
+    )
+
+
 def organizations_awaiting_final_invoice(*, through: datetime) -> list[Organization]:
     """The closed organizations whose month of closing is not closed yet and that metering,
     having read every cell up to ``through``, has caught up with (the grace included)."""
     grace = timedelta(seconds=settings.SLUICE_BILLING_CLOSE_GRACE_SECONDS)
-    month_of_closing_closed = ClosedMonth.unscoped_all_tenants.filter(
-        organization=OuterRef("pk"), period_start=OuterRef("month_of_closing")
-    )
     # The hour it was closed in ends at most an hour after: metering must have passed it.
     return list(
-        Organization.objects.filter(closed_at__lte=through - grace - HOUR)
-        .annotate(month_of_closing=TruncMonth("closed_at", tzinfo=UTC))
-        .exclude(Exists(month_of_closing_closed))
-        .order_by("pk")
+        without_final_invoice().filter(closed_at__lte=through - grace - HOUR).order_by("pk")
     )
 
 

@@ -12,6 +12,7 @@ class ClustersConfig(AppConfig):
         from tenants.navigation import OrganizationTab, register_organization_tab
         from tenants.settings_panels import SettingsPanel, register_settings_panel
 
+        from . import metrics
         from .consumer_groups import GroupNameConverter
         from .quota_use import quota_panel
         from .services import refuse_closing_with_clusters
@@ -19,6 +20,7 @@ class ClustersConfig(AppConfig):
         # Before the URLs are read: consumer groups are named by their name in the URL.
         register_converter(GroupNameConverter, "group_name")
 
+        metrics.register()
         register_closing_check(refuse_closing_with_clusters, url_name="clusters:list")
 
         # The first tab of an organization's pages.

@@ -19,6 +19,7 @@ GOOD_PRODUCTION = {
     "SLUICE_SECRETS_KEYS": "cHJvZHVjdGlvbi1zZWNyZXRzLWtleS1mb3ItdGVzdHM=",
     "DJANGO_EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
     "SLUICE_DATAPLANE_DRIVER": "kubernetes",
+    "SLUICE_METRICS_TOKEN": "metrics-scrape-token-for-tests",
 }
 
 
@@ -179,6 +180,19 @@ def test_production_does_not_fall_back_on_a_development_default(unset, message):
     result = start({k: v for k, v in GOOD_PRODUCTION.items() if k != unset})
     assert result.returncode != 0
     assert message in result.stderr
+
+
+def test_production_refuses_to_serve_metrics_to_anyone_unless_told():
+    without_token = {k: v for k, v in GOOD_PRODUCTION.items() if k != "SLUICE_METRICS_TOKEN"}
+    refused = start(without_token)
+    assert refused.returncode != 0
+    assert "SLUICE_METRICS_TOKEN is required" in refused.stderr
+    public = start(
+        {**without_token, "SLUICE_METRICS_PUBLIC": "true"},
+        "print(repr(settings.SLUICE_METRICS_TOKEN), settings.SLUICE_METRICS_PUBLIC)",
+    )
+    assert public.returncode == 0, public.stderr
+    assert public.stdout.strip() == "'' True"
 
 
 @pytest.mark.parametrize(

@@ -11,9 +11,10 @@ class ControlPlaneConfig(AppConfig):
     def ready(self) -> None:
         from django.conf import settings
 
-        from . import fleet
+        from . import fleet, metrics
 
         fleet.register()
+        metrics.register()
 
         # kombu's file-system transport expects its folders to exist.
         for key in ("data_folder_in", "data_folder_out", "processed_folder", "control_folder"):

@@ -5,6 +5,8 @@ import os
 from celery import Celery
 from celery.signals import before_task_publish, task_postrun, task_prerun, worker_init
 
+from . import task_metrics  # noqa: F401 - connects the signals that count each task's end
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "controlplane.settings.local")
 
 app = Celery("sluice")

@@ -16,3 +16,23 @@ threads = int(os.environ.get("SLUICE_WEB_THREADS", "2"))
 timeout = 60
 graceful_timeout = 30
 accesslog = os.environ.get("SLUICE_ACCESS_LOG", "-") or None
+
+# /metrics sums the request figures of every process from the files prometheus_client keeps in
+# PROMETHEUS_MULTIPROC_DIR (foundation.metrics). Files left by an earlier server (a restarted
+# container keeps its emptyDir) would be counted again: the directory is emptied at start.
+multiprocess_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+
+
+def on_starting(server) -> None:
+    if multiprocess_dir:
+        os.makedirs(multiprocess_dir, exist_ok=True)
+        for name in os.listdir(multiprocess_dir):
+            if name.endswith(".db"):
+                os.remove(os.path.join(multiprocess_dir, name))
+
+
+def child_exit(server, worker) -> None:
+    if multiprocess_dir:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

@@ -10,6 +10,7 @@ urlpatterns = [
     path("", home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
+    path("metrics", views.metrics, name="metrics"),
     # Browsers ask for /favicon.ico on every page that names none (the admin's among them).
     path("favicon.ico", views.favicon),
     path("accounts/login/", LoginView.as_view(), name="login"),

@@ -1,7 +1,9 @@
-from django.http import HttpRequest, HttpResponseRedirect, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.templatetags.static import static
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+
+from foundation.metrics import metrics_response
 
 from . import health
 
@@ -24,6 +26,14 @@ def readyz(request: HttpRequest) -> JsonResponse:
             {"status": "unavailable", "failing": failing, "checks": checks}, status=503
         )
     return JsonResponse({"status": "ok", "checks": checks})
+
+
+@never_cache
+@require_GET
+def metrics(request: HttpRequest) -> HttpResponse:
+    """The control plane's own figures for Prometheus (foundation.metrics), behind
+    SLUICE_METRICS_TOKEN when one is set."""
+    return metrics_response(request)
 
 
 @require_GET

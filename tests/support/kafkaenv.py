@@ -363,17 +363,7 @@ class PrometheusServer(Server):
             raise RuntimeError("prometheus is not installed: run `make system-packages`")
         config = {
             "global": {"scrape_interval": SCRAPE_INTERVAL, "scrape_timeout": SCRAPE_INTERVAL},
-            "scrape_configs": [
-                {
-                    "job_name": "kafka",
-                    "static_configs": [
-                        {
-                            "targets": [f"{LOOPBACK}:{self.exporter_port}"],
-                            "labels": self.labels,
-                        }
-                    ],
-                }
-            ],
+            "scrape_configs": self.scrape_configs(),
         }
         config_path = self.workdir / "prometheus.yml"
         config_path.write_text(json.dumps(config, indent=2))  # JSON is YAML
@@ -394,6 +384,16 @@ class PrometheusServer(Server):
             what=f"Prometheus (log: {self.log_path})",
             process=self.process,
         )
+
+    def scrape_configs(self) -> list[dict]:
+        return [
+            {
+                "job_name": "kafka",
+                "static_configs": [
+                    {"targets": [f"{LOOPBACK}:{self.exporter_port}"], "labels": self.labels}
+                ],
+            }
+        ]
 
     @property
     def url(self) -> str:

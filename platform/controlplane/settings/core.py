@@ -28,6 +28,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: times each request through every other middleware (the /metrics histogram).
+    "foundation.metrics.RequestMetricsMiddleware",
     "foundation.requestid.RequestIdMiddleware",
     "foundation.api.problems.ApiProblemMiddleware",
     "django.middleware.security.SecurityMiddleware",

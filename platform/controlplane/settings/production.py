@@ -1,7 +1,8 @@
 """Production: refuses to start without a secret key, a secrets key ring, a PostgreSQL database,
 Redis and the host names it serves, and with the development defaults (debug, mail that is only
-printed, the simulated data plane), a Stripe key without its webhook secret, or customers'
-webhooks let into private networks, naming what is missing or wrong."""
+printed, the simulated data plane), a Stripe key without its webhook secret, customers'
+webhooks let into private networks, or /metrics open without being told so, naming what is
+missing or wrong."""
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -69,6 +70,13 @@ if SLUICE_WEBHOOK_ALLOWED_PRIVATE_NETWORKS:
         "SLUICE_WEBHOOK_ALLOWED_PRIVATE_NETWORKS must be empty in production: customers' webhooks"
         " would reach the installation's own network"
     )
+# /metrics tells how busy the installation is and how far behind: behind a token, or public
+# only when the operator says so (a private pod network that no ingress routes /metrics to).
+if not SLUICE_METRICS_TOKEN and not SLUICE_METRICS_PUBLIC:
+    raise ImproperlyConfigured(
+        "SLUICE_METRICS_TOKEN is required (the bearer token Prometheus sends to /metrics), or"
+        " SLUICE_METRICS_PUBLIC=true when only a private network reaches /metrics"
+    )
 SLUICE_WEBHOOK_ALLOW_HTTP = env.bool("SLUICE_WEBHOOK_ALLOW_HTTP", default=False)
 
 # Static files are collected into the image at build time and served by the web process.
@@ -81,7 +89,8 @@ STORAGES["staticfiles"] = {
 }
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+# Probes and Prometheus call the pods over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
 SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=3600)
