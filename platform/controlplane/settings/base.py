@@ -10,6 +10,7 @@ from .exports import *
 from .invoices import *
 from .logs import *
 from .metering import *
+from .queues import *
 from .recommendation import *
 from .stripe import *
 from .webhooks import *
