@@ -1,0 +1,457 @@
+"""deploy/helm/sluice/, the control plane's Helm chart: it lints strictly, renders with its
+defaults and with every option on (tests/deploy/values-full.yaml), the render is what the
+deployment needs (restricted pods, secrets only from the existing Secret, one beat, each worker
+group on its own queues, every pod waiting for the migrations), every rendered object passes a
+server-side dry run on the real test API server (its own schemas and admission), and the chart
+installs and upgrades there. No kubelet or workload controller runs on the test API server: the
+migrations Job stays pending and nothing is waited for."""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+import subprocess
+import tomllib
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+from django.conf import settings
+
+from tests.support.kubeenv import cache_dir, versions
+from tests.support.processes import REPO_ROOT
+from tests.test_deploy import assert_command_exists
+
+CHART = REPO_ROOT / "deploy" / "helm" / "sluice"
+FULL_VALUES = Path(__file__).with_name("values-full.yaml")
+HELM_BUILD = REPO_ROOT / "tests" / "support" / "helm"
+RELEASE = "sluice"
+FIELD_MANAGER = "sluice-chart-test"
+POD_OWNERS = {"Deployment", "Job"}
+
+
+def helm_binary() -> Path:
+    version = versions(HELM_BUILD / "versions.env")["HELM_VERSION"]
+    path = cache_dir() / f"helm-{version}" / "helm"
+    if not path.exists():
+        subprocess.run(["bash", str(HELM_BUILD / "build.sh")], check=True)
+    return path
+
+
+@pytest.fixture(scope="module")
+def helm(tmp_path_factory):
+    """Runs helm with its configuration, cache and data in a directory of its own; fails the
+    test with helm's output when it fails, unless ``check=False``."""
+    home = tmp_path_factory.mktemp("helm-home")
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home),
+        "HELM_CACHE_HOME": str(home / "cache"),
+        "HELM_CONFIG_HOME": str(home / "config"),
+        "HELM_DATA_HOME": str(home / "data"),
+    }
+    binary = helm_binary()
+
+    def run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+        result = subprocess.run(
+            [str(binary), *args], env=env, capture_output=True, text=True, timeout=120
+        )
+        if check and result.returncode != 0:
+            pytest.fail(f"helm {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+        return result
+
+    return run
+
+
+def render(helm, *options: str) -> list[dict]:
+    output = helm("template", RELEASE, str(CHART), "--namespace", "sluice", *options).stdout
+    return [document for document in yaml.safe_load_all(output) if document]
+
+
+@pytest.fixture(scope="module")
+def default_render(helm) -> list[dict]:
+    return render(helm)
+
+
+@pytest.fixture(scope="module")
+def full_render(helm) -> list[dict]:
+    return render(helm, "--values", str(FULL_VALUES))
+
+
+def full_values() -> dict:
+    return yaml.safe_load(FULL_VALUES.read_text())
+
+
+def of_kind(documents: list[dict], kind: str) -> dict[str, dict]:
+    return {doc["metadata"]["name"]: doc for doc in documents if doc["kind"] == kind}
+
+
+def pod_specs(documents: list[dict]) -> dict[str, dict]:
+    return {
+        doc["metadata"]["name"]: doc["spec"]["template"]["spec"]
+        for doc in documents
+        if doc["kind"] in POD_OWNERS
+    }
+
+
+def containers(pod: dict) -> list[dict]:
+    return pod.get("initContainers", []) + pod["containers"]
+
+
+def dockerfile_runtime() -> tuple[str, dict[str, str]]:
+    """The final stage's USER and ENV of deploy/Dockerfile."""
+    stage = (REPO_ROOT / "deploy" / "Dockerfile").read_text().split("\nFROM ")[-1]
+    user = re.findall(r"^USER\s+(\S+)", stage, flags=re.MULTILINE)[-1]
+    env_block = re.search(r"^ENV (.*?)\n(?=\S)", stage, flags=re.MULTILINE | re.DOTALL).group(1)
+    env = dict(re.findall(r"(\w+)=(\S+)", env_block))
+    return user, env
+
+
+def worker_queues(documents: list[dict]) -> dict[str, list[str]]:
+    queues = {}
+    for name, pod in pod_specs(documents).items():
+        (container,) = pod["containers"]
+        if container["name"] == "worker":
+            (option,) = [arg for arg in container["command"] if arg.startswith("--queues=")]
+            queues[name] = option.removeprefix("--queues=").split(",")
+    return queues
+
+
+# Lint and version ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("values", [None, FULL_VALUES], ids=["defaults", "full"])
+def test_the_chart_lints_strictly(helm, values):
+    options = ["--values", str(values)] if values else []
+    result = helm("lint", "--strict", str(CHART), *options)
+    assert "1 chart(s) linted, 0 chart(s) failed" in result.stdout
+
+
+def test_the_chart_and_its_default_image_follow_the_project_version(default_render):
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["version"]
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    assert chart["version"] == project
+    assert chart["appVersion"] == project
+    for pod in pod_specs(default_render).values():
+        for container in containers(pod):
+            assert container["image"] == f"sluice:{project}"
+
+
+# What the render holds ----------------------------------------------------------------------
+
+
+def test_defaults_render_the_whole_control_plane(default_render):
+    deployments = of_kind(default_render, "Deployment")
+    assert set(deployments) == {"sluice-web", "sluice-worker-all", "sluice-beat"}
+    assert set(of_kind(default_render, "Job")) == {"sluice-migrate-1"}
+    assert set(of_kind(default_render, "Service")) == {"sluice-web"}
+    assert set(of_kind(default_render, "PodDisruptionBudget")) == {
+        "sluice-web",
+        "sluice-worker-all",
+    }
+    assert not of_kind(default_render, "Ingress")
+    assert not of_kind(default_render, "HorizontalPodAutoscaler")
+
+
+@pytest.mark.parametrize("name", ["default_render", "full_render"])
+def test_no_secret_is_rendered_and_every_container_reads_the_existing_one(request, name):
+    documents = request.getfixturevalue(name)
+    expected = "sluice-production" if name == "full_render" else "sluice"
+    assert not of_kind(documents, "Secret")
+    (config,) = of_kind(documents, "ConfigMap").values()
+    secret_variables = {"DATABASE_URL", "REDIS_URL", "DJANGO_SECRET_KEY", "SLUICE_SECRETS_KEYS"}
+    assert not secret_variables & set(config["data"])
+    assert config["data"]["DJANGO_SETTINGS_MODULE"] == "controlplane.settings.production"
+    assert config["data"]["SLUICE_DATAPLANE_DRIVER"] == "kubernetes"
+    for pod in pod_specs(documents).values():
+        for container in containers(pod):
+            assert container["envFrom"] == [
+                {"configMapRef": {"name": config["metadata"]["name"]}},
+                {"secretRef": {"name": expected}},
+            ]
+            names = {variable["name"] for variable in container.get("env", [])}
+            assert not secret_variables & names
+
+
+@pytest.mark.parametrize("name", ["default_render", "full_render"])
+def test_every_pod_runs_restricted(request, name):
+    user, image_env = dockerfile_runtime()
+    uid, _, gid = user.partition(":")
+    writable = {"/tmp", image_env["SLUICE_DATA_DIR"]}
+    for pod_name, pod in pod_specs(request.getfixturevalue(name)).items():
+        context = pod["securityContext"]
+        assert context["runAsNonRoot"] is True, pod_name
+        assert str(context["runAsUser"]) == uid, pod_name
+        assert str(context["runAsGroup"]) == gid, pod_name
+        assert context["seccompProfile"] == {"type": "RuntimeDefault"}, pod_name
+        assert isinstance(pod["automountServiceAccountToken"], bool), pod_name
+        volumes = {volume["name"]: volume for volume in pod["volumes"]}
+        assert all("emptyDir" in volume for volume in volumes.values()), pod_name
+        for container in containers(pod):
+            security = container["securityContext"]
+            assert security["allowPrivilegeEscalation"] is False, pod_name
+            assert security["readOnlyRootFilesystem"] is True, pod_name
+            assert security["capabilities"] == {"drop": ["ALL"]}, pod_name
+            assert security["runAsNonRoot"] is True, pod_name
+            assert security["seccompProfile"] == {"type": "RuntimeDefault"}, pod_name
+            mounted = {mount["mountPath"] for mount in container["volumeMounts"]}
+            assert writable <= mounted, (pod_name, container["name"])
+            assert container["resources"]["requests"], (pod_name, container["name"])
+
+
+def test_service_account_tokens_are_mounted_only_where_asked(default_render, full_render):
+    for documents in (default_render, full_render):
+        (account,) = of_kind(documents, "ServiceAccount").values()
+        assert account["automountServiceAccountToken"] is False
+    assert not any(p["automountServiceAccountToken"] for p in pod_specs(default_render).values())
+    mounted = {
+        name for name, pod in pod_specs(full_render).items() if pod["automountServiceAccountToken"]
+    }
+    # values-full.yaml asks for the token (a cell reached with in-cluster credentials): web and
+    # the workers talk to the data plane, beat and the migrations never do.
+    assert mounted == {
+        "sluice-web",
+        "sluice-worker-default",
+        "sluice-worker-provisioning",
+        "sluice-worker-metering",
+        "sluice-worker-billing",
+    }
+
+
+@pytest.mark.parametrize("name", ["default_render", "full_render"])
+def test_beat_is_one_replica_replaced_never_rolled_nor_scaled(request, name):
+    documents = request.getfixturevalue(name)
+    beat = of_kind(documents, "Deployment")["sluice-beat"]
+    assert beat["spec"]["replicas"] == 1
+    assert beat["spec"]["strategy"] == {"type": "Recreate"}
+    (container,) = beat["spec"]["template"]["spec"]["containers"]
+    assert container["command"] == ["celery", "-A", "controlplane", "beat", "--loglevel=INFO"]
+    targets = [
+        hpa["spec"]["scaleTargetRef"]["name"]
+        for hpa in of_kind(documents, "HorizontalPodAutoscaler").values()
+    ]
+    assert "sluice-beat" not in targets
+    assert "sluice-beat" not in of_kind(documents, "PodDisruptionBudget")
+
+
+def test_each_worker_group_consumes_its_own_queues(default_render, full_render):
+    declared = {queue.name for queue in settings.CELERY_TASK_QUEUES}
+    assert worker_queues(default_render) == {
+        "sluice-worker-all": sorted(
+            declared, key=["celery", "provisioning", "metering", "billing"].index
+        )
+    }
+    expected = {
+        f"sluice-worker-{group['name']}": group["queues"]
+        for group in full_values()["worker"]["groups"]
+    }
+    assert worker_queues(full_render) == expected
+    for documents in (default_render, full_render):
+        consumed = {queue for queues in worker_queues(documents).values() for queue in queues}
+        assert consumed == declared
+    chart_queues = yaml.safe_load((CHART / "values.yaml").read_text())["queues"]
+    assert set(chart_queues) == declared
+    for name, pod in pod_specs(full_render).items():
+        (container,) = pod["containers"]
+        if container["name"] == "worker":
+            group = name.removeprefix("sluice-worker-")
+            assert f"--hostname={group}@%h" in container["command"]
+            assert_command_exists(container["command"][:4])
+
+
+@pytest.mark.parametrize(
+    ("groups", "message"),
+    [
+        (
+            [{"name": "a", "queues": ["celery", "provisioning", "billing"]}],
+            'no group consumes the queue "metering"',
+        ),
+        (
+            [{"name": "a", "queues": ["celery", "provisioning", "metering", "biling"]}],
+            '"biling" is not a queue of Sluice',
+        ),
+        (
+            [{"name": "Bad_Name", "queues": ["celery", "provisioning", "metering", "billing"]}],
+            "is not a short DNS label",
+        ),
+    ],
+)
+def test_the_chart_refuses_worker_groups_that_would_leave_tasks_unrun(
+    helm, tmp_path, groups, message
+):
+    values = tmp_path / "values.yaml"
+    values.write_text(yaml.safe_dump({"worker": {"groups": groups}}))
+    result = helm("template", RELEASE, str(CHART), "--values", str(values), check=False)
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def test_full_values_scale_web_and_worker_groups_apart(full_render):
+    deployments = of_kind(full_render, "Deployment")
+    autoscalers = of_kind(full_render, "HorizontalPodAutoscaler")
+    assert set(autoscalers) == {
+        "sluice-web",
+        "sluice-worker-provisioning",
+        "sluice-worker-metering",
+        "sluice-worker-billing",
+    }
+    for name, autoscaler in autoscalers.items():
+        assert autoscaler["spec"]["scaleTargetRef"] == {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "name": name,
+        }
+        assert "replicas" not in deployments[name]["spec"]  # the autoscaler owns it
+    assert autoscalers["sluice-web"]["spec"]["minReplicas"] == 3
+    assert deployments["sluice-worker-default"]["spec"]["replicas"] == 1
+    budgets = of_kind(full_render, "PodDisruptionBudget")
+    assert set(budgets) == {
+        "sluice-web",
+        "sluice-worker-default",
+        "sluice-worker-provisioning",
+        "sluice-worker-metering",
+    }
+    assert budgets["sluice-web"]["spec"]["minAvailable"] == 2
+    metering = deployments["sluice-worker-metering"]["spec"]["template"]["spec"]["containers"][0]
+    assert metering["resources"]["limits"] == {"memory": "2Gi"}
+    for name, budget in budgets.items():
+        labels = deployments[name]["spec"]["template"]["metadata"]["labels"]
+        assert budget["spec"]["selector"]["matchLabels"].items() <= labels.items()
+
+
+@pytest.mark.parametrize("name", ["default_render", "full_render"])
+def test_every_pod_waits_for_the_migrations_of_its_revision(request, name):
+    documents = request.getfixturevalue(name)
+    (job,) = of_kind(documents, "Job").values()
+    assert job["metadata"]["name"] == "sluice-migrate-1"
+    assert "helm.sh/hook" not in job["metadata"].get("annotations", {})
+    (migrate,) = job["spec"]["template"]["spec"]["containers"]
+    assert migrate["command"] == ["python", "manage.py", "migrate", "--noinput"]
+    assert_command_exists(migrate["command"])
+    assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
+    for deployment in of_kind(documents, "Deployment").values():
+        (wait,) = deployment["spec"]["template"]["spec"]["initContainers"]
+        assert wait["name"] == "wait-for-migrations"
+        assert "python manage.py migrate --check" in wait["command"][-1]
+
+
+def test_web_is_probed_on_health_and_scraped(full_render):
+    config = of_kind(full_render, "ConfigMap")["sluice"]["data"]
+    allowed = config["DJANGO_ALLOWED_HOSTS"].split(",")
+    assert {"sluice.example.com", "console.example.com", "api.sluice.example.com"} <= set(allowed)
+    web = of_kind(full_render, "Deployment")["sluice-web"]["spec"]["template"]
+    assert web["metadata"]["annotations"]["prometheus.io/scrape"] == "true"
+    assert web["metadata"]["annotations"]["prometheus.io/path"] == "/metrics"
+    (container,) = web["spec"]["containers"]
+    assert_command_exists(container["command"])
+    for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
+        check = container[probe]["httpGet"]
+        assert check["path"] == path
+        assert check["port"] == "http"
+        # Django refuses a Host it does not serve; the kubelet would send the pod's IP.
+        (host,) = [h["value"] for h in check["httpHeaders"] if h["name"] == "Host"]
+        assert host in allowed
+    env = {variable["name"]: variable["value"] for variable in container["env"]}
+    metrics_dir = env["PROMETHEUS_MULTIPROC_DIR"]
+    assert metrics_dir in {mount["mountPath"] for mount in container["volumeMounts"]}
+    (ingress,) = of_kind(full_render, "Ingress").values()
+    backends = {
+        path["backend"]["service"]["name"]
+        for rule in ingress["spec"]["rules"]
+        for path in rule["http"]["paths"]
+    }
+    assert backends == set(of_kind(full_render, "Service"))
+
+
+# On the real API server ---------------------------------------------------------------------
+
+
+def new_namespace(kube) -> str:
+    from kubernetes import client
+
+    name = f"sluice-chart-{uuid.uuid4().hex[:8]}"
+    client.CoreV1Api(kube.api_client()).create_namespace({"metadata": {"name": name}})
+    return name
+
+
+@pytest.mark.kube
+@pytest.mark.parametrize("name", ["default_render", "full_render"])
+def test_every_rendered_object_passes_a_server_side_dry_run(request, kube, name):
+    documents = request.getfixturevalue(name)
+    namespace = new_namespace(kube)
+    dynamic = kube.dynamic_client()
+    for document in documents:
+        resource = dynamic.resources.get(api_version=document["apiVersion"], kind=document["kind"])
+        answer = resource.server_side_apply(
+            body=document, namespace=namespace, field_manager=FIELD_MANAGER, dry_run="All"
+        )
+        assert answer.metadata.name == document["metadata"]["name"]
+    # A dry run writes nothing.
+    for document in documents:
+        resource = dynamic.resources.get(api_version=document["apiVersion"], kind=document["kind"])
+        assert not resource.get(namespace=namespace).items, document["kind"]
+
+
+@pytest.mark.kube
+def test_the_dry_run_refuses_what_its_schemas_do_not_allow(kube, default_render):
+    """The dry run above proves something: the same call refuses a malformed object."""
+    from kubernetes.client.exceptions import ApiException
+
+    web = copy.deepcopy(of_kind(default_render, "Deployment")["sluice-web"])
+    web["spec"]["template"]["spec"]["containers"][0]["securityContext"]["runAsNonroot"] = True
+    resource = kube.dynamic_client().resources.get(api_version="apps/v1", kind="Deployment")
+    with pytest.raises(ApiException) as refused:
+        resource.server_side_apply(
+            body=web, namespace=new_namespace(kube), field_manager=FIELD_MANAGER, dry_run="All"
+        )
+    assert refused.value.status >= 400
+    assert "field not declared in schema" in refused.value.body
+    assert "runAsNonroot" in refused.value.body
+
+
+@pytest.mark.kube
+def test_the_chart_installs_and_upgrades_on_the_api_server(helm, kube):
+    from kubernetes import client
+
+    namespace = new_namespace(kube)
+    target = ["--namespace", namespace, "--kubeconfig", str(kube.kubeconfig)]
+    # No --wait: nothing runs pods here, so the migrations Job stays pending.
+    helm("install", RELEASE, str(CHART), "--values", str(FULL_VALUES), *target)
+    api = kube.api_client()
+    apps, batch = client.AppsV1Api(api), client.BatchV1Api(api)
+    jobs = {job.metadata.name for job in batch.list_namespaced_job(namespace).items}
+    assert jobs == {"sluice-migrate-1"}
+    deployments = {d.metadata.name for d in apps.list_namespaced_deployment(namespace).items}
+    assert deployments == {
+        "sluice-web",
+        "sluice-beat",
+        "sluice-worker-default",
+        "sluice-worker-provisioning",
+        "sluice-worker-metering",
+        "sluice-worker-billing",
+    }
+
+    helm(
+        "upgrade",
+        RELEASE,
+        str(CHART),
+        "--values",
+        str(FULL_VALUES),
+        "--set",
+        "web.processes=5",
+        *target,
+    )
+    jobs = {job.metadata.name for job in batch.list_namespaced_job(namespace).items}
+    assert "sluice-migrate-2" in jobs
+    web = apps.read_namespaced_deployment("sluice-web", namespace)
+    (container,) = web.spec.template.spec.containers
+    assert {"name": "WEB_CONCURRENCY", "value": "5"} in [
+        {"name": variable.name, "value": variable.value} for variable in container.env
+    ]
+    history = yaml.safe_load(helm("history", RELEASE, "--output", "yaml", *target).stdout)
+    assert [(entry["revision"], entry["status"]) for entry in history] == [
+        (1, "superseded"),
+        (2, "deployed"),
+    ]
