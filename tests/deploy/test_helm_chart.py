@@ -276,6 +276,10 @@ def test_each_worker_group_consumes_its_own_queues(default_render, full_render):
             [{"name": "Bad_Name", "queues": ["celery", "provisioning", "metering", "billing"]}],
             "is not a short DNS label",
         ),
+        (
+            [{"name": "all", "queues": ["celery", "provisioning", "metering", "billing"]}] * 2,
+            '"all" is named twice',
+        ),
     ],
 )
 def test_the_chart_refuses_worker_groups_that_would_leave_tasks_unrun(
@@ -286,6 +290,24 @@ def test_the_chart_refuses_worker_groups_that_would_leave_tasks_unrun(
     result = helm("template", RELEASE, str(CHART), "--values", str(values), check=False)
     assert result.returncode != 0
     assert message in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"existingSecret": ""}, "at '/existingSecret': minLength"),
+        ({"web": {"processes": "many"}}, "at '/web/processes': got string, want integer"),
+        ({"worker": {"groups": []}}, "at '/worker/groups': minItems"),
+        ({"config": {"lower_case": "x"}}, "invalid propertyName 'lower_case'"),
+        ({"web": {"autoscaling": {"enabled": "yes"}}}, "at '/web/autoscaling/enabled'"),
+    ],
+)
+def test_the_values_schema_refuses_malformed_values(helm, tmp_path, values, message):
+    path = tmp_path / "values.yaml"
+    path.write_text(yaml.safe_dump(values))
+    result = helm("lint", "--strict", str(CHART), "--values", str(path), check=False)
+    assert result.returncode != 0
+    assert message in result.stdout + result.stderr
 
 
 def test_full_values_scale_web_and_worker_groups_apart(full_render):
@@ -412,7 +434,7 @@ def test_the_dry_run_refuses_what_its_schemas_do_not_allow(kube, default_render)
 
 
 @pytest.mark.kube
-def test_the_chart_installs_and_upgrades_on_the_api_server(helm, kube):
+def test_the_chart_installs_upgrades_and_rolls_back_on_the_api_server(helm, kube):
     from kubernetes import client
 
     namespace = new_namespace(kube)
@@ -450,8 +472,15 @@ def test_the_chart_installs_and_upgrades_on_the_api_server(helm, kube):
     assert {"name": "WEB_CONCURRENCY", "value": "5"} in [
         {"name": variable.name, "value": variable.value} for variable in container.env
     ]
+    # The upgrade removed the former revision's Job; a rollback puts it back, to run again.
+    assert "sluice-migrate-1" not in jobs
+
+    helm("rollback", RELEASE, "1", *target)
+    jobs = {job.metadata.name for job in batch.list_namespaced_job(namespace).items}
+    assert jobs == {"sluice-migrate-1"}
     history = yaml.safe_load(helm("history", RELEASE, "--output", "yaml", *target).stdout)
     assert [(entry["revision"], entry["status"]) for entry in history] == [
         (1, "superseded"),
-        (2, "deployed"),
+        (2, "superseded"),
+        (3, "deployed"),
     ]
