@@ -1,112 +1,30 @@
 """deploy/helm/sluice/, the control plane's Helm chart: it lints strictly, renders with its
 defaults and with every option on (tests/deploy/values-full.yaml), the render is what the
 deployment needs (restricted pods, secrets only from the existing Secret, one beat, each worker
-group on its own queues, every pod waiting for the migrations), every rendered object passes a
-server-side dry run on the real test API server (its own schemas and admission), and the chart
-installs and upgrades there. No kubelet or workload controller runs on the test API server: the
-migrations Job stays pending and nothing is waited for."""
+group on its own queues, every pod waiting for the migrations), and the chart refuses values
+that would leave a queue unconsumed or that its schema does not allow. test_helm_kube.py takes it
+to the test API server."""
 
 from __future__ import annotations
 
-import copy
-import os
-import re
-import subprocess
 import tomllib
-import uuid
-from pathlib import Path
 
 import pytest
 import yaml
 from django.conf import settings
 
-from tests.support.kubeenv import cache_dir, versions
+from tests.deploy.chart import (
+    CHART,
+    FULL_VALUES,
+    RELEASE,
+    containers,
+    dockerfile_runtime,
+    full_values,
+    of_kind,
+    pod_specs,
+)
 from tests.support.processes import REPO_ROOT
 from tests.test_deploy import assert_command_exists
-
-CHART = REPO_ROOT / "deploy" / "helm" / "sluice"
-FULL_VALUES = Path(__file__).with_name("values-full.yaml")
-HELM_BUILD = REPO_ROOT / "tests" / "support" / "helm"
-RELEASE = "sluice"
-FIELD_MANAGER = "sluice-chart-test"
-POD_OWNERS = {"Deployment", "Job"}
-
-
-def helm_binary() -> Path:
-    version = versions(HELM_BUILD / "versions.env")["HELM_VERSION"]
-    path = cache_dir() / f"helm-{version}" / "helm"
-    if not path.exists():
-        subprocess.run(["bash", str(HELM_BUILD / "build.sh")], check=True)
-    return path
-
-
-@pytest.fixture(scope="module")
-def helm(tmp_path_factory):
-    """Runs helm with its configuration, cache and data in a directory of its own; fails the
-    test with helm's output when it fails, unless ``check=False``."""
-    home = tmp_path_factory.mktemp("helm-home")
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(home),
-        "HELM_CACHE_HOME": str(home / "cache"),
-        "HELM_CONFIG_HOME": str(home / "config"),
-        "HELM_DATA_HOME": str(home / "data"),
-    }
-    binary = helm_binary()
-
-    def run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-        result = subprocess.run(
-            [str(binary), *args], env=env, capture_output=True, text=True, timeout=120
-        )
-        if check and result.returncode != 0:
-            pytest.fail(f"helm {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
-        return result
-
-    return run
-
-
-def render(helm, *options: str) -> list[dict]:
-    output = helm("template", RELEASE, str(CHART), "--namespace", "sluice", *options).stdout
-    return [document for document in yaml.safe_load_all(output) if document]
-
-
-@pytest.fixture(scope="module")
-def default_render(helm) -> list[dict]:
-    return render(helm)
-
-
-@pytest.fixture(scope="module")
-def full_render(helm) -> list[dict]:
-    return render(helm, "--values", str(FULL_VALUES))
-
-
-def full_values() -> dict:
-    return yaml.safe_load(FULL_VALUES.read_text())
-
-
-def of_kind(documents: list[dict], kind: str) -> dict[str, dict]:
-    return {doc["metadata"]["name"]: doc for doc in documents if doc["kind"] == kind}
-
-
-def pod_specs(documents: list[dict]) -> dict[str, dict]:
-    return {
-        doc["metadata"]["name"]: doc["spec"]["template"]["spec"]
-        for doc in documents
-        if doc["kind"] in POD_OWNERS
-    }
-
-
-def containers(pod: dict) -> list[dict]:
-    return pod.get("initContainers", []) + pod["containers"]
-
-
-def dockerfile_runtime() -> tuple[str, dict[str, str]]:
-    """The final stage's USER and ENV of deploy/Dockerfile."""
-    stage = (REPO_ROOT / "deploy" / "Dockerfile").read_text().split("\nFROM ")[-1]
-    user = re.findall(r"^USER\s+(\S+)", stage, flags=re.MULTILINE)[-1]
-    env_block = re.search(r"^ENV (.*?)\n(?=\S)", stage, flags=re.MULTILINE | re.DOTALL).group(1)
-    env = dict(re.findall(r"(\w+)=(\S+)", env_block))
-    return user, env
 
 
 def worker_queues(documents: list[dict]) -> dict[str, list[str]]:
@@ -385,102 +303,3 @@ def test_web_is_probed_on_health_and_scraped(full_render):
         for path in rule["http"]["paths"]
     }
     assert backends == set(of_kind(full_render, "Service"))
-
-
-# On the real API server ---------------------------------------------------------------------
-
-
-def new_namespace(kube) -> str:
-    from kubernetes import client
-
-    name = f"sluice-chart-{uuid.uuid4().hex[:8]}"
-    client.CoreV1Api(kube.api_client()).create_namespace({"metadata": {"name": name}})
-    return name
-
-
-@pytest.mark.kube
-@pytest.mark.parametrize("name", ["default_render", "full_render"])
-def test_every_rendered_object_passes_a_server_side_dry_run(request, kube, name):
-    documents = request.getfixturevalue(name)
-    namespace = new_namespace(kube)
-    dynamic = kube.dynamic_client()
-    for document in documents:
-        resource = dynamic.resources.get(api_version=document["apiVersion"], kind=document["kind"])
-        answer = resource.server_side_apply(
-            body=document, namespace=namespace, field_manager=FIELD_MANAGER, dry_run="All"
-        )
-        assert answer.metadata.name == document["metadata"]["name"]
-    # A dry run writes nothing.
-    for document in documents:
-        resource = dynamic.resources.get(api_version=document["apiVersion"], kind=document["kind"])
-        assert not resource.get(namespace=namespace).items, document["kind"]
-
-
-@pytest.mark.kube
-def test_the_dry_run_refuses_what_its_schemas_do_not_allow(kube, default_render):
-    """The dry run above proves something: the same call refuses a malformed object."""
-    from kubernetes.client.exceptions import ApiException
-
-    web = copy.deepcopy(of_kind(default_render, "Deployment")["sluice-web"])
-    web["spec"]["template"]["spec"]["containers"][0]["securityContext"]["runAsNonroot"] = True
-    resource = kube.dynamic_client().resources.get(api_version="apps/v1", kind="Deployment")
-    with pytest.raises(ApiException) as refused:
-        resource.server_side_apply(
-            body=web, namespace=new_namespace(kube), field_manager=FIELD_MANAGER, dry_run="All"
-        )
-    assert refused.value.status >= 400
-    assert "field not declared in schema" in refused.value.body
-    assert "runAsNonroot" in refused.value.body
-
-
-@pytest.mark.kube
-def test_the_chart_installs_upgrades_and_rolls_back_on_the_api_server(helm, kube):
-    from kubernetes import client
-
-    namespace = new_namespace(kube)
-    target = ["--namespace", namespace, "--kubeconfig", str(kube.kubeconfig)]
-    # No --wait: nothing runs pods here, so the migrations Job stays pending.
-    helm("install", RELEASE, str(CHART), "--values", str(FULL_VALUES), *target)
-    api = kube.api_client()
-    apps, batch = client.AppsV1Api(api), client.BatchV1Api(api)
-    jobs = {job.metadata.name for job in batch.list_namespaced_job(namespace).items}
-    assert jobs == {"sluice-migrate-1"}
-    deployments = {d.metadata.name for d in apps.list_namespaced_deployment(namespace).items}
-    assert deployments == {
-        "sluice-web",
-        "sluice-beat",
-        "sluice-worker-default",
-        "sluice-worker-provisioning",
-        "sluice-worker-metering",
-        "sluice-worker-billing",
-    }
-
-    helm(
-        "upgrade",
-        RELEASE,
-        str(CHART),
-        "--values",
-        str(FULL_VALUES),
-        "--set",
-        "web.processes=5",
-        *target,
-    )
-    jobs = {job.metadata.name for job in batch.list_namespaced_job(namespace).items}
-    assert "sluice-migrate-2" in jobs
-    web = apps.read_namespaced_deployment("sluice-web", namespace)
-    (container,) = web.spec.template.spec.containers
-    assert {"name": "WEB_CONCURRENCY", "value": "5"} in [
-        {"name": variable.name, "value": variable.value} for variable in container.env
-    ]
-    # The upgrade removed the former revision's Job; a rollback puts it back, to run again.
-    assert "sluice-migrate-1" not in jobs
-
-    helm("rollback", RELEASE, "1", *target)
-    jobs = {job.metadata.name for job in batch.list_namespaced_job(namespace).items}
-    assert jobs == {"sluice-migrate-1"}
-    history = yaml.safe_load(helm("history", RELEASE, "--output", "yaml", *target).stdout)
-    assert [(entry["revision"], entry["status"]) for entry in history] == [
-        (1, "superseded"),
-        (2, "superseded"),
-        (3, "deployed"),
-    ]
