@@ -157,9 +157,16 @@ def test_pods_wait_for_the_migrations_job_then_serve_and_consume(pod_environment
     # Web answers its probes with the chart's Host header; the pod's own address is refused.
     web = container(documents, "sluice-web", "web")
     port = free_port()
+    (tmp_path / "metrics").mkdir()  # the pod's emptyDir
     serving = start(
         web["command"],
-        with_own_env(environment, web, SLUICE_BIND=f"{LOOPBACK}:{port}", WEB_CONCURRENCY="1"),
+        with_own_env(
+            environment,
+            web,
+            SLUICE_BIND=f"{LOOPBACK}:{port}",
+            WEB_CONCURRENCY="1",
+            PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"),
+        ),
         tmp_path / "web.log",
     )
     try:
