@@ -7,6 +7,7 @@ to the test API server."""
 
 from __future__ import annotations
 
+import re
 import tomllib
 
 import pytest
@@ -16,6 +17,7 @@ from django.conf import settings
 from tests.deploy.chart import (
     CHART,
     FULL_VALUES,
+    HELM_BUILD,
     RELEASE,
     containers,
     dockerfile_runtime,
@@ -23,6 +25,7 @@ from tests.deploy.chart import (
     of_kind,
     pod_specs,
 )
+from tests.support.kubeenv import versions
 from tests.support.processes import REPO_ROOT
 from tests.test_deploy import assert_command_exists
 
@@ -45,6 +48,11 @@ def test_the_chart_lints_strictly(helm, values):
     options = ["--values", str(values)] if values else []
     result = helm("lint", "--strict", str(CHART), *options)
     assert "1 chart(s) linted, 0 chart(s) failed" in result.stdout
+
+
+def test_helm_is_the_pinned_version_built_from_its_module(helm):
+    pinned = versions(HELM_BUILD / "versions.env")["HELM_VERSION"]
+    assert helm("version", "--template", "{{ .Version }}").stdout == pinned
 
 
 def test_the_chart_and_its_default_image_follow_the_project_version(default_render):
@@ -286,6 +294,10 @@ def test_web_is_probed_on_health_and_scraped(full_render):
     assert web["metadata"]["annotations"]["prometheus.io/path"] == "/metrics"
     (container,) = web["spec"]["containers"]
     assert_command_exists(container["command"])
+    # The image's own command (deploy/Dockerfile's CMD), which compose runs too.
+    stage = (REPO_ROOT / "deploy" / "Dockerfile").read_text().split("\nFROM ")[-1]
+    (image_command,) = re.findall(r"^CMD (\[.*\])$", stage, flags=re.MULTILINE)
+    assert container["command"] == yaml.safe_load(image_command)
     for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
         check = container[probe]["httpGet"]
         assert check["path"] == path
