@@ -226,12 +226,14 @@ def test_the_chart_refuses_worker_groups_that_would_leave_tasks_unrun(
         ({"worker": {"groups": []}}, "at '/worker/groups': minItems"),
         ({"config": {"lower_case": "x"}}, "invalid propertyName 'lower_case'"),
         ({"web": {"autoscaling": {"enabled": "yes"}}}, "at '/web/autoscaling/enabled'"),
+        ({"config": {"DJANGO_ALLOWED_HOSTS": "x"}}, "list the host names in allowedHosts"),
+        ({"config": {"DJANGO_SETTINGS_MODULE": "x"}}, "runs the production settings, always"),
     ],
 )
-def test_the_values_schema_refuses_malformed_values(helm, tmp_path, values, message):
+def test_the_chart_refuses_malformed_values(helm, tmp_path, values, message):
     path = tmp_path / "values.yaml"
     path.write_text(yaml.safe_dump(values))
-    result = helm("lint", "--strict", str(CHART), "--values", str(path), check=False)
+    result = helm("template", RELEASE, str(CHART), "--values", str(path), check=False)
     assert result.returncode != 0
     assert message in result.stdout + result.stderr
 
