@@ -35,6 +35,7 @@ test-servers:
 	@bash tests/support/k8s/build.sh
 	@bash tests/support/stripe/build.sh
 	@bash tests/support/kafka/build.sh
+	@bash tests/support/helm/build.sh
 
 test: system-packages test-servers $(INSTALLED)
 	$(PY) -m tests.support.runner $(ARGS)

@@ -11,6 +11,7 @@ from .invoices import *
 from .logs import *
 from .metering import *
 from .metrics import *
+from .queues import *
 from .recommendation import *
 from .stripe import *
 from .webhooks import *
