@@ -8,6 +8,7 @@ Host header the chart gives them."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -52,6 +53,9 @@ def empty_database(django_db_setup):
             connection.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
+METRICS_TOKEN = "chart-test-metrics-" + uuid.uuid4().hex
+
+
 @pytest.fixture
 def pod_environment(helm, empty_database):
     """A container's environment as the chart makes it: the ConfigMap's variables, then the
@@ -65,6 +69,7 @@ def pod_environment(helm, empty_database):
         "REDIS_URL": settings.REDIS_URL,
         "DJANGO_SECRET_KEY": "chart-test-" + uuid.uuid4().hex * 2,
         "SLUICE_SECRETS_KEYS": Fernet.generate_key().decode(),
+        "SLUICE_METRICS_TOKEN": METRICS_TOKEN,
     }
     environment = clean_environment(
         **config["data"],
@@ -104,8 +109,21 @@ def container(documents: list[dict], pod: str, name: str) -> dict:
     return found
 
 
+POD_IP = "10.0.0.7"
+
+
 def with_own_env(environment: dict[str, str], found: dict, **overrides: str) -> dict[str, str]:
-    own = {variable["name"]: variable["value"] for variable in found.get("env", [])}
+    """The container's environment as the kubelet makes it: its pod's address for the one
+    field it asks for (status.podIP), and ``$(NAME)`` replaced by an earlier variable."""
+    own: dict[str, str] = {}
+    for variable in found.get("env", []):
+        if "valueFrom" in variable:
+            assert variable["valueFrom"] == {"fieldRef": {"fieldPath": "status.podIP"}}
+            own[variable["name"]] = POD_IP
+        else:
+            own[variable["name"]] = re.sub(
+                r"\$\((\w+)\)", lambda m: own[m.group(1)], variable["value"]
+            )
     return {**environment, **own, **overrides}
 
 
@@ -171,9 +189,11 @@ def test_pods_wait_for_the_migrations_job_then_serve_and_consume(pod_environment
     )
     try:
 
-        def answer(path: str, host: str) -> int:
+        def answer(path: str, host: str, token: str = "") -> int:
             request = urllib.request.Request(f"http://{LOOPBACK}:{port}{path}")
             request.add_header("Host", host)
+            if token:
+                request.add_header("Authorization", f"Bearer {token}")
             try:
                 with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
                     return response.status
@@ -189,6 +209,12 @@ def test_pods_wait_for_the_migrations_job_then_serve_and_consume(pod_environment
             process=serving,
         )
         assert answer(web["readinessProbe"]["httpGet"]["path"], host) == 200
-        assert answer(liveness["path"], f"10.0.0.7:{port}") == 400
+        # Prometheus scrapes the pod at its own address, with the token; any other host is
+        # refused, and so is a scrape without the token.
+        web_pod = of_kind(documents, "Deployment")["sluice-web"]["spec"]["template"]
+        metrics_path = web_pod["metadata"]["annotations"]["prometheus.io/path"]
+        assert answer(metrics_path, f"{POD_IP}:{port}", METRICS_TOKEN) == 200
+        assert answer(metrics_path, f"{POD_IP}:{port}") == 401
+        assert answer(liveness["path"], f"10.0.0.8:{port}") == 400
     finally:
         stop(serving)

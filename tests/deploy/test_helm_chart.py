@@ -307,8 +307,12 @@ def test_web_is_probed_on_health_and_scraped(full_render):
         # Django refuses a Host it does not serve; the kubelet would send the pod's IP.
         (host,) = [h["value"] for h in check["httpHeaders"] if h["name"] == "Host"]
         assert host in allowed
-    env = {variable["name"]: variable["value"] for variable in container["env"]}
+    env = {variable["name"]: variable.get("value") for variable in container["env"]}
     metrics_dir = env["PROMETHEUS_MULTIPROC_DIR"]
+    # Prometheus scrapes the pod at its own address, which web must serve as a host too.
+    pod_ip = next(v for v in container["env"] if v["name"] == "POD_IP")
+    assert pod_ip["valueFrom"] == {"fieldRef": {"fieldPath": "status.podIP"}}
+    assert env["DJANGO_ALLOWED_HOSTS"].split(",") == [*allowed, "$(POD_IP)"]
     assert metrics_dir in {mount["mountPath"] for mount in container["volumeMounts"]}
     (ingress,) = of_kind(full_render, "Ingress").values()
     backends = {
