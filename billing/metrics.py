@@ -6,7 +6,9 @@
   not metered and a cell not metered yet has no cursor: neither has a series;
 - the backlog of each outbox: pushes to Stripe, posts to customers' webhooks, and closed
   organizations still waiting for their final invoice — how many wait and since when the
-  oldest does — and the pushes Stripe refused, which wait for an operator.
+  oldest does — and the pushes Stripe refused, which wait for an operator;
+- the ledger hours in its DEFAULT partition (PostgreSQL): 0 unless a month lacked its
+  partition, a defect the next partitions run repairs.
 
 Labels name cells (the operators' own) and outboxes, never a tenant."""
 
@@ -21,6 +23,7 @@ from prometheus_client.core import Metric
 
 from foundation.metrics import gauge, register_scrape_collector
 
+from . import ledger_partitions
 from .final_invoices import without_final_invoice
 from .models import (
     DeliveryState,
@@ -91,6 +94,16 @@ def outbox_figures(*, now: datetime | None = None) -> Iterator[Metric]:
     )
 
 
+def ledger_figures() -> Iterator[Metric]:
+    if ledger_partitions.partitioned():
+        yield gauge(
+            "sluice_ledger_default_partition_rows",
+            "Ledger hours in the default partition: months without their partition (a defect).",
+            ledger_partitions.default_rows(),
+        )
+
+
 def register() -> None:
     register_scrape_collector("metering", metering_figures)
     register_scrape_collector("outboxes", outbox_figures)
+    register_scrape_collector("ledger", ledger_figures)

@@ -23,6 +23,7 @@ from . import (
     closing,
     exports,
     final_invoices,
+    ledger_partitions,
     metering,
     outbox,
     spend_watch,
@@ -162,3 +163,13 @@ def deliver_webhooks(*, limit: int = webhook_outbox.POSTS_PER_RUN) -> int:
     """Post due webhook deliveries (fleet-wide, each claimed by one run); queued when an alert
     fires, and by beat for the retries. How many were delivered."""
     return webhook_outbox.deliveries_post_due(limit=limit)
+
+
+@shared_task(name="billing.tasks.maintain_ledger_partitions")
+def maintain_ledger_partitions() -> dict:
+    """Make the ledger's partitions ahead (and of any month found in the default partition),
+    then detach the months past the retention that are closed and exported (PostgreSQL; nothing
+    on SQLite). Safe to run twice at once: the runs take turns on one lock."""
+    made = ledger_partitions.partitions_ensure()
+    retired = ledger_partitions.months_retire()
+    return {"made": made, "archived": retired.archived, "kept": retired.kept}

@@ -66,6 +66,12 @@ app.conf.beat_schedule = {
         "schedule": 30.0,
         "options": {"expires": 25},
     },
+    # The ledger's monthly partitions: made months ahead, old months detached once exported.
+    "maintain-ledger-partitions": {
+        "task": "billing.tasks.maintain_ledger_partitions",
+        "schedule": 3600.0,
+        "options": {"expires": 3000},
+    },
     "retry-pending-stripe-events": {
         "task": "billing.tasks.retry_pending_stripe_events",
         "schedule": 300.0,

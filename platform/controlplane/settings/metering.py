@@ -1,5 +1,7 @@
 """Metering: how usage is read from each cell's Prometheus into the ledger."""
 
+from django.core.exceptions import ImproperlyConfigured
+
 from .environment import env
 
 # Two samples of one series further apart than this are a gap: the hours it touches are marked
@@ -35,3 +37,15 @@ SLUICE_BILLING_CLOSE_BATCH = env.int("SLUICE_BILLING_CLOSE_BATCH", default=100)
 # adds in this many seconds (about two metering periods: until the next check has run) is at
 # or above it.
 SLUICE_SPEND_PROJECTION_SECONDS = env.float("SLUICE_SPEND_PROJECTION_SECONDS", default=120.0)
+
+# The ledger's monthly partitions on PostgreSQL (billing/ledger_partitions.py): beat keeps the
+# current month's and this many more made ahead.
+SLUICE_LEDGER_PARTITIONS_AHEAD_MONTHS = env.int("SLUICE_LEDGER_PARTITIONS_AHEAD_MONTHS", default=3)
+# Months of ledger hours kept in the table: an older month is detached (kept as a table of its
+# own for an operator to drop) once it is closed and its export is confirmed. 0 or empty: every
+# month is kept.
+SLUICE_LEDGER_RETENTION_MONTHS = int(env.str("SLUICE_LEDGER_RETENTION_MONTHS", default="36") or 0)
+if SLUICE_LEDGER_PARTITIONS_AHEAD_MONTHS < 0 or SLUICE_LEDGER_RETENTION_MONTHS < 0:
+    raise ImproperlyConfigured(
+        "SLUICE_LEDGER_PARTITIONS_AHEAD_MONTHS and SLUICE_LEDGER_RETENTION_MONTHS must be 0 or more"
+    )
