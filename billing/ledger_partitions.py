@@ -9,7 +9,7 @@ keeps one plain table, and everything here does nothing there.
   ``SLUICE_LEDGER_PARTITIONS_AHEAD_MONTHS``. The DEFAULT partition is a safety net that stays
   empty: an hour of a month without its partition lands there (a defect, shown on /metrics as
   ``sluice_ledger_default_partition_rows``), and the next run makes that month's partition and
-  moves its rows into it.
+  moves its rows into it (unless the month was detached: those stay, for an operator).
 - ``months_retire`` detaches the months older than ``SLUICE_LEDGER_RETENTION_MONTHS`` (0: none),
   each only once every organization with hours in it has closed the month and has an export of
   it done whose ``usage-hours`` object holds as many rows as the partition has of that
@@ -112,8 +112,22 @@ def partitions_ensure(*, now: datetime | None = None, ahead: int | None = None) 
         existing = partitions()
         wanted = set(months_from(month_start(now), ahead + 1)) | _default_months()
         for month in sorted(wanted - existing.keys()):
+            if _archived(month):
+                # Hours of a month already detached: left in the default partition (and on
+                # /metrics) for an operator, rather than a second table of the month.
+                logger.error(
+                    "ledger: hours of %s, a detached month, are in the default partition",
+                    f"{month:%Y-%m}",
+                )
+                continue
             made.append(_partition_make(month))
     return made
+
+
+def _archived(month: datetime) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [archived_name(month)])
+        return cursor.fetchone()[0]
 
 
 def _default_months() -> set[datetime]:

@@ -267,6 +267,20 @@ def test_retention_detaches_only_closed_months_whose_export_is_confirmed(
     assert "billing_usagehour_2023_03" in attached()
     assert UsageHour.unscoped_all_tenants.count() == 24
 
+    # A late hour of a detached month gets no second table of the month: it stays in the
+    # default partition, shown on /metrics, for an operator.
+    UsageHour.unscoped_all_tenants.create(
+        organization=org,
+        cluster=cluster,
+        dimension=Dimension.PARTITION_HOURS,
+        hour=JANUARY + 5 * HOUR,
+        quantity=1,
+        complete=True,
+        computed_at=june,
+    )
+    assert ledger_partitions.partitions_ensure(now=MARCH_2023, ahead=0) == []
+    assert default_figure() == 1
+
 
 @pytest.mark.django_db
 def test_an_export_that_does_not_hold_every_hour_of_the_month_is_not_confirmed(org, settings):
