@@ -203,14 +203,14 @@ def test_reads_of_a_month_touch_only_that_months_partition(org):
 # Retention -----------------------------------------------------------------------------------
 
 
-JANUARY, FEBRUARY, MARCH_2023 = (datetime(2023, month, 1, tzinfo=UTC) for month in (1, 2, 3))
-ARCHIVED = ("billing_usagehour_archived_2023_01", "billing_usagehour_archived_2023_02")
+JANUARY, FEBRUARY = (datetime(2026, month, 1, tzinfo=UTC) for month in (1, 2))
+ARCHIVED = ("billing_usagehour_archived_2026_01", "billing_usagehour_archived_2026_02")
 
 
 @pytest.fixture
-def months_of_2023():
+def months_of_2026():
     yield
-    drop_tables(*ARCHIVED, "billing_usagehour_2023_03")
+    drop_tables(*ARCHIVED, "billing_usagehour_2026_03")
 
 
 def archived_rows(name: str) -> int:
@@ -221,12 +221,12 @@ def archived_rows(name: str) -> int:
 
 @pytest.mark.django_db(transaction=True)
 def test_retention_detaches_only_closed_months_whose_export_is_confirmed(
-    org, months_of_2023, export_bucket, settings
+    org, months_of_2026, export_bucket, settings
 ):
     settings.SLUICE_LEDGER_RETENTION_MONTHS = 1
     ledger_partitions.partitions_ensure(now=JANUARY, ahead=2)
     cluster = cluster_since(org, JANUARY)
-    for month in (JANUARY, FEBRUARY, MARCH_2023):
+    for month in (JANUARY, FEBRUARY, MARCH):
         month_of_hours(cluster, month)
     # January closes with exports on: its export is written to S3. February closes while they
     # are off: no export. March is never closed.
@@ -234,22 +234,22 @@ def test_retention_detaches_only_closed_months_whose_export_is_confirmed(
         Outcome.CLOSED,
     )
     settings.SLUICE_EXPORT_BUCKET = ""
-    assert invoice_close(organization=org, period_start=FEBRUARY, now=MARCH_2023 + 2 * HOUR) in (
+    assert invoice_close(organization=org, period_start=FEBRUARY, now=MARCH + 2 * HOUR) in (
         Outcome.CLOSED,
     )
     january_export = UsageExport.unscoped_all_tenants.get(period_start=JANUARY)
     assert january_export.state == ExportState.DONE, january_export.error
     assert not UsageExport.unscoped_all_tenants.filter(period_start=FEBRUARY).exists()
-    june = datetime(2023, 6, 15, tzinfo=UTC)
+    june = datetime(2026, 6, 15, tzinfo=UTC)
 
     first = ledger_partitions.months_retire(now=june)
 
-    assert first.archived == ["billing_usagehour_archived_2023_01"]
-    assert set(first.kept) == {"2023-02", "2023-03"}
-    assert {"billing_usagehour_2023_02", "billing_usagehour_2023_03"} <= attached()
-    assert "billing_usagehour_2023_01" not in attached()
+    assert first.archived == ["billing_usagehour_archived_2026_01"]
+    assert set(first.kept) == {"2026-02", "2026-03"}
+    assert {"billing_usagehour_2026_02", "billing_usagehour_2026_03"} <= attached()
+    assert "billing_usagehour_2026_01" not in attached()
     # Detached, not dropped: January's hours are all in the archived table, out of the ledger.
-    assert archived_rows("billing_usagehour_archived_2023_01") == 24
+    assert archived_rows("billing_usagehour_archived_2026_01") == 24
     assert not UsageHour.unscoped_all_tenants.filter(hour__lt=FEBRUARY).exists()
 
     # With exports on again, the retention run queues February's missing export, which is
@@ -261,10 +261,10 @@ def test_retention_detaches_only_closed_months_whose_export_is_confirmed(
 
     second = ledger_partitions.months_retire(now=june)
 
-    assert second.archived == ["billing_usagehour_archived_2023_02"]
-    assert second.kept == {"2023-03": "1 organization(s) have not closed the month"}
-    assert archived_rows("billing_usagehour_archived_2023_02") == 24
-    assert "billing_usagehour_2023_03" in attached()
+    assert second.archived == ["billing_usagehour_archived_2026_02"]
+    assert second.kept == {"2026-03": "1 organization(s) have not closed the month"}
+    assert archived_rows("billing_usagehour_archived_2026_02") == 24
+    assert "billing_usagehour_2026_03" in attached()
     assert UsageHour.unscoped_all_tenants.count() == 24
 
     # A late hour of a detached month gets no second table of the month: it stays in the
@@ -278,7 +278,7 @@ def test_retention_detaches_only_closed_months_whose_export_is_confirmed(
         complete=True,
         computed_at=june,
     )
-    assert ledger_partitions.partitions_ensure(now=MARCH_2023, ahead=0) == []
+    assert ledger_partitions.partitions_ensure(now=MARCH, ahead=0) == []
     assert default_figure() == 1
 
 
@@ -303,11 +303,11 @@ def test_an_export_that_does_not_hold_every_hour_of_the_month_is_not_confirmed(o
         files=[{"name": "usage-hours", "rows": 23}],
     )
 
-    kept = ledger_partitions.months_retire(now=datetime(2023, 6, 1, tzinfo=UTC))
+    kept = ledger_partitions.months_retire(now=datetime(2026, 6, 1, tzinfo=UTC))
 
     assert kept.archived == []
-    assert kept.kept == {"2023-01": "1 organization(s) have no confirmed export of the month"}
-    assert "billing_usagehour_2023_01" in attached()
+    assert kept.kept == {"2026-01": "1 organization(s) have no confirmed export of the month"}
+    assert "billing_usagehour_2026_01" in attached()
 
 
 @pytest.mark.django_db
@@ -316,4 +316,4 @@ def test_no_retention_keeps_every_month(org, settings):
     ledger_partitions.partitions_ensure(now=JANUARY, ahead=0)
 
     assert ledger_partitions.months_retire(now=datetime(2030, 1, 1, tzinfo=UTC)).archived == []
-    assert "billing_usagehour_2023_01" in attached()
+    assert "billing_usagehour_2026_01" in attached()
