@@ -108,8 +108,10 @@ def test_requests_are_timed_by_view_name_method_and_status_class_never_by_path(c
 @pytest.mark.django_db
 def test_every_apps_figures_are_served_and_one_failure_hides_no_other(client, token):
     found = scrape(client)
-    for collector in ("celery_queues", "celery_tasks", "clusters", "metering", "outboxes"):
+    collectors = ("celery_queues", "celery_tasks", "clusters", "ledger", "metering", "outboxes")
+    for collector in collectors:
         assert value(found, "sluice_metrics_collector_up", collector=collector) == 1
+    assert value(found, "sluice_ledger_default_partition_rows") == 0
 
     def broken():
         raise RuntimeError("the source is down")
