@@ -90,7 +90,9 @@ class CellForm(forms.ModelForm):
         try:
             credentials = self._credentials_given(cleaned)
         except cell_credentials.InvalidCredentials as error:
-            raise forms.ValidationError(str(error)) from None
+            # Beside what was filled in: the kubeconfig, or the URL/CA/token group it opens.
+            self.add_error(self._credentials_field(cleaned), str(error))
+            return cleaned
         if credentials is not None:
             if cleaned.get("test_connection"):
                 self._probe(credentials)
@@ -98,6 +100,16 @@ class CellForm(forms.ModelForm):
         elif cleaned.get("clear_credentials"):
             self.credential_columns = cell_credentials.cleared_columns()
         return cleaned
+
+    @staticmethod
+    def _credentials_field(cleaned) -> str | None:
+        if cleaned.get("clear_credentials"):
+            return "clear_credentials"
+        if cleaned.get("kubeconfig"):
+            return "kubeconfig"
+        if any(cleaned.get(name) for name in ("server", "ca_certificate", "token")):
+            return "server"
+        return None
 
     def _credentials_given(self, cleaned) -> dict | None:
         names = ("kubeconfig", "server", "ca_certificate", "token")

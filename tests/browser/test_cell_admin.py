@@ -1,7 +1,7 @@
 """An operator registers a cell in the admin in a real browser by pasting a kubeconfig for the
 test API server: the connection is checked before saving, the page then says the credentials
 are set (API server, fingerprint) and never holds the token; a malformed kubeconfig is an
-error shown beside an empty field."""
+error shown beside its field, left empty."""
 
 import pytest
 import yaml
@@ -24,7 +24,11 @@ def test_an_operator_pastes_a_kubeconfig_and_sees_only_that_it_is_set(watched_pa
     page.select_option("#id_region", "eu-west-1")
     page.fill("#id_kubeconfig", "current-context: [unclosed")
     page.get_by_role("button", name="Save", exact=True).click()
-    expect(page.locator(".errorlist.nonfield")).to_have_text("The kubeconfig is not valid YAML.")
+    # Beside the field it is about, and the page scrolls to nothing else.
+    expect(page.locator(".field-kubeconfig .errorlist")).to_have_text(
+        "The kubeconfig is not valid YAML."
+    )
+    expect(page.locator(".errorlist.nonfield")).to_have_count(0)
     assert page.input_value("#id_kubeconfig") == ""
 
     page.fill("#id_kubeconfig", yaml.safe_dump(kube_credentials(kube)))

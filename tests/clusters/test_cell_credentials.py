@@ -229,11 +229,16 @@ def test_the_admin_refuses_malformed_credentials_and_ones_the_server_does_not_ta
     assert malformed.status_code == 200
     assert "The kubeconfig is not valid YAML." in malformed.content.decode()
     assert TOKEN not in malformed.content.decode()  # not even in the textarea
+    assert malformed.context["adminform"].form.errors == {
+        "kubeconfig": ["The kubeconfig is not valid YAML."]
+    }
 
     half = operator_client.post(
         "/admin/clusters/cell/add/", cell_form(server=kube.url, token=TOKEN)
     )
     assert "go together" in half.content.decode()
+    # Beside the URL, CA and token the operator filled in, not above the whole form.
+    assert list(half.context["adminform"].form.errors) == ["server"]
 
     # A CA that did not sign the server's certificate: the check reports what went wrong.
     wrong_ca = operator_client.post(
