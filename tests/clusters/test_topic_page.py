@@ -5,38 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from clusters import services
-from tenants.audit import Actor
 from tenants.roles import Role
-from tenants.scoping import tenant_scope
-from tests.factories import UserFactory, add_member, make_cluster, make_org
+from tests.clusters.topic_pages import url
+from tests.factories import UserFactory, add_member
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def owner():
-    return UserFactory()
-
-
-@pytest.fixture
-def topic(owner):
-    cluster, _ = make_cluster(make_org(owner=owner, name="Topics"))
-    with tenant_scope(cluster.organization):
-        topic, _ = services.topic_create(
-            cluster=cluster,
-            actor=Actor(system="tests"),
-            name="orders.v1",
-            partitions=3,
-            configs={"max.message.bytes": "2000000"},
-        )
-    return topic
-
-
-def url(topic, tail: str = "") -> str:
-    cluster = topic.cluster
-    base = f"/orgs/{cluster.organization.public_id}/clusters/{cluster.public_id}"
-    return f"{base}/topics/{topic.name}/{tail}"
 
 
 def test_the_topic_page_shows_its_settings_and_configs(client, owner, topic):

@@ -11,36 +11,12 @@ from clusters.models import Topic
 from tenants.audit import Actor
 from tenants.roles import Role
 from tenants.scoping import tenant_scope
-from tests.factories import UserFactory, add_member, make_cluster, make_org
+from tests.clusters.topic_pages import url
+from tests.factories import UserFactory, add_member
 
 pytestmark = pytest.mark.django_db
 
 DAY_MS = 86_400_000
-
-
-@pytest.fixture
-def owner():
-    return UserFactory()
-
-
-@pytest.fixture
-def topic(owner):
-    cluster, _ = make_cluster(make_org(owner=owner, name="Topic settings"))
-    with tenant_scope(cluster.organization):
-        topic, _ = services.topic_create(
-            cluster=cluster,
-            actor=Actor(system="tests"),
-            name="orders.v1",
-            partitions=3,
-            configs={"max.message.bytes": "2000000"},
-        )
-    return topic
-
-
-def url(topic, tail: str = "") -> str:
-    cluster = topic.cluster
-    base = f"/orgs/{cluster.organization.public_id}/clusters/{cluster.public_id}"
-    return f"{base}/topics/{topic.name}/{tail}"
 
 
 def settings(topic, **changes) -> dict:
