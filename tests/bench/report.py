@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
+from tests.bench.summary import summary_json, summary_lines, summary_rows
 from tests.support.processes import REPO_ROOT
 
 CREATE_P99_TARGET_MS = 1000.0
@@ -88,6 +89,7 @@ class BenchReport:
             "machine": {**self.facts, "load_average_at_end": os.getloadavg()},
             "setup": self.setup,
             **self.sections,
+            "summary": summary_json(summary_rows(self.sections)),
         }
 
     def write(self, *, command: str) -> Path:
@@ -123,6 +125,9 @@ class BenchReport:
             out += ["", *self._close_lines(self.sections["month_close"])]
         if "spend_check" in self.sections:
             out += ["", *self._spend_lines(self.sections["spend_check"])]
+        summary = summary_lines(summary_rows(self.sections))
+        if summary:
+            out += ["", *summary]
         out += ["", f"wall time of the run: {time.monotonic() - self.started:.0f}s"]
         return out
 
