@@ -76,6 +76,21 @@ def test_complete_production_settings_start():
     assert result.stdout.strip() == "False ['sluice.example.com']"
 
 
+def test_a_bare_ipv6_pod_address_is_allowed_as_a_host_header_writes_it():
+    # The downward API gives fd00::7; a request to the pod carries Host: [fd00::7]:8000.
+    hosts = "sluice.example.com,10.0.0.7,fd00::7,[fd00::8]"
+    result = start(
+        {**GOOD_PRODUCTION, "DJANGO_ALLOWED_HOSTS": hosts},
+        "from django.http.request import validate_host; print(settings.ALLOWED_HOSTS, "
+        "validate_host('[fd00::7]', settings.ALLOWED_HOSTS), "
+        "validate_host('fd00::7', settings.ALLOWED_HOSTS))",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == (
+        "['sluice.example.com', '10.0.0.7', '[fd00::7]', '[fd00::8]'] True False"
+    )
+
+
 @pytest.mark.parametrize(
     "missing",
     [

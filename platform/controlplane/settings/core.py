@@ -1,10 +1,26 @@
 """Django itself: apps, middleware, templates, auth, static files, e-mail."""
 
+import ipaddress
+
 from .environment import BASE_DIR, env
+
+
+def _as_host_header(host: str) -> str:
+    """A Host header carries an IPv6 address in brackets, but the downward API gives a pod's
+    address bare (the chart adds ``$(POD_IP)``): bracket such an entry so it can match."""
+    try:
+        ipaddress.IPv6Address(host)
+    except ValueError:
+        return host
+    return f"[{host}]"
+
 
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="insecure-local-only-key-never-use-in-production")
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
-ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
+ALLOWED_HOSTS = [
+    _as_host_header(host)
+    for host in env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
+]
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
