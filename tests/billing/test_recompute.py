@@ -16,6 +16,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from billing import metering
+from billing.management.commands.recompute_usage import month
 from billing.models import MeteringCursor, UsageHour
 from billing.recompute import chunks_plan, recompute_start
 from clusters import services as cluster_services
@@ -202,3 +203,13 @@ def test_the_command_recomputes_a_range_of_named_cells(celery_worker, two_tenant
     assert UsageHour.unscoped_all_tenants.filter(cluster=orders).count() == 30
     with pytest.raises(CommandError, match="No such cell: nowhere"):
         call_command("recompute_usage", "--month", "2026-10", "--cell", "nowhere")
+
+
+def test_a_month_runs_to_the_next_ones_start():
+    assert month("2026-11") == (
+        datetime(2026, 11, 1, tzinfo=UTC),
+        datetime(2026, 12, 1, tzinfo=UTC),
+    )
+    assert month("2026-12") == (datetime(2026, 12, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC))
+    with pytest.raises(CommandError, match="--month is YYYY-MM"):
+        month("November")
