@@ -276,6 +276,19 @@ class RunResult:
     watermark: datetime
 
 
+def window_recompute(cell: Cell, window: Window, *, computed_at: datetime, max_gap: float) -> int:
+    """Recompute every hour of the window into the ledger (read, roll up, upsert), whatever the
+    cell's watermark says; returns how many rows were written. ``computed_at`` is when the data
+    read ends (the window's end): a row computed from later data is left as it is."""
+    clusters = metered_clusters(cell, window)
+    readings = None
+    if cell.prometheus_url and clusters:
+        readings = read(Prometheus(cell.prometheus_url), window, max_gap=max_gap)
+    return record_hours(
+        snapshots(cell, clusters, window, readings, max_gap=max_gap), now=computed_at
+    )
+
+
 def collect_cell(cell: Cell, *, now: datetime | None = None) -> RunResult:
     """Recompute the cell's open hours (from its watermark to ``now``) into the ledger, then
     move the watermark to ``now`` less the lateness allowed: hours before it are closed."""
@@ -287,17 +300,13 @@ def collect_cell(cell: Cell, *, now: datetime | None = None) -> RunResult:
     window = Window(int(start.timestamp()), end.timestamp())
     if end <= start:  # a run that began before the last one moved the watermark on
         return RunResult(window, 0, cursor.watermark)
-    clusters = metered_clusters(cell, window)
-    readings = None
-    if cell.prometheus_url and clusters:
-        try:
-            readings = read(Prometheus(cell.prometheus_url), window, max_gap=max_gap)
-        except PrometheusError as error:
-            MeteringCursor.objects.filter(pk=cursor.pk).update(
-                last_run_at=now, last_error=str(error)[:2000]
-            )
-            raise
-    written = record_hours(snapshots(cell, clusters, window, readings, max_gap=max_gap), now=end)
+    try:
+        written = window_recompute(cell, window, computed_at=end, max_gap=max_gap)
+    except PrometheusError as error:
+        MeteringCursor.objects.filter(pk=cursor.pk).update(
+            last_run_at=now, last_error=str(error)[:2000]
+        )
+        raise
     watermark = end - timedelta(seconds=settings.SLUICE_METERING_LATENESS_SECONDS)
     # Never backwards: a slower run that started earlier must not undo a later one.
     MeteringCursor.objects.filter(pk=cursor.pk).update(

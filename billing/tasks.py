@@ -26,6 +26,7 @@ from . import (
     ledger_partitions,
     metering,
     outbox,
+    recompute,
     spend_watch,
     stripe_events,
     webhook_outbox,
@@ -52,6 +53,25 @@ def collect_cell_usage(*, cell: str) -> int:
     written = metering.collect_cell(found).written
     check_spend.delay(cell=cell)
     return written
+
+
+@shared_task(name="billing.tasks.recompute_chunk")
+def recompute_chunk(*, cell: str, start: str, end: str) -> dict:
+    """Recompute one chunk of a cell's hours (ISO instants) into the ledger; its outcome, a
+    failure included (the chord's callback decides what it means for the watermark)."""
+    chunk = recompute.Chunk(cell, datetime.fromisoformat(start), datetime.fromisoformat(end))
+    return recompute.chunk_outcome(chunk)
+
+
+@shared_task(name="billing.tasks.recompute_finish")
+def recompute_finish(outcomes: list[dict], *, cell: str, start: str, end: str) -> dict:
+    """The callback of a cell's recompute chord: its watermark moved if every chunk succeeded."""
+    return recompute.cell_finish(
+        Cell.objects.get(slug=cell),
+        start=datetime.fromisoformat(start),
+        end=datetime.fromisoformat(end),
+        outcomes=outcomes,
+    )
 
 
 @shared_task(name="billing.tasks.apply_spend_holds", ignore_result=True)

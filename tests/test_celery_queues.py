@@ -29,6 +29,8 @@ def test_every_registered_task_goes_to_a_declared_queue():
         ("clusters.tasks.reconcile_fleet", "provisioning"),
         ("billing.tasks.collect_usage", "metering"),
         ("billing.tasks.collect_cell_usage", "metering"),
+        ("billing.tasks.recompute_chunk", "metering"),
+        ("billing.tasks.recompute_finish", "metering"),
         ("billing.tasks.check_spend", "billing"),
         ("billing.tasks.push_to_stripe", "billing"),
         ("billing.tasks.close_months", "billing"),

@@ -13,6 +13,9 @@ SLUICE_METERING_MAX_GAP_SECONDS = env.float("SLUICE_METERING_MAX_GAP_SECONDS", d
 SLUICE_METERING_LATENESS_SECONDS = env.float("SLUICE_METERING_LATENESS_SECONDS", default=300.0)
 # The most hours one run reads (a backlog after an outage is worked off over several runs).
 SLUICE_METERING_MAX_WINDOW_HOURS = env.int("SLUICE_METERING_MAX_WINDOW_HOURS", default=6)
+# Hours per task of a parallel recompute (manage.py recompute_usage): each task recomputes
+# its chunk a window of SLUICE_METERING_MAX_WINDOW_HOURS at a time.
+SLUICE_METERING_RECOMPUTE_CHUNK_HOURS = env.int("SLUICE_METERING_RECOMPUTE_CHUNK_HOURS", default=24)
 # How far back a series that appears in the middle of a window is looked for: found, it is a
 # series that went unscraped for a while (a gap); not found, a counter that Kafka created just
 # now (on a topic's first traffic, or after a restart), which counts from zero.

@@ -24,6 +24,9 @@ CELERY_TASK_ROUTES = {
     # Reading each cell's Prometheus into the ledger: slow when a Prometheus is, and per cell.
     "billing.tasks.collect_usage": {"queue": METERING_QUEUE},
     "billing.tasks.collect_cell_usage": {"queue": METERING_QUEUE},
+    # A recompute's chunks and each cell's callback, shared among the metering workers.
+    "billing.tasks.recompute_chunk": {"queue": METERING_QUEUE},
+    "billing.tasks.recompute_finish": {"queue": METERING_QUEUE},
     # Rating, invoices, Stripe, spend caps, budget alerts and their webhooks, usage exports.
     "billing.tasks.*": {"queue": BILLING_QUEUE},
 }
