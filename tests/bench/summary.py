@@ -130,11 +130,25 @@ def _spend_rows(data: dict) -> list[Row]:
     ]
 
 
+def _recompute_rows(data: dict) -> list[Row]:
+    return [
+        Row(
+            f"metering recompute, {data['workers']} workers ({data['rows']:,} rows)",
+            f"{data['parallel_seconds']:.1f} s",
+            f"speedup >= {data['target_speedup']}x, identical ledger",
+            data["target_met"] and data["identical"],
+            f"serial {data['serial_seconds']:.1f} s",
+            f"{data['speedup']:.2f}x",
+        )
+    ]
+
+
 SECTION_ROWS: dict[str, Callable[[dict], list[Row]]] = {
     "create_to_ready": _create_rows,
     "cluster_list": _list_rows,
     "metering_rollup": _rollup_rows,
     "metering_month": _month_rows,
+    "metering_recompute": _recompute_rows,
     "month_close": _close_rows,
     "spend_check": _spend_rows,
 }
