@@ -19,9 +19,17 @@ from clusters.drivers.kubernetes_lister import KubernetesLister
 from clusters.models import Cluster, Operation, SimulatedObject
 from clusters.rendering import render
 from tenants.scoping import tenant_scope
+from tests.clusters.test_dataplane_rbac import (  # noqa: F401 - sluice_account is a fixture
+    ACCOUNT_USER,
+    cell_as_account,
+    install_shared_role,
+    refused,
+    sluice_account,
+)
 from tests.clusters.test_reconciler_kube import ACTOR, converge, new_cluster
 from tests.factories import UserFactory, make_cluster, make_org
 from tests.support.services import wait_for
+from tests.support.shared_kafka import create_shared_kafka
 from tests.support.strimzi_emulator import GROUP, VERSION
 
 pytestmark = [pytest.mark.django_db]
@@ -397,3 +405,51 @@ def test_the_simulated_data_plane_resyncs_too(settings):
     assert Cluster.unscoped_all_tenants.get(pk=cluster.pk).state == "ready"
     third = resync.resync_cell(cell)
     assert (third.repaired, third.pruned, third.recorded) == ([], [], 0)
+
+
+@pytest.mark.kube
+def test_the_resync_runs_as_sluices_account_and_nothing_is_refused(
+    kube,
+    strimzi_emulator,
+    sluice_account,  # noqa: F811 - the fixture imported above
+    settings,
+    monkeypatch,
+):
+    """Under the least-privilege role of deploy/dataplane/ (no list across namespaces): the
+    listing, the repairs and the prune, with no request refused in the audit log."""
+    settings.SLUICE_DATAPLANE_DRIVER = "kubernetes"
+    shared = f"sluice-shared-{uuid.uuid4().hex[:8]}"
+    create_shared_kafka(kube.api_client(), shared)
+    install_shared_role(kube, shared)
+    cell = cell_as_account(kube, sluice_account, shared)
+    since = kube.audit_offset()
+    serverless = with_topic_and_credential(new_cluster("serverless")[0])
+    dedicated = with_topic_and_credential(new_cluster("dedicated", capacity_units=1)[0])
+    assert serverless.state == dedicated.state == "ready"
+    settled(cell)
+
+    api = custom(kube)
+    namespace = naming.dedicated_namespace(dedicated.public_id)
+    topic = next(n for k, n in listed_keys(kube, serverless.public_id, shared) if k == "KafkaTopic")
+    api.patch_namespaced_custom_object(
+        GROUP, VERSION, shared, "kafkatopics", topic, {"spec": {"partitions": 9}}
+    )
+    user = next(n for k, n in listed_keys(kube, dedicated.public_id, namespace) if k == "KafkaUser")
+    api.delete_namespaced_custom_object(GROUP, VERSION, namespace, "kafkausers", user)
+    api.create_namespaced_custom_object(
+        GROUP, VERSION, shared, "kafkatopics", kafka_topic("stray", sluice_labels("kc_gone0"))
+    )
+    monkeypatch.setattr(resync, "PRUNE_MARGIN", timedelta(0))
+    time.sleep(1.1)
+    result = resynced(cell)
+    assert sorted(result.repaired) == [
+        ("KafkaTopic", shared, topic),
+        ("KafkaUser", namespace, user),
+    ]
+    assert result.pruned == [("KafkaTopic", shared, "stray")]
+    settled(cell)
+
+    events = kube.audit_events(since=since, user=ACCOUNT_USER)
+    assert refused(events) == []
+    lists = {e["objectRef"]["resource"] for e in events if e["verb"] == "list"}
+    assert {"kafkatopics", "kafkausers", "secrets", "kafkas", "configmaps"} <= lists
