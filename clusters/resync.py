@@ -28,6 +28,7 @@ and ends, the first covering it.
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -110,6 +111,8 @@ class ResyncResult:
     recorded: int = 0  # clusters whose status changed
     skipped: int = 0  # clusters a run took before their repair (the run repairs them)
     failed: int = 0  # clusters whose repair the data plane refused (logged; next pass)
+    listed: int = 0  # objects in the listing
+    seconds: dict[str, float] = field(default_factory=dict)  # by step
 
     def summary(self) -> dict:
         return {
@@ -122,6 +125,8 @@ class ResyncResult:
             "recorded": self.recorded,
             "skipped": self.skipped,
             "failed": self.failed,
+            "listed": self.listed,
+            "seconds": self.seconds,
         }
 
 
@@ -131,15 +136,21 @@ def resync_cell(cell: Cell, *, lister: Lister | None = None) -> ResyncResult:
         if not held:
             return ResyncResult(cell=cell.slug, busy=True)
         lister = lister or lister_for(cell)
+        step = _Steps()
         desired = desired_state(cell)
+        step.done("desired state")
         inventory = lister.inventory(desired.dedicated_namespaces())
+        step.done("listing")
         result = ResyncResult(
             cell=cell.slug,
             clusters=len(desired.planned),
             left_alone=len(desired.left_alone),
             listing_requests=inventory.requests,
+            listed=len(inventory.objects),
+            seconds=step.seconds,
         )
         found = differences(desired, inventory, lister.comparable)
+        step.done("comparing")
         touched = set(found.repairs) | set(found.orphans)
         for cluster_id in sorted(touched):
             _repair(
@@ -150,8 +161,23 @@ def resync_cell(cell: Cell, *, lister: Lister | None = None) -> ResyncResult:
                 result,
             )
         result.pruned += _prune_strays(found.strays, desired.read_at, lister)
+        step.done("writing")
         result.recorded = _record_changes(desired, inventory, lister, skip=touched)
+        step.done("status")
         return result
+
+
+class _Steps:
+    """Seconds spent in each step of a pass."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._last = time.monotonic()
+
+    def done(self, step: str) -> None:
+        now = time.monotonic()
+        self.seconds[step] = round(now - self._last, 3)
+        self._last = now
 
 
 @contextmanager
