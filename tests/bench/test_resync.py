@@ -134,6 +134,8 @@ def _create_objects(cell) -> int:
     lister = lister_for(cell)
     plans = list(desired.planned.values())
     shared = [p for p in plans if p.namespace is None]
+    # The first in turn: the dynamic client's discovery is made once, before the threads.
+    lister.driver.apply_manifests(list(shared[0].manifests.values()), guard=_none)
     with ThreadPoolExecutor(APPLY_THREADS) as pool:
         list(
             pool.map(
