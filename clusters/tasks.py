@@ -17,6 +17,8 @@ from .models import Cell, Cluster
 # Pending clusters are looked at again soon, then less often; errors back off further.
 PENDING_BACKOFF_CAP = 30.0
 ERROR_BACKOFF_CAP = 60.0
+# Beat sweeps every 60 s (controlplane.celery).
+RESYNC_EXPIRES_SECONDS = 55
 
 
 def _backoff(retries: int, *, first: float, cap: float) -> float:
@@ -105,7 +107,8 @@ def reconcile_fleet() -> int:
         for pk in reconciler.clusters_to_reconcile(outstanding_only=True)
     )
     for slug in Cell.objects.values_list("slug", flat=True):
-        resync_cell.delay(cell=slug)
+        # Not run after the next sweep has queued its own.
+        resync_cell.apply_async(kwargs={"cell": slug}, expires=RESYNC_EXPIRES_SECONDS)
     return queued
 
 

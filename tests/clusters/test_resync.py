@@ -4,12 +4,15 @@ Strimzi CRDs and the operator emulator: what it writes (only what drifted), what
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from contextlib import contextmanager
 from datetime import timedelta
+from unittest import mock
 
 import pytest
+from django.db import connection
 from kubernetes import client
 
 from clusters import naming, reconciler, resync, services
@@ -18,6 +21,7 @@ from clusters.drivers.base import key_of
 from clusters.drivers.kubernetes_lister import KubernetesLister
 from clusters.models import Cluster, Operation, SimulatedObject
 from clusters.rendering import render
+from clusters.tasks import reconcile_fleet
 from tenants.scoping import tenant_scope
 from tests.clusters.test_dataplane_rbac import (  # noqa: F401 - sluice_account is a fixture
     ACCOUNT_USER,
@@ -453,3 +457,51 @@ def test_the_resync_runs_as_sluices_account_and_nothing_is_refused(
     assert refused(events) == []
     lists = {e["objectRef"]["resource"] for e in events if e["verb"] == "list"}
     assert {"kafkatopics", "kafkausers", "secrets", "kafkas", "configmaps"} <= lists
+
+
+def test_one_pass_per_cell_at_a_time(settings):
+    settings.SLUICE_DATAPLANE_DRIVER = "simulated"
+    cluster, _ = make_cluster(make_org(owner=UserFactory(), name="Coalesced"))
+    held, release = threading.Event(), threading.Event()
+
+    def another_pass() -> None:
+        try:
+            with resync._cell_lock(cluster.cell) as got:
+                assert got
+                held.set()
+                release.wait(10)
+        finally:
+            connection.close()  # this thread's own connection
+
+    thread = threading.Thread(target=another_pass)
+    thread.start()
+    assert held.wait(10)
+    assert resync.resync_cell(cluster.cell).busy is True
+    assert not SimulatedObject.objects.exists()
+    release.set()
+    thread.join()
+    assert resync.resync_cell(cluster.cell).busy is False
+    assert SimulatedObject.objects.filter(cluster_public_id=cluster.public_id).exists()
+
+
+def test_beats_sweep_resyncs_each_cell_and_runs_only_clusters_with_work_outstanding(settings):
+    """An idle converged cluster whose objects vanished is repaired by its cell's pass, not by a
+    run of its own; a cluster with a change not converged gets its run."""
+    settings.SLUICE_DATAPLANE_DRIVER = "simulated"
+    settings.SLUICE_SIMULATED_SERVERLESS_READY_SECONDS = 0
+    idle, _ = make_cluster(make_org(owner=UserFactory(), name="Idle"))
+    assert reconciler.reconcile(idle.pk) == reconciler.Outcome.CONVERGED
+    SimulatedObject.objects.filter(cluster_public_id=idle.public_id).delete()
+    changed, _ = make_cluster(make_org(owner=UserFactory(), name="Changed"))
+    runs = []
+    real = reconciler.reconcile
+
+    def counted_run(cluster_pk, **kwargs):
+        runs.append(cluster_pk)
+        return real(cluster_pk, **kwargs)
+
+    with mock.patch.object(reconciler, "reconcile", counted_run):
+        reconcile_fleet()  # tasks run inline in this process
+    assert runs == [changed.pk]
+    assert SimulatedObject.objects.filter(cluster_public_id=idle.public_id).exists()
+    assert Cluster.unscoped_all_tenants.get(pk=changed.pk).state == "ready"
