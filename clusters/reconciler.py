@@ -16,14 +16,15 @@ from __future__ import annotations
 import logging
 import math
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from foundation import secretbox
@@ -33,7 +34,7 @@ from tenants.scoping import tenant_scope
 from . import lifecycle, naming
 from .drivers import driver_for
 from .drivers.base import Observation
-from .models import GB, Cluster, Tier, new_sealed_password
+from .models import GB, Cluster, ClusterState, Credential, Tier, Topic, new_sealed_password
 from .specs import (
     ClusterSpec,
     ControlPlaneAccount,
@@ -95,14 +96,25 @@ class CredentialUnreadable(Exception):
         )
 
 
-def build_spec(cluster: Cluster, *, with_passwords: bool = True) -> ClusterSpec:
+def build_spec(
+    cluster: Cluster,
+    *,
+    with_passwords: bool = True,
+    topics: Iterable[Topic] | None = None,
+    credentials: Iterable[Credential] | None = None,
+) -> ClusterSpec:
     """The desired state. ``with_passwords=False`` leaves the credentials' passwords out (what
     deletion needs: it never opens a sealed value). With passwords, a credential no key opens
-    raises CredentialUnreadable."""
+    raises CredentialUnreadable. ``topics`` and ``credentials``, the cluster's live ones in
+    order, are given by a caller that loaded a whole cell's at once (clusters.resync)."""
+    if topics is None:
+        topics = cluster.topics.filter(deleted_at__isnull=True).order_by("name")
+    if credentials is None:
+        credentials = cluster.credentials.filter(deleted_at__isnull=True).order_by("pk")
     tier = cluster.tier
     kind = Kind(tier.kind)
     replicas = REPLICATION
-    topics = tuple(
+    topic_specs = tuple(
         TopicSpec(
             name=topic.name,
             partitions=topic.partitions,
@@ -113,18 +125,18 @@ def build_spec(cluster: Cluster, *, with_passwords: bool = True) -> ClusterSpec:
                 "cleanup.policy": topic.cleanup_policy,
             },
         )
-        for topic in cluster.topics.filter(deleted_at__isnull=True).order_by("name")
+        for topic in topics
     )
-    credentials = []
+    credential_specs = []
     unreadable = []
-    for credential in cluster.credentials.filter(deleted_at__isnull=True).order_by("pk"):
+    for credential in credentials:
         password = ""
         if with_passwords:
             try:
                 password = secretbox.unseal(credential.password_encrypted)
             except secretbox.Unreadable:
                 unreadable.append(credential.public_id)
-        credentials.append(
+        credential_specs.append(
             CredentialSpec(
                 credential_id=credential.public_id,
                 username=credential.username,
@@ -172,8 +184,8 @@ def build_spec(cluster: Cluster, *, with_passwords: bool = True) -> ClusterSpec:
         )
         if kind == Kind.SERVERLESS
         else None,
-        topics=topics,
-        credentials=tuple(credentials),
+        topics=topic_specs,
+        credentials=tuple(credential_specs),
         sluice_principals=tuple(sluice_principals),
         throttle=throttle_floors() if cluster.throttled_since is not None else None,
         control_plane=ControlPlaneAccount(
@@ -242,6 +254,21 @@ def reconcile(
         if outcome == Outcome.PENDING and if_pending is not None:
             if_pending()
         if _release_lease(taken):  # a change came in while this run worked: one more run
+            lifecycle.request_reconcile(cluster_pk)
+
+
+@contextmanager
+def lease_held(cluster_pk: int) -> Iterator[Lease | None]:
+    """The cluster's lease for work other than a run (the cell's resync): None while a run
+    holds it. Given back after, and a run queued if one was asked for meanwhile."""
+    taken = _take_lease(cluster_pk, "")
+    if not isinstance(taken, Lease):
+        yield None
+        return
+    try:
+        yield taken
+    finally:
+        if _release_lease(taken):
             lifecycle.request_reconcile(cluster_pk)
 
 
@@ -364,28 +391,35 @@ def _converge(
         )
         observation = driver.observe(spec)
     with transaction.atomic():
-        current = lease.locked_cluster()
-        current.conditions = observation.conditions
-        current.last_reconciled_at = timezone.now()
-        if observation.ready:
-            lifecycle.record_ready(
-                current,
-                generation=spec.generation,
-                bootstrap_servers=observation.bootstrap_servers,
-                bootstrap_tls=observation.bootstrap_tls,
-            )
-            return Outcome.CONVERGED if current.generation == spec.generation else Outcome.PENDING
-        if observation.failed:
-            # Only what this run applied failed; a newer generation gets its own run.
-            lifecycle.record_failure(
-                current,
-                generation=spec.generation,
-                reason=observation.reason,
-                message=observation.message,
-            )
-            return Outcome.FAILED
-        lifecycle.record_pending(current)
-        return Outcome.PENDING
+        return record_observation(
+            lease.locked_cluster(), generation=spec.generation, observation=observation
+        )
+
+
+def record_observation(current: Cluster, *, generation: int, observation: Observation) -> Outcome:
+    """Record what the data plane reported for ``generation`` on the cluster's row, locked by
+    the caller (a run holding the lease, or the cell's resync: clusters.resync)."""
+    current.conditions = observation.conditions
+    current.last_reconciled_at = timezone.now()
+    if observation.ready:
+        lifecycle.record_ready(
+            current,
+            generation=generation,
+            bootstrap_servers=observation.bootstrap_servers,
+            bootstrap_tls=observation.bootstrap_tls,
+        )
+        return Outcome.CONVERGED if current.generation == generation else Outcome.PENDING
+    if observation.failed:
+        # Only what this run applied failed; a newer generation gets its own run.
+        lifecycle.record_failure(
+            current,
+            generation=generation,
+            reason=observation.reason,
+            message=observation.message,
+        )
+        return Outcome.FAILED
+    lifecycle.record_pending(current)
+    return Outcome.PENDING
 
 
 def _record(cluster: Cluster, lease: Lease) -> None:
@@ -402,15 +436,21 @@ def _mark_deleted(cluster: Cluster, lease: Lease, generation: int) -> None:
     lifecycle.record_deleted(lease.locked_cluster(), generation=generation, actor=SYSTEM)
 
 
-def clusters_to_reconcile() -> list[int]:
-    """Fleet-wide (beat): every live cluster with no run queued (or whose queued run is long
-    overdue, its task lost) and none running (a running one queues its next run itself), so
-    drift is repaired and stragglers finish, work whose task the broker could not take
+def clusters_to_reconcile(*, outstanding_only: bool = False) -> list[int]:
+    """Every live cluster with no run queued (or whose queued run is long overdue, its task
+    lost) and none running (a running one queues its next run itself). ``outstanding_only``
+    (beat, beside the cells' resyncs, which repair drift): those being deleted or with a change
+    not yet converged, so stragglers finish, work whose task the broker could not take
     included."""
     running = Q(lease_holder__gt="", lease_expires_at__gte=timezone.now())
+    clusters = Cluster.unscoped_all_tenants.filter(deleted_at__isnull=True)
+    if outstanding_only:
+        working = [ClusterState.REQUESTED, ClusterState.PROVISIONING, ClusterState.UPDATING]
+        clusters = clusters.filter(
+            Q(delete_requested_at__isnull=False)
+            | Q(generation__gt=F("observed_generation"))
+            | Q(state__in=working)
+        )
     return list(
-        Cluster.unscoped_all_tenants.filter(deleted_at__isnull=True)
-        .filter(lifecycle.not_queued())
-        .exclude(running)
-        .values_list("pk", flat=True)
+        clusters.filter(lifecycle.not_queued()).exclude(running).values_list("pk", flat=True)
     )

@@ -11,12 +11,14 @@ from celery import shared_task
 
 from tenants.tasks import TenantTask
 
-from . import lifecycle, reconciler
-from .models import Cluster
+from . import lifecycle, reconciler, resync
+from .models import Cell, Cluster
 
 # Pending clusters are looked at again soon, then less often; errors back off further.
 PENDING_BACKOFF_CAP = 30.0
 ERROR_BACKOFF_CAP = 60.0
+# Beat sweeps every 60 s (controlplane.celery).
+RESYNC_EXPIRES_SECONDS = 55
 
 
 def _backoff(retries: int, *, first: float, cap: float) -> float:
@@ -97,6 +99,23 @@ def _again(task, organization, cluster_pk: int, cluster: str, *, error) -> None:
 
 @shared_task(name="clusters.tasks.reconcile_fleet", ignore_result=True)
 def reconcile_fleet() -> int:
-    """Queue a run of every live cluster that has none queued: repairs drift, and finishes
-    what a lost task or a broker outage left. Safe to run twice at once."""
-    return sum(lifecycle.request_reconcile(pk) for pk in reconciler.clusters_to_reconcile())
+    """Beat's sweep: a run of every cluster with work outstanding and none queued (finishes
+    what a lost task or a broker outage left), then each cell's resync (repairs drift and
+    reads status by listing, clusters.resync). Safe to run twice at once."""
+    queued = sum(
+        lifecycle.request_reconcile(pk)
+        for pk in reconciler.clusters_to_reconcile(outstanding_only=True)
+    )
+    for slug in Cell.objects.values_list("slug", flat=True):
+        # Not run after the next sweep has queued its own.
+        resync_cell.apply_async(kwargs={"cell": slug}, expires=RESYNC_EXPIRES_SECONDS)
+    return queued
+
+
+@shared_task(name="clusters.tasks.resync_cell", ignore_result=True)
+def resync_cell(*, cell: str) -> dict:
+    """One resync of the cell (by slug); a pass already running covers this one."""
+    found = Cell.objects.filter(slug=cell).first()
+    if found is None:
+        return {"cell": cell, "missing": True}
+    return resync.resync_cell(found).summary()

@@ -3,7 +3,7 @@
 from django.conf import settings
 
 from ..cell_credentials import Connection, connection_for
-from .base import Driver, Observation
+from .base import Driver, Inventory, Lister, Observation
 
 
 def driver_for(cell) -> Driver:
@@ -11,6 +11,17 @@ def driver_for(cell) -> Driver:
         from .kubernetes import KubernetesDriver
 
         return KubernetesDriver.for_cell(cell)
+    from .simulated import SimulatedDriver
+
+    return SimulatedDriver(cell)
+
+
+def lister_for(cell) -> Lister:
+    """What the cell's resync lists and writes through (clusters.resync)."""
+    if settings.SLUICE_DATAPLANE_DRIVER == "kubernetes":
+        from .kubernetes_lister import KubernetesLister
+
+        return KubernetesLister.for_cell(cell)
     from .simulated import SimulatedDriver
 
     return SimulatedDriver(cell)
@@ -33,4 +44,13 @@ def probe_connection(connection: Connection, *, timeout: float) -> None:
     probe(connection, timeout=timeout)
 
 
-__all__ = ["Driver", "Observation", "driver_for", "probe_api_server", "probe_connection"]
+__all__ = [
+    "Driver",
+    "Inventory",
+    "Lister",
+    "Observation",
+    "driver_for",
+    "lister_for",
+    "probe_api_server",
+    "probe_connection",
+]

@@ -42,6 +42,8 @@ BESIDE_SHARED_KAFKA = {"KafkaUser", "KafkaTopic", "Secret"}
 # cache follows writes closely, but not within the same instant).
 BINDING_IN_FORCE_SECONDS = 10.0
 STILL_WORKING = {"Creating", ""}
+# (apiVersion, kind, name, namespace) -> the object as the API server has it, or None.
+Lookup = Callable[[str, str, str, str], dict | None]
 
 # Clients by (credentials' fingerprint, timeout), built under the lock.
 CACHED_CONNECTIONS = 64
@@ -137,6 +139,13 @@ class KubernetesDriver:
         self, spec: ClusterSpec, *, prune: bool = True, guard: Callable[[], None] = unguarded
     ) -> None:
         manifests = render(spec)
+        self.apply_manifests(manifests, guard=guard)
+        if prune:  # one LIST per kind and namespace: skipped when nothing can be stale
+            self._prune(spec, keep={_key(m) for m in manifests}, guard=guard)
+
+    def apply_manifests(self, manifests: list[dict], *, guard: Callable[[], None]) -> None:
+        """Server-side apply each manifest in turn, a namespace's RoleBinding in force before
+        anything is written in that namespace."""
         just_bound = False
         for manifest in manifests:
             guard()
@@ -151,8 +160,6 @@ class KubernetesDriver:
                 _request_timeout=self.timeout,
             )
             just_bound = manifest["kind"] == "RoleBinding"
-        if prune:  # one LIST per kind and namespace: skipped when nothing can be stale
-            self._prune(spec, keep={_key(m) for m in manifests}, guard=guard)
 
     def _wait_in_force(self, resource, namespace: str) -> None:
         """Until the API server lets Sluice's account apply ``resource`` in the namespace whose
@@ -249,7 +256,10 @@ class KubernetesDriver:
 
     # observe -----------------------------------------------------------------------------
 
-    def observe(self, spec: ClusterSpec) -> Observation:
+    def observe(self, spec: ClusterSpec, *, lookup: Lookup | None = None) -> Observation:
+        """``lookup`` finds an object among those already listed (a cell's resync) instead of
+        asking the API server for each."""
+        get = lookup or self._get
         namespace = naming.namespace_for(spec)
         conditions: list[dict] = []
         converged = ready = True
@@ -259,7 +269,7 @@ class KubernetesDriver:
             if manifest["apiVersion"] != STRIMZI:
                 continue
             name = manifest["metadata"]["name"]
-            found = self._get(manifest["apiVersion"], manifest["kind"], name, namespace)
+            found = get(manifest["apiVersion"], manifest["kind"], name, namespace)
             status = (found or {}).get("status") or {}
             generation = ((found or {}).get("metadata") or {}).get("generation")
             seen = found is not None and status.get("observedGeneration") == generation
@@ -273,7 +283,7 @@ class KubernetesDriver:
             if manifest["kind"] == "Kafka":
                 bootstrap, tls = _bootstrap(found or {})
         if spec.kind == Kind.SERVERLESS:
-            shared = self._get(STRIMZI, "Kafka", naming.kafka_name(spec), namespace) or {}
+            shared = get(STRIMZI, "Kafka", naming.kafka_name(spec), namespace) or {}
             # A shared Kafka in trouble is the platform's to fix: its tenants' clusters wait
             # (not ready) rather than fail.
             shared_ready, _platform_failure, _shared_conditions = _readiness(

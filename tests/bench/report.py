@@ -130,6 +130,8 @@ class BenchReport:
             out += ["", *self._close_lines(self.sections["month_close"])]
         if "spend_check" in self.sections:
             out += ["", *self._spend_lines(self.sections["spend_check"])]
+        if "fleet_resync" in self.sections:
+            out += ["", *self._resync_lines(self.sections["fleet_resync"])]
         summary = summary_lines(summary_rows(self.sections))
         if summary:
             out += ["", *summary]
@@ -284,6 +286,38 @@ class BenchReport:
             f"{data['queries_per_organization_quiet']} per organization)",
             f"target < {data['target_seconds']:.0f} s for warm and quiet: {met(data['met'])}; "
             f"the throttling tasks {data['throttle_tasks_seconds_in_turn']:.2f} s in turn",
+        ]
+
+    def _resync_lines(self, data: dict) -> list[str]:
+        quiet, drift, base = data["no_drift"], data["drift"], data["baseline"]
+
+        def steps(figures: dict) -> str:
+            return ", ".join(f"{step} {seconds:.1f}" for step, seconds in figures.items())
+
+        sample = "; ".join(
+            f"{label} {base[label]['sample']} in {base[label]['seconds']:.1f} s, "
+            f"{base[label]['requests']:,} requests"
+            for label in ("serverless", "dedicated")
+            if label in base
+        )
+        return [
+            "Fleet resync by listing (clusters.resync.resync_cell), one cell, in one process, "
+            "against the per-cluster reconcile the periodic sweep ran before",
+            f"({data['serverless_clusters']:,} serverless clusters with 2 topics and 1 "
+            f"credential, {data['dedicated_clusters']} dedicated; {data['objects']:,} objects, "
+            f"{data['listed']:,} listed; {data['kinds']} kinds, pages of {data['page_size']}; "
+            f"setup {data['setup_seconds_not_counted']:.0f} s, not counted)",
+            f"nothing drifted: {quiet['seconds']:.1f} s, {quiet['requests']} requests, "
+            f"{quiet['writes']} writes (seconds: {steps(quiet['steps'])})",
+            f"{drift['drifted']} objects drifted (1 %): {drift['seconds']:.1f} s, "
+            f"{drift['requests']} requests, {drift['writes']} writes, {drift['repaired']} "
+            f"repaired; the next pass repaired {drift['second_pass_repaired']} "
+            f"(seconds: {steps(drift['steps'])})",
+            f"baseline, per-cluster reconcile: sample {sample}; extrapolated "
+            f"{base['extrapolated_seconds']:,.0f} s and {base['extrapolated_requests']:,} "
+            f"requests a sweep; resync = {data['ratio_no_drift_to_baseline']:.3f} x its time, "
+            f"{data['ratio_requests_to_baseline']:.4f} x its requests",
+            f"target <= {data['target_seconds']:.0f} s a pass: {met(data['met'])}",
         ]
 
     def _month_lines(self, data: dict) -> list[str]:

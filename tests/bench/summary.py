@@ -143,12 +143,45 @@ def _recompute_rows(data: dict) -> list[Row]:
     ]
 
 
+def _resync_rows(data: dict) -> list[Row]:
+    base = data["baseline"]
+    clusters = data["serverless_clusters"] + data["dedicated_clusters"]
+    baseline = (
+        f"per-cluster reconciles {base['extrapolated_seconds']:.0f} s, "
+        f"{base['extrapolated_requests']:,} requests (extrapolated)"
+    )
+    rows = [
+        Row(
+            f"resync of {clusters:,} clusters, nothing drifted",
+            f"{data['no_drift']['seconds']:.1f} s, {data['no_drift']['requests']} requests",
+            f"<= {data['target_seconds']:.0f} s",
+            data["no_drift"]["seconds"] <= data["target_seconds"],
+            baseline,
+            f"{data['ratio_no_drift_to_baseline']:.3f} (requests "
+            f"{data['ratio_requests_to_baseline']:.4f})",
+        )
+    ]
+    drift = data["drift"]
+    rows.append(
+        Row(
+            f"resync, {drift['drifted']} objects drifted",
+            f"{drift['seconds']:.1f} s, {drift['requests']} requests, {drift['repaired']} repaired",
+            f"<= {data['target_seconds']:.0f} s, all repaired",
+            drift["seconds"] <= data["target_seconds"] and drift["repaired"] == drift["drifted"],
+            f"nothing drifted: {data['no_drift']['requests']} requests",
+            f"+{drift['requests'] - data['no_drift']['requests']} requests",
+        )
+    )
+    return rows
+
+
 SECTION_ROWS: dict[str, Callable[[dict], list[Row]]] = {
     "create_to_ready": _create_rows,
     "cluster_list": _list_rows,
     "metering_rollup": _rollup_rows,
     "metering_month": _month_rows,
     "metering_recompute": _recompute_rows,
+    "fleet_resync": _resync_rows,
     "month_close": _close_rows,
     "spend_check": _spend_rows,
 }
