@@ -27,7 +27,6 @@ from __future__ import annotations
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 
 import pytest
 from kubernetes import client
@@ -37,6 +36,7 @@ from clusters.drivers import lister_for
 from clusters.drivers.kubernetes import PRUNABLE
 from clusters.models import Cluster, ClusterState, Credential, Tier, Topic, new_sealed_password
 from tenants.models import Organization
+from tests.support.kube_requests import counted
 from tests.support.services import wait_for
 from tests.support.strimzi_emulator import GROUP, VERSION
 
@@ -50,25 +50,6 @@ TARGET_SECONDS = 60.0
 DRIFT_SHARE = 0.01
 APPLY_THREADS = 4
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
-
-
-@contextmanager
-def counted(lister):
-    """Every request sent through the lister's API client (shared by every driver of the cell:
-    the clients are cached by credentials), as (method, url)."""
-    sent: list[tuple[str, str]] = []
-    rest = lister.driver.api.rest_client
-    real = rest.request
-
-    def request(method, url, *args, **kwargs):
-        sent.append((method, url))
-        return real(method, url, *args, **kwargs)
-
-    rest.request = request
-    try:
-        yield sent
-    finally:
-        rest.request = real
 
 
 def _rows(cell) -> tuple[list[Cluster], list[Cluster]]:

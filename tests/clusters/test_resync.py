@@ -7,7 +7,6 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from contextlib import contextmanager
 from datetime import timedelta
 from unittest import mock
 
@@ -34,6 +33,7 @@ from tests.clusters.test_dataplane_rbac import (  # noqa: F401 - sluice_account 
 )
 from tests.clusters.test_reconciler_kube import ACTOR, converge, new_cluster
 from tests.factories import UserFactory, make_cluster, make_org
+from tests.support.kube_requests import counted
 from tests.support.kubeenv import namespace_names
 from tests.support.services import wait_for
 from tests.support.shared_kafka import create_shared_kafka
@@ -41,25 +41,6 @@ from tests.support.strimzi_emulator import GROUP, VERSION
 
 pytestmark = [pytest.mark.django_db]
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
-
-
-@contextmanager
-def counted(lister: KubernetesLister):
-    """Every request the lister's API client sends, as (method, url): wraps the client's one
-    request method (the REST layer below the dynamic client)."""
-    sent: list[tuple[str, str]] = []
-    rest = lister.driver.api.rest_client
-    real = rest.request
-
-    def request(method, url, *args, **kwargs):
-        sent.append((method, url))
-        return real(method, url, *args, **kwargs)
-
-    rest.request = request
-    try:
-        yield sent
-    finally:
-        rest.request = real
 
 
 def writes(sent: list[tuple[str, str]]) -> list[tuple[str, str]]:
