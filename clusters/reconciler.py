@@ -214,16 +214,26 @@ class Lease:
 
 
 def reconcile(
-    cluster_pk: int, *, ticket: str = "", if_pending: Callable[[], None] | None = None
+    cluster_pk: int,
+    *,
+    ticket: str = "",
+    if_pending: Callable[[int | None], None] | None = None,
+    applied: int | None = None,
 ) -> Outcome:
     """One run. ``ticket`` is the queued task's (see lifecycle.request_reconcile); without one
     (a direct call) the run does not consume the queued task. ``if_pending`` queues the next
     look when the data plane is still working: it is called while the lease is still held, so
-    no fleet resync in between finds the cluster idle and starts a second chain."""
+    no fleet resync in between finds the cluster idle and starts a second chain, with the
+    generation this run applied in full (None when it only looked). ``applied`` is the
+    generation the previous run of the chain applied in full and found still in the works: if
+    it is still the desired one, this run only looks (the operator is working on exactly
+    that); a run that only looked and still finds it pending has the next one apply again, so
+    what went missing meanwhile is put back."""
     taken = _take_lease(cluster_pk, ticket)
     if not isinstance(taken, Lease):
         return taken
     outcome = None
+    run = _Run(applied_before=applied)
     try:
         cluster = (
             Cluster.unscoped_all_tenants.select_related("tier", "cell", "organization")
@@ -233,14 +243,14 @@ def reconcile(
         if cluster is None or cluster.deleted_at is not None:
             return Outcome.GONE
         with tenant_scope(cluster.organization):
-            outcome = _reconcile(cluster, taken)
+            outcome = _reconcile(cluster, taken, run)
         return outcome
     except LeaseLost:
         log.warning("reconcile of cluster %s outlived its lease; it wrote nothing more", cluster_pk)
         return Outcome.STALE
     finally:
         if outcome == Outcome.PENDING and if_pending is not None:
-            if_pending()
+            if_pending(run.applied)
         if _release_lease(taken):  # a change came in while this run worked: one more run
             lifecycle.request_reconcile(cluster_pk)
 
@@ -297,23 +307,38 @@ def _release_lease(lease: Lease) -> bool:
     return row["reconcile_wanted"]
 
 
-def _reconcile(cluster: Cluster, lease: Lease) -> Outcome:
+@dataclass
+class _Run:
+    """What one run was told of the chain before it, and what it did."""
+
+    applied_before: int | None = None  # the generation the previous run applied in full
+    applied: int | None = None  # the generation this run applied in full
+
+    def only_looks(self, spec: ClusterSpec) -> bool:
+        return self.applied_before is not None and self.applied_before == spec.generation
+
+
+def _reconcile(cluster: Cluster, lease: Lease, run: _Run) -> Outcome:
     if cluster.delete_requested_at is not None:
         # A deletion never opens a sealed value, so a lost key never blocks one.
-        return _converge(cluster, build_spec(cluster, with_passwords=False), lease)
-    _renew_unreadable_sluice_passwords(cluster, lease)
+        return _converge(cluster, build_spec(cluster, with_passwords=False), lease, run)
+    if _renew_unreadable_sluice_passwords(cluster, lease):
+        run.applied_before = None  # a renewed password is applied by this run
     try:
         spec = build_spec(cluster)
     except CredentialUnreadable as unreadable:
         refusal = _unreadable_observation(unreadable)
-        return _converge(cluster, build_spec(cluster, with_passwords=False), lease, refusal=refusal)
-    return _converge(cluster, spec, lease)
+        spec = build_spec(cluster, with_passwords=False)
+        return _converge(cluster, spec, lease, run, refusal=refusal)
+    return _converge(cluster, spec, lease, run)
 
 
-def _renew_unreadable_sluice_passwords(cluster: Cluster, lease: Lease) -> None:
+def _renew_unreadable_sluice_passwords(cluster: Cluster, lease: Lease) -> bool:
     """Sluice's own principals' passwords are Sluice's alone: one that no key of the ring opens
     (its key lost) is replaced by a new one, written while the lease holds, and applied by this
-    run, rather than failing the cluster as a tenant's unreadable credential does."""
+    run, rather than failing the cluster as a tenant's unreadable credential does. True when
+    one was renewed."""
+    renewed_any = False
     for role, sealed in cluster.sealed_sluice_passwords().items():
         try:
             secretbox.unseal(sealed)
@@ -323,6 +348,8 @@ def _renew_unreadable_sluice_passwords(cluster: Cluster, lease: Lease) -> None:
             if not lease.holding().update(**{column: renewed}):
                 raise LeaseLost(f"cluster {lease.cluster_pk}: lease {lease.token} lost") from None
             setattr(cluster, column, renewed)
+            renewed_any = True
+    return renewed_any
 
 
 def _unreadable_observation(unreadable: CredentialUnreadable) -> Observation:
@@ -340,7 +367,12 @@ def _unreadable_observation(unreadable: CredentialUnreadable) -> Observation:
 
 
 def _converge(
-    cluster: Cluster, spec: ClusterSpec, lease: Lease, *, refusal: Observation | None = None
+    cluster: Cluster,
+    spec: ClusterSpec,
+    lease: Lease,
+    run: _Run,
+    *,
+    refusal: Observation | None = None,
 ) -> Outcome:
     """Carry ``spec`` out and record what the data plane reports, while ``lease`` holds. With a
     ``refusal``, nothing is applied (pruning would delete what the spec cannot render) and the
@@ -354,6 +386,8 @@ def _converge(
         return Outcome.CONVERGED
     if refusal is not None:
         observation = refusal
+    elif run.only_looks(spec):
+        observation = driver.observe(spec)
     else:
         # Only an earlier desired state can have left objects this one no longer renders, and a
         # generation is observed only after its prune succeeded (a failed prune fails the run).
@@ -362,6 +396,7 @@ def _converge(
             prune=spec.generation > 1 and cluster.observed_generation < spec.generation,
             guard=lease.check,
         )
+        run.applied = spec.generation
         observation = driver.observe(spec)
     with transaction.atomic():
         current = lease.locked_cluster()

@@ -50,6 +50,10 @@ _api_clients: OrderedDict[tuple[str, float], client.ApiClient] = OrderedDict()
 _dynamic_clients: OrderedDict[tuple[str, float], dynamic.DynamicClient] = OrderedDict()
 
 
+# A spec, its manifests, and the API server's answer to each Strimzi one, by _key.
+Applied = tuple[ClusterSpec, list[dict], dict[tuple[str, str, str], dict]]
+
+
 class BindingNotInForce(RuntimeError):
     """The RoleBinding Sluice applied in a namespace did not take effect in time (retried)."""
 
@@ -123,6 +127,10 @@ class KubernetesDriver:
         with _lock:
             self.api = _api_client(connection, self.timeout)
             self.dynamic = _dynamic(connection, self.timeout)
+        # What this driver's last apply rendered and what the API server answered to each
+        # manifest (the object as it stood just after: status included). observe() of the same
+        # spec reads them rather than rendering again and GETting what they already show.
+        self._applied: Applied | None = None
 
     @classmethod
     def for_cell(cls, cell) -> KubernetesDriver:
@@ -137,6 +145,8 @@ class KubernetesDriver:
         self, spec: ClusterSpec, *, prune: bool = True, guard: Callable[[], None] = unguarded
     ) -> None:
         manifests = render(spec)
+        answers: dict[tuple[str, str, str], dict] = {}
+        self._applied = None
         just_bound = False
         for manifest in manifests:
             guard()
@@ -144,13 +154,16 @@ class KubernetesDriver:
             if just_bound:
                 self._wait_in_force(resource, manifest["metadata"]["namespace"])
                 just_bound = False
-            resource.server_side_apply(
+            answer = resource.server_side_apply(
                 body=manifest,
                 field_manager=FIELD_MANAGER,
                 force_conflicts=True,
                 _request_timeout=self.timeout,
             )
+            if manifest["apiVersion"] == STRIMZI:
+                answers[_key(manifest)] = answer.to_dict()
             just_bound = manifest["kind"] == "RoleBinding"
+        self._applied = (spec, manifests, answers)
         if prune:  # one LIST per kind and namespace: skipped when nothing can be stale
             self._prune(spec, keep={_key(m) for m in manifests}, guard=guard)
 
@@ -255,11 +268,15 @@ class KubernetesDriver:
         converged = ready = True
         failure: dict | None = None
         bootstrap, tls = "", True
-        for manifest in render(spec):
+        applied = self._applied if self._applied and self._applied[0] is spec else None
+        manifests, answers = (applied[1], applied[2]) if applied else (render(spec), {})
+        for manifest in manifests:
             if manifest["apiVersion"] != STRIMZI:
                 continue
             name = manifest["metadata"]["name"]
-            found = self._get(manifest["apiVersion"], manifest["kind"], name, namespace)
+            found = answers.get(_key(manifest))
+            if found is None or not _seen(found):  # the operator may have caught up since
+                found = self._get(manifest["apiVersion"], manifest["kind"], name, namespace)
             status = (found or {}).get("status") or {}
             generation = ((found or {}).get("metadata") or {}).get("generation")
             seen = found is not None and status.get("observedGeneration") == generation
@@ -320,6 +337,12 @@ class KubernetesDriver:
                 guard()
                 self._delete(api_version, kind, item.metadata.name, item.metadata.namespace)
         return not remaining
+
+
+def _seen(found: dict) -> bool:
+    """Whether the operator has reported on the object's current generation."""
+    status = found.get("status") or {}
+    return status.get("observedGeneration") == (found.get("metadata") or {}).get("generation")
 
 
 def _key(manifest: dict) -> tuple[str, str, str]:
