@@ -370,13 +370,14 @@ def _converge(
     cluster: Cluster,
     spec: ClusterSpec,
     lease: Lease,
-    run: _Run,
+    run: _Run | None = None,
     *,
     refusal: Observation | None = None,
 ) -> Outcome:
     """Carry ``spec`` out and record what the data plane reports, while ``lease`` holds. With a
     ``refusal``, nothing is applied (pruning would delete what the spec cannot render) and the
     refusal is recorded as the observation."""
+    run = run or _Run()
     driver = driver_for(cluster.cell)
     if cluster.delete_requested_at is not None:
         if not driver.delete(spec, guard=lease.check):
