@@ -17,7 +17,7 @@ import logging
 import math
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -186,12 +186,27 @@ def build_spec(cluster: Cluster, *, with_passwords: bool = True) -> ClusterSpec:
 # One run --------------------------------------------------------------------------------------
 
 
+@dataclass
+class _Run:
+    """What one run was told of the chain before it, and what it did. A run whose predecessor
+    applied the generation still desired, and found the operator working on it, only looks;
+    one that only looked has the next apply again, so what went missing meanwhile is put back."""
+
+    applied_before: int | None = None  # the generation the previous run applied in full
+    applied: int | None = None  # the generation this run applied in full
+
+    def only_looks(self, spec: ClusterSpec) -> bool:
+        return self.applied_before is not None and self.applied_before == spec.generation
+
+
 @dataclass(frozen=True)
 class Lease:
-    """A run's hold on one cluster, and the fencing token that proves it."""
+    """A run's hold on one cluster, the fencing token that proves it, and what the run knows
+    of its chain (see _Run)."""
 
     cluster_pk: int
     token: int
+    run: _Run = field(default_factory=_Run, compare=False)
 
     def holding(self):
         """The cluster's row, while this lease holds it (else nothing)."""
@@ -222,18 +237,15 @@ def reconcile(
 ) -> Outcome:
     """One run. ``ticket`` is the queued task's (see lifecycle.request_reconcile); without one
     (a direct call) the run does not consume the queued task. ``if_pending`` queues the next
-    look when the data plane is still working: it is called while the lease is still held, so
-    no fleet resync in between finds the cluster idle and starts a second chain, with the
-    generation this run applied in full (None when it only looked). ``applied`` is the
-    generation the previous run of the chain applied in full and found still in the works: if
-    it is still the desired one, this run only looks (the operator is working on exactly
-    that); a run that only looked and still finds it pending has the next one apply again, so
-    what went missing meanwhile is put back."""
+    look when the data plane is still working, given what this run applied (see _Run): it is
+    called while the lease is still held, so no fleet resync in between finds the cluster idle
+    and starts a second chain. ``applied``: what the run before it in the chain applied."""
     taken = _take_lease(cluster_pk, ticket)
     if not isinstance(taken, Lease):
         return taken
     outcome = None
-    run = _Run(applied_before=applied)
+    run = taken.run
+    run.applied_before = applied
     try:
         cluster = (
             Cluster.unscoped_all_tenants.select_related("tier", "cell", "organization")
@@ -243,7 +255,7 @@ def reconcile(
         if cluster is None or cluster.deleted_at is not None:
             return Outcome.GONE
         with tenant_scope(cluster.organization):
-            outcome = _reconcile(cluster, taken, run)
+            outcome = _reconcile(cluster, taken)
         return outcome
     except LeaseLost:
         log.warning("reconcile of cluster %s outlived its lease; it wrote nothing more", cluster_pk)
@@ -307,30 +319,19 @@ def _release_lease(lease: Lease) -> bool:
     return row["reconcile_wanted"]
 
 
-@dataclass
-class _Run:
-    """What one run was told of the chain before it, and what it did."""
-
-    applied_before: int | None = None  # the generation the previous run applied in full
-    applied: int | None = None  # the generation this run applied in full
-
-    def only_looks(self, spec: ClusterSpec) -> bool:
-        return self.applied_before is not None and self.applied_before == spec.generation
-
-
-def _reconcile(cluster: Cluster, lease: Lease, run: _Run) -> Outcome:
+def _reconcile(cluster: Cluster, lease: Lease) -> Outcome:
     if cluster.delete_requested_at is not None:
         # A deletion never opens a sealed value, so a lost key never blocks one.
-        return _converge(cluster, build_spec(cluster, with_passwords=False), lease, run)
+        return _converge(cluster, build_spec(cluster, with_passwords=False), lease)
     if _renew_unreadable_sluice_passwords(cluster, lease):
-        run.applied_before = None  # a renewed password is applied by this run
+        lease.run.applied_before = None  # a renewed password is applied by this run
     try:
         spec = build_spec(cluster)
     except CredentialUnreadable as unreadable:
         refusal = _unreadable_observation(unreadable)
         spec = build_spec(cluster, with_passwords=False)
-        return _converge(cluster, spec, lease, run, refusal=refusal)
-    return _converge(cluster, spec, lease, run)
+        return _converge(cluster, spec, lease, refusal=refusal)
+    return _converge(cluster, spec, lease)
 
 
 def _renew_unreadable_sluice_passwords(cluster: Cluster, lease: Lease) -> bool:
@@ -367,17 +368,12 @@ def _unreadable_observation(unreadable: CredentialUnreadable) -> Observation:
 
 
 def _converge(
-    cluster: Cluster,
-    spec: ClusterSpec,
-    lease: Lease,
-    run: _Run | None = None,
-    *,
-    refusal: Observation | None = None,
+    cluster: Cluster, spec: ClusterSpec, lease: Lease, *, refusal: Observation | None = None
 ) -> Outcome:
     """Carry ``spec`` out and record what the data plane reports, while ``lease`` holds. With a
     ``refusal``, nothing is applied (pruning would delete what the spec cannot render) and the
     refusal is recorded as the observation."""
-    run = run or _Run()
+    run = lease.run
     driver = driver_for(cluster.cell)
     if cluster.delete_requested_at is not None:
         if not driver.delete(spec, guard=lease.check):
