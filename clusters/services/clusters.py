@@ -109,15 +109,12 @@ def cluster_create(
     # A first choice of cell, unlocked: a region with no cell is refused before any write.
     cell = first_choice(tier=tier, capacity_units=units, region=region)
     try:
-        with transaction.atomic():
-            cluster = Cluster.objects.create(
-                organization=organization,
-                name=name,
-                tier=tier,
-                cell=cell,
-                capacity_units=units,
-            )
+        cluster = Cluster.objects.create(
+            organization=organization, name=name, tier=tier, cell=cell, capacity_units=units
+        )
     except IntegrityError:
+        # A concurrent creation of the name won. No savepoint: nothing more runs in this
+        # transaction, which the error rolls back whole.
         raise Conflict(f"A cluster named {name!r} already exists", field="name") from None
     _record_size(cluster, since=cluster.created_at)
     event = audit_record(
