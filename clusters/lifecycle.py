@@ -266,7 +266,9 @@ def _open_operation(
         audit_event=event,
     )
     cluster_pk = cluster.pk
-    transaction.on_commit(lambda: request_reconcile(cluster_pk))
+    # The ids the task is called with, known here: queued without reading them back.
+    ids = (cluster.organization.public_id, cluster.public_id)
+    transaction.on_commit(lambda: request_reconcile(cluster_pk, ids=ids))
     return operation
 
 
@@ -392,14 +394,18 @@ def task_arguments(cluster_pk: int, ticket: str) -> dict[str, str] | None:
     return {"organization": ids[0], "cluster": ids[1], "ticket": ticket}
 
 
-def request_reconcile(cluster_pk: int) -> bool:
+def request_reconcile(cluster_pk: int, *, ids: tuple[str, str] | None = None) -> bool:
     """Queue a reconcile of the cluster unless one is queued already. Whatever called this has
     committed: a broker that cannot take the task is logged, not raised, and the periodic
-    resync queues the run once the broker is back. True when a task was sent."""
+    resync queues the run once the broker is back. ``ids`` are the organization's and the
+    cluster's public ids when the caller has them. True when a task was sent."""
     ticket = reserve_reconcile(cluster_pk)
     if ticket is None:
         return False
-    arguments = task_arguments(cluster_pk, ticket)
+    if ids is None:
+        arguments = task_arguments(cluster_pk, ticket)
+    else:
+        arguments = {"organization": ids[0], "cluster": ids[1], "ticket": ticket}
     if arguments is None:
         return False
     try:

@@ -14,15 +14,13 @@ clusters.lifecycle, which owns the transitions.
 from __future__ import annotations
 
 import logging
-import math
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -31,24 +29,15 @@ from foundation import secretbox
 from tenants.audit import Actor
 from tenants.scoping import tenant_scope
 
-from . import lifecycle, naming
+from . import lifecycle
+from .desired_state import CredentialUnreadable, build_spec
 from .drivers import driver_for
 from .drivers.base import Observation
-from .models import GB, Cluster, ClusterState, Credential, Tier, Topic, new_sealed_password
-from .specs import (
-    ClusterSpec,
-    ControlPlaneAccount,
-    CredentialSpec,
-    Kind,
-    SharedKafka,
-    Sizing,
-    TopicSpec,
-)
-from .tiers import limits_of, throttle_floors
+from .models import Cluster, ClusterState, new_sealed_password
+from .specs import ClusterSpec
 
 log = logging.getLogger(__name__)
 LEASE = timedelta(minutes=5)
-REPLICATION = 3
 SYSTEM = Actor(system="reconciler")
 
 
@@ -66,144 +55,30 @@ class LeaseLost(Exception):
     """The run no longer holds the cluster's lease: it must not write anything more."""
 
 
-# The desired state, as plain values -----------------------------------------------------------
-
-
-def sizing_of(tier: Tier, units: int) -> Sizing | None:
-    if tier.kind != Kind.DEDICATED:
-        return None
-    brokers = max(3, tier.brokers_per_unit * units)
-    storage = math.ceil(tier.max_storage_gb * GB * units * REPLICATION / brokers)
-    return Sizing(
-        brokers=brokers,
-        cpu_millicores=tier.broker_cpu_millicores,
-        memory_bytes=tier.broker_memory_gb * 1024**3,
-        storage_bytes=storage,
-    )
-
-
-class CredentialUnreadable(Exception):
-    """A credential's sealed password opens with no key of the ring: its data-plane Secret
-    cannot be written until the credential is rotated (a new password, sealed afresh)."""
-
-    reason = "CredentialUnreadable"
-
-    def __init__(self, credential_ids: list[str]) -> None:
-        self.credential_ids = credential_ids
-        super().__init__(
-            f"The password of {', '.join(credential_ids)} opens with no key of "
-            f"{secretbox.SETTING}: add back the key that sealed it, or rotate the credential"
-        )
-
-
-def build_spec(
-    cluster: Cluster,
-    *,
-    with_passwords: bool = True,
-    topics: Iterable[Topic] | None = None,
-    credentials: Iterable[Credential] | None = None,
-) -> ClusterSpec:
-    """The desired state. ``with_passwords=False`` leaves the credentials' passwords out (what
-    deletion needs: it never opens a sealed value). With passwords, a credential no key opens
-    raises CredentialUnreadable. ``topics`` and ``credentials``, the cluster's live ones in
-    order, are given by a caller that loaded a whole cell's at once (clusters.resync)."""
-    if topics is None:
-        topics = cluster.topics.filter(deleted_at__isnull=True).order_by("name")
-    if credentials is None:
-        credentials = cluster.credentials.filter(deleted_at__isnull=True).order_by("pk")
-    tier = cluster.tier
-    kind = Kind(tier.kind)
-    replicas = REPLICATION
-    topic_specs = tuple(
-        TopicSpec(
-            name=topic.name,
-            partitions=topic.partitions,
-            replicas=replicas,
-            config={
-                **{k: str(v) for k, v in sorted(topic.configs.items())},
-                "retention.ms": str(topic.retention_ms),
-                "cleanup.policy": topic.cleanup_policy,
-            },
-        )
-        for topic in topics
-    )
-    credential_specs = []
-    unreadable = []
-    for credential in credentials:
-        password = ""
-        if with_passwords:
-            try:
-                password = secretbox.unseal(credential.password_encrypted)
-            except secretbox.Unreadable:
-                unreadable.append(credential.public_id)
-        credential_specs.append(
-            CredentialSpec(
-                credential_id=credential.public_id,
-                username=credential.username,
-                password_secret=naming.password_secret_name(credential.public_id),
-                password=password,
-                producer_byte_rate=credential.producer_byte_rate,
-                consumer_byte_rate=credential.consumer_byte_rate,
-                request_percentage=credential.request_percentage,
-            )
-        )
-    sluice_principals = []
-    for role, sealed in cluster.sealed_sluice_passwords().items():
-        password = ""
-        if with_passwords:
-            try:
-                password = secretbox.unseal(sealed)
-            except secretbox.Unreadable:
-                unreadable.append(naming.sluice_username(cluster.public_id, role))
-        sluice_principals.append(
-            CredentialSpec(
-                # Sluice's principals are scoped by the cluster itself.
-                credential_id=cluster.public_id,
-                username=naming.sluice_username(cluster.public_id, role),
-                password_secret=naming.sluice_password_secret_name(cluster.public_id, role),
-                password=password,
-                role=role,
-            )
-        )
-    if unreadable:
-        raise CredentialUnreadable(unreadable)
-    return ClusterSpec(
-        cluster_id=cluster.public_id,
-        organization_id=cluster.organization.public_id,
-        name=cluster.name,
-        kind=kind,
-        tier=tier.slug,
-        generation=cluster.generation,
-        kafka_version=cluster.kafka_version,
-        limits=limits_of(tier, cluster.capacity_units),
-        sizing=sizing_of(tier, cluster.capacity_units),
-        shared_kafka=SharedKafka(
-            namespace=cluster.cell.shared_kafka_namespace,
-            name=cluster.cell.shared_kafka_name,
-            brokers=cluster.cell.shared_kafka_brokers,
-        )
-        if kind == Kind.SERVERLESS
-        else None,
-        topics=topic_specs,
-        credentials=tuple(credential_specs),
-        sluice_principals=tuple(sluice_principals),
-        throttle=throttle_floors() if cluster.throttled_since is not None else None,
-        control_plane=ControlPlaneAccount(
-            namespace=settings.SLUICE_CONTROL_PLANE_ACCOUNT_NAMESPACE,
-            name=settings.SLUICE_CONTROL_PLANE_ACCOUNT_NAME,
-        ),
-    )
-
-
 # One run --------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Run:
+    """What one run was told of the chain before it, and what it did. A run whose predecessor
+    applied the generation still desired, and found the operator working on it, only looks;
+    one that only looked has the next apply again, so what went missing meanwhile is put back."""
+
+    applied_before: int | None = None  # the generation the previous run applied in full
+    applied: int | None = None  # the generation this run applied in full
+
+    def only_looks(self, spec: ClusterSpec) -> bool:
+        return self.applied_before is not None and self.applied_before == spec.generation
 
 
 @dataclass(frozen=True)
 class Lease:
-    """A run's hold on one cluster, and the fencing token that proves it."""
+    """A run's hold on one cluster, the fencing token that proves it, and what the run knows
+    of its chain (see _Run)."""
 
     cluster_pk: int
     token: int
+    run: _Run = field(default_factory=_Run, compare=False)
 
     def holding(self):
         """The cluster's row, while this lease holds it (else nothing)."""
@@ -226,16 +101,23 @@ class Lease:
 
 
 def reconcile(
-    cluster_pk: int, *, ticket: str = "", if_pending: Callable[[], None] | None = None
+    cluster_pk: int,
+    *,
+    ticket: str = "",
+    if_pending: Callable[[int | None], None] | None = None,
+    applied: int | None = None,
 ) -> Outcome:
     """One run. ``ticket`` is the queued task's (see lifecycle.request_reconcile); without one
     (a direct call) the run does not consume the queued task. ``if_pending`` queues the next
-    look when the data plane is still working: it is called while the lease is still held, so
-    no fleet resync in between finds the cluster idle and starts a second chain."""
+    look when the data plane is still working, given what this run applied (see _Run): it is
+    called while the lease is still held, so no fleet resync in between finds the cluster idle
+    and starts a second chain. ``applied``: what the run before it in the chain applied."""
     taken = _take_lease(cluster_pk, ticket)
     if not isinstance(taken, Lease):
         return taken
     outcome = None
+    run = taken.run
+    run.applied_before = applied
     try:
         cluster = (
             Cluster.unscoped_all_tenants.select_related("tier", "cell", "organization")
@@ -252,7 +134,7 @@ def reconcile(
         return Outcome.STALE
     finally:
         if outcome == Outcome.PENDING and if_pending is not None:
-            if_pending()
+            if_pending(run.applied)
         if _release_lease(taken):  # a change came in while this run worked: one more run
             lifecycle.request_reconcile(cluster_pk)
 
@@ -328,19 +210,23 @@ def _reconcile(cluster: Cluster, lease: Lease) -> Outcome:
     if cluster.delete_requested_at is not None:
         # A deletion never opens a sealed value, so a lost key never blocks one.
         return _converge(cluster, build_spec(cluster, with_passwords=False), lease)
-    _renew_unreadable_sluice_passwords(cluster, lease)
+    if _renew_unreadable_sluice_passwords(cluster, lease):
+        lease.run.applied_before = None  # a renewed password is applied by this run
     try:
         spec = build_spec(cluster)
     except CredentialUnreadable as unreadable:
         refusal = _unreadable_observation(unreadable)
-        return _converge(cluster, build_spec(cluster, with_passwords=False), lease, refusal=refusal)
+        spec = build_spec(cluster, with_passwords=False)
+        return _converge(cluster, spec, lease, refusal=refusal)
     return _converge(cluster, spec, lease)
 
 
-def _renew_unreadable_sluice_passwords(cluster: Cluster, lease: Lease) -> None:
+def _renew_unreadable_sluice_passwords(cluster: Cluster, lease: Lease) -> bool:
     """Sluice's own principals' passwords are Sluice's alone: one that no key of the ring opens
     (its key lost) is replaced by a new one, written while the lease holds, and applied by this
-    run, rather than failing the cluster as a tenant's unreadable credential does."""
+    run, rather than failing the cluster as a tenant's unreadable credential does. True when
+    one was renewed."""
+    renewed_any = False
     for role, sealed in cluster.sealed_sluice_passwords().items():
         try:
             secretbox.unseal(sealed)
@@ -350,6 +236,8 @@ def _renew_unreadable_sluice_passwords(cluster: Cluster, lease: Lease) -> None:
             if not lease.holding().update(**{column: renewed}):
                 raise LeaseLost(f"cluster {lease.cluster_pk}: lease {lease.token} lost") from None
             setattr(cluster, column, renewed)
+            renewed_any = True
+    return renewed_any
 
 
 def _unreadable_observation(unreadable: CredentialUnreadable) -> Observation:
@@ -372,6 +260,7 @@ def _converge(
     """Carry ``spec`` out and record what the data plane reports, while ``lease`` holds. With a
     ``refusal``, nothing is applied (pruning would delete what the spec cannot render) and the
     refusal is recorded as the observation."""
+    run = lease.run
     driver = driver_for(cluster.cell)
     if cluster.delete_requested_at is not None:
         if not driver.delete(spec, guard=lease.check):
@@ -381,6 +270,8 @@ def _converge(
         return Outcome.CONVERGED
     if refusal is not None:
         observation = refusal
+    elif run.only_looks(spec):
+        observation = driver.observe(spec)
     else:
         # Only an earlier desired state can have left objects this one no longer renders, and a
         # generation is observed only after its prune succeeded (a failed prune fails the run).
@@ -389,6 +280,7 @@ def _converge(
             prune=spec.generation > 1 and cluster.observed_generation < spec.generation,
             guard=lease.check,
         )
+        run.applied = spec.generation
         observation = driver.observe(spec)
     with transaction.atomic():
         return record_observation(

@@ -41,16 +41,11 @@ from django.utils import timezone
 from tenants.scoping import tenant_scope
 
 from . import naming
+from .desired_state import CredentialUnreadable, build_spec
 from .drivers import lister_for
 from .drivers.base import Inventory, Lister, ObjectKey, Observation, key_of, unguarded
 from .models import Cell, Cluster, ClusterState, Credential, Topic
-from .reconciler import (
-    CredentialUnreadable,
-    LeaseLost,
-    build_spec,
-    lease_held,
-    record_observation,
-)
+from .reconciler import LeaseLost, lease_held, record_observation
 from .rendering import InvalidSpec, render
 from .specs import ClusterSpec, Kind
 

@@ -14,7 +14,10 @@ from tenants.tasks import TenantTask
 from . import lifecycle, reconciler, resync
 from .models import Cell, Cluster
 
-# Pending clusters are looked at again soon, then less often; errors back off further.
+# Pending clusters are looked at again soon, then less often; errors back off further. The
+# look after a run that applied is cheap (it only reads the status back: see
+# reconciler.reconcile), and a serverless cluster's objects are usually ready by then.
+PENDING_FIRST_LOOK = 0.1
 PENDING_BACKOFF_CAP = 30.0
 ERROR_BACKOFF_CAP = 60.0
 # Beat sweeps every 60 s (controlplane.celery).
@@ -51,23 +54,32 @@ class ClusterRunTask(TenantTask):
     max_retries=200,
     ignore_result=True,
 )
-def reconcile_cluster(self, *, organization, cluster: str, ticket: str = "") -> str:
-    """One run; ``ticket`` names the queued run this task is (lifecycle.request_reconcile).
-    Only a run that found the data plane still working, or could not reach it, queues the
-    next one; a busy or superseded one ends: the run holding the cluster answers for it."""
+def reconcile_cluster(
+    self, *, organization, cluster: str, ticket: str = "", applied: int | None = None
+) -> str:
+    """One run; ``ticket`` names the queued run this task is (lifecycle.request_reconcile),
+    ``applied`` the generation the run before it applied and found still in the works (see
+    reconciler.reconcile). Only a run that found the data plane still working, or could not
+    reach it, queues the next one; a busy or superseded one ends: the run holding the cluster
+    answers for it."""
     cluster_pk = Cluster.objects.filter(public_id=cluster).values_list("pk", flat=True).first()
     if cluster_pk is None:
         return reconciler.Outcome.GONE.value
     eager = self.request.is_eager
-    countdown = _backoff(self.request.retries, first=0.5, cap=PENDING_BACKOFF_CAP)
+    countdown = _backoff(self.request.retries, first=PENDING_FIRST_LOOK, cap=PENDING_BACKOFF_CAP)
     next_ticket: list[str | None] = []
+    next_applied: list[int | None] = []
 
-    def reserve_next() -> None:
+    def reserve_next(applied_now: int | None) -> None:
         next_ticket.append(lifecycle.reserve_reconcile(cluster_pk, countdown=countdown))
+        next_applied.append(applied_now)
 
     try:
         outcome = reconciler.reconcile(
-            cluster_pk, ticket=ticket, if_pending=None if eager else reserve_next
+            cluster_pk,
+            ticket=ticket,
+            if_pending=None if eager else reserve_next,
+            applied=applied,
         )
     except Exception as error:  # the data plane or its API is unreachable: try again later
         if eager:
@@ -77,14 +89,17 @@ def reconcile_cluster(self, *, organization, cluster: str, ticket: str = "") -> 
     if next_ticket and next_ticket[0] is not None:  # reserved while the lease was held
         raise self.retry(
             args=(),
-            kwargs=_arguments(organization, cluster, next_ticket[0]),
+            kwargs=_arguments(organization, cluster, next_ticket[0], applied=next_applied[0]),
             countdown=countdown,
         )
     return outcome.value
 
 
-def _arguments(organization, cluster: str, ticket: str) -> dict[str, str]:
-    return {"organization": organization.public_id, "cluster": cluster, "ticket": ticket}
+def _arguments(organization, cluster: str, ticket: str, *, applied: int | None = None) -> dict:
+    arguments = {"organization": organization.public_id, "cluster": cluster, "ticket": ticket}
+    if applied is not None:
+        arguments["applied"] = applied
+    return arguments
 
 
 def _again(task, organization, cluster_pk: int, cluster: str, *, error) -> None:

@@ -52,6 +52,10 @@ _api_clients: OrderedDict[tuple[str, float], client.ApiClient] = OrderedDict()
 _dynamic_clients: OrderedDict[tuple[str, float], dynamic.DynamicClient] = OrderedDict()
 
 
+# A spec, its manifests, and the API server's answer to each Strimzi one, by _key.
+Applied = tuple[ClusterSpec, list[dict], dict[tuple[str, str, str], dict]]
+
+
 class BindingNotInForce(RuntimeError):
     """The RoleBinding Sluice applied in a namespace did not take effect in time (retried)."""
 
@@ -125,6 +129,10 @@ class KubernetesDriver:
         with _lock:
             self.api = _api_client(connection, self.timeout)
             self.dynamic = _dynamic(connection, self.timeout)
+        # What this driver's last apply rendered and what the API server answered to each
+        # manifest (the object as it stood just after: status included). observe() of the same
+        # spec reads them rather than rendering again and GETting what they already show.
+        self._applied: Applied | None = None
 
     @classmethod
     def for_cell(cls, cell) -> KubernetesDriver:
@@ -139,13 +147,19 @@ class KubernetesDriver:
         self, spec: ClusterSpec, *, prune: bool = True, guard: Callable[[], None] = unguarded
     ) -> None:
         manifests = render(spec)
-        self.apply_manifests(manifests, guard=guard)
+        self._applied = None
+        answers = self.apply_manifests(manifests, guard=guard)
+        self._applied = (spec, manifests, answers)
         if prune:  # one LIST per kind and namespace: skipped when nothing can be stale
             self._prune(spec, keep={_key(m) for m in manifests}, guard=guard)
 
-    def apply_manifests(self, manifests: list[dict], *, guard: Callable[[], None]) -> None:
+    def apply_manifests(
+        self, manifests: list[dict], *, guard: Callable[[], None]
+    ) -> dict[tuple[str, str, str], dict]:
         """Server-side apply each manifest in turn, a namespace's RoleBinding in force before
-        anything is written in that namespace."""
+        anything is written in that namespace; returns the API server's answers for the
+        Strimzi objects (each with its status, read by ``observe``)."""
+        answers: dict[tuple[str, str, str], dict] = {}
         just_bound = False
         for manifest in manifests:
             guard()
@@ -153,13 +167,16 @@ class KubernetesDriver:
             if just_bound:
                 self._wait_in_force(resource, manifest["metadata"]["namespace"])
                 just_bound = False
-            resource.server_side_apply(
+            answer = resource.server_side_apply(
                 body=manifest,
                 field_manager=FIELD_MANAGER,
                 force_conflicts=True,
                 _request_timeout=self.timeout,
             )
+            if manifest["apiVersion"] == STRIMZI:
+                answers[_key(manifest)] = answer.to_dict()
             just_bound = manifest["kind"] == "RoleBinding"
+        return answers
 
     def _wait_in_force(self, resource, namespace: str) -> None:
         """Until the API server lets Sluice's account apply ``resource`` in the namespace whose
@@ -265,11 +282,15 @@ class KubernetesDriver:
         converged = ready = True
         failure: dict | None = None
         bootstrap, tls = "", True
-        for manifest in render(spec):
+        applied = self._applied if self._applied and self._applied[0] is spec else None
+        manifests, answers = (applied[1], applied[2]) if applied else (render(spec), {})
+        for manifest in manifests:
             if manifest["apiVersion"] != STRIMZI:
                 continue
             name = manifest["metadata"]["name"]
-            found = get(manifest["apiVersion"], manifest["kind"], name, namespace)
+            found = answers.get(_key(manifest))
+            if found is None or not _seen(found):  # the operator may have caught up since
+                found = get(manifest["apiVersion"], manifest["kind"], name, namespace)
             status = (found or {}).get("status") or {}
             generation = ((found or {}).get("metadata") or {}).get("generation")
             seen = found is not None and status.get("observedGeneration") == generation
@@ -330,6 +351,12 @@ class KubernetesDriver:
                 guard()
                 self._delete(api_version, kind, item.metadata.name, item.metadata.namespace)
         return not remaining
+
+
+def _seen(found: dict) -> bool:
+    """Whether the operator has reported on the object's current generation."""
+    status = found.get("status") or {}
+    return status.get("observedGeneration") == (found.get("metadata") or {}).get("generation")
 
 
 def _key(manifest: dict) -> tuple[str, str, str]:

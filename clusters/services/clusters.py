@@ -18,7 +18,7 @@ from ..guards import CLUSTER_CREATE, CLUSTER_RESHAPE, Creation, check_creation
 from ..models import Cluster, ClusterSize, ClusterState, Credential, Operation, Tier, Topic
 from ..specs import Kind
 from ..tiers import capacity_units_for
-from .placement import ensure_cell_room, place
+from .placement import ensure_cell_room, first_choice, place
 from .quotas import exceeded, locked_quota
 
 
@@ -106,18 +106,15 @@ def cluster_create(
     check_creation(
         Creation(organization=organization, action=CLUSTER_CREATE, tier=tier, capacity_units=units)
     )
-    # A first choice of cell, unlocked: a full or unknown region is refused before any write.
-    cell = place(tier=tier, capacity_units=units, region=region, lock=False)
+    # A first choice of cell, unlocked: a region with no cell is refused before any write.
+    cell = first_choice(tier=tier, capacity_units=units, region=region)
     try:
-        with transaction.atomic():
-            cluster = Cluster.objects.create(
-                organization=organization,
-                name=name,
-                tier=tier,
-                cell=cell,
-                capacity_units=units,
-            )
+        cluster = Cluster.objects.create(
+            organization=organization, name=name, tier=tier, cell=cell, capacity_units=units
+        )
     except IntegrityError:
+        # A concurrent creation of the name won. No savepoint: nothing more runs in this
+        # transaction, which the error rolls back whole.
         raise Conflict(f"A cluster named {name!r} already exists", field="name") from None
     _record_size(cluster, since=cluster.created_at)
     event = audit_record(

@@ -54,6 +54,17 @@ def place(
     return best
 
 
+def first_choice(*, tier: Tier, capacity_units: int, region: str) -> Cell:
+    """A tentative cell for a cluster about to be written, unlocked: an unknown region, or one
+    where no cell accepts clusters, is refused before any write. A region's only cell is taken
+    as it is, without counting its clusters: whether it has room is for ``place`` to say, under
+    the lock, before the transaction commits. Among several, the one with the most room now."""
+    cells = list(Cell.objects.filter(accepting=True, region=region).order_by("slug")[:2])
+    if len(cells) == 1:
+        return cells[0]
+    return place(tier=tier, capacity_units=capacity_units, region=region, lock=False)
+
+
 def cell_usage(
     cells: list[Cell], *, excluding: Cluster | None = None
 ) -> dict[int, tuple[int, int]]:

@@ -96,11 +96,16 @@ function setup(thread) table.insert(threads, thread) end
 function init(args)
   budget = tonumber(args[1])
   answered, refused, first_us, last_us = 0, 0, 0, 0
+  -- Further arguments are paths to take in turn (a mix of requests); none: the URL's own.
+  paths, sent = {}, 0
+  for index = 2, #args do table.insert(paths, args[index]) end
 end
 
 function request()
   if first_us == 0 then first_us = now_us() end
-  return wrk.request()
+  if #paths == 0 then return wrk.request() end
+  sent = sent + 1
+  return wrk.format(nil, paths[(sent % #paths) + 1])
 end
 
 function response(status, headers, body)
@@ -145,8 +150,15 @@ class WrkLoad:
         self.tool = (version.splitlines() or ["wrk"])[0].split(" Copyright")[0].strip()
 
     def run(
-        self, url: str, *, headers: dict[str, str], max_requests: int, max_seconds: float
+        self,
+        url: str,
+        *,
+        headers: dict[str, str],
+        max_requests: int,
+        max_seconds: float,
+        paths: tuple[str, ...] = (),
     ) -> LoadResult:
+        """GET ``url``, or, with ``paths``, each of them in turn on ``url``'s server."""
         with tempfile.TemporaryDirectory(prefix="sluice-wrk-") as directory:
             script = Path(directory) / "bounded.lua"
             script.write_text(WRK_SCRIPT)
@@ -160,7 +172,7 @@ class WrkLoad:
             ]
             for name, value in {**headers, **NEW_CONNECTION_EACH_REQUEST}.items():
                 argv += ["--header", f"{name}: {value}"]
-            argv += [url, "--", str(math.ceil(max_requests / self.threads))]
+            argv += [url, "--", str(math.ceil(max_requests / self.threads)), *paths]
             finished = subprocess.run(
                 argv, capture_output=True, text=True, timeout=max_seconds + 60, check=False
             )
@@ -188,10 +200,17 @@ class ThreadLoad:
         self.threads = connections
 
     def run(
-        self, url: str, *, headers: dict[str, str], max_requests: int, max_seconds: float
+        self,
+        url: str,
+        *,
+        headers: dict[str, str],
+        max_requests: int,
+        max_seconds: float,
+        paths: tuple[str, ...] = (),
     ) -> LoadResult:
+        """GET ``url``, or, with ``paths``, each of them in turn on ``url``'s server."""
         target = urlsplit(url)
-        path = target.path + (f"?{target.query}" if target.query else "")
+        mix = paths or (target.path + (f"?{target.query}" if target.query else ""),)
         lock = threading.Lock()
         issued = 0
         latencies: list[float] = []
@@ -210,6 +229,7 @@ class ThreadLoad:
                         if issued >= max_requests:
                             break
                         issued += 1
+                        path = mix[issued % len(mix)]
                     started = time.perf_counter()
                     connection = http.client.HTTPConnection(
                         target.hostname, target.port, timeout=10

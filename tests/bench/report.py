@@ -15,6 +15,8 @@ from tests.bench.summary import summary_json, summary_lines, summary_rows
 from tests.support.processes import REPO_ROOT
 
 CREATE_P99_TARGET_MS = 1000.0
+CREATE_CPU_TARGET_MS = 35.0  # all components together, per create
+SUSTAINED_RSS_TARGET_MB = 150.0  # each web worker, after the sustained load
 LIST_RATIO_TARGET = 0.5
 # Lago publishes 10,000 events/s for its Postgres-only setup; the rollup aims at ten times that.
 ROLLUP_SAMPLES_PER_SECOND_TARGET = 100_000
@@ -73,6 +75,10 @@ def _ms(value) -> str:
     return "-" if value is None else f"{value:.1f}"
 
 
+def _ratio(value) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
 class BenchReport:
     def __init__(self) -> None:
         self.started = time.monotonic()
@@ -118,6 +124,8 @@ class BenchReport:
             out.append(f"{key}: {value}")
         if "create_to_ready" in self.sections:
             out += ["", *self._create_lines(self.sections["create_to_ready"])]
+        if "sustained_load" in self.sections:
+            out += ["", *self._sustained_lines(self.sections["sustained_load"])]
         if "cluster_list" in self.sections:
             out += ["", *self._list_lines(self.sections["cluster_list"])]
         if "metering_rollup" in self.sections:
@@ -178,14 +186,61 @@ class BenchReport:
                 f"(active mean {database['active_mean']})"
                 + (f"; most waited: {top[0]['query']}" if top else "")
             )
+        cpu_target = data.get("target_cpu_ms_per_create")
         for name in names:
             cpu = data["phases"][name].get("cpu_ms_per_create")
             if cpu:
                 parts = ", ".join(f"{component} {ms}" for component, ms in cpu.items())
-                out.append(f"  {name}: CPU ms per create: {parts} (total {sum(cpu.values()):.0f})")
+                verdict = ""
+                if cpu_target is not None:
+                    verdict = f"; <= {cpu_target:.0f} ms: {met(sum(cpu.values()) <= cpu_target)}"
+                out.append(
+                    f"  {name}: CPU ms per create: {parts} (total {sum(cpu.values()):.0f}{verdict})"
+                )
+        baseline = data.get("concurrent_over_sequential")
+        if baseline:
+            out.append(
+                "  baseline, the same creates one at a time: concurrent / sequential p50 "
+                f"{_ratio(baseline['p50'])}, p99 {_ratio(baseline['p99'])}; CPU per create "
+                f"{_ratio(baseline['cpu_ms_per_create'])}"
+            )
         for name in names:
             for error in data["phases"][name]["errors"][:5]:
                 out.append(f"  ERROR {name}: {error}")
+        return out
+
+    def _sustained_lines(self, data: dict) -> list[str]:
+        load, one = data["load"], data["baseline_one_client"]
+        endpoints = ", ".join(f"{name} {path}" for name, path in data["endpoints"].items())
+        out = [
+            f"Sustained reads: {data['clients']} concurrent clients for {data['seconds']:.0f} s "
+            "on the API, each request on a new connection, the endpoints in turn",
+            f"({endpoints}; {data['clusters']} clusters, the gets over {data['fetched_clusters']} "
+            f"of them; {data['tool']}, {data['threads']} threads; SQL queries per request: "
+            + ", ".join(f"{name} {n}" for name, n in data["queries_per_request"].items())
+            + ")",
+            f"{'clients':<30}{'requests':>10}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}"
+            f"{'failed':>8}",
+        ]
+        for label, run in (("1 (baseline)", one), (str(data["clients"]), load)):
+            out.append(
+                f"{label:<30}{run['requests']:>10}{run['per_second']:>10.1f}"
+                f"{run['p50_ms']:>10.1f}{run['p99_ms']:>10.1f}{run['failures']:>8}"
+            )
+        out.append(
+            f"under load / one client: p50 {_ratio(data['p50_ratio_to_one_client'])}, p99 "
+            f"{_ratio(data['p99_ratio_to_one_client'])}; no error answer: "
+            f"{met(data['errors_target_met'])}"
+        )
+        for moment, by_pid in data["rss_mb"].items():
+            out.append(
+                f"web worker RSS {moment}, MB: " + ", ".join(f"{mb:.0f}" for mb in by_pid.values())
+            )
+        out.append(
+            f"largest after the load {data['rss_max_mb_after']:.0f} MB = "
+            f"{_ratio(data['rss_ratio_after_to_before'])} x the largest before it; each <= "
+            f"{data['target_rss_mb']:.0f} MB: {met(data['rss_target_met'])}"
+        )
         return out
 
     def _list_lines(self, data: dict) -> list[str]:

@@ -262,6 +262,21 @@ def test_concurrent_creations_never_exceed_the_quota():
 
 
 @pytest.mark.django_db(transaction=True)
+def test_concurrent_creations_of_one_name_make_one_cluster():
+    """Past the name check together: the database's unique name refuses all but one, each
+    answered 409 with nothing of it left behind."""
+    organization = make_org(owner=UserFactory())
+    make_cell()
+    _, key = make_api_key(organization, Role.ADMIN)
+    results = create_concurrently([(key, organization, "events")] * 6)
+    assert sorted(results) == [202] + [409] * 5
+    with tenant_scope(organization):
+        assert Cluster.objects.filter(name="events").count() == 1
+        assert Operation.objects.count() == 1
+        assert AuditEvent.objects.filter(action="cluster.created").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
 def test_concurrent_creations_never_overfill_a_cell():
     """Organizations placing at once (their quotas do not make them take turns) fill the
     region's cells exactly to capacity and are refused past it."""

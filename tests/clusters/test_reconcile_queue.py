@@ -17,7 +17,7 @@ from clusters import lifecycle, reconciler, services
 from clusters.drivers import driver_for
 from clusters.models import Cluster, Credential, Operation, SimulatedObject
 from clusters.reconciler import LeaseLost, Outcome
-from clusters.tasks import reconcile_cluster, reconcile_fleet
+from clusters.tasks import PENDING_FIRST_LOOK, reconcile_cluster, reconcile_fleet
 from controlplane.celery import app
 from tenants.audit import Actor
 from tenants.scoping import tenant_scope
@@ -76,9 +76,11 @@ def test_a_cluster_held_pending_has_one_reconcile_chain_however_often_the_fleet_
     time.sleep(2)
     elapsed = time.monotonic() - started
     runs = fresh(cluster).reconcile_attempts
-    # One chain backs off from 0.5 s (jitter down to 0.4 s), doubling: in `elapsed` seconds it
-    # runs at most 1 + log2(elapsed / 0.4 + 1) times; one more for a run in flight.
-    one_chain = 2 + math.log2(elapsed / 0.4 + 1)
+    # One chain backs off from PENDING_FIRST_LOOK (jitter down to 0.8 of it), doubling: in
+    # `elapsed` seconds it runs at most 1 + log2(elapsed / first + 1) times; one more for a run
+    # in flight.
+    first = 0.8 * PENDING_FIRST_LOOK
+    one_chain = 2 + math.log2(elapsed / first + 1)
     assert 2 <= runs <= one_chain, (runs, elapsed, worker.log()[-4000:])
     received = len(RECEIVED.findall(worker.log()))
     assert received <= runs + 2, (received, runs)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages of the servers the tests start when missing: PostgreSQL, Redis,
-# Prometheus, a Java runtime with Maven for the Kafka broker (tests/support/kafka/build.sh), and
-# Chromium for the browser tests (Playwright drives Debian's build; it cannot download its own).
+# Prometheus, a Java runtime with Maven for the Kafka broker (tests/support/kafka/build.sh),
+# Chromium for the browser tests (Playwright drives Debian's build; it cannot download its own),
+# and wrk, the benchmarks' load generator (tests/bench/loadgen.py).
 set -euo pipefail
 
 need=()
@@ -11,6 +12,7 @@ command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v java >/dev/null 2>&1 || need+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || need+=(maven)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v wrk >/dev/null 2>&1 || need+=(wrk)
 [ ${#need[@]} -eq 0 ] && exit 0
 
 sudo=""

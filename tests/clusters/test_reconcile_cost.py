@@ -1,0 +1,104 @@
+"""What a reconcile asks of the API server, against the real test API server and the Strimzi
+emulator: a run reads the status of what it applied from the apply answers (no GET of an object
+the answer shows reported on), and the look that follows a run still in the works only reads
+the status back, writing nothing, while the run after that applies again (so an object deleted
+meanwhile is put back)."""
+
+from collections import Counter
+
+import pytest
+from kubernetes import client
+
+from clusters import naming, reconciler
+from clusters.drivers import driver_for
+from clusters.models import Cluster
+from clusters.reconciler import Outcome
+from tests.clusters.test_reconciler_kube import converge, new_cluster
+from tests.support.strimzi_emulator import GROUP, VERSION
+
+pytestmark = [pytest.mark.kube, pytest.mark.django_db]
+
+
+@pytest.fixture
+def requests_sent(dataplane, monkeypatch) -> Counter:
+    """(method, kind) of every request Sluice's client of the cell sends, counted."""
+    api = driver_for(dataplane).api  # the client every driver of the cell shares
+    sent: Counter = Counter()
+    send = api.rest_client.request
+
+    def counting(method, url, *args, **kwargs):
+        path = url.split("?", 1)[0].rstrip("/").split("/")
+        # …/<kind plural>/<name> for one object, …/<kind plural> for a collection.
+        kind = path[-2] if len(path) > 1 and path[-2].endswith("s") else path[-1]
+        sent[(method, kind)] += 1
+        return send(method, url, *args, **kwargs)
+
+    monkeypatch.setattr(api.rest_client, "request", counting)
+    return sent
+
+
+def fresh(cluster: Cluster) -> Cluster:
+    return Cluster.unscoped_all_tenants.get(pk=cluster.pk)
+
+
+def test_a_run_reads_the_status_it_applied_from_the_apply_answers(dataplane, requests_sent):
+    cluster = converge(new_cluster("serverless")[0])
+    assert cluster.state == "ready"
+    requests_sent.clear()
+
+    assert reconciler.reconcile(cluster.pk) == Outcome.CONVERGED
+
+    # Its two KafkaUsers and their Secrets applied; the users' status was in the answers, so
+    # the only read is the cell's shared Kafka, which the run does not apply.
+    assert requests_sent == Counter(
+        {("PATCH", "secrets"): 2, ("PATCH", "kafkausers"): 2, ("GET", "kafkas"): 1}
+    )
+
+
+def test_the_look_after_a_pending_run_writes_nothing_and_the_next_run_applies_again(
+    kube, dataplane, strimzi_emulator, requests_sent
+):
+    strimzi_emulator.set_mode("never")  # the operator does not get to the cluster's users
+    cluster, _ = new_cluster("serverless")
+    applied: list[int | None] = []
+
+    assert reconciler.reconcile(cluster.pk, if_pending=applied.append) == Outcome.PENDING
+    assert applied == [1]  # this run applied generation 1 in full
+
+    # Behind Sluice's back, one of the users goes.
+    user = naming.sluice_username(cluster.public_id, "observer")
+    client.CustomObjectsApi(kube.api_client()).delete_namespaced_custom_object(
+        GROUP, VERSION, dataplane.shared_kafka_namespace, "kafkausers", user
+    )
+    requests_sent.clear()
+    assert reconciler.reconcile(cluster.pk, if_pending=applied.append, applied=1) == Outcome.PENDING
+    assert applied == [1, None]  # it only looked: the next run applies
+    assert {method for method, _ in requests_sent} == {"GET"}
+    assert fresh(cluster).state == "provisioning"
+
+    requests_sent.clear()
+    assert reconciler.reconcile(cluster.pk, if_pending=applied.append) == Outcome.PENDING
+    assert applied == [1, None, 1]
+    assert requests_sent[("PATCH", "kafkausers")] == 2  # the deleted user is back
+    objects = client.CustomObjectsApi(kube.api_client())
+    assert objects.get_namespaced_custom_object(
+        GROUP, VERSION, dataplane.shared_kafka_namespace, "kafkausers", user
+    )
+
+    # The operator gets to it: the next look finds the cluster ready, still writing nothing.
+    strimzi_emulator.set_mode("ready")
+    requests_sent.clear()
+    cluster = converge_by_looking(cluster)
+    assert cluster.state == "ready"
+    assert {method for method, _ in requests_sent} == {"GET"}
+
+
+def converge_by_looking(cluster: Cluster, attempts: int = 100) -> Cluster:
+    """Looks (runs told generation 1 was applied) until the cluster converges."""
+    import time
+
+    for _ in range(attempts):
+        if reconciler.reconcile(cluster.pk, applied=1) == Outcome.CONVERGED:
+            return fresh(cluster)
+        time.sleep(0.1)
+    raise AssertionError(f"{cluster.public_id} never converged: {fresh(cluster).conditions}")
