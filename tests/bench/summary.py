@@ -175,9 +175,33 @@ def _resync_rows(data: dict) -> list[Row]:
     return rows
 
 
+def _sustained_rows(data: dict) -> list[Row]:
+    load, one = data["load"], data["baseline_one_client"]
+    return [
+        Row(
+            f"reads by {data['clients']} clients for {data['seconds']:.0f} s",
+            f"{load['requests']:,} requests, {load['failures']} errors, "
+            f"p99 {load['p99_ms']:.0f} ms",
+            "0 errors",
+            data["errors_target_met"],
+            f"one client: p99 {one['p99_ms']:.0f} ms",
+            f"{data['p99_ratio_to_one_client']}x",
+        ),
+        Row(
+            "web worker RSS after that load (largest)",
+            f"{data['rss_max_mb_after']:.0f} MB",
+            f"<= {data['target_rss_mb']:.0f} MB each",
+            data["rss_target_met"],
+            "before the load",
+            f"{data['rss_ratio_after_to_before']}x",
+        ),
+    ]
+
+
 SECTION_ROWS: dict[str, Callable[[dict], list[Row]]] = {
     "create_to_ready": _create_rows,
     "cluster_list": _list_rows,
+    "sustained_load": _sustained_rows,
     "metering_rollup": _rollup_rows,
     "metering_month": _month_rows,
     "metering_recompute": _recompute_rows,
