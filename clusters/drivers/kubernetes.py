@@ -18,6 +18,7 @@ from ..cell_credentials import Connection, connection_for
 from ..rendering import render
 from ..specs import ClusterSpec, Kind
 from .base import Observation, unguarded
+from .status_watch import await_reports, reported
 
 FIELD_MANAGER = "sluice"
 STRIMZI = naming.KAFKA_API_VERSION
@@ -284,12 +285,19 @@ class KubernetesDriver:
         bootstrap, tls = "", True
         applied = self._applied if self._applied and self._applied[0] is spec else None
         manifests, answers = (applied[1], applied[2]) if applied else (render(spec), {})
+        if answers and lookup is None:
+            await_reports(
+                self.dynamic,
+                answers,
+                budget=settings.SLUICE_RECONCILE_STATUS_WAIT_SECONDS,
+                connect_timeout=self.timeout,
+            )
         for manifest in manifests:
             if manifest["apiVersion"] != STRIMZI:
                 continue
             name = manifest["metadata"]["name"]
             found = answers.get(_key(manifest))
-            if found is None or not _seen(found):  # the operator may have caught up since
+            if found is None or not reported(found):  # the operator may have caught up since
                 found = get(manifest["apiVersion"], manifest["kind"], name, namespace)
             status = (found or {}).get("status") or {}
             generation = ((found or {}).get("metadata") or {}).get("generation")
@@ -351,12 +359,6 @@ class KubernetesDriver:
                 guard()
                 self._delete(api_version, kind, item.metadata.name, item.metadata.namespace)
         return not remaining
-
-
-def _seen(found: dict) -> bool:
-    """Whether the operator has reported on the object's current generation."""
-    status = found.get("status") or {}
-    return status.get("observedGeneration") == (found.get("metadata") or {}).get("generation")
 
 
 def _key(manifest: dict) -> tuple[str, str, str]:

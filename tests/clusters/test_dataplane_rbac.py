@@ -22,6 +22,7 @@ from tests.clusters.test_reconciler_kube import ACTOR, converge, labelled, new_c
 from tests.clusters.test_rendering import credential, dedicated_spec, serverless_spec
 from tests.factories import make_cell
 from tests.support.cells import kube_credentials
+from tests.support.kubeenv import namespace_names
 from tests.support.processes import REPO_ROOT
 from tests.support.services import wait_for
 from tests.support.shared_kafka import SHARED_NAME, create_shared_kafka
@@ -159,8 +160,14 @@ def admission_in_force(environment, token: str, directory: Path) -> bool:
 @pytest.fixture(scope="module")
 def sluice_account(kube_environment, tmp_path_factory):
     """deploy/dataplane/ installed by an administrator, for the module (before the ``kube``
-    fixture looks at which namespaces a test made); its token."""
+    fixture looks at which namespaces a test made), once an earlier module's install is gone
+    (its namespaces take a moment to terminate); its token."""
     environment = kube_environment
+    wait_for(
+        lambda: not {ACCOUNT_NAMESPACE, PROBE_NAMESPACE} & namespace_names(environment),
+        timeout=120,
+        what="an earlier install of the data-plane role to be gone",
+    )
     for manifest in admission_manifests() + account_manifests():
         admin_apply(environment, manifest)
     core = client.CoreV1Api(environment.api_client())
@@ -383,6 +390,8 @@ def first_refused_step(driver: KubernetesDriver, shared_namespace: str) -> str |
 @pytest.fixture
 def account_driver(kube, sluice_account, module_shared_namespace, settings):
     settings.SLUICE_KUBERNETES_TIMEOUT_SECONDS = 10
+    # No operator runs here: each look at what was applied waits this long for its reports.
+    settings.SLUICE_RECONCILE_STATUS_WAIT_SECONDS = 0.2
     connection = cell_credentials.connection_of(kube_credentials(kube, sluice_account))
     return KubernetesDriver(connection, shared_namespace=module_shared_namespace)
 

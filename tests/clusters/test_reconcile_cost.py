@@ -4,6 +4,7 @@ the answer shows reported on), and the look that follows a run still in the work
 the status back, writing nothing, while the run after that applies again (so an object deleted
 meanwhile is put back)."""
 
+import time
 from collections import Counter
 
 import pytest
@@ -95,10 +96,49 @@ def test_the_look_after_a_pending_run_writes_nothing_and_the_next_run_applies_ag
 
 def converge_by_looking(cluster: Cluster, attempts: int = 100) -> Cluster:
     """Looks (runs told generation 1 was applied) until the cluster converges."""
-    import time
-
     for _ in range(attempts):
         if reconciler.reconcile(cluster.pk, applied=1) == Outcome.CONVERGED:
             return fresh(cluster)
         time.sleep(0.1)
     raise AssertionError(f"{cluster.public_id} never converged: {fresh(cluster).conditions}")
+
+
+@pytest.fixture
+def watch_requests(dataplane, monkeypatch) -> Counter:
+    """The kinds Sluice's client watches (GETs with watch=true), counted."""
+    api = driver_for(dataplane).api
+    sent: Counter = Counter()
+    send = api.rest_client.request
+
+    def counting(method, url, *args, **kwargs):
+        if "watch=True" in url or "watch=true" in url:
+            sent[url.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]] += 1
+        return send(method, url, *args, **kwargs)
+
+    monkeypatch.setattr(api.rest_client, "request", counting)
+    return sent
+
+
+def test_a_new_cluster_is_ready_at_the_end_of_its_first_run(
+    dataplane, strimzi_emulator, watch_requests
+):
+    # The operators take a moment after the apply: the run watches for their reports instead
+    # of ending pending and coming back later.
+    strimzi_emulator.delay = 0.3
+    cluster, _ = new_cluster("serverless")
+    started = time.monotonic()
+    assert reconciler.reconcile(cluster.pk) == Outcome.CONVERGED
+    assert time.monotonic() - started >= 0.3
+    assert fresh(cluster).state == "ready"
+    assert watch_requests == Counter({"kafkausers": 1})  # one watch for both of its users
+
+
+def test_a_run_waits_for_reports_no_longer_than_the_setting(dataplane, strimzi_emulator, settings):
+    settings.SLUICE_RECONCILE_STATUS_WAIT_SECONDS = 0.5
+    strimzi_emulator.set_mode("never")
+    cluster, _ = new_cluster("serverless")
+    started = time.monotonic()
+    assert reconciler.reconcile(cluster.pk) == Outcome.PENDING
+    waited = time.monotonic() - started
+    assert 0.5 <= waited < 3.0, waited
+    assert fresh(cluster).state == "provisioning"

@@ -23,9 +23,7 @@ from clusters.rendering import render
 from clusters.tasks import reconcile_fleet
 from tenants.scoping import tenant_scope
 from tests.clusters.test_dataplane_rbac import (  # noqa: F401 - sluice_account is a fixture
-    ACCOUNT_NAMESPACE,
     ACCOUNT_USER,
-    PROBE_NAMESPACE,
     cell_as_account,
     install_shared_role,
     refused,
@@ -34,7 +32,6 @@ from tests.clusters.test_dataplane_rbac import (  # noqa: F401 - sluice_account 
 from tests.clusters.test_reconciler_kube import ACTOR, converge, new_cluster
 from tests.factories import UserFactory, make_cluster, make_org
 from tests.support.kube_requests import counted
-from tests.support.kubeenv import namespace_names
 from tests.support.services import wait_for
 from tests.support.shared_kafka import create_shared_kafka
 from tests.support.strimzi_emulator import GROUP, VERSION
@@ -395,21 +392,13 @@ def test_the_simulated_data_plane_resyncs_too(settings):
     assert (third.repaired, third.pruned, third.recorded) == ([], [], 0)
 
 
-@pytest.fixture(scope="module")
-def resync_account(kube_environment, request) -> str:
-    """deploy/dataplane/ installed for this module (test_dataplane_rbac's ``sluice_account``),
-    once an earlier module's install is gone: its namespaces take a moment to terminate."""
-    wait_for(
-        lambda: not {ACCOUNT_NAMESPACE, PROBE_NAMESPACE} & namespace_names(kube_environment),
-        timeout=120,
-        what="an earlier install of the data-plane role to be gone",
-    )
-    return request.getfixturevalue("sluice_account")
-
-
 @pytest.mark.kube
 def test_the_resync_runs_as_sluices_account_and_nothing_is_refused(
-    kube, strimzi_emulator, resync_account, settings, monkeypatch
+    kube,
+    strimzi_emulator,
+    sluice_account,  # noqa: F811 - the imported fixture
+    settings,
+    monkeypatch,
 ):
     """Under the least-privilege role of deploy/dataplane/ (no list across namespaces): the
     listing, the repairs and the prune, with no request refused in the audit log."""
@@ -417,7 +406,7 @@ def test_the_resync_runs_as_sluices_account_and_nothing_is_refused(
     shared = f"sluice-shared-{uuid.uuid4().hex[:8]}"
     create_shared_kafka(kube.api_client(), shared)
     install_shared_role(kube, shared)
-    cell = cell_as_account(kube, resync_account, shared)
+    cell = cell_as_account(kube, sluice_account, shared)
     since = kube.audit_offset()
     serverless = with_topic_and_credential(new_cluster("serverless")[0])
     dedicated = with_topic_and_credential(new_cluster("dedicated", capacity_units=1)[0])

@@ -25,6 +25,11 @@ SLUICE_CONTROL_PLANE_ACCOUNT_NAME = env.str(
 # Seconds to wait for one answer of a cell's Kubernetes API before the reconcile gives up (and
 # is retried with backoff).
 SLUICE_KUBERNETES_TIMEOUT_SECONDS = env.float("SLUICE_KUBERNETES_TIMEOUT_SECONDS", default=30.0)
+# How long a reconcile watches for Strimzi's topic and user operators to report on what it just
+# applied before it ends pending and looks again later (0: never wait).
+SLUICE_RECONCILE_STATUS_WAIT_SECONDS = env.float(
+    "SLUICE_RECONCILE_STATUS_WAIT_SECONDS", default=2.0
+)
 # A bound on each admin request Sluice's own principals make to a cluster's Kafka (consumer
 # groups are read while a page or an API call waits).
 SLUICE_KAFKA_ADMIN_TIMEOUT_SECONDS = env.float("SLUICE_KAFKA_ADMIN_TIMEOUT_SECONDS", default=10.0)
