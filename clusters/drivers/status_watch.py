@@ -50,6 +50,7 @@ def await_reports(dynamic, answers: Answers, *, budget: float, connect_timeout: 
                 namespace=namespace,
                 label_selector=_cluster_selector(applied),
                 resource_version=_earliest_version(applied),
+                serialize=False,  # the events are read as they come, not the body at its end
                 timeout_seconds=max(1, int(budget + 1)),
                 # Events arrive as they happen; none within the budget ends the wait.
                 _request_timeout=(connect_timeout, budget),
