@@ -62,6 +62,7 @@ from clusters.models import (
     Topic,
     TopicPartitions,
 )
+from tests.bench.ledger import ledger_months_made
 from tests.bench.report import ROLLUP_SAMPLES_PER_SECOND_TARGET
 from tests.factories import make_cell, make_org
 
@@ -893,6 +894,7 @@ def test_month_of_ledger_recomputed(bench_report, settings, monkeypatch):
     describe_setup(bench_report)
     shape = MONTH_SHAPE
     settings.SLUICE_METERING_MAX_GAP_SECONDS = shape.max_gap
+    ledger_months_made(MONTH_START)
     started = time.perf_counter()
     cell = make_cell(
         "eu-west-1",

@@ -29,6 +29,7 @@ from billing.closing import Outcome, month_close, organizations_to_close
 from billing.models import ClosedMonth, Invoice, InvoiceLine
 from clusters.models import Cluster, ClusterSize, ClusterState, Tier, TierPrice
 from tenants.models import Organization
+from tests.bench.ledger import ledger_months_made
 from tests.factories import make_cell
 
 pytestmark = pytest.mark.bench
@@ -75,6 +76,7 @@ def _tier_of(index: int) -> str:
 
 
 def _build_ledger() -> dict:
+    ledger_months_made(OCTOBER)
     cell = make_cell()
     tiers = {tier.slug: tier for tier in Tier.objects.all()}
     organizations = Organization.objects.bulk_create(

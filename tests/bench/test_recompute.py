@@ -34,6 +34,7 @@ from billing.deltas import Window
 from billing.models import MeteringCursor, UsageHour
 from billing.recompute import recompute_start
 from clusters.models import Cell
+from tests.bench.ledger import ledger_months_made
 from tests.bench.report import RECOMPUTE_SPEEDUP_TARGET
 from tests.bench.test_metering import (
     KAFKA,
@@ -180,6 +181,7 @@ def test_parallel_recompute(bench_report, settings, start_celery_worker):
     )
     settings.SLUICE_METERING_MAX_GAP_SECONDS = SHAPE.max_gap
     settings.SLUICE_METERING_LATENESS_SECONDS = 0
+    ledger_months_made(START)
     started = time.perf_counter()
     with StandInPrometheus() as stand_in:
         cells, samples = make_cells(stand_in)

@@ -34,6 +34,7 @@ from billing.spend_watch import spend_check
 from clusters.models import Cluster, ClusterSize, ClusterState, Tier
 from tenants.models import Organization
 from tenants.scoping import tenant_scope
+from tests.bench.ledger import ledger_months_made
 from tests.factories import make_cell
 
 pytestmark = pytest.mark.bench
@@ -78,6 +79,7 @@ def _write_hours(clusters: list[Cluster], start: datetime, end: datetime) -> int
 
 
 def _build() -> tuple[list[Organization], list[Cluster], int, float]:
+    ledger_months_made(OCTOBER)
     cell = make_cell()
     serverless = Tier.objects.get(slug="serverless")
     organizations = Organization.objects.bulk_create(
