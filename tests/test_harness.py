@@ -53,6 +53,10 @@ def test_a_failing_test_fails_the_run_and_stops_the_servers(tmp_path):
     assert_servers_stopped(output)
 
 
+def _sigint_default() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_stops_the_servers(tmp_path):
     started = tmp_path / "started"
     blocking = tmp_path / "test_blocks.py"
@@ -62,7 +66,15 @@ def test_ctrl_c_stops_the_servers(tmp_path):
         f"    pathlib.Path({str(started)!r}).touch()\n"
         "    time.sleep(60)\n"
     )
-    process = runner("--rootdir", str(REPO_ROOT), str(blocking), start_new_session=True)
+    process = runner(
+        "--rootdir",
+        str(REPO_ROOT),
+        str(blocking),
+        start_new_session=True,
+        # A terminal's Ctrl-C, even when this run itself was started in the background, where
+        # the shell has SIGINT ignored and a child would inherit that.
+        preexec_fn=_sigint_default,
+    )
     wait_for(started.exists, timeout=60, what="the nested test run", process=process)
     os.killpg(process.pid, signal.SIGINT)  # Ctrl-C reaches the whole foreground group
     output, _ = process.communicate(timeout=60)
