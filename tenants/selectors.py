@@ -2,6 +2,7 @@
 
 from django.db.models import F, FilteredRelation, OuterRef, Q, QuerySet, Subquery
 
+from foundation.compiled import CompiledRead
 from foundation.errors import Conflict, NotFound, NotPermitted
 
 from . import tokens
@@ -57,6 +58,24 @@ def effective_role(api_key: ApiKey) -> str | None:
     return api_key.creator_role and lesser_role(api_key.role, api_key.creator_role)
 
 
+def _authentication_read(prefix: str) -> QuerySet:
+    return (
+        _with_creator_role(ApiKey.unscoped_all_tenants.filter(prefix=prefix))
+        .order_by("pk")
+        .values_list(
+            *(field.attname for field in _API_KEY_FIELDS),
+            "creator_role",
+            *(f"organization__{field.attname}" for field in _ORGANIZATION_FIELDS),
+        )[:1]
+    )
+
+
+_API_KEY_FIELDS = ApiKey._meta.concrete_fields
+_ORGANIZATION_FIELDS = Organization._meta.concrete_fields
+# Every API request reads its key: compiled once per connection (foundation.compiled).
+_AUTHENTICATION_READ = CompiledRead(_authentication_read)
+
+
 def api_key_for_authentication(*, prefix: str) -> ApiKey | None:
     """The key with this prefix, its organization, and what it may do now, in one query.
 
@@ -65,13 +84,15 @@ def api_key_for_authentication(*, prefix: str) -> ApiKey | None:
     longer a member or their account is deactivated; ``effective_role`` is the lesser of the
     key's own role and that one. The key names its organization, so this reads across tenants.
     """
-    api_key = (
-        _with_creator_role(ApiKey.unscoped_all_tenants.select_related("organization"))
-        .filter(prefix=prefix)
-        .first()
-    )
-    if api_key is not None:
-        api_key.effective_role = effective_role(api_key)
+    rows = _AUTHENTICATION_READ.rows(prefix)
+    if not rows:
+        return None
+    row = rows[0]
+    split = len(_API_KEY_FIELDS)
+    api_key = ApiKey.from_db("default", None, row[:split])
+    api_key.creator_role = row[split]
+    api_key.organization = Organization.from_db("default", None, row[split + 1 :])
+    api_key.effective_role = effective_role(api_key)
     return api_key
 
 
