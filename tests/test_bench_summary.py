@@ -34,6 +34,30 @@ def test_create_rows_compare_concurrent_with_one_client_and_cpu_with_target():
     assert by_figure["CPU per create, 20 client(s)"].met is False
 
 
+def test_create_cpu_is_read_against_the_data_plane_alone():
+    with_floor = {
+        **CREATES,
+        "data_plane_alone": {
+            "concurrent": {
+                "clients": 20,
+                "latency_ms": {"p99": 400.0},
+                "creates_per_second": 31.25,
+                "cpu_ms_per_create": {"kube-apiserver": 12.0, "etcd": 4.0},
+            },
+        },
+    }
+    by_figure = {row.figure: row for row in summary_rows({"create_to_ready": with_floor})}
+    cpu = by_figure["CPU per create, 20 client(s)"]
+    assert (cpu.baseline, cpu.ratio) == ("data plane alone: 16 ms", "2.5x")
+    assert by_figure["CPU per create, 1 client(s)"].baseline == "-"
+    floor = by_figure["data plane alone, 20 client(s)"]
+    assert (floor.measured, floor.met, floor.baseline) == (
+        "p99 400 ms, 16 ms CPU",
+        None,
+        "31.2 creates/s",
+    )
+
+
 def test_table_lists_only_sections_the_run_produced():
     assert summary_lines(summary_rows({})) == []
     spend = {

@@ -27,6 +27,8 @@ def _verdict(ok: bool | None) -> str:
 def _create_rows(data: dict) -> list[Row]:
     phases = data["phases"]
     sequential = phases.get("sequential")
+    # The same data-plane work with no control plane: the floor on this machine.
+    alone = data.get("data_plane_alone") or {}
     rows = []
     for name, phase in phases.items():
         p99 = phase["latency_ms"]["p99"]
@@ -49,16 +51,29 @@ def _create_rows(data: dict) -> list[Row]:
         target_cpu = data.get("target_cpu_ms_per_create")
         if cpu and target_cpu:
             total = sum(cpu.values())
+            floor = sum((alone.get(name) or {}).get("cpu_ms_per_create", {}).values())
             rows.append(
                 Row(
                     f"CPU per create, {phase['clients']} client(s)",
                     f"{total:.0f} ms",
                     f"<= {target_cpu:.0f} ms",
                     total <= target_cpu,
-                    "-",
-                    "-",
+                    f"data plane alone: {floor:.0f} ms" if floor else "-",
+                    f"{total / floor:.1f}x" if floor else "-",
                 )
             )
+    for phase in alone.values():
+        rows.append(
+            Row(
+                f"data plane alone, {phase['clients']} client(s)",
+                f"p99 {phase['latency_ms']['p99']:.0f} ms, "
+                f"{sum(phase['cpu_ms_per_create'].values()):.0f} ms CPU",
+                "- (the floor)",
+                None,
+                f"{phase['creates_per_second']:.1f} creates/s",
+                "-",
+            )
+        )
     return rows
 
 

@@ -22,7 +22,8 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from clusters import services as cluster_services
-from clusters.models import OrganizationQuota
+from clusters.desired_state import build_spec
+from clusters.models import Cluster, OrganizationQuota
 from tenants.audit import Actor
 from tenants.roles import Role
 from tenants.scoping import tenant_scope
@@ -35,6 +36,7 @@ from tests.bench.creates import (
     run_phase,
     server_timestamps,
 )
+from tests.bench.dataplane import run_data_plane_phase
 from tests.bench.loadgen import load_generator
 from tests.bench.pgwatch import LockWaitSampler
 from tests.bench.report import CREATE_CPU_TARGET_MS, CREATE_P99_TARGET_MS, LIST_RATIO_TARGET
@@ -262,6 +264,35 @@ def test_serverless_create_to_ready_latency(
     )
     assert not warmup.errors, warmup.errors
 
+    with tenant_scope(organization):
+        template = build_spec(Cluster.objects.filter(organization=organization).latest("pk"))
+    data_plane = {}
+    for name, clients in (("sequential", 1), ("concurrent", CONCURRENT_CLIENTS)):
+        with CpuMeter() as cpu:
+            floor = run_data_plane_phase(
+                serverless_cell,
+                template,
+                prefix=f"floor{clients}x",
+                creates=CREATES,
+                clients=clients,
+                create_timeout=CREATE_TIMEOUT,
+                phase_timeout=PHASE_TIMEOUT,
+            )
+        assert not floor.errors, floor.errors[:10]
+        data_plane[name] = {
+            "clients": clients,
+            "completed": len(floor.seconds),
+            "wall_seconds": round(floor.wall_seconds, 2),
+            "creates_per_second": len(floor.seconds) / floor.wall_seconds,
+            "latency_ms": distribution_ms(floor.seconds),
+            "cpu_ms_per_create": cpu.per_unit(len(floor.seconds)),
+        }
+        progress(
+            f"data plane alone ({clients} clients): p99 "
+            f"{data_plane[name]['latency_ms']['p99']} ms, "
+            f"{sum(data_plane[name]['cpu_ms_per_create'].values()):.0f} ms CPU per create"
+        )
+
     phases = {}
     for name, clients in (("sequential", 1), ("concurrent", CONCURRENT_CLIENTS)):
         log_marks = [len(worker.log()) for worker in celery_workers]
@@ -297,6 +328,7 @@ def test_serverless_create_to_ready_latency(
             "warmup_creates": WARMUP_CREATES,
             "create_timeout_seconds": CREATE_TIMEOUT,
             "phases": phases,
+            "data_plane_alone": data_plane,
         },
     )
     errors = [f"{name}: {e}" for name, phase in phases.items() for e in phase["errors"]]
