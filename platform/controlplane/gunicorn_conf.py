@@ -10,7 +10,7 @@ same two cores."""
 import os
 
 bind = os.environ.get("SLUICE_BIND", "0.0.0.0:8000")
-worker_class = "gthread"
+worker_class = "controlplane.gunicorn_worker.ThreadWorker"
 workers = int(os.environ.get("WEB_CONCURRENCY", 2 * len(os.sched_getaffinity(0)) + 1))
 threads = int(os.environ.get("SLUICE_WEB_THREADS", "2"))
 timeout = 60
