@@ -16,12 +16,12 @@ from tests.support.services import LOOPBACK, Server, wait_for
 
 WORKER_CLASS = "controlplane.gunicorn_worker.ThreadWorker"
 
-HELLO_APP = '''
+HELLO_APP = """
 def application(environ, start_response):
     body = b"hello"
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "5")])
     return [body]
-'''
+"""
 
 
 class HelloServer(Server):
