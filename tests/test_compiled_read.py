@@ -1,7 +1,6 @@
 """foundation.compiled: a hot read compiled once per connection, answering exactly what the
 ORM would. The API key read every API request makes is one (tenants.selectors)."""
 
-import json
 from datetime import UTC, datetime
 
 import pytest
@@ -14,7 +13,7 @@ from tenants.models import ApiKey, Membership, Organization
 from tenants.roles import Role
 from tests.factories import add_member, make_api_key, make_org
 from tests.support.clients import key_client
-from tests.support.processes import clean_environment, run_python
+from tests.support.processes import run_on_sqlite
 
 pytestmark = pytest.mark.django_db
 
@@ -133,15 +132,8 @@ print(json.dumps({
 @pytest.mark.django_db(databases=[])
 def test_the_read_converts_sqlite_values_as_the_orm_does(tmp_path):
     """``make run`` runs on SQLite, which returns datetimes as text: the ORM's converters run."""
-    result = run_python(
-        SQLITE_SCRIPT,
-        env=clean_environment(
-            DJANGO_SETTINGS_MODULE="controlplane.settings.local", SLUICE_DATA_DIR=str(tmp_path)
-        ),
-        timeout=180,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert json.loads(result.stdout.strip().splitlines()[-1]) == {
+    answer = run_on_sqlite(SQLITE_SCRIPT, tmp_path)
+    assert answer == {
         "expires_at": "2031-05-06T07:08:09+00:00",
         "created_at_aware": True,
         "organization": "Acme",

@@ -3,9 +3,7 @@ rows inserted by raw SQL (ON CONFLICT DO NOTHING … RETURNING) must read back t
 lookups, so that a second check finds them and fires nothing. Run in a child process on a new
 SQLite file."""
 
-import json
-
-from tests.support.processes import clean_environment, run_python
+from tests.support.processes import run_on_sqlite
 
 SCRIPT = """
 import json, django
@@ -35,13 +33,6 @@ print(json.dumps({
 
 
 def test_alerts_fire_once_on_sqlite(tmp_path):
-    result = run_python(
-        SCRIPT,
-        env=clean_environment(
-            DJANGO_SETTINGS_MODULE="controlplane.settings.local", SLUICE_DATA_DIR=str(tmp_path)
-        ),
-        timeout=180,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    answer = run_on_sqlite(SCRIPT, tmp_path)
     # $100 spent of $100: 50, 80 and 100%, and the forecast; all found again the second time.
-    assert json.loads(result.stdout.strip().splitlines()[-1]) == {"fired": [4, 0], "found": 4}
+    assert answer == {"fired": [4, 0], "found": 4}

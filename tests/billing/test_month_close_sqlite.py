@@ -3,9 +3,7 @@ the ledger written by raw SQL must read back through Django's lookups (a datetim
 another text form than Django's is a row its filters never find), and a month closes, bills
 and takes an adjustment there too. Run in a child process on a new SQLite file."""
 
-import json
-
-from tests.support.processes import clean_environment, run_python
+from tests.support.processes import run_on_sqlite
 
 SCRIPT = """
 import json, django
@@ -48,17 +46,10 @@ print(json.dumps({
 
 
 def test_a_month_closes_on_sqlite(tmp_path):
-    result = run_python(
-        SCRIPT,
-        env=clean_environment(
-            DJANGO_SETTINGS_MODULE="controlplane.settings.local", SLUICE_DATA_DIR=str(tmp_path)
-        ),
-        timeout=180,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    answer = run_on_sqlite(SCRIPT, tmp_path)
     # 3 partitions x 744 h = 2,232 partition-hours at $0.0015 = 3,348,000 micro-dollars, 335
     # cents (334.8, half to even); then the first hour is found to have had 5, not 3: +2.
-    assert json.loads(result.stdout.strip().splitlines()[-1]) == {
+    assert answer == {
         "rows": 744,
         "found_by_hour": 1,
         "outcome": "closed",

@@ -3,6 +3,7 @@ read once per process, so a wrong or missing setting can only be seen from a fre
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -68,3 +69,18 @@ def run_python(
         text=True,
         timeout=timeout,
     )
+
+
+def run_on_sqlite(script: str, data_dir: Path, *, timeout: float = 180):
+    """Run ``script`` in a child process as ``make run`` runs: the local settings, on a new
+    SQLite file in ``data_dir`` (the script migrates it). Its last line of output, parsed as
+    JSON, is the answer; a failure shows the end of its standard error."""
+    result = run_python(
+        script,
+        env=clean_environment(
+            DJANGO_SETTINGS_MODULE="controlplane.settings.local", SLUICE_DATA_DIR=str(data_dir)
+        ),
+        timeout=timeout,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
