@@ -118,6 +118,8 @@ def test_a_worker_beats_from_its_event_loop_and_stops_while_a_task_holds_it(
 def lock_waiters() -> int:
     """Sessions of the test database waiting for a row lock (the worker's, here)."""
     with connection.cursor() as cursor:
+        # Inside a transaction PostgreSQL answers from the statistics it read first.
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
         cursor.execute(
             "SELECT count(*) FROM pg_stat_activity"
             " WHERE datname = current_database() AND wait_event_type = 'Lock'"
