@@ -2,6 +2,7 @@
 parse, and every command they run exists in the project."""
 
 import importlib
+import importlib.util
 import re
 import shlex
 
@@ -18,6 +19,8 @@ def assert_command_exists(argv: list[str]) -> None:
     program, *args = argv
     if program == "python" and args[:1] == ["manage.py"]:
         assert args[1] in get_commands(), f"no management command {args[1]!r}"
+    elif program == "python" and args[:1] == ["-m"]:
+        assert importlib.util.find_spec(args[1]), f"no module {args[1]!r}"
     elif program == "gunicorn":
         module, _, attribute = args[0].partition(":")
         assert callable(getattr(importlib.import_module(module), attribute or "application"))

@@ -6,12 +6,15 @@ from celery import Celery
 from celery.signals import before_task_publish, task_postrun, task_prerun, worker_init
 
 from . import task_metrics  # noqa: F401 - connects the signals that count each task's end
+from .liveness import WorkerHeartbeat
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "controlplane.settings.local")
 
 app = Celery("sluice")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# The file the worker pods' liveness probe reads (beat's is its scheduler: CELERY_BEAT_SCHEDULER).
+app.steps["consumer"].add(WorkerHeartbeat)
 
 # Every periodic job of the control plane is listed here, and nowhere else.
 app.conf.beat_schedule = {

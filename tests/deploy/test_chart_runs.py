@@ -2,8 +2,8 @@
 with the environment the chart gives a container (its ConfigMap, and a Secret holding the keys
 the README lists) the production settings start; the init container every pod starts with
 waits while the database lacks a migration, the migrations Job's command applies them, and the
-wait ends; a worker group consumes only its own queues; and web answers the probes with the
-Host header the chart gives them."""
+wait ends; a worker group consumes only its own queues and passes its liveness probe's command;
+and web answers the probes with the Host header the chart gives them."""
 
 from __future__ import annotations
 
@@ -155,10 +155,13 @@ def test_pods_wait_for_the_migrations_job_then_serve_and_consume(pod_environment
     done = subprocess.run(wait, env=environment, cwd=REPO_ROOT, capture_output=True, timeout=60)
     assert done.returncode == 0, done.stderr.decode(errors="replace")
 
-    # A worker group consumes its own queues, and only them.
+    # A worker group consumes its own queues, and only them, and beats for its probes.
     worker = container(documents, "sluice-worker-metering", "worker")
     argv = [arg for arg in worker["command"] if not arg.startswith("--concurrency=")]
-    consuming = start([*argv, "--pool=solo"], with_own_env(environment, worker), tmp_path / "w.log")
+    # The pod's /tmp is its own; this machine's is shared: the file goes in the test's folder.
+    heartbeat = str(tmp_path / "worker.heartbeat")
+    own_env = with_own_env(environment, worker, SLUICE_CELERY_WORKER_HEARTBEAT_FILE=heartbeat)
+    consuming = start([*argv, "--pool=solo"], own_env, tmp_path / "w.log")
     try:
         wait_for(
             lambda: b"ready." in (tmp_path / "w.log").read_bytes(),
@@ -169,6 +172,17 @@ def test_pods_wait_for_the_migrations_job_then_serve_and_consume(pod_environment
         replies = app.control.inspect(timeout=5).active_queues() or {}
         (queues,) = [queues for node, queues in replies.items() if node.startswith("metering@")]
         assert [queue["name"] for queue in queues] == ["metering"]
+        chart_env = {variable["name"]: variable.get("value") for variable in worker["env"]}
+        chart_file = chart_env["SLUICE_CELERY_WORKER_HEARTBEAT_FILE"]
+        for probe in ("startupProbe", "livenessProbe"):
+            command = [
+                heartbeat if arg == chart_file else arg for arg in worker[probe]["exec"]["command"]
+            ]
+            assert heartbeat in command
+            checked = subprocess.run(
+                command, env=own_env, cwd=REPO_ROOT, capture_output=True, timeout=30
+            )
+            assert checked.returncode == 0, checked.stderr.decode(errors="replace")
     finally:
         stop(consuming)
 

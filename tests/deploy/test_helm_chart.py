@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from pathlib import PurePosixPath
 
 import pytest
 import yaml
@@ -228,6 +229,18 @@ def test_the_chart_refuses_worker_groups_that_would_leave_tasks_unrun(
         ({"web": {"autoscaling": {"enabled": "yes"}}}, "at '/web/autoscaling/enabled'"),
         ({"config": {"DJANGO_ALLOWED_HOSTS": "x"}}, "list the host names in allowedHosts"),
         ({"config": {"DJANGO_SETTINGS_MODULE": "x"}}, "runs the production settings, always"),
+        (
+            {"probes": {"heartbeat": {"maxAgeSeconds": "soon"}}},
+            "at '/probes/heartbeat/maxAgeSeconds': got string, want integer",
+        ),
+        (
+            {"probes": {"heartbeat": {"liveness": {"periodSecond": 5}}}},
+            "additional properties 'periodSecond' not allowed",
+        ),
+        (
+            {"probes": {"heartbeat": {"intervalSeconds": 40}}},
+            "maxAgeSeconds must be at least twice intervalSeconds",
+        ),
     ],
 )
 def test_the_chart_refuses_malformed_values(helm, tmp_path, values, message):
@@ -321,3 +334,42 @@ def test_web_is_probed_on_health_and_scraped(full_render):
         for path in rule["http"]["paths"]
     }
     assert backends == set(of_kind(full_render, "Service"))
+
+
+HEARTBEAT_VARIABLES = {
+    "worker": "SLUICE_CELERY_WORKER_HEARTBEAT_FILE",
+    "beat": "SLUICE_CELERY_BEAT_HEARTBEAT_FILE",
+}
+
+
+@pytest.mark.parametrize("name", ["default_render", "full_render"])
+def test_workers_and_beat_are_probed_on_their_heartbeat_files(request, name):
+    documents = request.getfixturevalue(name)
+    heartbeat = yaml.safe_load((CHART / "values.yaml").read_text())["probes"]["heartbeat"]
+    probed = {}
+    for pod_name, pod in pod_specs(documents).items():
+        (container,) = pod["containers"]
+        if container["name"] not in HEARTBEAT_VARIABLES:
+            continue
+        env = {variable["name"]: variable["value"] for variable in container["env"]}
+        path = env[HEARTBEAT_VARIABLES[container["name"]]]
+        assert float(env["SLUICE_CELERY_HEARTBEAT_INTERVAL"]) == heartbeat["intervalSeconds"]
+        # The root filesystem is read-only: the file is in the pod's own /tmp (an emptyDir).
+        mounts = {mount["mountPath"] for mount in container["volumeMounts"]}
+        assert str(PurePosixPath(path).parent) in mounts, pod_name
+        check = ["python", "-m", "foundation.heartbeat", path, "--max-age"]
+        for probe, timing in (("startupProbe", "startup"), ("livenessProbe", "liveness")):
+            assert container[probe] == {
+                "exec": {"command": [*check, str(heartbeat["maxAgeSeconds"])]},
+                **heartbeat[timing],
+            }, (pod_name, probe)
+        assert_command_exists(container["startupProbe"]["exec"]["command"])
+        # A live process beats several times within the age the probe allows.
+        assert heartbeat["maxAgeSeconds"] >= 2 * heartbeat["intervalSeconds"]
+        # Starting (Django, reaching the broker) gets minutes before liveness takes over.
+        startup = container["startupProbe"]
+        assert startup["periodSeconds"] * startup["failureThreshold"] >= 120
+        probed[pod_name] = path
+    deployments = set(of_kind(documents, "Deployment"))
+    assert set(probed) == deployments - {"sluice-web"}
+    assert probed["sluice-beat"] == "/tmp/sluice-beat.heartbeat"

@@ -46,3 +46,10 @@ CELERY_TASK_SEND_SENT_EVENT = CELERY_WORKER_SEND_TASK_EVENTS
 # Workers log through Django's LOGGING (one format, with request ids), not Celery's own.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
+# Liveness (controlplane.liveness): the worker touches its file from its event loop, beat after
+# each pass of its scheduler, at least every SLUICE_CELERY_HEARTBEAT_INTERVAL seconds;
+# `python -m foundation.heartbeat FILE --max-age SECONDS` is the probe. Empty: no file.
+CELERY_BEAT_SCHEDULER = "controlplane.liveness:HeartbeatScheduler"
+SLUICE_CELERY_WORKER_HEARTBEAT_FILE = env.str("SLUICE_CELERY_WORKER_HEARTBEAT_FILE", default="")
+SLUICE_CELERY_BEAT_HEARTBEAT_FILE = env.str("SLUICE_CELERY_BEAT_HEARTBEAT_FILE", default="")
+SLUICE_CELERY_HEARTBEAT_INTERVAL = env.float("SLUICE_CELERY_HEARTBEAT_INTERVAL", default=10.0)

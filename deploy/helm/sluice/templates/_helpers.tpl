@@ -128,6 +128,31 @@ same revision applies them): `manage.py migrate --check` fails while one is miss
     {{- include "sluice.scratchMounts" . | nindent 4 }}
 {{- end }}
 
+{{/* A Celery container's heartbeat: the variables that make it touch its file, and the exec
+probes that read it. (dict "root" $ "variable" "SLUICE_CELERY_WORKER_HEARTBEAT_FILE" "file" "/tmp/…") */}}
+{{- define "sluice.heartbeatEnv" -}}
+- name: {{ .variable }}
+  value: {{ .file | quote }}
+- name: SLUICE_CELERY_HEARTBEAT_INTERVAL
+  value: {{ .root.Values.probes.heartbeat.intervalSeconds | quote }}
+{{- end }}
+
+{{- define "sluice.heartbeatProbes" -}}
+{{- $heartbeat := .root.Values.probes.heartbeat }}
+{{- if lt (int $heartbeat.maxAgeSeconds) (mul 2 (int $heartbeat.intervalSeconds)) }}
+{{- fail "probes.heartbeat: maxAgeSeconds must be at least twice intervalSeconds, or a live process would be restarted" }}
+{{- end }}
+{{- $check := dict "command" (list "python" "-m" "foundation.heartbeat" .file "--max-age" (toString (int $heartbeat.maxAgeSeconds))) -}}
+startupProbe:
+  exec:
+    {{- toYaml $check | nindent 4 }}
+  {{- toYaml $heartbeat.startup | nindent 2 }}
+livenessProbe:
+  exec:
+    {{- toYaml $check | nindent 4 }}
+  {{- toYaml $heartbeat.liveness | nindent 2 }}
+{{- end }}
+
 {{/* Rolls the pods when the configuration changes. */}}
 {{- define "sluice.configChecksum" -}}
 checksum/config: {{ include (print .Template.BasePath "/configmap.yaml") . | sha256sum }}
