@@ -56,10 +56,6 @@ class LingeringCloser:
         with contextlib.suppress(OSError):  # a full wake-up pipe: the safety wake takes it
             self._wake_writer.send(b"\0")
 
-    @property
-    def lingering(self) -> int:
-        return len(self._lingering)
-
     def _run(self) -> None:
         while True:
             now = time.monotonic()
